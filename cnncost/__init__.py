@@ -1,0 +1,24 @@
+"""cnncost: what a convolutional network costs, computed analytically from YAML."""
+
+from .api import analyze, analyze_text, load, to_torch
+from .engine import group_by_depth
+from .errors import CnnCostError
+from .graph import Graph, Node
+from .report import LayerCost, Report, Totals
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CnnCostError",
+    "Graph",
+    "LayerCost",
+    "Node",
+    "Report",
+    "Totals",
+    "analyze",
+    "analyze_text",
+    "group_by_depth",
+    "load",
+    "to_torch",
+    "__version__",
+]

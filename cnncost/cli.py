@@ -1,0 +1,185 @@
+"""The command line: a thin click layer over cnncost.api.
+
+Every command computes its whole result before writing anything, so a
+failure never leaves half a report on stdout; user errors print one line on
+stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from . import __version__, api, conventions, engine, zoo
+from .errors import CnnCostError
+
+EXIT_USAGE = 2
+FORMAT_NAMES = ("table", "csv", "json", "markdown")
+
+
+def fail(message: str, code: int = EXIT_USAGE):
+    click.echo(f"cnncost: error: {message}", err=True)
+    sys.exit(code)
+
+
+def parse_input(text: str | None):
+    if text is None:
+        return None
+    parts = text.lower().replace(",", "x").replace("*", "x").split("x")
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        raise CnnCostError(f"--input '{text}' is not of the form CxHxW, e.g. 3x224x224") from None
+    if len(dims) != 3 or min(dims) < 1:
+        raise CnnCostError(f"--input '{text}' must be three positive integers CxHxW, e.g. 3x224x224")
+    return dims
+
+
+def parse_sets(pairs) -> dict:
+    import yaml
+
+    values = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise CnnCostError(f"--set '{pair}' must be name=value, e.g. --set classes=10")
+        try:
+            values[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            values[key.strip()] = raw
+    return values
+
+
+def handle_errors(command):
+    """One error path: CnnCostError -> one line and exit 2; no traceback unless --debug."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        debug = click.get_current_context().find_root().params.get("debug")
+        try:
+            return command(*args, **kwargs)
+        except CnnCostError as exc:
+            if debug:
+                raise
+            fail(str(exc))
+        except BrokenPipeError:
+            # the reader went away (| head): not an error for a Unix filter
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
+        except RecursionError:
+            if debug:
+                raise
+            fail("the network is nested too deeply to expand")
+
+    return wrapper
+
+
+def emit(text: str, output: str | None):
+    """Write all of text to stdout or, atomically, to a file."""
+    if output is None or output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    target = Path(output)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=".cnncost-")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise CnnCostError(f"cannot write {output}: {exc.strerror}") from None
+
+
+def model_options(command):
+    """The options every command that analyses a model shares."""
+    options = [
+        click.option("--input", "input_shape", metavar="CxHxW", help="Input size per sample, e.g. 3x224x224."),
+        click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+                     help="Override a model parameter (repeatable), e.g. --set classes=10."),
+        click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Batch size: scales MACs, FLOPs and memory."),
+        click.option("--dtype", default="float32", show_default=True,
+                     help="Element type for memory: float32, float16, bfloat16, float64, int8."),
+        click.option("--convention", type=click.Choice(sorted(conventions.CONVENTIONS)),
+                     default=conventions.DEFAULT, show_default=True, help="Counting convention (docs/conventions.md)."),
+        click.option("--side/--no-side", "include_side", default=False,
+                     help="Include side outputs (auxiliary classifiers) in the totals."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def output_options(command):
+    options = [
+        click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="table", show_default=True,
+                     help="Output format."),
+        click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically) instead of stdout."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def analyze_from_options(model, input_shape, sets, batch, dtype, convention, include_side):
+    return api.analyze(model, input=parse_input(input_shape), set=parse_sets(sets), batch=batch,
+                       dtype=dtype, convention=convention, include_side=include_side)
+
+
+def use_color(output) -> bool:
+    return output in (None, "-") and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="cnncost")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+def main(debug):
+    """What a convolutional network costs, before you run it.
+
+    For every layer and in total: output shape, activation memory, learnable
+    parameters, MACs and FLOPs, computed analytically from a YAML description.
+    """
+
+
+@main.command()
+@click.argument("model")
+@model_options
+@output_options
+@click.option("--depth", type=click.IntRange(min=1), help="Show subtotals per block, N levels of names deep.")
+@click.option("--exact", is_flag=True, help="Show params and MACs as exact integers, not in k and M.")
+@handle_errors
+def table(model, input_shape, sets, batch, dtype, convention, include_side, fmt, output, depth, exact):
+    """Per-layer costs of MODEL (a zoo name, see 'cnncost list', or a YAML file)."""
+    from .render import View, render
+
+    report = analyze_from_options(model, input_shape, sets, batch, dtype, convention, include_side)
+    rows = engine.group_by_depth(report, depth) if depth else list(report.layers)
+    emit(render(View(report, rows, exact=exact, color=use_color(output)), fmt), output)
+
+
+@main.command(name="list")
+@output_options
+@handle_errors
+def list_models(fmt, output):
+    """The architectures that ship with cnncost."""
+    from .render.zoo_list import render_list
+
+    emit(render_list(zoo_summaries(), fmt, color=use_color(output)), output)
+
+
+def zoo_summaries():
+    rows = []
+    for name in zoo.names():
+        report = api.analyze(name)
+        rows.append((name, report))
+    return rows
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

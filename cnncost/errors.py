@@ -1,0 +1,73 @@
+"""The one exception type users see, carrying where in their file it went wrong."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str | None = None
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+
+    def __str__(self) -> str:
+        parts = [self.file or "<input>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+class CnnCostError(Exception):
+    """A user error: bad YAML, bad arguments, shapes that do not fit.
+
+    Rendered as a single line: ``file:line:col: layer 'a.b': message (hint)``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        location: Location | None = None,
+        layer: str | None = None,
+        hint: str | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.location = location
+        self.layer = layer
+        self.hint = hint
+
+    def with_context(
+        self, *, location: Location | None = None, layer: str | None = None
+    ) -> "CnnCostError":
+        """Fill in what the raiser did not know; what it did know wins."""
+        if location is not None:
+            mine = self.location
+            if mine is None or mine.line is None:
+                self.location = Location(location.file or (mine.file if mine else None), location.line,
+                                         location.column)
+            elif mine.file is None:
+                self.location = Location(location.file, mine.line, mine.column)
+        if self.layer is None:
+            self.layer = layer
+        return self
+
+    def __str__(self) -> str:
+        text = ""
+        if self.location is not None:
+            text += f"{self.location}: "
+        if self.layer:
+            text += f"layer '{self.layer}': "
+        text += self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+def did_you_mean(word, choices) -> str | None:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None

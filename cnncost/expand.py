@@ -1,0 +1,594 @@
+"""Expand a YAML network description into a Graph of primitive layers.
+
+The language (docs/yaml-reference.md has the full reference):
+
+    name: resnet18
+    input: [3, 224, 224]
+    params: {classes: 1000}          # overridable with --set
+    blocks:                          # reusable, with named arguments
+      basic: {args: {out: null, stride: 1}, layers: [...]}
+    layers:                          # a chain: each item feeds the next
+      - conv: {name: conv1, out: 64, kernel: 7, stride: 2, padding: 3}
+      - relu
+      - repeat: {name: layer1, count: 2, layers: {basic: {out: 64}}}
+
+Each item is a one-key mapping (or a bare word): a layer kind from the
+registry, a block, or a construct (sequence, repeat, parallel, residual,
+side). ``$name`` and ``${expr}`` are expressions; other strings are literal.
+A ``name`` gives the item a scope of its own; without one its contents are
+placed in the enclosing scope.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from . import expr
+from .errors import CnnCostError, Location, did_you_mean
+from .graph import INPUT, Graph, Node
+from .kinds import KINDS, format_shape
+from .yamlio import LineDict, load_text, read_file
+
+CONSTRUCTS = ("sequence", "repeat", "parallel", "residual", "side")
+TOP_KEYS = ("name", "description", "reference", "input", "params", "blocks", "layers", "notes")
+COMMON_KEYS = ("name", "when")  # allowed on every item
+MAX_REPEAT = 10_000
+MAX_NODES = 1_000_000
+SHORTCUTS = ("auto", "identity", "projection", "zero_pad", "none")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LOCAL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+
+
+def load_graph(
+    source: str | Path,
+    *,
+    overrides: dict[str, Any] | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    text: str | None = None,
+) -> Graph:
+    """Read a YAML file (or ``text``, named ``source``) and expand it."""
+    name = str(source)
+    if text is None:
+        text = read_file(Path(source))
+    doc = load_text(text, name)
+    return Expander(doc, name).build(overrides or {}, input_shape)
+
+
+class Scope:
+    """Where names are created and looked up, and which variables are visible."""
+
+    def __init__(self, prefix: str, variables: dict, input_ref: str, parent=None, barrier=False, side=False):
+        self.prefix = prefix
+        self.vars = variables
+        self.input_ref = input_ref
+        self.parent = parent
+        self.barrier = barrier  # a block body: references do not see the caller
+        self.side = side
+
+    def child(self, name: str | None, input_ref: str, variables=None, barrier=False, side=None) -> "Scope":
+        prefix = self.prefix + name + "." if name else self.prefix
+        return Scope(
+            prefix,
+            self.vars if variables is None else variables,
+            input_ref,
+            self,
+            barrier,
+            self.side if side is None else side,
+        )
+
+
+class Expander:
+    def __init__(self, doc, file: str):
+        self.file = file
+        if doc is None:
+            raise CnnCostError("empty file: expected a network description", location=Location(file, 1))
+        if not isinstance(doc, dict):
+            raise CnnCostError(
+                f"the top level must be a mapping with 'layers', got {type(doc).__name__}",
+                location=Location(file, getattr(doc, "line", 1)),
+            )
+        self.doc = doc
+        for key in doc:
+            if key not in TOP_KEYS:
+                self.fail(f"unknown top-level key '{key}'", doc, key, hint=did_you_mean(key, TOP_KEYS))
+        self.nodes: list[Node] = []
+        self.shapes: dict[str, tuple] = {}
+        self.lines: dict[str, int] = {}
+        self.aliases: dict[str, str] = {}  # a named block/construct -> its output layer
+        self.call_stack: list[str] = []
+        self.blocks = self._blocks()
+
+    # --- errors ---
+
+    def loc(self, container=None, key=None) -> Location:
+        line = None
+        if isinstance(container, LineDict):
+            line = container.line_of(key) if key is not None else container.line
+        elif container is not None:
+            line = getattr(container, "line", None)
+        return Location(self.file, line)
+
+    def fail(self, message, container=None, key=None, layer=None, hint=None):
+        raise CnnCostError(message, location=self.loc(container, key), layer=layer, hint=hint)
+
+    # --- the whole network ---
+
+    def _blocks(self) -> dict:
+        blocks = self.doc.get("blocks") or {}
+        if not isinstance(blocks, dict):
+            self.fail("'blocks' must be a mapping of block name to definition", self.doc, "blocks")
+        for name, body in blocks.items():
+            if not isinstance(name, str) or not _NAME.match(name):
+                self.fail(f"block name '{name}' must be an identifier", blocks, name)
+            if name in KINDS or name in CONSTRUCTS:
+                self.fail(f"block '{name}' has the name of a built-in layer kind or construct", blocks, name)
+            if not isinstance(body, dict) or "layers" not in body:
+                self.fail(f"block '{name}' must be a mapping with 'layers' (and optional 'args')", blocks, name)
+            for key in body:
+                if key not in ("args", "layers", "doc"):
+                    self.fail(f"unknown key '{key}' in block '{name}'", body, key,
+                              hint=did_you_mean(key, ("args", "layers", "doc")))
+            args = body.get("args") or {}
+            if not isinstance(args, dict):
+                self.fail(f"'args' of block '{name}' must be a mapping of name to default (null: required)",
+                          body, "args")
+        return blocks
+
+    def _model_params(self, overrides: dict) -> dict:
+        params = self.doc.get("params") or {}
+        if not isinstance(params, dict):
+            self.fail("'params' must be a mapping of name to default value", self.doc, "params")
+        values = {}
+        for key, value in params.items():
+            if not isinstance(key, str) or not _NAME.match(key):
+                self.fail(f"parameter name '{key}' must be an identifier", params, key)
+            values[key] = value
+        for key, value in overrides.items():
+            if key not in values:
+                raise CnnCostError(
+                    f"--set {key}: the model has no parameter '{key}'",
+                    location=Location(self.file),
+                    hint=did_you_mean(key, values) or (
+                        "its parameters are: " + ", ".join(values) if values else "it has no parameters"),
+                )
+            values[key] = value
+        # parameters may be expressions of earlier parameters
+        scope_vars: dict = {}
+        for key, value in values.items():
+            scope_vars[key] = self.value(value, scope_vars, params, key)
+        return scope_vars
+
+    def build(self, overrides: dict, input_shape) -> Graph:
+        doc = self.doc
+        variables = self._model_params(overrides)
+        if input_shape is None:
+            if "input" not in doc:
+                self.fail("missing 'input: [C, H, W]'", doc)
+            raw = self.value(doc["input"], variables, doc, "input")
+            if not isinstance(raw, list) or not raw:
+                self.fail("'input' must be a list [C, H, W]", doc, "input")
+            input_shape = tuple(raw)
+        for d in input_shape:
+            if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+                self.fail(f"input dimensions must be positive integers, got {list(input_shape)}", doc, "input")
+        self.shapes[INPUT] = tuple(input_shape)
+        layers = doc.get("layers")
+        if not layers:
+            self.fail("missing or empty 'layers' list", doc, "layers" if "layers" in doc else None)
+        scope = Scope("", variables, INPUT)
+        out = self.items(layers, scope, INPUT, doc, "layers")
+        if out == INPUT:
+            self.fail("the network has no layers", doc, "layers")
+        name = doc.get("name") or Path(self.file).stem
+        notes = doc.get("notes") or []
+        return Graph(
+            name=str(name),
+            input_shape=tuple(input_shape),
+            nodes=self.nodes,
+            output=out,
+            params=variables,
+            description=str(doc.get("description") or ""),
+            source=self.file,
+            notes=[str(n) for n in notes] if isinstance(notes, list) else [str(notes)],
+        )
+
+    # --- values ---
+
+    def value(self, raw, variables, container=None, key=None):
+        """Resolve ``$name``/``${expr}`` (typed) and ``text ${expr}`` (string), recursively in lists."""
+        try:
+            return resolve(raw, variables)
+        except CnnCostError as exc:
+            raise exc.with_context(location=self.loc(container, key))
+
+    # --- items ---
+
+    def items(self, items, scope: Scope, cur: str, container=None, key=None) -> str:
+        if isinstance(items, dict) or isinstance(items, str):
+            items = [items]
+        if not isinstance(items, list):
+            self.fail("expected a list of layers", container, key)
+        for item in items:
+            cur = self.item(item, scope, cur, items)
+        return cur
+
+    def item(self, item, scope: Scope, cur: str, parent) -> str:
+        if isinstance(item, str):
+            word, args = item, LineDict()
+            args.line, args.key_lines = getattr(parent, "line", None), {}
+            line_holder = parent
+        elif isinstance(item, dict) and len(item) == 1:
+            (word, args), line_holder = next(iter(item.items())), item
+            if args is None:
+                args = LineDict()
+                args.line, args.key_lines = item.line, {}
+            if not isinstance(args, dict):
+                self.fail(f"the arguments of '{word}' must be a mapping, got {args!r}", item, word)
+        else:
+            self.fail(
+                "each layer must be a one-key mapping like {conv: {out: 64, kernel: 3}} or a bare kind like relu",
+                item if isinstance(item, dict) else parent,
+            )
+        if not isinstance(word, str):
+            self.fail(f"layer kind must be a word, got {word!r}", line_holder)
+
+        if "when" in args:
+            cond = self.value(args["when"], scope.vars, args, "when")
+            if not isinstance(cond, bool):
+                self.fail(f"'when' must be true or false, got {cond!r}", args, "when")
+            if not cond:
+                return cur
+        try:
+            if word in CONSTRUCTS:
+                out = getattr(self, "construct_" + word)(args, scope, cur)
+            elif word in self.blocks:
+                out = self.call_block(word, args, scope, cur)
+            elif word in KINDS:
+                return self.primitive(word, args, scope, cur)
+            else:
+                out = None
+        except CnnCostError as exc:
+            raise exc.with_context(location=self.loc(args))
+        if out is not None:
+            if "name" in args and word != "side":
+                self.aliases[scope.prefix + self.local_name(args, scope, None)] = out
+            return out
+        self.fail(
+            f"unknown layer kind '{word}'",
+            line_holder,
+            word if isinstance(line_holder, dict) else None,
+            hint=did_you_mean(word, list(KINDS) + list(self.blocks) + list(CONSTRUCTS)),
+        )
+
+    # --- naming and references ---
+
+    def local_name(self, args, scope: Scope, default: str | None) -> str | None:
+        if "name" not in args:
+            return default
+        name = self.value(args["name"], scope.vars, args, "name")
+        if isinstance(name, int) and not isinstance(name, bool):
+            name = str(name)
+        if not isinstance(name, str) or not _LOCAL_NAME.match(name):
+            self.fail(f"layer name {name!r} must be letters, digits, '_' or '-' (no dots)", args, "name")
+        if name == INPUT:
+            self.fail("'input' is reserved for the network's input", args, "name")
+        return name
+
+    def auto_name(self, scope: Scope, base: str) -> str:
+        name, n = base, 1
+        while scope.prefix + name in self.shapes:
+            n += 1
+            name = f"{base}_{n}"
+        return name
+
+    def resolve_ref(self, ref, scope: Scope, args, key) -> str:
+        if not isinstance(ref, str):
+            self.fail(f"a reference must be a layer name, got {ref!r}", args, key)
+        if ref == INPUT:
+            return scope.input_ref
+        s = scope
+        while s is not None:
+            if s.prefix + ref in self.shapes:
+                return s.prefix + ref
+            if s.prefix + ref in self.aliases:
+                return self.aliases[s.prefix + ref]
+            if s.barrier:
+                break
+            s = s.parent
+        known = [n[len(scope.prefix):] for n in list(self.shapes) + list(self.aliases)
+                 if n.startswith(scope.prefix) and "." not in n[len(scope.prefix):]]
+        later = self._defined_later(ref)
+        self.fail(
+            f"reference to unknown layer '{ref}'" + (" (layers may only use earlier layers: a cycle?)" if later else ""),
+            args,
+            key,
+            hint=did_you_mean(ref, known),
+        )
+
+    def _defined_later(self, ref) -> bool:
+        # A cheap textual check so a forward reference reads as such, not as a typo.
+        return bool(re.search(r"name:\s*['\"]?" + re.escape(ref) + r"\b", str(self.doc.get("layers"))))
+
+    def inputs_of(self, args, scope: Scope, cur: str) -> list[str]:
+        if "input" not in args:
+            return [cur]
+        raw = self.value(args["input"], scope.vars, args, "input")
+        refs = raw if isinstance(raw, list) else [raw]
+        return [self.resolve_ref(r, scope, args, "input") for r in refs]
+
+    # --- primitives ---
+
+    def primitive(self, kind_name: str, args, scope: Scope, cur: str, name: str | None = None) -> str:
+        kind = KINDS[kind_name]
+        local = name or self.local_name(args, scope, None) or self.auto_name(scope, kind_name)
+        full = scope.prefix + local
+        try:
+            raw = {}
+            for key, value in args.items():
+                if key in COMMON_KEYS or key == "input":
+                    continue
+                if key not in kind.arg_map:
+                    self.fail(
+                        f"{kind_name} has no argument '{key}'",
+                        args,
+                        key,
+                        hint=did_you_mean(key, kind.arg_map)
+                        or ("it takes: " + ", ".join(kind.arg_map) if kind.arg_map else "it takes no arguments"),
+                    )
+                raw[key] = self.value(value, scope.vars, args, key)
+            try:
+                checked = kind.check_args(raw)
+            except CnnCostError as exc:
+                bad = next((k for k in raw if f"'{k}'" in exc.message), None)
+                raise exc.with_context(location=self.loc(args, bad))
+            inputs = self.inputs_of(args, scope, cur)
+            if kind.inputs == "one" and len(inputs) != 1:
+                self.fail(f"{kind_name} takes one input, got {len(inputs)}", args, "input")
+            return self.add_node(kind_name, checked, inputs, full, scope, args.line)
+        except CnnCostError as exc:
+            raise exc.with_context(location=self.loc(args), layer=full)
+
+    def add_node(self, kind_name, checked, inputs, full, scope, line) -> str:
+        if full in self.shapes:
+            raise CnnCostError(
+                f"layer name '{full}' is already used (at line {self.lines.get(full)})",
+                hint="give this layer, or the block or repeat around it, its own name",
+            )
+        if len(self.nodes) >= MAX_NODES:
+            raise CnnCostError(f"the network expands to more than {MAX_NODES:,} layers")
+        in_shapes = tuple(self.shapes[i] for i in inputs)
+        out = tuple(KINDS[kind_name].shape(checked, in_shapes))
+        if any(d < 1 for d in out):
+            raise CnnCostError(f"output shape {format_shape(out)} has an empty dimension")
+        self.nodes.append(Node(full, kind_name, checked, tuple(inputs), in_shapes, out, scope.side, line))
+        self.shapes[full] = out
+        self.lines[full] = line
+        return full
+
+    # --- blocks ---
+
+    def call_block(self, block: str, args, scope: Scope, cur: str, name: str | None = None,
+                   extra: dict | None = None) -> str:
+        if block in self.call_stack:
+            self.fail(f"block '{block}' calls itself (via {' -> '.join(self.call_stack + [block])})", args)
+        if len(self.call_stack) > 50:
+            self.fail("blocks are nested more than 50 deep", args)
+        definition = self.blocks[block]
+        declared = definition.get("args") or {}
+        local = name or self.local_name(args, scope, None)
+        values = {}
+        for key, raw in list(args.items()) + list((extra or {}).items()):
+            if key in COMMON_KEYS or key == "input":
+                continue
+            if key not in declared:
+                self.fail(
+                    f"block '{block}' has no argument '{key}'",
+                    args,
+                    key,
+                    layer=scope.prefix + (local or block),
+                    hint=did_you_mean(key, declared) or ("it takes: " + ", ".join(declared) if declared else None),
+                )
+            values[key] = self.value(raw, scope.vars, args, key)
+        (start,) = self.inputs_of(args, scope, cur) if "input" in args else (cur,)
+        variables = dict(self.model_vars(scope))
+        for key, default in declared.items():
+            if key in values:
+                variables[key] = values[key]
+            elif default is None:
+                self.fail(f"block '{block}' needs argument '{key}'", args, layer=scope.prefix + (local or block))
+            else:
+                variables[key] = self.value(default, variables, declared, key)
+        shape = self.shapes[start]
+        variables["in_channels"] = shape[0]
+        if len(shape) == 3:
+            variables["in_height"], variables["in_width"] = shape[1], shape[2]
+        inner = scope.child(local, start, variables, barrier=True)
+        self.call_stack.append(block)
+        try:
+            return self.items(definition["layers"], inner, start, definition, "layers")
+        finally:
+            self.call_stack.pop()
+
+    def model_vars(self, scope: Scope) -> dict:
+        while scope.parent is not None:
+            scope = scope.parent
+        return scope.vars
+
+    # --- constructs ---
+
+    def _check_keys(self, construct, args, allowed):
+        for key in args:
+            if key not in allowed and key not in COMMON_KEYS:
+                self.fail(f"{construct} has no key '{key}'", args, key,
+                          hint=did_you_mean(key, allowed) or "it takes: " + ", ".join(allowed))
+
+    def _required(self, construct, args, key):
+        if key not in args:
+            self.fail(f"{construct} needs '{key}'", args)
+        return args[key]
+
+    def construct_sequence(self, args, scope, cur):
+        self._check_keys("sequence", args, ("layers", "input"))
+        (start,) = self.inputs_of(args, scope, cur) if "input" in args else (cur,)
+        inner = scope.child(self.local_name(args, scope, None), start)
+        return self.items(self._required("sequence", args, "layers"), inner, start, args, "layers")
+
+    def construct_side(self, args, scope, cur):
+        self._check_keys("side", args, ("layers", "input"))
+        (start,) = self.inputs_of(args, scope, cur) if "input" in args else (cur,)
+        inner = scope.child(self.local_name(args, scope, None), start, side=True)
+        self.items(self._required("side", args, "layers"), inner, start, args, "layers")
+        return cur  # a side output does not feed the chain
+
+    def construct_repeat(self, args, scope, cur):
+        self._check_keys("repeat", args, ("count", "layers", "var", "first", "input"))
+        count = self.value(self._required("repeat", args, "count"), scope.vars, args, "count")
+        if isinstance(count, bool) or not isinstance(count, int):
+            self.fail(f"repeat count must be an integer, got {count!r}", args, "count")
+        if count < 1 or count > MAX_REPEAT:
+            self.fail(f"repeat count must be between 1 and {MAX_REPEAT:,}, got {count}", args, "count")
+        var = args.get("var", "i")
+        if not isinstance(var, str) or not _NAME.match(var):
+            self.fail("repeat 'var' must be an identifier", args, "var")
+        body = self._required("repeat", args, "layers")
+        first = args.get("first") or {}
+        if first and not (isinstance(body, dict) and len(body) == 1 and isinstance(first, dict)):
+            self.fail("'first' needs 'layers' to be a single block or layer call", args, "first")
+        name = self.local_name(args, scope, None)
+        if "input" in args:
+            (cur,) = self.inputs_of(args, scope, cur)
+        for i in range(count):
+            variables = dict(scope.vars)
+            variables[var] = i
+            body_i = self._with_first(body, first) if (i == 0 and first) else body
+            if name is None:
+                cur = self.items(body_i, scope.child(None, cur, variables), cur, args, "layers")
+                continue
+            outer = scope.child(name, cur, variables)
+            call = self._single_call(body_i)
+            if call is not None:
+                # one unnamed call per iteration: it is named by the index (layer1.0, layer1.1, ...)
+                word, call_args = call
+                named = LineDict(call_args)
+                named.line, named.key_lines = call_args.line, call_args.key_lines
+                named["name"] = str(i)
+                item = LineDict({word: named})
+                item.line, item.key_lines = body_i.line, body_i.key_lines
+                cur = self.item(item, outer, cur, args)
+            else:
+                cur = self.items(body_i, outer.child(str(i), cur), cur, args, "layers")
+        return cur
+
+    def _single_call(self, body):
+        if not (isinstance(body, dict) and len(body) == 1):
+            return None
+        (word, call_args), = body.items()
+        if word in CONSTRUCTS and word != "residual" and word != "parallel":
+            return None
+        if call_args is None:
+            call_args = LineDict()
+            call_args.line, call_args.key_lines = body.line, {}
+        if not isinstance(call_args, dict) or "name" in call_args:
+            return None
+        return word, call_args
+
+    def _with_first(self, body, first):
+        (word, args), = body.items()
+        merged = LineDict(args or {})
+        merged.line = getattr(args, "line", None) or body.line
+        merged.key_lines = dict(getattr(args, "key_lines", {}))
+        merged.update(first)
+        merged.key_lines.update(getattr(first, "key_lines", {}))
+        out = LineDict({word: merged})
+        out.line, out.key_lines = body.line, body.key_lines
+        return out
+
+    def construct_parallel(self, args, scope, cur):
+        self._check_keys("parallel", args, ("branches", "merge", "input"))
+        (start,) = self.inputs_of(args, scope, cur) if "input" in args else (cur,)
+        inner = scope.child(self.local_name(args, scope, None), start)
+        branches = self._required("parallel", args, "branches")
+        if not isinstance(branches, dict) or len(branches) < 2:
+            self.fail("'branches' must map at least two branch names to their layers", args, "branches")
+        merge = self.value(args.get("merge", "concat"), scope.vars, args, "merge")
+        if merge not in ("concat", "add"):
+            self.fail(f"merge must be concat or add, got {merge!r}", args, "merge")
+        ends = []
+        for bname, body in branches.items():
+            if not isinstance(bname, str) or not _LOCAL_NAME.match(bname):
+                self.fail(f"branch name {bname!r} must be a word", branches, bname)
+            branch = inner.child(bname, start)
+            ends.append(self.items(body, branch, start, branches, bname))
+        merged = self.auto_name(inner, merge)
+        return self.add_node(merge, {}, ends, inner.prefix + merged, inner, args.line)
+
+    def construct_residual(self, args, scope, cur):
+        self._check_keys("residual", args, ("body", "shortcut", "shortcut_bn", "projection_from", "input"))
+        (start,) = self.inputs_of(args, scope, cur) if "input" in args else (cur,)
+        inner = scope.child(self.local_name(args, scope, None), start)
+        body_end = self.items(self._required("residual", args, "body"), inner, start, args, "body")
+        shortcut = self.value(args.get("shortcut", "auto"), scope.vars, args, "shortcut")
+        with_bn = self.value(args.get("shortcut_bn", True), scope.vars, args, "shortcut_bn")
+        if not isinstance(with_bn, bool):
+            self.fail("shortcut_bn must be true or false", args, "shortcut_bn")
+        x, y = self.shapes[start], self.shapes[body_end]
+        if isinstance(shortcut, list):
+            sc = self.items(shortcut, inner.child("shortcut", start), start, args, "shortcut")
+        elif shortcut not in SHORTCUTS:
+            self.fail(f"shortcut must be one of {', '.join(SHORTCUTS)} or a list of layers, got {shortcut!r}",
+                      args, "shortcut", hint=did_you_mean(shortcut, SHORTCUTS))
+        else:
+            if shortcut == "none":
+                return body_end
+            if shortcut == "auto":
+                shortcut = "identity" if x == y else "projection"
+            if shortcut == "identity":
+                sc = start
+            else:
+                stride = self._shortcut_stride(x, y, shortcut, args)
+                sc_scope = inner.child("shortcut", start)
+                if shortcut == "zero_pad":
+                    sc = self.add_node("subsample_pad", {"out": y[0], "stride": stride}, [start],
+                                       inner.prefix + "shortcut", inner, args.line)
+                else:
+                    src = start
+                    if "projection_from" in args:
+                        src = self.resolve_ref(self.value(args["projection_from"], scope.vars, args,
+                                                          "projection_from"), inner, args, "projection_from")
+                    conv = KINDS["conv"].check_args(
+                        {"out": y[0], "kernel": 1, "stride": stride, "bias": not with_bn})
+                    sc = self.add_node("conv", conv, [src], sc_scope.prefix + "conv", sc_scope, args.line)
+                    if with_bn:
+                        bn = KINDS["batchnorm"].check_args({})
+                        sc = self.add_node("batchnorm", bn, [sc], sc_scope.prefix + "bn", sc_scope, args.line)
+        add = self.auto_name(inner, "add")
+        try:
+            return self.add_node("add", {}, [body_end, sc], inner.prefix + add, inner, args.line)
+        except CnnCostError as exc:
+            exc.message = (f"residual body output '{body_end}' ({format_shape(self.shapes[body_end])}) "
+                           f"and shortcut '{sc}' ({format_shape(self.shapes[sc])}) differ in shape")
+            raise exc.with_context(layer=inner.prefix + add)
+
+    def _shortcut_stride(self, x, y, kind, args) -> int:
+        if len(x) != 3 or len(y) != 3:
+            self.fail(f"a {kind} shortcut needs feature maps, got {format_shape(x)} and {format_shape(y)}", args)
+        stride = max(1, -(-x[1] // y[1]))
+        if (x[1] - 1) // stride + 1 != y[1] or (x[2] - 1) // stride + 1 != y[2]:
+            self.fail(f"no stride takes the shortcut from {format_shape(x)} to the body's {format_shape(y)}", args)
+        return stride
+
+
+_WHOLE = re.compile(r"^\$(?:\{(.*)\}|([A-Za-z_][A-Za-z0-9_]*))$", re.S)
+
+
+def resolve(raw, variables):
+    if isinstance(raw, str):
+        m = _WHOLE.match(raw.strip())
+        if m:
+            return expr.evaluate(m.group(1) if m.group(1) is not None else m.group(2), variables)
+        return expr.interpolate(raw, variables)
+    if isinstance(raw, list):
+        return [resolve(v, variables) for v in raw]
+    return raw

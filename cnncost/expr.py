@@ -1,0 +1,214 @@
+"""A small, safe expression evaluator for YAML arguments.
+
+Expressions are Python-like (``2 * width``, ``s if i == 0 else 1``,
+``make_divisible(32 * width, 8)``) but are walked node by node from ``ast``;
+nothing is ever passed to ``eval``. Only arithmetic, comparisons, boolean
+logic, conditionals and a fixed set of functions are allowed.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import re
+from functools import lru_cache
+from typing import Any, Mapping
+
+from .errors import CnnCostError, did_you_mean
+
+
+def make_divisible(value, divisor=8, min_value=None):
+    """Round channels to a multiple of divisor, never below 90% of value.
+
+    The rule of MobileNetV2/V3 and EfficientNet reference implementations.
+    """
+    if min_value is None:
+        min_value = divisor
+    new = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if new < 0.9 * value:
+        new += divisor
+    return new
+
+
+def _round_half_up(x, ndigits=None):
+    return round(x, ndigits) if ndigits is not None else int(math.floor(x + 0.5))
+
+
+FUNCTIONS = {
+    "int": int,
+    "float": float,
+    "round": _round_half_up,
+    "floor": lambda x: int(math.floor(x)),
+    "ceil": lambda x: int(math.ceil(x)),
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "make_divisible": make_divisible,
+}
+
+CONSTANTS = {"true": True, "false": False, "True": True, "False": False, "none": None, "None": None}
+
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
+_COMPARE = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+_MAX_ABS = 10**30  # beyond any real network; stops 10**10**10 from eating the machine
+_MAX_LENGTH = 500
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> ast.Expression:
+    if len(text) > _MAX_LENGTH:
+        raise CnnCostError(f"expression is longer than {_MAX_LENGTH} characters")
+    try:
+        return ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        raise CnnCostError(f"cannot parse expression '{text}'") from None
+
+
+def evaluate(text: str, names: Mapping[str, Any]) -> Any:
+    """Evaluate ``text`` with ``names`` in scope; raise CnnCostError on any problem."""
+    tree = _parse(text)
+    return _Evaluator(text, names).visit(tree.body)
+
+
+class _Evaluator:
+    def __init__(self, text: str, names: Mapping[str, Any]):
+        self.text = text
+        self.names = names
+
+    def fail(self, why: str, hint: str | None = None):
+        raise CnnCostError(f"in expression '{self.text}': {why}", hint=hint)
+
+    def check(self, value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if abs(value) > _MAX_ABS or value != value:
+                self.fail("value out of range")
+        return value
+
+    def visit(self, node):
+        method = getattr(self, "visit_" + type(node).__name__, None)
+        if method is None:
+            self.fail(f"'{type(node).__name__}' is not allowed in expressions")
+        return method(node)
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, (int, float, str, bool)) or node.value is None:
+            return node.value
+        self.fail(f"constant {node.value!r} is not allowed")
+
+    def visit_Name(self, node):
+        if node.id in self.names:
+            return self.names[node.id]
+        if node.id in CONSTANTS:
+            return CONSTANTS[node.id]
+        self.fail(
+            f"unknown name '{node.id}'",
+            did_you_mean(node.id, list(self.names) + list(FUNCTIONS)),
+        )
+
+    def visit_BinOp(self, node):
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            self.fail(f"operator '{type(node.op).__name__}' is not allowed")
+        left, right = self.visit(node.left), self.visit(node.right)
+        if op is operator.pow and isinstance(right, (int, float)) and abs(right) > 64:
+            self.fail("exponent too large")
+        try:
+            return self.check(op(left, right))
+        except ZeroDivisionError:
+            self.fail("division by zero")
+        except (TypeError, OverflowError, ValueError) as exc:
+            self.fail(str(exc))
+
+    def visit_UnaryOp(self, node):
+        try:
+            return _UNARY[type(node.op)](self.visit(node.operand))
+        except KeyError:
+            self.fail(f"operator '{type(node.op).__name__}' is not allowed")
+        except TypeError as exc:
+            self.fail(str(exc))
+
+    def visit_BoolOp(self, node):
+        if isinstance(node.op, ast.And):
+            result = True
+            for value in node.values:
+                result = self.visit(value)
+                if not result:
+                    return result
+            return result
+        result = False
+        for value in node.values:
+            result = self.visit(value)
+            if result:
+                return result
+        return result
+
+    def visit_Compare(self, node):
+        left = self.visit(node.left)
+        for op, comparator in zip(node.ops, node.comparators):
+            right = self.visit(comparator)
+            fn = _COMPARE.get(type(op))
+            if fn is None:
+                self.fail(f"comparison '{type(op).__name__}' is not allowed")
+            try:
+                if not fn(left, right):
+                    return False
+            except TypeError as exc:
+                self.fail(str(exc))
+            left = right
+        return True
+
+    def visit_IfExp(self, node):
+        return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
+
+    def visit_List(self, node):
+        return [self.visit(e) for e in node.elts]
+
+    visit_Tuple = visit_List
+
+    def visit_Call(self, node):
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+            name = getattr(node.func, "id", "?")
+            self.fail(f"unknown function '{name}'", did_you_mean(name, FUNCTIONS))
+        if node.keywords:
+            self.fail("keyword arguments are not allowed in expressions")
+        args = [self.visit(a) for a in node.args]
+        try:
+            return self.check(FUNCTIONS[node.func.id](*args))
+        except ZeroDivisionError:
+            self.fail("division by zero")
+        except (TypeError, ValueError, OverflowError) as exc:
+            self.fail(f"{node.func.id}(): {exc}")
+
+
+_TEMPLATE = re.compile(r"\$\{([^}]*)\}")
+
+
+def interpolate(text: str, names: Mapping[str, Any]) -> str:
+    """Replace each ``${expr}`` in text by its value."""
+    if "${" not in text:
+        return text
+
+    def one(match):
+        value = evaluate(match.group(1), names)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return str(value)
+
+    return _TEMPLATE.sub(one, text)

@@ -1,0 +1,51 @@
+"""Renderers: a Report (and the rows to show) in, text out. No computing here.
+
+Each format is one function ``render(view) -> str`` registered in FORMATS;
+adding a format touches nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..report import LayerCost, Report
+
+
+@dataclass(frozen=True)
+class View:
+    report: Report
+    rows: list[LayerCost]  # what to show: every layer, or subtotals with --depth
+    exact: bool = False  # integers instead of k/M units in the table
+    color: bool = False
+    notes: tuple = field(default_factory=tuple)  # errata and explanations shown under the table
+
+
+def _table(view):
+    from .table import render_rich  # rich is imported only for this format
+
+    return render_rich(view)
+
+
+def _csv(view):
+    from .text import render_csv
+
+    return render_csv(view)
+
+
+def _json(view):
+    from .text import render_json
+
+    return render_json(view)
+
+
+def _markdown(view):
+    from .text import render_markdown
+
+    return render_markdown(view)
+
+
+FORMATS = {"table": _table, "csv": _csv, "json": _json, "markdown": _markdown}
+
+
+def render(view: View, fmt: str) -> str:
+    return FORMATS[fmt](view)

@@ -1,0 +1,124 @@
+"""Loading YAML with line numbers kept, so every error can point at its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .errors import CnnCostError, Location
+
+try:  # libyaml is several times faster when present
+    _BaseLoader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _BaseLoader = yaml.SafeLoader
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_ALIASES = 100  # anchors are handy; an alias bomb needs thousands
+
+
+class LineDict(dict):
+    """A mapping that remembers the line of itself and of each key."""
+
+    line: int | None = None
+    key_lines: dict
+
+    def line_of(self, key) -> int | None:
+        return self.key_lines.get(key, self.line)
+
+
+class LineList(list):
+    line: int | None = None
+
+
+class _Loader(_BaseLoader):
+    pass
+
+
+def _construct_mapping(loader, node):
+    loader.flatten_mapping(node)
+    mapping = LineDict()
+    mapping.line = node.start_mark.line + 1
+    mapping.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise CnnCostError(
+                "mapping keys must be plain values",
+                location=Location(None, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
+            ) from None
+        if key in mapping:
+            raise CnnCostError(
+                f"duplicate key '{key}'",
+                location=Location(None, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping.key_lines[key] = key_node.start_mark.line + 1
+    return mapping
+
+
+def _construct_sequence(loader, node):
+    seq = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    seq.line = node.start_mark.line + 1
+    return seq
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def _count_aliases(text: str) -> int:
+    # Cheap pre-scan: an alias is '*name' outside quotes; over-counting only errs on the safe side.
+    count = 0
+    for event in yaml.parse(text, Loader=_BaseLoader):
+        if isinstance(event, yaml.AliasEvent):
+            count += 1
+            if count > MAX_ALIASES:
+                break
+    return count
+
+
+def load_text(text: str, file: str | None = None):
+    """Parse YAML text into LineDict/LineList values; errors carry file and line."""
+    try:
+        if "*" in text and _count_aliases(text) > MAX_ALIASES:
+            raise CnnCostError(
+                f"more than {MAX_ALIASES} YAML aliases; refusing (an alias bomb would exhaust memory)",
+                location=Location(file),
+            )
+        return yaml.load(text, Loader=_Loader)
+    except CnnCostError as exc:
+        if exc.location is not None:
+            exc.location = Location(file, exc.location.line, exc.location.column)
+        raise
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise CnnCostError(f"invalid YAML: {problem}", location=loc) from None
+    except yaml.YAMLError as exc:
+        raise CnnCostError(f"invalid YAML: {exc}", location=Location(file)) from None
+
+
+def read_file(path: Path) -> str:
+    """Read a YAML file as UTF-8 text, refusing what cannot be a network description."""
+    name = str(path)
+    if not path.exists():
+        raise CnnCostError("no such file", location=Location(name))
+    if path.is_dir():
+        raise CnnCostError("is a directory, not a YAML file", location=Location(name))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CnnCostError(f"cannot read: {exc.strerror}", location=Location(name)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise CnnCostError(f"file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB", location=Location(name))
+    if b"\0" in data:
+        raise CnnCostError("binary file, not YAML text", location=Location(name))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CnnCostError("not UTF-8 text", location=Location(name, line)) from None
