@@ -1,0 +1,111 @@
+"""The command line as a user meets it: formats, options, exit codes, imports."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from cnncost.cli import main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "cnncost", *args], capture_output=True, text=True)
+
+
+def test_every_command_has_help_text():
+    for name, command in main.commands.items():
+        assert command.help, name
+        result = CliRunner().invoke(main, [name, "--help"])
+        assert result.exit_code == 0, name
+
+
+def test_table_imports_neither_torch_nor_numpy():
+    code = ("import sys; from cnncost.cli import main\n"
+            "try:\n    main(['table', 'alexnet', '--format', 'json'])\nexcept SystemExit: pass\n"
+            "bad = [m for m in ('torch', 'numpy') if m in sys.modules]\n"
+            "sys.stderr.write(repr(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stderr.strip().endswith("[]"), out.stderr
+
+
+def test_json_format_totals_are_exact_integers():
+    data = json.loads(run("table", "alexnet", "--format", "json").stdout)
+    assert set(data) >= {"model", "input", "batch", "dtype", "convention", "layers", "totals"}
+    assert data["input"] == [3, 227, 227] and data["batch"] == 1 and data["dtype"] == "float32"
+    assert data["convention"] == "lecture"
+    for layer in data["layers"]:
+        assert set(layer) >= {"name", "type", "input_shape", "output_shape", "params", "buffers", "macs",
+                              "flops", "memory_bytes"}
+    assert all(isinstance(v, int) for v in data["totals"].values())
+
+
+def test_csv_and_markdown():
+    rows = list(csv.DictReader(io.StringIO(run("table", "alexnet", "--format", "csv").stdout)))
+    conv1 = rows[0]
+    assert (conv1["name"], conv1["output_shape"], conv1["macs"]) == ("conv1", "64x56x56", str(72_855_552))
+    md = run("table", "alexnet", "--format", "markdown").stdout
+    assert md.startswith("| Layer |") and "| conv1 | conv |" in md
+
+
+def test_options_batch_dtype_input_set():
+    out = run("table", "alexnet", "--format", "json", "--batch", "32", "--dtype", "float16",
+              "--input", "3x224x224", "--set", "classes=10")
+    data = json.loads(out.stdout)
+    conv1, fc8 = data["layers"][0], data["layers"][-1]
+    assert conv1["output_shape"] == [64, 55, 55]
+    assert conv1["memory_bytes"] == 64 * 55 * 55 * 32 * 2
+    assert conv1["macs"] == 32 * (64 * 55 * 55 * 3 * 11 * 11)
+    assert fc8["output_shape"] == [10]
+
+
+def test_depth_gives_subtotals(tmp_path):
+    path = tmp_path / "two.yaml"
+    path.write_text("input: [3, 8, 8]\nlayers:\n  - sequence:\n      name: a\n      layers:\n"
+                    "        - conv: {out: 4, kernel: 1}\n        - conv: {name: c2, out: 4, kernel: 1}\n")
+    data = json.loads(run("table", str(path), "--depth", "1", "--format", "json").stdout)
+    assert [(l["name"], l["params"]) for l in data["layers"]] == [("a", (4 * 3 + 4) + (4 * 4 + 4))]
+
+
+def test_output_file(tmp_path):
+    target = tmp_path / "out.json"
+    result = run("table", "alexnet", "--format", "json", "-o", str(target))
+    assert result.returncode == 0 and result.stdout == ""
+    assert json.loads(target.read_text())["model"] == "alexnet"
+
+
+def test_user_error_is_one_line_on_stderr_with_exit_2(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernal: 3}\n")
+    result = run("table", str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert f"{path}:3" in result.stderr and "kernal" in result.stderr and "did you mean 'kernel'" in result.stderr
+
+
+def test_unknown_model_suggests_a_name():
+    result = run("table", "alexnt")
+    assert result.returncode == 2 and "did you mean 'alexnet'" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--input", "3x224"], ["--input", "abc"], ["--set", "nope"],
+                                  ["--set", "missing=1"], ["--batch", "0"], ["--dtype", "float13"]])
+def test_bad_options_exit_2_without_traceback(args):
+    result = run("table", "alexnet", *args)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_list_shows_the_zoo():
+    data = json.loads(run("list", "--format", "json").stdout)
+    alexnet = next(m for m in data if m["model"] == "alexnet")
+    assert alexnet["params"] == 61_100_840 and alexnet["input"] == [3, 227, 227]
+
+
+def test_version():
+    assert run("--version").stdout.startswith("cnncost, version")

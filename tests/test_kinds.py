@@ -1,0 +1,141 @@
+"""Each layer kind's shape, parameters and MACs against hand arithmetic.
+
+Expected figures are written as the arithmetic that produces them, so a
+reader can check each row without running anything.
+"""
+
+import pytest
+
+from cnncost.kinds import KINDS, adaptive_windows
+from tests.helpers import one_layer, network
+
+# (layer as YAML, input shape, output shape, params, raw MACs under the lecture convention)
+CASES = [
+    # conv: H' = floor((H + 2p - d(k-1) - 1)/s) + 1
+    ("conv: {out: 64, kernel: 11, stride: 4, padding: 2}", (3, 227, 227), (64, 56, 56),
+     64 * 3 * 11 * 11 + 64, 64 * 56 * 56 * 3 * 11 * 11),
+    ("conv: {out: 8, kernel: 3, bias: false}", (4, 10, 10), (8, 8, 8), 8 * 4 * 9, 8 * 8 * 8 * 4 * 9),
+    # stride 2, even input, no padding: floor((10 - 3)/2) + 1 = 4
+    ("conv: {out: 8, kernel: 3, stride: 2}", (4, 10, 10), (8, 4, 4), 8 * 4 * 9 + 8, 8 * 4 * 4 * 4 * 9),
+    # groups: each output sees Cin/groups channels
+    ("conv: {out: 12, kernel: 3, padding: 1, groups: 3}", (6, 8, 8), (12, 8, 8),
+     12 * (6 // 3) * 9 + 12, 12 * 8 * 8 * (6 // 3) * 9),
+    # dilation 2: a 3x3 kernel spans 5 pixels, H' = 9 - 5 + 1 = 5
+    ("conv: {out: 2, kernel: 3, dilation: 2}", (1, 9, 9), (2, 5, 5), 2 * 1 * 9 + 2, 2 * 5 * 5 * 1 * 9),
+    # asymmetric kernel and padding per axis (Inception-v3's 1x7): H' = 17, W' = 17 + 6 - 7 + 1
+    ("conv: {out: 4, kernel: [1, 7], padding: [0, 3], bias: false}", (2, 17, 17), (4, 17, 17),
+     4 * 2 * 1 * 7, 4 * 17 * 17 * 2 * 7),
+    # asymmetric padding top/bottom/left/right: H' = 6 + 0 + 1 - 3 + 1 = 5, W' = 6 + 2 + 0 - 3 + 1 = 6
+    ("conv: {out: 1, kernel: 3, padding: [0, 1, 2, 0], bias: false}", (1, 6, 6), (1, 5, 6),
+     9, 1 * 5 * 6 * 9),
+    # depthwise: groups = channels
+    ("dwconv: {kernel: 3, padding: 1, bias: false}", (32, 14, 14), (32, 14, 14), 32 * 9, 32 * 14 * 14 * 9),
+    ("dwconv: {kernel: 3, stride: 2, padding: 1, multiplier: 2}", (8, 7, 7), (16, 4, 4),
+     16 * 1 * 9 + 16, 16 * 4 * 4 * 1 * 9),
+    # linear: in*out (+ out)
+    ("linear: {out: 4096}", (9216,), (4096,), 9216 * 4096 + 4096, 9216 * 4096),
+    ("linear: {out: 10, bias: false}", (512,), (10,), 512 * 10, 512 * 10),
+    # pooling: C*H'*W'*K*K; floor mode (56 - 3)/2 + 1 = 27
+    ("maxpool: {kernel: 3, stride: 2}", (64, 56, 56), (64, 27, 27), 0, 64 * 27 * 27 * 9),
+    # ceil mode: ceil((112 - 3)/2) + 1 = 56 (floor would give 55)
+    ("maxpool: {kernel: 3, stride: 2, ceil_mode: true}", (64, 112, 112), (64, 56, 56), 0, 64 * 56 * 56 * 9),
+    # ceil mode whose last window would start in the padding is dropped: (5 + 2 - 2)/2 -> ceil 2.5 -> 3 + 1 = 4,
+    # but window 4 starts at 3*2 = 6 >= 5 + 1, so 3
+    ("maxpool: {kernel: 2, stride: 2, padding: 1, ceil_mode: true}", (1, 5, 5), (1, 3, 3), 0, 1 * 3 * 3 * 4),
+    # default stride is the kernel: 2x2 pooling halves 224
+    ("maxpool: {kernel: 2}", (64, 224, 224), (64, 112, 112), 0, 64 * 112 * 112 * 4),
+    ("avgpool: {kernel: 3, stride: 1, padding: 1}", (8, 17, 17), (8, 17, 17), 0, 8 * 17 * 17 * 9),
+    ("avgpool: {kernel: 5, stride: 3}", (512, 14, 14), (512, 4, 4), 0, 512 * 4 * 4 * 25),
+    ("global_avgpool", (2048, 7, 7), (2048, 1, 1), 0, 2048 * 7 * 7),
+    # adaptive 13 -> 6: windows [0,3) [2,5) [4,7) [6,9) [8,11) [10,13): 3 each, 18 per axis
+    ("adaptive_avgpool: {output: 6}", (256, 13, 13), (256, 6, 6), 0, 256 * 18 * 18),
+    # adaptive 6 -> 6 is the identity: windows of 1
+    ("adaptive_avgpool: {output: 6}", (256, 6, 6), (256, 6, 6), 0, 256 * 6 * 6),
+    ("batchnorm", (64, 8, 8), (64, 8, 8), 2 * 64, 64 * 8 * 8),
+    ("batchnorm: {affine: false}", (64, 8, 8), (64, 8, 8), 0, 64 * 8 * 8),
+    ("lrn: {size: 5}", (96, 55, 55), (96, 55, 55), 0, 96 * 55 * 55 * 5),
+    ("relu", (8, 4, 4), (8, 4, 4), 0, 0),
+    ("hardswish", (8, 4, 4), (8, 4, 4), 0, 0),
+    ("dropout: {p: 0.2}", (100,), (100,), 0, 0),
+    ("flatten", (256, 6, 6), (256 * 6 * 6,), 0, 0),
+    ("softmax", (1000,), (1000,), 0, 0),
+    ("channel_shuffle: {groups: 3}", (240, 28, 28), (240, 28, 28), 0, 0),
+    ("channel_split: {parts: 2, index: 1}", (116, 28, 28), (58, 28, 28), 0, 0),
+    # option-A shortcut: every 2nd pixel (ceil(32/2) = 16), channels zero-padded 16 -> 32
+    ("subsample_pad: {out: 32, stride: 2}", (16, 32, 32), (32, 16, 16), 0, 0),
+    ("subsample_pad: {out: 8, stride: 2}", (8, 7, 7), (8, 4, 4), 0, 0),
+]
+
+
+@pytest.mark.parametrize("item, shape_in, shape_out, params, macs", CASES, ids=[c[0] for c in CASES])
+def test_kind_against_hand_arithmetic(item, shape_in, shape_out, params, macs):
+    row = one_layer(item, shape_in)
+    assert row.output_shape == shape_out
+    assert row.params == params
+    kind = KINDS[row.type]
+    raw = kind.macs(row.args, row.input_shapes, row.output_shape)
+    assert raw == macs
+    counted = macs if kind.category in ("conv", "linear", "pool") else 0
+    assert row.macs == counted
+    assert row.flops == 2 * counted
+
+
+def test_batchnorm_buffers_are_running_statistics():
+    # running mean + running variance, one each per channel
+    assert one_layer("batchnorm", (48, 4, 4)).buffers == 2 * 48
+
+
+def test_torchvision_convention_drops_pooling_but_keeps_conv_and_linear():
+    assert one_layer("maxpool: {kernel: 2}", (4, 8, 8), convention="torchvision").macs == 0
+    assert one_layer("conv: {out: 2, kernel: 1}", (3, 4, 4), convention="torchvision").macs == 2 * 4 * 4 * 3
+    assert one_layer("linear: {out: 5}", (7,), convention="torchvision").macs == 7 * 5
+
+
+def test_batch_scales_work_and_memory_but_not_parameters():
+    one = one_layer("conv: {out: 64, kernel: 3, padding: 1}", (3, 32, 32))
+    many = one_layer("conv: {out: 64, kernel: 3, padding: 1}", (3, 32, 32), batch=8)
+    assert many.params == one.params == 64 * 3 * 9 + 64
+    assert many.macs == 8 * (64 * 32 * 32 * 3 * 9)
+    assert many.memory_bytes == 8 * 64 * 32 * 32 * 4
+
+
+def test_memory_is_output_elements_times_dtype_bytes():
+    text = "input: [3, 8, 8]\nlayers:\n  - conv: {out: 16, kernel: 3, padding: 1}\n  - relu\n"
+    for dtype, size in (("float32", 4), ("float16", 2), ("bfloat16", 2), ("float64", 8), ("int8", 1)):
+        conv, relu = network(text, dtype=dtype, batch=3).layers
+        assert conv.memory_bytes == 16 * 8 * 8 * 3 * size
+        assert relu.memory_bytes == 0  # computed in place
+
+
+def test_concat_add_mul_shapes():
+    text = """
+input: [8, 10, 10]
+layers:
+  - conv: {name: a, out: 4, kernel: 1}
+  - conv: {name: b, out: 6, kernel: 3, padding: 1, input: input}
+  - concat: {name: cat, input: [a, b]}
+  - conv: {name: c, out: 10, kernel: 1}
+  - add: {name: sum, input: [cat, c]}
+  - global_avgpool: {name: squeeze}
+  - mul: {name: scale, input: [sum, squeeze]}
+"""
+    rows = {r.name: r for r in network(text).layers}
+    assert rows["cat"].output_shape == (4 + 6, 10, 10)
+    assert rows["sum"].output_shape == (10, 10, 10)
+    assert rows["scale"].output_shape == (10, 10, 10)  # 10x10x10 by 10x1x1
+    assert rows["scale"].input_shapes == ((10, 10, 10), (10, 1, 1))
+
+
+def test_adaptive_windows_match_pytorch_rule():
+    # PyTorch: start = floor(i*in/out), end = ceil((i+1)*in/out)
+    # 7 -> 3: [0,3) [2,5) [4,7) = 3+3+3; 5 -> 3: [0,2) [1,4) [3,5) = 2+3+2
+    assert adaptive_windows(7, 3) == 9
+    assert adaptive_windows(5, 3) == 7
+    assert adaptive_windows(10, 1) == 10
+
+
+def test_every_kind_has_a_docstring_and_is_documented():
+    reference = open("docs/yaml-reference.md").read()
+    for name, kind in KINDS.items():
+        assert kind.doc, name
+        assert f"`{name}`" in reference, f"{name} missing from docs/yaml-reference.md"

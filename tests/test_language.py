@@ -1,0 +1,205 @@
+"""The YAML language's constructs, with expected figures worked out by hand."""
+
+import pytest
+
+import cnncost
+from cnncost import CnnCostError
+from tests.helpers import network
+
+BASIC_BLOCK = """
+input: [16, 32, 32]
+params: {shortcut: auto, out: 32, stride: 2}
+layers:
+  - residual:
+      name: block
+      shortcut: $shortcut
+      body:
+        - conv: {name: conv1, out: $out, kernel: 3, stride: $stride, padding: 1, bias: false}
+        - batchnorm: {name: bn1}
+        - relu
+        - conv: {name: conv2, out: $out, kernel: 3, padding: 1, bias: false}
+        - batchnorm: {name: bn2}
+  - relu
+"""
+
+
+def rows_of(report):
+    return {r.name: r for r in report.layers}
+
+
+def test_residual_projection_shortcut():
+    rows = rows_of(network(BASIC_BLOCK))
+    sc = rows["block.shortcut.conv"]
+    # 1x1 conv 16 -> 32 with stride 2 (32 -> 16), no bias because BN follows
+    assert sc.output_shape == (32, 16, 16)
+    assert sc.params == 32 * 16
+    assert sc.args["stride"] == (2, 2)
+    assert rows["block.shortcut.bn"].params == 2 * 32
+    assert rows["block.add"].inputs == ("block.bn2", "block.shortcut.bn")
+
+
+def test_residual_zero_pad_shortcut_has_no_parameters():
+    report = network(BASIC_BLOCK, set={"shortcut": "zero_pad"})
+    rows = rows_of(report)
+    assert rows["block.shortcut"].type == "subsample_pad"
+    assert rows["block.shortcut"].output_shape == (32, 16, 16)
+    # body only: two 3x3 convs and two BNs
+    assert report.totals.params == (32 * 16 * 9) + (32 * 32 * 9) + 2 * (2 * 32)
+
+
+def test_residual_auto_is_identity_when_shapes_match():
+    rows = rows_of(network(BASIC_BLOCK, set={"out": 16, "stride": 1}))
+    assert not any(n.startswith("block.shortcut") for n in rows)
+    assert rows["block.add"].inputs == ("block.bn2", "input")
+
+
+def test_residual_identity_with_mismatched_shapes_is_an_error():
+    with pytest.raises(CnnCostError, match="differ in shape"):
+        network(BASIC_BLOCK, set={"shortcut": "identity"})
+
+
+def test_residual_none_is_a_plain_block():
+    rows = rows_of(network(BASIC_BLOCK, set={"shortcut": "none"}))
+    assert "block.add" not in rows
+
+
+def test_repeat_names_iterations_and_first_overrides():
+    text = """
+input: [8, 16, 16]
+blocks:
+  unit:
+    args: {out: null, stride: 1}
+    layers:
+      - conv: {name: conv, out: $out, kernel: 3, stride: $stride, padding: 1}
+layers:
+  - repeat: {name: stage, count: 3, layers: {unit: {out: 8}}, first: {stride: 2}}
+"""
+    layers = network(text).layers
+    assert [l.name for l in layers] == ["stage.0.conv", "stage.1.conv", "stage.2.conv"]
+    assert [l.output_shape for l in layers] == [(8, 8, 8)] * 3  # only the first halves 16 -> 8
+
+
+def test_repeat_variable_and_templated_names():
+    text = """
+input: [3, 32, 32]
+layers:
+  - repeat:
+      count: 3
+      layers:
+        - conv: {name: "conv${i + 1}", out: "${8 * 2 ** i}", kernel: 3, padding: 1}
+"""
+    layers = network(text).layers
+    assert [(l.name, l.output_shape[0]) for l in layers] == [("conv1", 8), ("conv2", 16), ("conv3", 32)]
+
+
+def test_parallel_concat_names_branches():
+    text = """
+input: [192, 28, 28]
+layers:
+  - parallel:
+      name: mixed
+      branches:
+        branch1: {conv: {out: 64, kernel: 1}}
+        branch2: [{conv: {out: 96, kernel: 1}}, {conv: {name: conv3, out: 128, kernel: 3, padding: 1}}]
+        branch3: {maxpool: {kernel: 3, stride: 1, padding: 1}}
+"""
+    rows = rows_of(network(text))
+    assert rows["mixed.concat"].output_shape == (64 + 128 + 192, 28, 28)
+    assert rows["mixed.concat"].inputs == ("mixed.branch1.conv", "mixed.branch2.conv3", "mixed.branch3.maxpool")
+
+
+def test_side_outputs_are_reported_but_excluded_from_totals_by_default():
+    text = """
+input: [4, 8, 8]
+layers:
+  - conv: {name: trunk, out: 4, kernel: 1, bias: false}
+  - side:
+      name: aux
+      layers:
+        - flatten
+        - linear: {name: fc, out: 10, bias: false}
+  - conv: {name: head, out: 2, kernel: 1, bias: false}
+"""
+    report = network(text)
+    rows = rows_of(report)
+    assert rows["aux.fc"].side and not rows["head"].side
+    assert rows["head"].inputs == ("trunk",)  # the chain continues from before the side output
+    trunk, head, aux = 4 * 4, 2 * 4, 256 * 10
+    assert report.totals.params == trunk + head
+    assert network(text, include_side=True).totals.params == trunk + head + aux
+
+
+def test_blocks_take_named_arguments_and_see_their_input_shape():
+    text = """
+input: [64, 8, 8]
+blocks:
+  transition:
+    args: {compression: 0.5}
+    layers:
+      - conv: {name: conv, out: "${int(in_channels * compression)}", kernel: 1, bias: false}
+layers:
+  - transition: {name: t1}
+  - transition: {name: t2, compression: 0.25}
+"""
+    rows = rows_of(network(text))
+    assert rows["t1.conv"].output_shape[0] == 32
+    assert rows["t2.conv"].output_shape[0] == 8
+
+
+def test_when_leaves_items_out_and_set_overrides_parameters():
+    text = """
+input: [3, 8, 8]
+params: {batch_norm: false, width: 16}
+layers:
+  - conv: {out: $width, kernel: 3}
+  - batchnorm: {when: $batch_norm}
+"""
+    assert [l.type for l in network(text).layers] == ["conv"]
+    report = network(text, set={"batch_norm": True, "width": 8})
+    assert [l.type for l in report.layers] == ["conv", "batchnorm"]
+    assert report.layers[0].output_shape == (8, 6, 6)
+
+
+def test_references_by_name_and_scope_output():
+    text = """
+input: [3, 8, 8]
+layers:
+  - sequence:
+      name: stem
+      layers:
+        - conv: {out: 4, kernel: 1}
+        - relu
+  - conv: {name: other, out: 5, kernel: 1, input: input}
+  - concat: {name: joined, input: [stem, other]}
+"""
+    rows = rows_of(network(text))
+    assert rows["joined"].inputs == ("stem.relu", "other")
+    assert rows["joined"].output_shape == (9, 8, 8)
+
+
+def test_input_override_and_parameterised_input():
+    text = """
+params: {resolution: 64}
+input: [3, $resolution, $resolution]
+layers:
+  - conv: {out: 8, kernel: 3, stride: 2, padding: 1}
+"""
+    assert network(text).layers[0].output_shape == (8, 32, 32)
+    assert network(text, set={"resolution": 32}).layers[0].output_shape == (8, 16, 16)
+    assert network(text, input=(3, 10, 10)).layers[0].output_shape == (8, 5, 5)
+
+
+def test_make_divisible_in_expressions():
+    # MobileNetV2's rule: 32 * 0.35 = 11.2 -> nearest multiple of 8 is 8, and 8 >= 0.9 * 11.2 fails -> 16
+    text = "input: [3, 8, 8]\nlayers:\n  - conv: {out: '${make_divisible(32 * 0.35, 8)}', kernel: 1}\n"
+    assert network(text).layers[0].output_shape[0] == 16
+
+
+def test_yaml_file_outside_the_zoo(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text("input: [1, 28, 28]\nlayers:\n  - conv: {out: 6, kernel: 5}\n  - flatten\n"
+                    "  - linear: {out: 10}\n")
+    report = cnncost.analyze(path)
+    assert report.model == "tiny"
+    # LeNet-like: 6*1*25 + 6 and (6*24*24)*10 + 10
+    assert report.totals.params == (6 * 25 + 6) + (6 * 24 * 24 * 10 + 10)
