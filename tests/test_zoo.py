@@ -1,0 +1,41 @@
+"""Every zoo model that torchvision ships, against torchvision's published weight metadata.
+
+The figures are in cnncost/data/published/torchvision.yaml, copied from torchvision
+0.29.1's source (each model's weights `meta`: "num_params" and "_ops", the GMACs of
+conv and linear layers that its docs print as "GFLOPS"). Files added to architectures/
+are picked up here without editing any list.
+"""
+
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+import cnncost
+from cnncost import zoo
+
+PUBLISHED = yaml.safe_load(
+    (Path(cnncost.__file__).parent / "data" / "published" / "torchvision.yaml").read_text())["models"]
+IN_ZOO = [name for name in PUBLISHED if name in zoo.names()]
+
+
+@pytest.mark.parametrize("name", IN_ZOO)
+def test_parameters_equal_torchvision_num_params(name):
+    meta = PUBLISHED[name]
+    report = cnncost.analyze(name, input=tuple(meta["input"]))
+    assert report.totals.params == meta["num_params"]
+
+
+@pytest.mark.parametrize("name", IN_ZOO)
+def test_macs_equal_torchvision_gflops_to_every_printed_digit(name):
+    meta = PUBLISHED[name]
+    report = cnncost.analyze(name, input=tuple(meta["input"]), convention="torchvision")
+    printed = Decimal(meta["ops"])
+    gmacs = Decimal(report.totals.macs) / Decimal(10**9)
+    assert gmacs.quantize(printed, rounding=ROUND_HALF_UP) == printed
+
+
+def test_every_torchvision_model_of_the_issue_is_in_the_zoo():
+    missing = sorted(set(PUBLISHED) - set(zoo.names()))
+    assert not missing, f"torchvision models without a zoo file: {missing}"
