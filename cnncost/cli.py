@@ -76,6 +76,13 @@ def handle_errors(command):
             if debug:
                 raise
             fail("the network is nested too deeply to expand")
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug in cnncost: still no traceback unless asked
+            if debug:
+                raise
+            fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback, and please "
+                 "report it)", code=1)
 
     return wrapper
 
@@ -136,7 +143,21 @@ def use_color(output) -> bool:
     return output in (None, "-") and sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class CnnCostGroup(click.Group):
+    """Click's usage errors, reworded as the single line every other error is."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            code = super().main(args, prog_name or "cnncost", standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            fail(exc.format_message(), code=EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+        except click.Abort:
+            fail("aborted", code=130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=CnnCostGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="cnncost")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
 def main(debug):

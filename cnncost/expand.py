@@ -359,13 +359,23 @@ class Expander:
         if len(self.nodes) >= MAX_NODES:
             raise CnnCostError(f"the network expands to more than {MAX_NODES:,} layers")
         in_shapes = tuple(self.shapes[i] for i in inputs)
-        out = tuple(KINDS[kind_name].shape(checked, in_shapes))
+        try:
+            out = tuple(KINDS[kind_name].shape(checked, in_shapes))
+        except CnnCostError as exc:
+            if len(inputs) > 1:  # say which producer has which shape
+                exc.message = exc.message.split(":")[0] + ": " + ", ".join(
+                    f"'{self.display(i, scope)}' ({format_shape(s)})" for i, s in zip(inputs, in_shapes))
+            raise
         if any(d < 1 for d in out):
             raise CnnCostError(f"output shape {format_shape(out)} has an empty dimension")
         self.nodes.append(Node(full, kind_name, checked, tuple(inputs), in_shapes, out, scope.side, line))
         self.shapes[full] = out
         self.lines[full] = line
         return full
+
+    def display(self, name: str, scope: Scope) -> str:
+        """A layer's name as the user would write it in this scope."""
+        return name[len(scope.prefix):] if name.startswith(scope.prefix) else name
 
     # --- blocks ---
 
