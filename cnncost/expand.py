@@ -32,7 +32,8 @@ from .kinds import KINDS, format_shape
 from .yamlio import LineDict, load_text, read_file
 
 CONSTRUCTS = ("sequence", "repeat", "parallel", "residual", "side")
-TOP_KEYS = ("name", "description", "reference", "input", "params", "blocks", "layers", "notes")
+TOP_KEYS = ("extends", "name", "description", "reference", "input", "params", "blocks", "layers", "notes")
+MAX_EXTENDS = 8
 COMMON_KEYS = ("name", "when")  # allowed on every item
 MAX_REPEAT = 10_000
 MAX_NODES = 1_000_000
@@ -53,7 +54,67 @@ def load_graph(
     if text is None:
         text = read_file(Path(source))
     doc = load_text(text, name)
+    if isinstance(doc, dict) and "extends" in doc:
+        doc = with_base(doc, name, [name])
     return Expander(doc, name).build(overrides or {}, input_shape)
+
+
+def with_base(doc: LineDict, file: str, chain: list) -> LineDict:
+    """Merge a file that ``extends`` another over its base.
+
+    params and blocks are merged by name (the derived file wins); name,
+    description, reference, input, layers and notes replace the base's when given.
+    """
+    from . import zoo
+
+    ref = doc["extends"]
+    where = Location(file, doc.line_of("extends"))
+    if not isinstance(ref, str) or not ref:
+        raise CnnCostError("'extends' must name a zoo model or a YAML file", location=where)
+    base_path = Path(ref) if Path(ref).suffix in (".yaml", ".yml") else None
+    if base_path is not None and not base_path.is_absolute():
+        base_path = Path(file).parent / base_path
+    try:
+        base_path = base_path or zoo.path_of(ref)
+    except CnnCostError as exc:
+        raise CnnCostError(exc.message, location=where, hint=exc.hint) from None
+    base_name = str(base_path)
+    if base_name in chain or len(chain) > MAX_EXTENDS:
+        raise CnnCostError(f"'extends' goes round in a circle: {' -> '.join(chain + [base_name])}", location=where)
+    try:
+        base = load_text(read_file(base_path), base_name)
+    except CnnCostError as exc:
+        raise exc.with_context(location=where)
+    if not isinstance(base, dict):
+        raise CnnCostError(f"the base {base_name} is not a network description", location=where)
+    if "extends" in base:
+        base = with_base(base, base_name, chain + [base_name])
+    merged = LineDict(base)
+    merged.line, merged.file = doc.line, doc.file
+    merged.key_lines = {**base.key_lines, **doc.key_lines}
+    merged.pop("extends", None)
+    merged["name"] = doc.get("name") or Path(file).stem
+    for key in ("params", "blocks"):
+        if key in doc:
+            merged[key] = _merge_mapping(base.get(key), doc[key])
+    for key in ("description", "reference", "input", "layers", "notes"):
+        if key in doc:
+            merged[key] = doc[key]
+    return merged
+
+
+def _merge_mapping(base, derived):
+    if not isinstance(base, dict) or not isinstance(derived, dict):
+        return derived
+    merged = LineDict(base)
+    merged.line, merged.file = derived.line, derived.file
+    merged.key_lines = {**base.key_lines, **derived.key_lines}
+    for key, value in derived.items():
+        old = base.get(key)
+        if isinstance(old, dict) and "choices" in old and not isinstance(value, dict):
+            value = {**old, "default": value}  # a new default keeps the base's allowed values
+        merged[key] = value
+    return merged
 
 
 class Scope:
@@ -108,7 +169,8 @@ class Expander:
             line = container.line_of(key) if key is not None else container.line
         elif container is not None:
             line = getattr(container, "line", None)
-        return Location(self.file, line)
+        # content inherited through 'extends' belongs to its own file
+        return Location(getattr(container, "file", None) or self.file, line)
 
     def fail(self, message, container=None, key=None, layer=None, hint=None):
         raise CnnCostError(message, location=self.loc(container, key), layer=layer, hint=hint)
@@ -140,10 +202,20 @@ class Expander:
         params = self.doc.get("params") or {}
         if not isinstance(params, dict):
             self.fail("'params' must be a mapping of name to default value", self.doc, "params")
-        values = {}
+        values, choices = {}, {}
         for key, value in params.items():
             if not isinstance(key, str) or not _NAME.match(key):
                 self.fail(f"parameter name '{key}' must be an identifier", params, key)
+            if isinstance(value, dict):  # {default: ..., choices: [...], doc: ...}
+                extra = set(value) - {"default", "choices", "doc"}
+                if "default" not in value or extra:
+                    self.fail(f"parameter '{key}' must be a value or a mapping with 'default' "
+                              "(and optional 'choices', 'doc')", params, key)
+                if "choices" in value:
+                    if not isinstance(value["choices"], list) or not value["choices"]:
+                        self.fail(f"the choices of parameter '{key}' must be a non-empty list", params, key)
+                    choices[key] = value["choices"]
+                value = value["default"]
             values[key] = value
         for key, value in overrides.items():
             if key not in values:
@@ -158,6 +230,14 @@ class Expander:
         scope_vars: dict = {}
         for key, value in values.items():
             scope_vars[key] = self.value(value, scope_vars, params, key)
+            allowed = choices.get(key)
+            if allowed is not None and scope_vars[key] not in allowed:
+                shown = ", ".join(str(c) for c in allowed)
+                raise CnnCostError(
+                    f"parameter '{key}' must be one of {shown}, got {scope_vars[key]!r}",
+                    location=self.loc(params, key),
+                    hint=did_you_mean(scope_vars[key], allowed),
+                )
         return scope_vars
 
     def build(self, overrides: dict, input_shape) -> Graph:

@@ -45,6 +45,8 @@ FUNCTIONS = {
     "max": max,
     "abs": abs,
     "make_divisible": make_divisible,
+    "len": len,
+    "sum": sum,
 }
 
 CONSTANTS = {"true": True, "false": False, "True": True, "False": False, "none": None, "None": None}
@@ -176,6 +178,16 @@ class _Evaluator:
 
     def visit_IfExp(self, node):
         return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
+
+    def visit_Subscript(self, node):
+        container, index = self.visit(node.value), self.visit(node.slice)
+        if not isinstance(container, (list, tuple)):
+            self.fail(f"only lists can be indexed, not {container!r}")
+        if isinstance(index, bool) or not isinstance(index, int):
+            self.fail(f"a list index must be an integer, got {index!r}")
+        if not -len(container) <= index < len(container):
+            self.fail(f"index {index} is outside the list of {len(container)}")
+        return container[index]
 
     def visit_List(self, node):
         return [self.visit(e) for e in node.elts]

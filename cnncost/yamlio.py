@@ -18,9 +18,10 @@ MAX_ALIASES = 100  # anchors are handy; an alias bomb needs thousands
 
 
 class LineDict(dict):
-    """A mapping that remembers the line of itself and of each key."""
+    """A mapping that remembers its file, and the line of itself and of each key."""
 
     line: int | None = None
+    file: str | None = None
     key_lines: dict
 
     def line_of(self, key) -> int | None:
@@ -29,6 +30,7 @@ class LineDict(dict):
 
 class LineList(list):
     line: int | None = None
+    file: str | None = None
 
 
 class _Loader(_BaseLoader):
@@ -39,6 +41,7 @@ def _construct_mapping(loader, node):
     loader.flatten_mapping(node)
     mapping = LineDict()
     mapping.line = node.start_mark.line + 1
+    mapping.file = loader.file
     mapping.key_lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
@@ -62,6 +65,7 @@ def _construct_mapping(loader, node):
 def _construct_sequence(loader, node):
     seq = LineList(loader.construct_object(child, deep=True) for child in node.value)
     seq.line = node.start_mark.line + 1
+    seq.file = loader.file
     return seq
 
 
@@ -88,7 +92,12 @@ def load_text(text: str, file: str | None = None):
                 f"more than {MAX_ALIASES} YAML aliases; refusing (an alias bomb would exhaust memory)",
                 location=Location(file),
             )
-        return yaml.load(text, Loader=_Loader)
+        loader = _Loader(text)
+        loader.file = file
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except CnnCostError as exc:
         if exc.location is not None:
             exc.location = Location(file, exc.location.line, exc.location.column)

@@ -203,3 +203,65 @@ def test_yaml_file_outside_the_zoo(tmp_path):
     assert report.model == "tiny"
     # LeNet-like: 6*1*25 + 6 and (6*24*24)*10 + 10
     assert report.totals.params == (6 * 25 + 6) + (6 * 24 * 24 * 10 + 10)
+
+
+def test_extends_merges_params_and_blocks_and_keeps_base_layers(tmp_path):
+    (tmp_path / "base.yaml").write_text("""
+input: [3, 16, 16]
+params: {width: 8, depth: 2}
+blocks:
+  unit:
+    layers:
+      - conv: {name: conv, out: $width, kernel: 3, padding: 1}
+layers:
+  - repeat: {name: stage, count: $depth, layers: unit}
+""")
+    (tmp_path / "wide.yaml").write_text("extends: base.yaml\nparams: {width: 16}\n")
+    report = cnncost.analyze(tmp_path / "wide.yaml")
+    assert report.model == "wide"
+    assert [l.name for l in report.layers] == ["stage.0.conv", "stage.1.conv"]
+    # 16*3*9 + 16, then 16*16*9 + 16
+    assert report.totals.params == (16 * 3 * 9 + 16) + (16 * 16 * 9 + 16)
+
+
+def test_errors_in_an_extended_base_name_the_base_file(tmp_path):
+    (tmp_path / "base.yaml").write_text("input: [3, 8, 8]\nparams: {k: 3}\nlayers:\n  - conv: {out: 4, kernel: $k}\n")
+    (tmp_path / "big.yaml").write_text("extends: base.yaml\nparams: {k: 20}\n")
+    with pytest.raises(CnnCostError) as err:
+        cnncost.analyze(tmp_path / "big.yaml")
+    assert str(tmp_path / "base.yaml") + ":4" in str(err.value)
+
+
+def test_extends_cycle_is_an_error(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(CnnCostError, match="circle"):
+        cnncost.analyze(tmp_path / "a.yaml")
+
+
+def test_parameter_choices():
+    text = """
+input: [3, 8, 8]
+params:
+  mode: {default: fast, choices: [fast, slow], doc: which path}
+layers:
+  - conv: {out: "${4 if mode == 'fast' else 8}", kernel: 1}
+"""
+    assert network(text).layers[0].output_shape[0] == 4
+    assert network(text, set={"mode": "slow"}).layers[0].output_shape[0] == 8
+    with pytest.raises(CnnCostError, match="must be one of fast, slow"):
+        network(text, set={"mode": "slwo"})
+
+
+def test_list_parameters_and_indexing():
+    text = """
+input: [3, 8, 8]
+params: {depths: [1, 2]}
+layers:
+  - repeat: {count: "${depths[0]}", layers: {conv: {name: "a${i}", out: 4, kernel: 1}}}
+  - repeat: {count: "${depths[1]}", layers: {conv: {name: "b${i}", out: 4, kernel: 1}}}
+"""
+    assert [l.name for l in network(text).layers] == ["a0", "b0", "b1"]
+    assert len(network(text, set={"depths": [2, 3]}).layers) == 5
+    with pytest.raises(CnnCostError, match="outside the list"):
+        network("input: [3, 8, 8]\nparams: {d: [1]}\nlayers:\n  - conv: {out: '${d[3]}', kernel: 1}\n")
