@@ -202,5 +202,48 @@ def zoo_summaries():
     return rows
 
 
+@main.command()
+@click.argument("models", nargs=-1, metavar="[MODEL]...")
+@click.option("--all", "all_models", is_flag=True, help="Validate every architecture in the zoo.")
+@click.option("--device", type=click.Choice(("auto", "cpu", "cuda")), default="cpu", show_default=True,
+              help="Where torch runs the network; auto picks a GPU when there is one.")
+@model_options
+@output_options
+@handle_errors
+def validate(models, all_models, device, input_shape, sets, batch, dtype, convention, include_side, fmt, output):
+    """Check cnncost's figures against PyTorch running MODEL (needs: pip install 'cnncost[torch]').
+
+    Every row is compared: output shape, activation bytes, params, buffers,
+    and MACs/FLOPs under every convention (only --convention's when given).
+    Side outputs are always run and checked. Exits 1 on any difference.
+    See docs/validation.md.
+    """
+    from click.core import ParameterSource
+
+    from . import validate as checker
+    from .render.validation import Progress, render_validation
+
+    checker.require_torch()
+    if all_models and models:
+        raise CnnCostError("give MODEL names or --all, not both")
+    if not all_models and not models:
+        raise CnnCostError("give a MODEL to validate, or --all for the whole zoo")
+    given = click.get_current_context().get_parameter_source("convention") is ParameterSource.COMMANDLINE
+    chosen = (convention,) if given else None
+    options = dict(input=parse_input(input_shape), set=parse_sets(sets), batch=batch, dtype=dtype,
+                   convention_names=chosen)
+    if len(models) == 1:
+        # one model: errors in its file are the user's, reported on one line
+        run = checker.validate_one(models[0], device=device, **options)
+    else:
+        chosen_models = zoo.names() if all_models else list(models)
+        with Progress(len(chosen_models)) as progress:
+            run = checker.validate_many(chosen_models, device=device, on_model=progress.start,
+                                        on_done=progress.done, **options)
+    emit(render_validation(run, fmt, detail=len(run.models) == 1, color=use_color(output)), output)
+    if not run.ok:
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

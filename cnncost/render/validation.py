@@ -1,0 +1,235 @@
+"""Rendering 'cnncost validate' results: a ValidationRun in, text out.
+
+One model is shown row by row; several (--all) as one line per model. Either
+way every difference is listed with both figures and how torch's was
+obtained, and a summary line closes the output.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from ..validate import Check, ModelResult, ValidationRun
+
+def _value(value) -> str:
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _cell(check: Check) -> str:
+    """The checked figure; where torch disagrees, both."""
+    return _value(check.cnncost) if check.ok else f"{_value(check.cnncost)} != torch {_value(check.torch)}"
+
+
+def summary_line(run: ValidationRun) -> str:
+    models = len(run.models)
+    setting = ""
+    if run.models:
+        m = run.models[0]
+        setting = f" ({m.dtype}, batch {m.batch})"
+    text = (f"Validated {models} model{'s' if models != 1 else ''}, {run.layers:,} layers, "
+            f"{run.figures:,} figures against torch {run.torch_version} on {run.device}{setting}: "
+            f"{run.mismatches:,} mismatch{'es' if run.mismatches != 1 else ''}")
+    if run.errors:
+        text += f", {run.errors} model{'s' if run.errors != 1 else ''} failed to run"
+    return text + "."
+
+
+def figure_names(model: ModelResult) -> list[str]:
+    for layer in model.layers:
+        return [c.figure for c in layer.checks]
+    return []
+
+
+def _differences(run: ValidationRun) -> list[list[str]]:
+    rows = []
+    for m in run.models:
+        if m.error:
+            rows.append([m.model, "", "error", "", "", m.error])
+        for layer, check in m.mismatches:
+            rows.append([m.model, layer, check.figure, _value(check.cnncost), _value(check.torch), check.basis])
+    return rows
+
+
+DIFF_HEADERS = ("Model", "Layer", "Figure", "cnncost", "torch", "torch's figure is")
+MODEL_HEADERS = ("Model", "Input", "Layers", "Figures", "Mismatches", "Seconds", "Result")
+
+
+def _model_cells(m: ModelResult) -> list[str]:
+    result = "error" if m.error else ("ok" if m.ok else "MISMATCH")
+    return [m.model, _value(m.input), f"{len(m.layers):,}", f"{m.figures:,}", f"{len(m.mismatches):,}",
+            f"{m.seconds:.2f}", result]
+
+
+def _layer_cells(layer) -> list[str]:
+    return [layer.name, layer.kind + (" (side)" if layer.side else ""), *(_cell(c) for c in layer.checks)]
+
+
+def render_table(run: ValidationRun, detail: bool, color: bool = False) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=color, no_color=not color, width=220, highlight=False)
+    if detail:
+        for m in run.models:
+            table = Table(title=f"{m.model}: cnncost vs torch", header_style="bold")
+            for header in ("Layer", "Type", *figure_names(m)):
+                table.add_column(header, no_wrap=True)
+            for layer in m.layers:
+                table.add_row(*_layer_cells(layer), style=None if layer.ok else "bold red")
+            if m.layers:
+                console.print(table)
+    else:
+        table = Table(title="cnncost vs torch", header_style="bold")
+        for header in MODEL_HEADERS:
+            table.add_column(header, no_wrap=True, justify="right" if header in ("Layers", "Figures",
+                                                                                 "Mismatches", "Seconds") else "left")
+        for m in run.models:
+            table.add_row(*_model_cells(m), style=None if m.ok else "bold red")
+        console.print(table)
+    differences = _differences(run)
+    if differences:
+        table = Table(title="Differences", header_style="bold")
+        for header in DIFF_HEADERS:
+            table.add_column(header)
+        for row in differences:
+            table.add_row(*row)
+        console.print(table)
+    console.print(summary_line(run), soft_wrap=True, markup=False)
+    return out.getvalue()
+
+
+def render_markdown(run: ValidationRun, detail: bool) -> str:
+    lines = []
+
+    def table(headers, rows):
+        lines.append("| " + " | ".join(headers) + " |")
+        lines.append("| " + " | ".join(":---" for _ in headers) + " |")
+        lines.extend("| " + " | ".join(cells) + " |" for cells in rows)
+        lines.append("")
+
+    if detail:
+        for m in run.models:
+            if m.layers:
+                lines.append(f"**{m.model}**: cnncost vs torch")
+                lines.append("")
+                table(("Layer", "Type", *figure_names(m)), [_layer_cells(l) for l in m.layers])
+    else:
+        table(MODEL_HEADERS, [_model_cells(m) for m in run.models])
+    differences = _differences(run)
+    if differences:
+        lines.append("**Differences**")
+        lines.append("")
+        table(DIFF_HEADERS, differences)
+    lines.append(summary_line(run))
+    return "\n".join(lines) + "\n"
+
+
+def _json_value(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def to_dict(run: ValidationRun) -> dict:
+    return {
+        "ok": run.ok,
+        "torch": run.torch_version,
+        "device": run.device,
+        "summary": {"models": len(run.models), "layers": run.layers, "figures": run.figures,
+                    "mismatches": run.mismatches, "errors": run.errors},
+        "models": [
+            {
+                "model": m.model,
+                "input": list(m.input),
+                "batch": m.batch,
+                "dtype": m.dtype,
+                "device": m.device,
+                "conventions": list(m.conventions),
+                "seconds": round(m.seconds, 3),
+                "ok": m.ok,
+                "error": m.error,
+                "layers": [
+                    {
+                        "name": l.name,
+                        "kind": l.kind,
+                        "side": l.side,
+                        "ok": l.ok,
+                        "checks": [{"figure": c.figure, "cnncost": _json_value(c.cnncost),
+                                    "torch": _json_value(c.torch), "ok": c.ok, "basis": c.basis}
+                                   for c in l.checks],
+                    }
+                    for l in m.layers
+                ],
+            }
+            for m in run.models
+        ],
+    }
+
+
+def render_csv(run: ValidationRun) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("model", "layer", "kind", "figure", "cnncost", "torch", "ok", "basis"))
+    for m in run.models:
+        if m.error:
+            writer.writerow((m.model, "", "", "error", "", "", "false", m.error))
+        for l in m.layers:
+            for c in l.checks:
+                writer.writerow((m.model, l.name, l.kind, c.figure, _value(c.cnncost).replace(",", ""),
+                                 _value(c.torch).replace(",", ""), str(c.ok).lower(), c.basis))
+    return out.getvalue()
+
+
+def render_validation(run: ValidationRun, fmt: str, *, detail: bool, color: bool = False) -> str:
+    """``detail``: every row of every model (one model), or one line per model (--all)."""
+    if fmt == "json":
+        return json.dumps(to_dict(run), indent=2) + "\n"
+    if fmt == "csv":
+        return render_csv(run)
+    if fmt == "markdown":
+        return render_markdown(run, detail)
+    return render_table(run, detail, color)
+
+
+class Progress:
+    """Progress over several models: a rich bar on a terminal's stderr, else one plain line per model."""
+
+    def __init__(self, total: int):
+        from rich.console import Console
+
+        self.total = total
+        self.console = Console(stderr=True, highlight=False)
+        self.bar = None
+
+    def __enter__(self):
+        if self.console.is_terminal:
+            from rich import progress
+
+            self.bar = progress.Progress(progress.TextColumn("validating {task.description:<24}"),
+                                         progress.BarColumn(), progress.MofNCompleteColumn(),
+                                         progress.TimeElapsedColumn(), console=self.console, transient=True)
+            self.bar.__enter__()
+            self.task = self.bar.add_task("", total=self.total)
+        return self
+
+    def start(self, model: str):
+        if self.bar is not None:
+            self.bar.update(self.task, description=model)
+
+    def done(self, result: ModelResult):
+        if self.bar is not None:
+            self.bar.advance(self.task)
+            return
+        state = "error" if result.error else ("ok" if result.ok else f"{len(result.mismatches)} mismatches")
+        self.console.print(f"validate: {result.model}: {state} ({len(result.layers)} layers, "
+                           f"{result.seconds:.1f} s)", markup=False, soft_wrap=True)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
