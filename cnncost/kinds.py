@@ -184,14 +184,17 @@ def pool_size(size, kernel, stride, pad, dilation, ceil_mode, what) -> int:
     if pad * 2 > kernel:
         raise CnnCostError(f"{what} padding {pad} must be at most half the kernel {kernel}")
     span = dilation * (kernel - 1) + 1
-    if size + 2 * pad < span:
-        raise CnnCostError(f"{what} window {span} is larger than the padded input {size + 2 * pad}")
     if not ceil_mode:
+        if size + 2 * pad < span:
+            raise CnnCostError(f"{what} window {span} is larger than the padded input {size + 2 * pad}")
         return (size + 2 * pad - span) // stride + 1
+    # ceil mode admits a window that overhangs the input, as long as one output remains
     out = -(-(size + 2 * pad - span) // stride) + 1
     # the last window must start inside the input or its left padding
     if (out - 1) * stride >= size + pad:
         out -= 1
+    if out < 1:
+        raise CnnCostError(f"{what} window {span} leaves no output from an input of {size}")
     return out
 
 

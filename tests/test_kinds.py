@@ -42,6 +42,8 @@ CASES = [
     # ceil mode whose last window would start in the padding is dropped: (5 + 2 - 2)/2 -> ceil 2.5 -> 3 + 1 = 4,
     # but window 4 starts at 3*2 = 6 >= 5 + 1, so 3
     ("maxpool: {kernel: 2, stride: 2, padding: 1, ceil_mode: true}", (1, 5, 5), (1, 3, 3), 0, 1 * 3 * 3 * 4),
+    # ceil mode lets a 3x3 window overhang a 2x2 input: ceil((2 - 3)/2) + 1 = 1 (PyTorch accepts it)
+    ("maxpool: {kernel: 3, stride: 2, ceil_mode: true}", (8, 2, 2), (8, 1, 1), 0, 8 * 1 * 1 * 9),
     # default stride is the kernel: 2x2 pooling halves 224
     ("maxpool: {kernel: 2}", (64, 224, 224), (64, 112, 112), 0, 64 * 112 * 112 * 4),
     ("avgpool: {kernel: 3, stride: 1, padding: 1}", (8, 17, 17), (8, 17, 17), 0, 8 * 17 * 17 * 9),
