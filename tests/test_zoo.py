@@ -41,3 +41,13 @@ def test_macs_equal_torchvision_gflops_to_every_printed_digit(name):
 def test_every_torchvision_model_of_the_issue_is_in_the_zoo():
     missing = sorted(set(PUBLISHED) - set(zoo.names()))
     assert not missing, f"torchvision models without a zoo file: {missing}"
+
+
+@pytest.mark.parametrize("name", IN_ZOO)
+def test_runs_at_torchvision_min_size(name):
+    # torchvision's metadata gives the smallest input each model accepts in eval mode ("min_size"),
+    # where auxiliary heads do not run (inception_v3's needs 17x17 maps, more than 75x75 gives)
+    h, w = PUBLISHED[name]["min_size"]
+    settings = {"aux_logits": False} if "aux_logits" in cnncost.load(name).params else {}
+    report = cnncost.analyze(name, input=(3, h, w), set=settings)
+    assert all(d >= 1 for d in report.layers[-1].output_shape)
