@@ -92,6 +92,7 @@ def with_base(doc: LineDict, file: str, chain: list) -> LineDict:
     merged = LineDict(base)
     merged.line, merged.file = doc.line, doc.file
     merged.key_lines = {**base.key_lines, **doc.key_lines}
+    merged.key_files = _key_files(base, doc)
     merged.pop("extends", None)
     merged["name"] = doc.get("name") or Path(file).stem
     for key in ("params", "blocks"):
@@ -109,12 +110,20 @@ def _merge_mapping(base, derived):
     merged = LineDict(base)
     merged.line, merged.file = derived.line, derived.file
     merged.key_lines = {**base.key_lines, **derived.key_lines}
+    merged.key_files = _key_files(base, derived)
     for key, value in derived.items():
         old = base.get(key)
         if isinstance(old, dict) and "choices" in old and not isinstance(value, dict):
             value = {**old, "default": value}  # a new default keeps the base's allowed values
         merged[key] = value
     return merged
+
+
+def _key_files(base, derived) -> dict:
+    """The file of each key that comes from ``base`` alone, so errors there name that file."""
+    files = {key: base.file for key in base}
+    files.update(getattr(base, "key_files", {}))
+    return {key: f for key, f in files.items() if key not in derived}
 
 
 class Scope:
@@ -164,13 +173,14 @@ class Expander:
     # --- errors ---
 
     def loc(self, container=None, key=None) -> Location:
-        line = None
+        line = file = None
         if isinstance(container, LineDict):
             line = container.line_of(key) if key is not None else container.line
+            file = getattr(container, "key_files", {}).get(key)  # inherited through 'extends'
         elif container is not None:
             line = getattr(container, "line", None)
         # content inherited through 'extends' belongs to its own file
-        return Location(getattr(container, "file", None) or self.file, line)
+        return Location(file or getattr(container, "file", None) or self.file, line)
 
     def fail(self, message, container=None, key=None, layer=None, hint=None):
         raise CnnCostError(message, location=self.loc(container, key), layer=layer, hint=hint)

@@ -265,3 +265,13 @@ layers:
     assert len(network(text, set={"depths": [2, 3]}).layers) == 5
     with pytest.raises(CnnCostError, match="outside the list"):
         network("input: [3, 8, 8]\nparams: {d: [1]}\nlayers:\n  - conv: {out: '${d[3]}', kernel: 1}\n")
+
+
+def test_a_bad_set_of_an_inherited_parameter_names_the_base_file(tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "input: [3, 8, 8]\nparams:\n  mode: {default: a, choices: [a, b]}\n  width: 4\n"
+        "layers:\n  - conv: {out: $width, kernel: 1}\n")
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\nparams: {width: 8}\n")
+    with pytest.raises(CnnCostError) as err:
+        cnncost.analyze(tmp_path / "child.yaml", set={"mode": "c"})
+    assert f"{tmp_path / 'base.yaml'}:3" in str(err.value)
