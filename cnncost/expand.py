@@ -246,7 +246,7 @@ class Expander:
                 raise CnnCostError(
                     f"parameter '{key}' must be one of {shown}, got {scope_vars[key]!r}",
                     location=self.loc(params, key),
-                    hint=did_you_mean(scope_vars[key], allowed),
+                    hint=did_you_mean(scope_vars[key], allowed) if isinstance(scope_vars[key], str) else None,
                 )
         return scope_vars
 
