@@ -1,0 +1,420 @@
+"""The validation backend: cnncost's figures against PyTorch running the same network."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from click.testing import CliRunner  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+import cnncost  # noqa: E402
+from cnncost import torch_backend, validate as checker, zoo  # noqa: E402
+from cnncost.cli import main  # noqa: E402
+from cnncost.errors import CnnCostError  # noqa: E402
+from cnncost.expand import load_graph  # noqa: E402
+from cnncost.graph import Node  # noqa: E402
+from cnncost.kinds import KINDS  # noqa: E402
+from tests.strategies import networks  # noqa: E402
+
+CUDA = torch.cuda.is_available()
+
+
+def graph_of(text, **options):
+    return load_graph("<test>", text=text, **options)
+
+
+def check_of(result, layer, figure):
+    (row,) = [l for l in result.layers if l.name == layer]
+    (check,) = [c for c in row.checks if c.figure == figure]
+    return check
+
+
+def failed(result):
+    return sorted({(layer, check.figure) for layer, check in result.mismatches})
+
+
+# One network that uses every layer kind, with the awkward cases: asymmetric
+# padding, dilation, groups, ceil-mode pooling, overlapping adaptive windows,
+# batch norm on a vector, a side output.
+EVERY_KIND = """
+input: [8, 15, 15]
+layers:
+  - conv: {name: asym, out: 12, kernel: 3, stride: 2, padding: [0, 1, 0, 1]}
+  - batchnorm: {name: bn}
+  - relu
+  - dwconv: {name: dw, kernel: 3, padding: 2, dilation: 2, multiplier: 2}
+  - relu6
+  - conv: {name: grouped, out: 16, kernel: [1, 3], padding: [0, 1], groups: 4, bias: false}
+  - leaky_relu: {slope: 0.2}
+  - channel_shuffle: {groups: 4}
+  - lrn: {size: 3}
+  - parallel:
+      name: mix
+      merge: concat
+      branches:
+        a: {maxpool: {kernel: 3, stride: 2, padding: 1, ceil_mode: true}}
+        b: [{avgpool: {kernel: 2, stride: 2, ceil_mode: true, count_include_pad: false}}, elu]
+  - residual:
+      name: res
+      body: [{conv: {out: 32, kernel: 3, padding: 1}}, batchnorm, tanh]
+      shortcut: identity
+  - residual:
+      name: down
+      body: [{conv: {out: 48, kernel: 3, stride: 2, padding: 1}}, hardswish]
+      shortcut: zero_pad
+  - residual: {name: proj, body: [{conv: {out: 64, kernel: 1}}], shortcut: projection}
+  - sequence:
+      name: se
+      layers:
+        - global_avgpool
+        - conv: {out: 16, kernel: 1}
+        - silu
+        - conv: {out: 64, kernel: 1}
+        - hardsigmoid: {name: gate}
+        - mul: {input: [proj, gate]}
+  - channel_split: {parts: 2, index: 1}
+  - adaptive_avgpool: {output: 3}
+  - stochastic_depth: {p: 0.3}
+  - gelu
+  - sigmoid
+  - dropout: {p: 0.1}
+  - identity
+  - side: {name: aux, layers: [flatten, {linear: {out: 5}}]}
+  - flatten
+  - batchnorm: {name: bn_vec}
+  - linear: {out: 10, bias: false}
+  - softmax
+"""
+
+
+# --- the backend builds every kind ---
+
+
+def test_every_registered_kind_has_a_torch_builder():
+    assert torch_backend.missing_builders() == []
+
+
+def test_the_every_kind_network_uses_every_registered_kind():
+    # a new kind must be added to EVERY_KIND too, so that it is run, not only built
+    used = {n.kind for n in graph_of(EVERY_KIND).nodes}
+    assert used == set(KINDS), f"not exercised: {sorted(set(KINDS) - used)}"
+
+
+def test_a_kind_without_a_builder_fails_loudly():
+    node = Node("x.y", "no_such_kind", {}, ("input",), ((3, 8, 8),), (3, 8, 8))
+    with pytest.raises(CnnCostError, match="no builder for layer kind 'no_such_kind'"):
+        torch_backend.build_layer(node)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_every_kind_agrees_with_torch(batch):
+    result = checker.validate_graph(graph_of(EVERY_KIND), batch=batch)
+    assert result.error is None
+    assert failed(result) == []
+    assert {l.kind for l in result.layers} == set(KINDS)
+
+
+# --- the torch figures themselves, by hand ---
+
+
+def test_conv_figures_from_torch_match_hand_arithmetic():
+    text = "input: [3, 8, 8]\nlayers:\n  - conv: {name: c, out: 8, kernel: 3, padding: 1}\n"
+    result = checker.validate_graph(graph_of(text), batch=2)
+    macs = 2 * 8 * 8 * 8 * 3 * 3 * 3  # batch * Cout*H'*W' * Cin*k*k
+    assert check_of(result, "c", "flops (torchvision)").torch == 2 * macs  # FlopCounterMode's own count
+    assert check_of(result, "c", "macs (lecture)").torch == macs
+    assert check_of(result, "c", "params").torch == 8 * 3 * 3 * 3 + 8
+    assert check_of(result, "c", "memory_bytes").torch == 2 * 8 * 8 * 8 * 4
+    assert check_of(result, "c", "shape").torch == (2, 8, 8, 8)
+
+
+def test_pool_work_comes_from_the_tensors_and_counts_only_under_the_lecture_convention():
+    text = "input: [4, 9, 9]\nlayers:\n  - maxpool: {name: p, kernel: 3, stride: 2, ceil_mode: true}\n"
+    result = checker.validate_graph(graph_of(text))
+    # ceil((9-3)/2)+1 = 4 per side: 4*4*4 outputs, 9 taps each
+    assert check_of(result, "p", "macs (lecture)").torch == 4 * 4 * 4 * 9
+    assert check_of(result, "p", "macs (torchvision)").torch == 0
+    assert not result.mismatches
+
+
+def test_batchnorm_buffers_leave_out_the_batch_counter():
+    text = "input: [6, 4, 4]\nlayers:\n  - batchnorm: {name: bn}\n"
+    result = checker.validate_graph(graph_of(text))
+    assert check_of(result, "bn", "buffers").torch == 2 * 6  # running mean + var, not num_batches_tracked
+    assert check_of(result, "bn", "params").torch == 2 * 6
+
+
+@pytest.mark.parametrize("size, out, extent", [
+    (7, 3, 3 + 3 + 3),  # windows [0,3) [2,5) [4,7)
+    (2, 3, 1 + 2 + 1),  # windows [0,1) [0,2) [1,2): more outputs than inputs
+    (5, 2, 3 + 3),      # windows [0,3) [2,5)
+    (6, 1, 6),          # global
+])
+def test_adaptive_window_extents_measured_from_torch(size, out, extent):
+    assert checker._adaptive_extent(size, out) == extent
+
+
+# --- validation catches wrong rules ---
+
+
+def _patched(monkeypatch, kind, **rules):
+    monkeypatch.setitem(KINDS, kind, dataclasses.replace(KINDS[kind], **rules))
+
+
+def test_conv_macs_off_by_one_kernel_element_is_caught(monkeypatch):
+    def wrong(a, ins, out):
+        kh, kw = a["kernel"]
+        return out[0] * out[1] * out[2] * (ins[0][0] // a["groups"]) * (kh * kw - 1)
+
+    _patched(monkeypatch, "conv", macs=wrong)
+    result = checker.validate("alexnet")
+    convs = {f"conv{i}" for i in range(1, 6)}
+    assert {layer for layer, _ in result.mismatches} == convs
+    assert {figure for _, figure in failed(result)} == {
+        "macs (lecture)", "flops (lecture)", "macs (torchvision)", "flops (torchvision)"}
+    conv1 = check_of(result, "conv1", "flops (torchvision)")
+    assert conv1.torch == 2 * 64 * 56 * 56 * 3 * 11 * 11 and conv1.cnncost < conv1.torch
+
+
+def test_batchnorm_params_once_instead_of_twice_is_caught(monkeypatch):
+    _patched(monkeypatch, "batchnorm", params=lambda a, ins, out: ins[0][0])
+    result = checker.validate("resnet18")
+    bn_rows = [l.name for l in result.layers if l.kind == "batchnorm"]
+    assert bn_rows and failed(result) == sorted((name, "params") for name in bn_rows)
+
+
+def test_batchnorm_buffers_wrong_is_caught(monkeypatch):
+    _patched(monkeypatch, "batchnorm", buffers=lambda a, ins, out: 3 * ins[0][0])
+    result = checker.validate_graph(graph_of(EVERY_KIND))
+    assert {f for _, f in failed(result)} == {"buffers"}
+
+
+def test_pool_macs_wrong_is_caught_only_where_pooling_counts(monkeypatch):
+    _patched(monkeypatch, "maxpool", macs=lambda a, ins, out: out[0] * out[1] * out[2])  # kernel area forgotten
+    result = checker.validate("alexnet")
+    assert failed(result) == sorted((p, f) for p in ("pool1", "pool2", "pool5")
+                                    for f in ("macs (lecture)", "flops (lecture)"))
+
+
+def test_a_layer_wrongly_marked_in_place_is_caught(monkeypatch):
+    _patched(monkeypatch, "conv", inplace=True)  # would report 0 bytes for a conv's new output
+    result = checker.validate("alexnet")
+    assert {f for _, f in failed(result)} == {"memory_bytes"}
+
+
+def test_a_wrong_shape_rule_is_caught(monkeypatch):
+    from cnncost import kinds
+
+    def floor_always(a, shapes):  # ignores ceil_mode
+        c, h, w = shapes[0]
+        k, s = a["kernel"][0], (a["stride"] or a["kernel"])[0]
+        return (c, (h - k) // s + 1, (w - k) // s + 1)
+
+    _patched(monkeypatch, "maxpool", shape=floor_always)
+    text = "input: [2, 8, 8]\nlayers:\n  - maxpool: {name: p, kernel: 3, stride: 2, ceil_mode: true}\n  - relu\n"
+    result = checker.validate_graph(graph_of(text))
+    assert ("p", "shape") in failed(result)
+    assert kinds.KINDS["maxpool"].shape is floor_always
+
+
+def test_the_cli_exits_1_and_names_the_difference(monkeypatch):
+    _patched(monkeypatch, "batchnorm", params=lambda a, ins, out: ins[0][0])
+    out = CliRunner().invoke(main, ["validate", "resnet18", "--format", "json"])
+    assert out.exit_code == 1
+    data = json.loads(out.stdout)
+    assert not data["ok"] and data["summary"]["mismatches"] == 20  # resnet18 has 20 batch norms
+    wrong = [c for l in data["models"][0]["layers"] for c in l["checks"] if not c["ok"]]
+    assert {c["figure"] for c in wrong} == {"params"}
+    assert wrong[0]["cnncost"] * 2 == wrong[0]["torch"]
+
+
+# --- the whole zoo, and random networks ---
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_zoo_model_agrees_with_torch(name):
+    result = checker.validate(name)
+    assert result.error is None, result.error
+    assert result.mismatches == [], result.mismatches[:5]
+    assert result.figures > 0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(networks())
+def test_random_networks_agree_with_torch(net):
+    text, _ = net
+    result = checker.validate_graph(graph_of(text), batch=2)
+    assert result.error is None, result.error
+    assert failed(result) == []
+
+
+@pytest.mark.parametrize("item, shape", [
+    ("conv: {name: x, out: 4, kernel: 3, padding: [1, 0, 2, 1]}", (5, 9, 7)),
+    ("conv: {name: x, out: 6, kernel: [3, 5], stride: [2, 1], padding: [0, 2], dilation: [2, 1], groups: 3}",
+     (3, 11, 8)),
+    ("dwconv: {name: x, kernel: 5, stride: 2, padding: [2, 2, 1, 3], multiplier: 3}", (4, 10, 10)),
+    ("maxpool: {name: x, kernel: 3, stride: 2, padding: 1, dilation: 2, ceil_mode: true}", (2, 10, 11)),
+    ("avgpool: {name: x, kernel: [2, 3], stride: [2, 3], padding: [1, 1], ceil_mode: true}", (2, 7, 8)),
+    ("adaptive_avgpool: {name: x, output: [3, 5]}", (2, 7, 4)),
+    ("lrn: {name: x, size: 4, alpha: 0.001, beta: 0.5, k: 2}", (7, 3, 3)),
+])
+def test_awkward_single_layers_agree_with_torch(item, shape):
+    text = f"input: [{', '.join(map(str, shape))}]\nlayers:\n  - {item}\n"
+    result = checker.validate_graph(graph_of(text), batch=2)
+    assert failed(result) == []
+
+
+# --- dtypes and devices ---
+
+
+@pytest.mark.parametrize("dtype, size", [("float16", 2), ("bfloat16", 2), ("float64", 8)])
+def test_other_dtypes_on_cpu(dtype, size):
+    result = checker.validate_graph(graph_of(EVERY_KIND), dtype=dtype, batch=2)
+    assert failed(result) == []
+    assert check_of(result, "asym", "memory_bytes").torch == 2 * 12 * 7 * 7 * size
+
+
+def test_integer_dtypes_cannot_be_validated():
+    with pytest.raises(CnnCostError, match="floating-point"):
+        checker.validate_graph(graph_of(EVERY_KIND), dtype="int8")
+
+
+def test_cuda_without_a_gpu_is_one_clear_line(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = CliRunner().invoke(main, ["validate", "alexnet", "--device", "cuda"])
+    assert out.exit_code == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "sees no CUDA GPU" in lines[0] and "--device cpu" in lines[0]
+    assert checker.resolve_device("auto") == "cpu"
+
+
+@pytest.mark.skipif(not CUDA, reason="no CUDA GPU")
+def test_on_the_gpu():
+    assert checker.resolve_device("auto") == "cuda"
+    for dtype in ("float32", "float16"):
+        result = checker.validate_graph(graph_of(EVERY_KIND), device="cuda", dtype=dtype, batch=2)
+        assert result.device == "cuda" and failed(result) == []
+    result = checker.validate("resnet50", device="cuda", batch=2)
+    assert result.mismatches == []
+    out = CliRunner().invoke(main, ["validate", "googlenet", "--device", "cuda", "--format", "json"])
+    assert out.exit_code == 0 and json.loads(out.stdout)["device"] == "cuda"
+
+
+# --- the command line ---
+
+
+def test_validate_one_model_prints_every_row_and_a_summary():
+    out = CliRunner().invoke(main, ["validate", "alexnet"])
+    assert out.exit_code == 0, out.output
+    assert "conv1" in out.stdout and "72,855,552" in out.stdout  # the lecture's conv1 MACs (errata: 73M)
+    assert out.stdout.strip().splitlines()[-1].startswith("Validated 1 model, 21 layers, 168 figures")
+    assert out.stdout.strip().endswith("0 mismatches.")
+
+
+def test_validate_all_iterates_the_zoo_with_progress(monkeypatch):
+    monkeypatch.setattr(zoo, "names", lambda: ["alexnet", "resnet20_cifar"])
+    out = CliRunner().invoke(main, ["validate", "--all", "--format", "markdown"])
+    assert out.exit_code == 0, out.output
+    assert "| alexnet |" in out.stdout and "| resnet20_cifar |" in out.stdout
+    assert "Validated 2 models" in out.stdout
+    assert "validate: alexnet: ok" in out.stderr  # the progress line when stderr is not a terminal
+
+
+def test_validate_all_records_a_broken_model_and_goes_on(monkeypatch, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernal: 3}\n")
+    out = CliRunner().invoke(main, ["validate", str(bad), "alexnet", "--format", "json"])
+    assert out.exit_code == 1
+    data = json.loads(out.stdout)
+    assert [m["ok"] for m in data["models"]] == [False, True]
+    assert "kernal" in data["models"][0]["error"]
+
+
+def test_explicit_convention_checks_only_that_one():
+    out = CliRunner().invoke(main, ["validate", "alexnet", "--convention", "torchvision", "--format", "csv"])
+    assert out.exit_code == 0
+    figures = {line.split(",")[3] for line in out.stdout.splitlines()[1:]}
+    assert figures == {"shape", "memory_bytes", "params", "buffers", "macs (torchvision)", "flops (torchvision)"}
+
+
+def test_usage_errors_exit_2():
+    runner = CliRunner()
+    assert runner.invoke(main, ["validate"]).exit_code == 2
+    assert runner.invoke(main, ["validate", "alexnet", "--all"]).exit_code == 2
+    assert runner.invoke(main, ["validate", "no_such_net"]).exit_code == 2
+    assert runner.invoke(main, ["validate", "alexnet", "--dtype", "int8"]).exit_code == 2
+
+
+def _without_torch(*args):
+    code = ("import sys; sys.modules['torch'] = None\n"  # makes 'import torch' fail
+            "from cnncost.cli import main\n"
+            f"main({list(args)!r})\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def test_without_torch_validate_says_how_to_install_it():
+    out = _without_torch("validate", "alexnet")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "cnncost: error: validation needs PyTorch, which is not installed (pip install 'cnncost[torch]')"]
+
+
+def test_without_torch_the_rest_of_cnncost_works():
+    out = _without_torch("table", "alexnet", "--format", "json")
+    assert out.returncode == 0 and json.loads(out.stdout)["model"] == "alexnet"
+
+
+# --- to_torch: a module users can train ---
+
+
+def test_to_torch_mirrors_the_graph_names():
+    graph = cnncost.load("resnet18")
+    net = cnncost.to_torch("resnet18")
+    for node in graph.nodes:
+        assert net.get_submodule(node.name) is net.layer(node.name)
+    keys = net.state_dict().keys()
+    assert "layer1.0.conv1.weight" in keys and "fc.weight" in keys and "bn1.running_mean" in keys
+    assert sum(p.numel() for p in net.parameters()) == 11_689_512  # torchvision's resnet18 num_params
+
+
+def test_to_torch_trains():
+    net = cnncost.to_torch(graph_of(EVERY_KIND)).train()
+    x, target = torch.randn(4, 8, 15, 15), torch.tensor([1, 2, 3, 4])
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    before = [p.detach().clone() for p in net.parameters()]
+    loss = torch.nn.functional.nll_loss(torch.log(net(x)), target)
+    loss.backward()
+    optimizer.step()
+    for name, p in net.named_parameters():
+        # forward runs the main chain only, so the side head gets no gradient
+        assert (p.grad is None) == name.startswith("aux."), name
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+def test_forward_leaves_side_outputs_out_and_run_all_keeps_them():
+    net = cnncost.to_torch("googlenet").eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        assert net(x).shape == (1, 1000)
+        outputs = net.run_all(x)
+    side = [n for n in cnncost.load("googlenet").nodes if n.side]
+    assert side and all(n.name in outputs for n in side)
+
+
+def test_stochastic_depth_drops_whole_samples_in_training():
+    module = torch_backend.StochasticDepth(0.5, "row").train()
+    y = module(torch.ones(256, 2, 3, 3))
+    per_sample = {float(v) for v in y.flatten(1).unique(dim=0).flatten()}
+    assert per_sample <= {0.0, 2.0} and len(per_sample) == 2  # dropped, or kept and scaled by 1/(1-p)
+    assert torch.equal(module.eval()(torch.ones(2, 3)), torch.ones(2, 3))
+
+
+def test_a_name_that_is_both_a_layer_and_a_group_is_refused():
+    text = "input: [3, 8, 8]\nlayers:\n  - conv: {name: a, out: 4, kernel: 1}\n  - sequence: {name: a, layers: [relu]}\n"
+    with pytest.raises(CnnCostError, match="names both a layer and a group"):
+        cnncost.to_torch(graph_of(text))
