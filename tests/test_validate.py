@@ -208,8 +208,6 @@ def test_a_layer_wrongly_marked_in_place_is_caught(monkeypatch):
 
 
 def test_a_wrong_shape_rule_is_caught(monkeypatch):
-    from cnncost import kinds
-
     def floor_always(a, shapes):  # ignores ceil_mode
         c, h, w = shapes[0]
         k, s = a["kernel"][0], (a["stride"] or a["kernel"])[0]
@@ -219,7 +217,15 @@ def test_a_wrong_shape_rule_is_caught(monkeypatch):
     text = "input: [2, 8, 8]\nlayers:\n  - maxpool: {name: p, kernel: 3, stride: 2, ceil_mode: true}\n  - relu\n"
     result = checker.validate_graph(graph_of(text))
     assert ("p", "shape") in failed(result)
-    assert kinds.KINDS["maxpool"].shape is floor_always
+
+
+def test_a_shape_rule_that_breaks_the_torch_network_is_a_failure(monkeypatch):
+    _patched(monkeypatch, "flatten", shape=lambda a, ins: (ins[0][0],))  # forgets H and W
+    result = checker.validate("alexnet")
+    assert not result.ok
+    assert result.error.startswith("layer 'fc6': torch failed:")
+    out = CliRunner().invoke(main, ["validate", "alexnet"])
+    assert out.exit_code == 1 and "torch failed" in out.stdout
 
 
 def test_the_cli_exits_1_and_names_the_difference(monkeypatch):
@@ -291,6 +297,8 @@ def test_cuda_without_a_gpu_is_one_clear_line(monkeypatch):
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "sees no CUDA GPU" in lines[0] and "--device cpu" in lines[0]
     assert checker.resolve_device("auto") == "cpu"
+    out = CliRunner().invoke(main, ["validate", "resnet20_cifar", "--device", "auto", "--format", "json"])
+    assert out.exit_code == 0 and json.loads(out.stdout)["device"] == "cpu"
 
 
 @pytest.mark.skipif(not CUDA, reason="no CUDA GPU")
