@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,29 @@ from .graph import Graph
 from .report import Report
 
 
+def _without_gc(function):
+    """Pause the cyclic garbage collector for one analysis.
+
+    An analysis allocates many objects and builds no cycles; CPython's collector
+    would scan them all over again each time enough accumulate, which made a
+    10,000-layer network cost 13x a 1,000-layer one instead of 10x (see
+    docs/performance.md). Reference counting still frees everything.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        if not gc.isenabled():  # paused already: by an outer call, or by the caller
+            return function(*args, **kwargs)
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return wrapper
+
+
+@_without_gc
 def load(
     model: str | Path | Graph,
     *,
@@ -29,6 +54,7 @@ def load(
     return load_graph(zoo.path_of(model), overrides=set, input_shape=input)
 
 
+@_without_gc
 def analyze(
     model: str | Path | Graph,
     *,
@@ -44,6 +70,7 @@ def analyze(
     return engine.analyze(graph, batch=batch, dtype=dtype, convention=convention, include_side=include_side)
 
 
+@_without_gc
 def analyze_text(text: str, name: str = "<text>", **options) -> Report:
     """Analyse a network written as a YAML string."""
     graph = load_graph(name, text=text, overrides=options.pop("set", None), input_shape=options.pop("input", None))

@@ -8,7 +8,7 @@ from . import conventions
 from .errors import CnnCostError, did_you_mean
 from .graph import Graph
 from .kinds import KINDS
-from .report import FIGURES, LayerCost, Report, Totals
+from .report import FIGURES, LayerCost, Report, Totals, make_layer_cost
 
 DTYPE_BYTES = {
     "float64": 8,
@@ -49,19 +49,19 @@ def analyze(
         a, ins, out = node.args, node.input_shapes, node.output_shape
         macs = kind.macs(a, ins, out) * batch if kind.category in rule.counted else 0
         rows.append(
-            LayerCost(
-                name=node.name,
-                type=node.kind,
-                input_shapes=ins,
-                output_shape=out,
-                params=kind.params(a, ins, out),
-                buffers=kind.buffers(a, ins, out),
-                macs=macs,
-                flops=2 * macs,
-                memory_bytes=0 if kind.inplace else math.prod(out) * batch * nbytes,
-                side=node.side,
-                inputs=node.inputs,
-                args=a,
+            make_layer_cost(  # LayerCost's fields, in order
+                node.name,
+                node.kind,
+                ins,
+                out,
+                kind.params(a, ins, out),
+                kind.buffers(a, ins, out),
+                macs,
+                2 * macs,
+                0 if kind.inplace else math.prod(out) * batch * nbytes,
+                node.side,
+                node.inputs,
+                a,
             )
         )
     counted = [r for r in rows if include_side or not r.side]

@@ -27,7 +27,7 @@ from typing import Any
 
 from . import expr
 from .errors import CnnCostError, Location, did_you_mean
-from .graph import INPUT, Graph, Node
+from .graph import INPUT, Graph, Node, make_node
 from .kinds import KINDS, format_shape
 from .yamlio import LineDict, load_text, read_file
 
@@ -167,6 +167,7 @@ class Expander:
         self.shapes: dict[str, tuple] = {}
         self.lines: dict[str, int] = {}
         self.aliases: dict[str, str] = {}  # a named block/construct -> its output layer
+        self.next_suffix: dict[str, int] = {}  # auto_name's last suffix for each name
         self.call_stack: list[str] = []
         self.blocks = self._blocks()
 
@@ -367,10 +368,15 @@ class Expander:
         return name
 
     def auto_name(self, scope: Scope, base: str) -> str:
-        name, n = base, 1
+        # Resume where the last search for this name stopped: names are never freed, so every
+        # smaller suffix is still taken, and a chain of many unnamed layers stays linear.
+        key = scope.prefix + base
+        n = self.next_suffix.get(key, 1)
+        name = base if n == 1 else f"{base}_{n}"
         while scope.prefix + name in self.shapes:
             n += 1
             name = f"{base}_{n}"
+        self.next_suffix[key] = n
         return name
 
     def resolve_ref(self, ref, scope: Scope, args, key) -> str:
@@ -448,7 +454,7 @@ class Expander:
             )
         if len(self.nodes) >= MAX_NODES:
             raise CnnCostError(f"the network expands to more than {MAX_NODES:,} layers")
-        in_shapes = tuple(self.shapes[i] for i in inputs)
+        in_shapes = tuple([self.shapes[i] for i in inputs])
         try:
             out = tuple(KINDS[kind_name].shape(checked, in_shapes))
         except CnnCostError as exc:
@@ -456,9 +462,9 @@ class Expander:
                 exc.message = exc.message.split(":")[0] + ": " + ", ".join(
                     f"'{self.display(i, scope)}' ({format_shape(s)})" for i, s in zip(inputs, in_shapes))
             raise
-        if any(d < 1 for d in out):
+        if min(out, default=1) < 1:
             raise CnnCostError(f"output shape {format_shape(out)} has an empty dimension")
-        self.nodes.append(Node(full, kind_name, checked, tuple(inputs), in_shapes, out, scope.side, line))
+        self.nodes.append(make_node(full, kind_name, checked, tuple(inputs), in_shapes, out, scope.side, line))
         self.shapes[full] = out
         self.lines[full] = line
         return full

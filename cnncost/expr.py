@@ -83,10 +83,46 @@ def _parse(text: str) -> ast.Expression:
         raise CnnCostError(f"cannot parse expression '{text}'") from None
 
 
+@lru_cache(maxsize=4096)
+def _names_read(text: str) -> tuple[str, ...]:
+    return tuple(sorted({n.id for n in ast.walk(_parse(text)) if isinstance(n, ast.Name)}))
+
+
+# Expressions are pure, so a value is reused for the same text and the same values of the
+# names it reads (a block called 50 times evaluates the same few). Only immutable values
+# are keyed and kept: type is part of the key (1 and True differ), floats are keyed exactly.
+_PLAIN = (int, str, bool, type(None))
+_ABSENT = object()
+_RESULTS: dict = {}
+_MAX_RESULTS = 50_000
+
+
+def _cache_key(text: str, names: Mapping[str, Any]):
+    key = [text]
+    for name in _names_read(text):
+        value = names.get(name, _ABSENT)
+        kind = type(value)
+        if kind is float:
+            key.append(value.hex())  # tells -0.0 from 0.0
+        elif kind in _PLAIN or value is _ABSENT:
+            key.append((kind, value))
+        else:
+            return None  # a list: not kept
+    return tuple(key)
+
+
 def evaluate(text: str, names: Mapping[str, Any]) -> Any:
     """Evaluate ``text`` with ``names`` in scope; raise CnnCostError on any problem."""
     tree = _parse(text)
-    return _Evaluator(text, names).visit(tree.body)
+    key = _cache_key(text, names)
+    if key is not None and key in _RESULTS:
+        return _RESULTS[key]
+    value = _Evaluator(text, names).visit(tree.body)
+    if key is not None and (type(value) in _PLAIN or type(value) is float):
+        if len(_RESULTS) >= _MAX_RESULTS:
+            _RESULTS.clear()
+        _RESULTS[key] = value
+    return value
 
 
 class _Evaluator:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from operator import attrgetter
 from typing import Any
+
+from .graph import fast_constructor
 
 FIGURES = ("params", "buffers", "macs", "flops", "memory_bytes")
 
@@ -28,6 +31,10 @@ class LayerCost:
         return self.input_shapes[0] if self.input_shapes else ()
 
 
+make_layer_cost = fast_constructor(LayerCost)
+_figures_of = attrgetter(*FIGURES)
+
+
 @dataclass(frozen=True)
 class Totals:
     params: int = 0
@@ -38,11 +45,8 @@ class Totals:
 
     @classmethod
     def of(cls, layers) -> "Totals":
-        sums = dict.fromkeys(FIGURES, 0)
-        for layer in layers:
-            for key in FIGURES:
-                sums[key] += getattr(layer, key)
-        return cls(**sums)
+        columns = zip(*map(_figures_of, layers))
+        return cls(**{key: sum(column) for key, column in zip(FIGURES, columns)})
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -15,6 +16,9 @@ except AttributeError:  # pragma: no cover
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_ALIASES = 100  # anchors are handy; an alias bomb needs thousands
+# An alias token is '*' and then its name, never a space. This also counts '*x' in
+# strings and comments, so it can only over-count: it spares the full scan below.
+_MAYBE_ALIAS = re.compile(r"\*\S")
 
 
 class LineDict(dict):
@@ -87,7 +91,7 @@ def _count_aliases(text: str) -> int:
 def load_text(text: str, file: str | None = None):
     """Parse YAML text into LineDict/LineList values; errors carry file and line."""
     try:
-        if "*" in text and _count_aliases(text) > MAX_ALIASES:
+        if len(_MAYBE_ALIAS.findall(text)) > MAX_ALIASES and _count_aliases(text) > MAX_ALIASES:
             raise CnnCostError(
                 f"more than {MAX_ALIASES} YAML aliases; refusing (an alias bomb would exhaust memory)",
                 location=Location(file),

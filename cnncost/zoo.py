@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from .errors import CnnCostError, Location, did_you_mean
 
 
+@lru_cache(maxsize=None)  # where the package lies does not change while it runs
 def architectures_dir() -> Path:
     here = Path(__file__).resolve().parent
     installed = here / "architectures"  # inside the wheel
