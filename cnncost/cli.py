@@ -181,7 +181,18 @@ def table(model, input_shape, sets, batch, dtype, convention, include_side, fmt,
 
     report = analyze_from_options(model, input_shape, sets, batch, dtype, convention, include_side)
     rows = engine.group_by_depth(report, depth) if depth else list(report.layers)
-    emit(render(View(report, rows, exact=exact, color=use_color(output)), fmt), output)
+    notes = published_errata(model, report, sets) if fmt in ("table", "markdown") else ()
+    emit(render(View(report, rows, exact=exact, color=use_color(output), notes=notes), fmt), output)
+
+
+def published_errata(model, report, sets) -> tuple:
+    """The claims registry's errata about this model at these settings, for under the table."""
+    from . import claims
+
+    try:
+        return tuple(claims.errata_notes(model, report, set=parse_sets(sets)))
+    except CnnCostError:  # a broken registry is 'cnncost check''s to report, not the table's
+        return ()
 
 
 @main.command(name="list")
@@ -200,6 +211,68 @@ def zoo_summaries():
         report = api.analyze(name)
         rows.append((name, report))
     return rows
+
+
+@main.command(name="compare")
+@click.argument("models", nargs=-1, required=True, metavar="MODEL MODEL [MODEL]...")
+@click.option("--until-resolution", type=click.IntRange(min=1), metavar="N",
+              help="Cut each stem after its first layer whose output is at or below NxN (default 28).")
+@click.option("--until", metavar="LAYER", help="Cut each stem after LAYER (a layer or scope name every model has).")
+@click.option("--baseline", metavar="MODEL", help="The model the ratios divide by (default: the last MODEL).")
+@click.option("--exact", is_flag=True, help="Show exact integers, not k, M and G.")
+@model_options
+@output_options
+@handle_errors
+def compare_models(models, until_resolution, until, baseline, exact, input_shape, sets, batch, dtype, convention,
+                   include_side, fmt, output):
+    """MODELs side by side: memory, params, MACs, FLOPs and their ratios, whole and for their stems.
+
+    A stem runs from the input to the first layer whose output is at or below
+    28x28 (--until-resolution N, or --until LAYER, for another cut). Published
+    figures about these stems (cnncost check) are listed under the tables.
+    """
+    from .compare import compare
+    from .render.comparison import render_comparison
+
+    comparison = compare(list(models), until_resolution=until_resolution, until=until, baseline=baseline,
+                         batch=batch, dtype=dtype, convention=convention, include_side=include_side,
+                         set=parse_sets(sets), input=parse_input(input_shape))
+    emit(render_comparison(comparison, fmt, exact=exact, color=use_color(output)), output)
+
+
+@main.command(name="check")
+@click.argument("models", nargs=-1, metavar="[MODEL]...")
+@click.option("--model-file", "model_files", multiple=True, metavar="MODEL=FILE",
+              help="Evaluate the claims about zoo MODEL against FILE instead (repeatable).")
+@click.option("--explain", is_flag=True, help="Show each erratum's explanation in the table.")
+@output_options
+@handle_errors
+def check_claims(models, model_files, explain, fmt, output):
+    """Evaluate every published claim (lecture, papers, torchvision) against the networks.
+
+    Only the claims about MODELs when given. Exits 1 when a claim expected to
+    reproduce does not, or an erratum's figure moves (docs/claims.md).
+    """
+    from . import claims
+    from .render.claims import render_check
+
+    files = {}
+    for pair in model_files:
+        name, sep, path = pair.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise CnnCostError(f"--model-file '{pair}' must be MODEL=FILE, e.g. --model-file vgg16=my_vgg16.yaml")
+        if not Path(path).is_file():
+            raise CnnCostError(f"--model-file {pair}: no such file '{path}'")
+        files[name.strip()] = path.strip()
+    chosen = claims.load()
+    if models:
+        chosen = claims.about(chosen, models)
+        if not chosen:
+            raise CnnCostError("no claims about " + ", ".join(models) + " in the registry")
+    results = claims.evaluate(chosen, model_files=files)
+    emit(render_check(results, fmt, explain=explain, color=use_color(output)), output)
+    if not all(r.ok for r in results):
+        sys.exit(1)
 
 
 @main.command()

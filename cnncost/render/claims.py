@@ -1,0 +1,104 @@
+"""Rendering 'cnncost check': claim results in, text out (table, csv, json, markdown)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from ..claims import Result, computed_text, format_scaled
+
+HEADERS = ("Claim", "Published", "Computed", "Outcome")
+
+
+def outcome_text(result: Result, explain: bool = False) -> str:
+    c = result.claim
+    if not result.ok:
+        return f"FAIL: {result.outcome}"
+    if result.outcome == "erratum":
+        text = f"erratum (correct: {format_scaled(c.correct, c.unit)})"
+        return f"{text}: {c.explanation}" if explain else text
+    return result.outcome
+
+
+def cells(result: Result, explain: bool = False) -> list[str]:
+    return [result.claim.id, result.claim.printed, computed_text(result) or "-", outcome_text(result, explain)]
+
+
+def summary(results: list[Result]) -> dict:
+    failed = [r for r in results if not r.ok]
+    return {
+        "claims": len(results),
+        "reproduce": sum(1 for r in results if r.ok and r.outcome == "reproduces"),
+        "errata": sum(1 for r in results if r.ok and r.outcome == "erratum"),
+        "failed": len(failed),
+    }
+
+
+def summary_line(results: list[Result]) -> str:
+    s = summary(results)
+    text = (f"{s['claims']} claim{'s' if s['claims'] != 1 else ''}: {s['reproduce']} reproduce, "
+            f"{s['errata']} errata explained, {s['failed']} failed.")
+    return text + ("" if s["failed"] else " Every published figure is reproduced or explained.")
+
+
+def failures(results: list[Result]) -> list[str]:
+    lines = []
+    for r in results:
+        if not r.ok:
+            c = r.claim
+            lines.append(f"{c.id} ({c.file}; {c.source}, {c.where}): {r.outcome}: {r.problem}")
+    return lines
+
+
+def render_table(results: list[Result], explain: bool, color: bool) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=color, no_color=not color, width=220 if explain else 160,
+                      highlight=False)
+    table = Table(title="Published claims", header_style="bold")
+    for header in HEADERS:
+        table.add_column(header, overflow="fold", no_wrap=header != "Outcome" or not explain)
+    for r in results:
+        table.add_row(*cells(r, explain), style=None if r.ok else "bold red")
+    console.print(table)
+    for line in failures(results):
+        console.print(line, soft_wrap=True, markup=False, style="red" if color else None)
+    console.print(summary_line(results), soft_wrap=True, markup=False)
+    return out.getvalue()
+
+
+def render_markdown(results: list[Result], explain: bool) -> str:
+    lines = ["| " + " | ".join(HEADERS) + " |", "| :--- | ---: | ---: | :--- |"]
+    for r in results:
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells(r, explain)) + " |")
+    lines.append("")
+    lines.extend(f"- {line}" for line in failures(results))
+    lines.append(summary_line(results))
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(results: list[Result]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("id", "source", "where", "models", "printed", "computed", "expected", "outcome", "ok",
+                     "problem"))
+    for r in results:
+        c = r.claim
+        writer.writerow((c.id, c.source, c.where, " ".join(c.models), c.printed, computed_text(r), c.expected,
+                         r.outcome, str(r.ok).lower(), r.problem))
+    return out.getvalue()
+
+
+def render_check(results: list[Result], fmt: str, *, explain: bool = False, color: bool = False) -> str:
+    if fmt == "json":
+        data = {"ok": all(r.ok for r in results), "summary": summary(results),
+                "claims": [r.to_dict() for r in results]}
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        return render_csv(results)
+    if fmt == "markdown":
+        return render_markdown(results, explain)
+    return render_table(results, explain, color)

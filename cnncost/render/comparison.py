@@ -1,0 +1,138 @@
+"""Rendering 'cnncost compare': a Comparison in, text out (table, csv, json, markdown)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from ..compare import Comparison, Entry, Slice
+from ..conventions import CONVENTIONS
+
+PARTS = (("stem", "Stem"), ("whole", "Whole network"))
+HEADERS = ("Model", "Input", "Last layer", "Output", "Layers", "Memory (MB)", "Params", "MACs", "FLOPs",
+           "Memory ×", "Params ×", "MACs ×")
+NUMERIC = set(HEADERS) - {"Model", "Input", "Last layer", "Output"}
+MB = 1024 * 1024
+
+
+def _human(value: int, exact: bool) -> str:
+    """Four significant digits in k, M or G: 124.7k, 1.735M, 9.341G."""
+    if exact:
+        return f"{value:,}"
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            scaled = value / scale
+            decimals = 3 if abs(scaled) < 10 else 2 if abs(scaled) < 100 else 1
+            return f"{scaled:,.{decimals}f}{suffix}"
+    return f"{value:,}"
+
+
+def _ratio(value) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _shape(shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def cells(comparison: Comparison, entry: Entry, part: str, exact: bool) -> list[str]:
+    s: Slice = getattr(entry, part)
+    t = s.totals
+    memory = f"{t.memory_bytes:,}" if exact else f"{t.memory_bytes / MB:,.2f}"
+    return [
+        entry.label + (" (baseline)" if comparison.entries[comparison.baseline] is entry else ""),
+        _shape(entry.report.input),
+        s.last.name if s.last else "",
+        _shape(s.last.output_shape) if s.last else "",
+        f"{len(s.rows):,}",
+        memory,
+        _human(t.params, exact),
+        _human(t.macs, exact),
+        _human(t.flops, exact),
+        *(_ratio(comparison.ratio(entry, part, f)) for f in ("memory_bytes", "params", "macs")),
+    ]
+
+
+def headers(exact: bool) -> tuple:
+    return tuple("Memory (bytes)" if exact and h == "Memory (MB)" else h for h in HEADERS)
+
+
+def titles(comparison: Comparison) -> dict[str, str]:
+    return {"stem": f"Stem: input to the {comparison.cut}", "whole": "Whole network"}
+
+
+def footer(comparison: Comparison) -> list[str]:
+    base = comparison.entries[comparison.baseline].label
+    first = comparison.entries[0].report
+    lines = [
+        f"Ratios: each model's figure over {base}'s (FLOPs = 2 x MACs, so their ratios are the MACs ratios). "
+        f"Batch {first.batch}, {first.dtype}; MB = 1024 x 1024 bytes.",
+        f"Convention '{comparison.convention}': {CONVENTIONS[comparison.convention].summary}",
+    ]
+    if comparison.notes:
+        lines.append("")
+        lines.append("Published figures about these stems (cnncost check; docs/errata.md):")
+        lines.extend(f"- {n}" for n in comparison.notes)
+    return lines
+
+
+def render_table(comparison: Comparison, exact: bool, color: bool) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=color, no_color=not color, width=200, highlight=False)
+    for part, _ in PARTS:
+        table = Table(title=titles(comparison)[part], header_style="bold")
+        for header in headers(exact):
+            table.add_column(header, justify="right" if header in NUMERIC or header == "Memory (bytes)" else "left",
+                             no_wrap=True)
+        for entry in comparison.entries:
+            table.add_row(*cells(comparison, entry, part, exact))
+        console.print(table)
+    for line in footer(comparison):
+        console.print(line, soft_wrap=True, markup=False)
+    return out.getvalue()
+
+
+def render_markdown(comparison: Comparison, exact: bool) -> str:
+    lines = []
+    for part, _ in PARTS:
+        hs = headers(exact)
+        lines.append(f"**{titles(comparison)[part]}**")
+        lines.append("")
+        lines.append("| " + " | ".join(hs) + " |")
+        lines.append("| " + " | ".join("---:" if h in NUMERIC or h == "Memory (bytes)" else ":---" for h in hs) + " |")
+        for entry in comparison.entries:
+            lines.append("| " + " | ".join(cells(comparison, entry, part, exact)) + " |")
+        lines.append("")
+    lines.extend(footer(comparison))
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(comparison: Comparison) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    figures = ("memory_bytes", "params", "macs", "flops")
+    writer.writerow(("model", "part", "input", "last_layer", "output_shape", "layers", *figures,
+                     *(f"{f}_ratio" for f in figures)))
+    for part, _ in PARTS:
+        for entry in comparison.entries:
+            s: Slice = getattr(entry, part)
+            ratios = [comparison.ratio(entry, part, f) for f in figures]
+            writer.writerow((entry.label, part, _shape(entry.report.input), s.last.name if s.last else "",
+                             _shape(s.last.output_shape) if s.last else "", len(s.rows),
+                             *(getattr(s.totals, f) for f in figures),
+                             *("" if r is None else repr(r) for r in ratios)))
+    return out.getvalue()
+
+
+def render_comparison(comparison: Comparison, fmt: str, *, exact: bool = False, color: bool = False) -> str:
+    if fmt == "json":
+        return json.dumps(comparison.to_dict(), indent=2) + "\n"
+    if fmt == "csv":
+        return render_csv(comparison)
+    if fmt == "markdown":
+        return render_markdown(comparison, exact)
+    return render_table(comparison, exact, color)
