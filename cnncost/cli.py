@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -93,6 +92,8 @@ def emit(text: str, output: str | None):
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    import tempfile  # only for -o: kept off the start-up path
+
     target = Path(output)
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=".cnncost-")

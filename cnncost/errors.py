@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 
@@ -69,5 +68,7 @@ class CnnCostError(Exception):
 
 
 def did_you_mean(word, choices) -> str | None:
+    import difflib  # only when something is wrong: kept off the start-up path
+
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
