@@ -571,20 +571,24 @@ def note(result: Result) -> str:
     return text.strip()
 
 
-def _same_settings(target: Mapping, report: Report, set: Mapping | None) -> bool:
-    claim_input = tuple(target["input"]) if target.get("input") else None
-    return (claim_input is None or claim_input == tuple(report.input)) and \
-        dict(target.get("set") or {}) == dict(set or {})
-
-
 def errata_notes(model: str, report: Report, *, set: Mapping | None = None,
                  model_files: Mapping[str, str | Path] | None = None) -> list[str]:
     """Notes for 'cnncost table': the registry's errata about this model at these settings."""
     me = _identity(model)
-    chosen = [c for c in load() if c.expected == "erratum" and c.target.get("model")
-              and _identity(c.target["model"]) == me and _same_settings(c.target, report, set)]
     evaluator = Evaluator(model_files)
-    return [note(evaluator.evaluate(c)) for c in chosen]
+    notes = []
+    for c in load():
+        if c.expected != "erratum" or not c.target.get("model") or _identity(c.target["model"]) != me:
+            continue
+        if dict(c.target.get("set") or {}) != dict(set or {}):
+            continue
+        try:
+            if tuple(evaluator.report(c.target, c.networks).input) != tuple(report.input):
+                continue
+        except CnnCostError:
+            pass  # evaluate() below reports it
+        notes.append(note(evaluator.evaluate(c)))
+    return notes
 
 
 def notes_for_comparison(comparison, *, set: Mapping | None = None, input=None) -> list[str]:
