@@ -221,3 +221,9 @@ def test_table_shows_errata_only_at_the_claims_settings():
     # at 224x224 conv1 is 55x55: the lecture's figures are not about this table
     assert "78M" not in run("alexnet", "--input", "3x224x224")
     assert '"34M"' in run("googlenet_paper")
+
+
+def test_every_erratum_has_its_arithmetic_in_the_docs(registry):
+    errata = (Path(__file__).parent.parent / "docs" / "errata.md").read_text()
+    missing = [c.id for c in registry if c.expected == "erratum" and f"`{c.id}`" not in errata]
+    assert not missing, f"errata without a section in docs/errata.md: {missing}"
