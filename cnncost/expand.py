@@ -22,6 +22,7 @@ placed in the enclosing scope.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from . import expr
 from .errors import CnnCostError, Location, did_you_mean
 from .graph import INPUT, Graph, Node, make_node
 from .kinds import KINDS, format_shape
-from .yamlio import LineDict, load_text, read_file
+from .yamlio import LineDict, load_file, load_text
 
 CONSTRUCTS = ("sequence", "repeat", "parallel", "residual", "side")
 TOP_KEYS = ("extends", "name", "description", "reference", "input", "params", "blocks", "layers", "notes")
@@ -51,9 +52,7 @@ def load_graph(
 ) -> Graph:
     """Read a YAML file (or ``text``, named ``source``) and expand it."""
     name = str(source)
-    if text is None:
-        text = read_file(Path(source))
-    doc = load_text(text, name)
+    doc = load_file(Path(source)) if text is None else load_text(text, name)
     if isinstance(doc, dict) and "extends" in doc:
         doc = with_base(doc, name, [name])
     return Expander(doc, name).build(overrides or {}, input_shape)
@@ -82,7 +81,7 @@ def with_base(doc: LineDict, file: str, chain: list) -> LineDict:
     if base_name in chain or len(chain) > MAX_EXTENDS:
         raise CnnCostError(f"'extends' goes round in a circle: {' -> '.join(chain + [base_name])}", location=where)
     try:
-        base = load_text(read_file(base_path), base_name)
+        base = load_file(base_path)
     except CnnCostError as exc:
         raise exc.with_context(location=where)
     if not isinstance(base, dict):
@@ -311,7 +310,7 @@ class Expander:
             args.line, args.key_lines = getattr(parent, "line", None), {}
             line_holder = parent
         elif isinstance(item, dict) and len(item) == 1:
-            (word, args), line_holder = next(iter(item.items())), item
+            ((word, args),), line_holder = item.items(), item
             if args is None:
                 args = LineDict()
                 args.line, args.key_lines = item.line, {}
@@ -433,7 +432,7 @@ class Expander:
                         hint=did_you_mean(key, kind.arg_map)
                         or ("it takes: " + ", ".join(kind.arg_map) if kind.arg_map else "it takes no arguments"),
                     )
-                raw[key] = self.value(value, scope.vars, args, key)
+                raw[key] = value if type(value) in _CONSTANT else self.value(value, scope.vars, args, key)
             try:
                 checked = kind.check_args(raw)
             except CnnCostError as exc:
@@ -454,7 +453,7 @@ class Expander:
             )
         if len(self.nodes) >= MAX_NODES:
             raise CnnCostError(f"the network expands to more than {MAX_NODES:,} layers")
-        in_shapes = tuple([self.shapes[i] for i in inputs])
+        in_shapes = tuple(map(self.shapes.__getitem__, inputs))
         try:
             out = tuple(KINDS[kind_name].shape(checked, in_shapes))
         except CnnCostError as exc:
@@ -462,7 +461,7 @@ class Expander:
                 exc.message = exc.message.split(":")[0] + ": " + ", ".join(
                     f"'{self.display(i, scope)}' ({format_shape(s)})" for i, s in zip(inputs, in_shapes))
             raise
-        if min(out, default=1) < 1:
+        if out and min(out) < 1:
             raise CnnCostError(f"output shape {format_shape(out)} has an empty dimension")
         self.nodes.append(make_node(full, kind_name, checked, tuple(inputs), in_shapes, out, scope.side, line))
         self.shapes[full] = out
@@ -686,14 +685,24 @@ class Expander:
         return stride
 
 
+_CONSTANT = {int, float, bool, type(None)}  # what resolve returns unchanged
 _WHOLE = re.compile(r"^\$(?:\{(.*)\}|([A-Za-z_][A-Za-z0-9_]*))$", re.S)
+
+
+@lru_cache(maxsize=4096)
+def _whole_expression(raw: str) -> str | None:
+    """The expression of ``$name`` or ``${expr}``; None for text, which may hold ``${...}`` parts."""
+    m = _WHOLE.match(raw.strip())
+    return (m.group(1) if m.group(1) is not None else m.group(2)) if m else None
 
 
 def resolve(raw, variables):
     if isinstance(raw, str):
-        m = _WHOLE.match(raw.strip())
-        if m:
-            return expr.evaluate(m.group(1) if m.group(1) is not None else m.group(2), variables)
+        if "$" not in raw:
+            return raw  # plain text: most names and words
+        whole = _whole_expression(raw)
+        if whole is not None:
+            return expr.evaluate(whole, variables)
         return expr.interpolate(raw, variables)
     if isinstance(raw, list):
         return [resolve(v, variables) for v in raw]

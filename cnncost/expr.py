@@ -113,11 +113,12 @@ def _cache_key(text: str, names: Mapping[str, Any]):
 
 def evaluate(text: str, names: Mapping[str, Any]) -> Any:
     """Evaluate ``text`` with ``names`` in scope; raise CnnCostError on any problem."""
-    tree = _parse(text)
-    key = _cache_key(text, names)
-    if key is not None and key in _RESULTS:
-        return _RESULTS[key]
-    value = _Evaluator(text, names).visit(tree.body)
+    key = _cache_key(text, names)  # parses text the first time, failing as _parse does
+    if key is not None:
+        value = _RESULTS.get(key, _ABSENT)
+        if value is not _ABSENT:
+            return value
+    value = _Evaluator(text, names).visit(_parse(text).body)
     if key is not None and (type(value) in _PLAIN or type(value) is float):
         if len(_RESULTS) >= _MAX_RESULTS:
             _RESULTS.clear()

@@ -125,9 +125,12 @@ class LayerKind:
     inplace: bool = False  # computed in place at inference: allocates no activation memory
     arg_map: dict = field(init=False, repr=False, compare=False)
     defaults: dict = field(init=False, repr=False, compare=False)  # normalised default values
+    checks: tuple = field(init=False, repr=False, compare=False)  # what check_args does, worked out once
 
     def __post_init__(self):
         object.__setattr__(self, "arg_map", {a.name: a for a in self.args})
+        object.__setattr__(self, "checks", tuple(
+            (a.name, a.check, a.required, f"argument '{a.name}'") for a in self.args))
         object.__setattr__(self, "defaults", {
             a.name: a.check(a.default, a.name) if a.default is not None else None
             for a in self.args if not a.required})
@@ -135,13 +138,13 @@ class LayerKind:
     def check_args(self, raw: dict) -> dict:
         """Validate raw argument values (already evaluated) and fill defaults."""
         out = {}
-        for arg in self.args:
-            if arg.name in raw:
-                out[arg.name] = arg.check(raw[arg.name], f"argument '{arg.name}'")
-            elif arg.required:
-                raise CnnCostError(f"{self.name} needs argument '{arg.name}'")
+        for name, check, required, what in self.checks:
+            if name in raw:
+                out[name] = check(raw[name], what)
+            elif required:
+                raise CnnCostError(f"{self.name} needs argument '{name}'")
             else:
-                out[arg.name] = self.defaults[arg.name]
+                out[name] = self.defaults[name]
         return out
 
 

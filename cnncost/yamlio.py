@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -113,6 +114,33 @@ def load_text(text: str, file: str | None = None):
         raise CnnCostError(f"invalid YAML: {problem}", location=loc) from None
     except yaml.YAMLError as exc:
         raise CnnCostError(f"invalid YAML: {exc}", location=Location(file)) from None
+
+
+_PARSED: dict = {}  # (name, absolute path) -> (file's identity and stamp, document)
+_MAX_PARSED = 256
+
+
+def load_file(path: Path):
+    """read_file and load_text, kept while the file is unchanged (same inode, mtime and size).
+
+    The document is shared by every caller that loads the file: never change it.
+    """
+    name = str(path)
+    try:
+        st = os.stat(name)
+        stamp = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None  # read_file says what is wrong
+    key = (name, os.path.abspath(name))
+    kept = _PARSED.get(key)
+    if stamp is not None and kept is not None and kept[0] == stamp:
+        return kept[1]
+    doc = load_text(read_file(path), name)
+    if stamp is not None:
+        if len(_PARSED) >= _MAX_PARSED:
+            _PARSED.clear()
+        _PARSED[key] = (stamp, doc)
+    return doc
 
 
 def read_file(path: Path) -> str:

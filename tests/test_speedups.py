@@ -1,0 +1,94 @@
+"""The shortcuts taken for speed (docs/performance.md) change no result.
+
+No timings here: a slowdown is seen in benchmarks/run.py, not in the tests.
+"""
+
+import gc
+import math
+
+import cnncost
+from cnncost import expr
+from cnncost.graph import Node, make_node
+from cnncost.report import LayerCost, make_layer_cost
+
+
+def names_of(text):
+    return [layer.name for layer in cnncost.analyze_text(text).layers]
+
+
+def test_automatic_names_skip_a_name_the_user_took():
+    # relu, then the user's relu_3; the next free names are relu_2, then relu_4 (relu_3 is taken)
+    text = """
+input: [3, 8, 8]
+layers:
+  - relu
+  - relu: {name: relu_3}
+  - relu
+  - relu
+  - relu
+"""
+    assert names_of(text) == ["relu", "relu_3", "relu_2", "relu_4", "relu_5"]
+
+
+def test_automatic_names_are_per_scope():
+    text = """
+input: [3, 8, 8]
+layers:
+  - relu
+  - sequence: {name: a, layers: [relu, relu]}
+  - relu
+"""
+    assert names_of(text) == ["relu", "a.relu", "a.relu_2", "relu_2"]
+
+
+def test_reused_expression_values_keep_their_type():
+    assert expr.evaluate("x", {"x": True}) is True
+    assert type(expr.evaluate("x", {"x": 1})) is int  # 1 == True, but it is not True
+    assert type(expr.evaluate("x * 2", {"x": 1.0})) is float
+    assert expr.evaluate("x * 2", {"x": 1}) == 2 and type(expr.evaluate("x * 2", {"x": 1})) is int
+
+
+def test_reused_expression_values_tell_minus_zero_from_zero():
+    assert math.copysign(1, expr.evaluate("x * 1", {"x": 0.0})) == 1
+    assert math.copysign(1, expr.evaluate("x * 1", {"x": -0.0})) == -1
+
+
+def test_a_list_value_is_not_shared_between_evaluations():
+    first = expr.evaluate("[x, x]", {"x": 1})
+    first.append(99)
+    assert expr.evaluate("[x, x]", {"x": 1}) == [1, 1]
+    values = [1, 2]
+    assert expr.evaluate("x", {"x": values}) is values
+
+
+def test_an_edited_file_is_read_again(tmp_path):
+    path = tmp_path / "net.yaml"
+    path.write_text("input: [3, 8, 8]\nlayers: [relu]\n")
+    assert len(cnncost.analyze(path).layers) == 1
+    path.write_text("input: [3, 8, 8]\nlayers: [relu, relu]\n")
+    assert len(cnncost.analyze(path).layers) == 2
+
+
+def test_analysing_twice_gives_the_same_report():
+    first = cnncost.analyze("resnet152").to_dict()
+    assert cnncost.analyze("resnet152").to_dict() == first
+
+
+def test_fast_constructors_build_what_the_dataclasses_build():
+    node = (("a.conv", "conv", {"out": 8}, ("input",), ((3, 8, 8),), (8, 8, 8), False, 4))
+    assert make_node(*node) == Node(*node)
+    cost = ("conv", "conv", ((3, 8, 8),), (8, 8, 8), 224, 0, 13824, 27648, 2048, False, ("input",), {})
+    assert make_layer_cost(*cost) == LayerCost(*cost)
+    assert make_layer_cost(*cost[:9]) == LayerCost(*cost[:9])  # defaults filled by the real __init__
+
+
+def test_the_garbage_collector_is_back_on_after_an_analysis():
+    assert gc.isenabled()
+    cnncost.analyze("alexnet")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        cnncost.analyze("alexnet")
+        assert not gc.isenabled()  # the caller's choice is kept
+    finally:
+        gc.enable()
