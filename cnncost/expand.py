@@ -331,12 +331,12 @@ class Expander:
             if not cond:
                 return cur
         try:
-            if word in CONSTRUCTS:
+            if word in KINDS:  # the commonest; no block or construct has a kind's name
+                return self.primitive(word, args, scope, cur)
+            elif word in CONSTRUCTS:
                 out = getattr(self, "construct_" + word)(args, scope, cur)
             elif word in self.blocks:
                 out = self.call_block(word, args, scope, cur)
-            elif word in KINDS:
-                return self.primitive(word, args, scope, cur)
             else:
                 out = None
         except CnnCostError as exc:
