@@ -166,6 +166,7 @@ class Expander:
         self.shapes: dict[str, tuple] = {}
         self.lines: dict[str, int] = {}
         self.aliases: dict[str, str] = {}  # a named block/construct -> its output layer
+        self.groups: set[str] = set()  # every dotted prefix that names a group of layers
         self.next_suffix: dict[str, int] = {}  # auto_name's last suffix for each name
         self.call_stack: list[str] = []
         self.blocks = self._blocks()
@@ -451,6 +452,15 @@ class Expander:
                 f"layer name '{full}' is already used (at line {self.lines.get(full)})",
                 hint="give this layer, or the block or repeat around it, its own name",
             )
+        parts = full.split(".")
+        for depth in range(1, len(parts)):
+            group = ".".join(parts[:depth])
+            if group in self.shapes:
+                raise CnnCostError(f"'{group}' is a layer, so it cannot also name a group ('{full}')",
+                                   hint="rename the layer or the group")
+        if full in self.groups:
+            raise CnnCostError(f"'{full}' already names a group of layers, so it cannot name a layer too",
+                               hint="rename the layer or the group")
         if len(self.nodes) >= MAX_NODES:
             raise CnnCostError(f"the network expands to more than {MAX_NODES:,} layers")
         in_shapes = tuple(map(self.shapes.__getitem__, inputs))
@@ -464,6 +474,7 @@ class Expander:
         if out and min(out) < 1:
             raise CnnCostError(f"output shape {format_shape(out)} has an empty dimension")
         self.nodes.append(make_node(full, kind_name, checked, tuple(inputs), in_shapes, out, scope.side, line))
+        self.groups.update(".".join(parts[:depth]) for depth in range(1, len(parts)))
         self.shapes[full] = out
         self.lines[full] = line
         return full

@@ -56,6 +56,10 @@ CASES = [
      ["aliases"]),
     ("flatten then conv", GOOD_HEAD + "  - flatten\n  - conv: {name: c, out: 4, kernel: 1}\n", [],
      ["layer 'c'", "expects a CxHxW feature map"]),
+    ("layer and group share a name", GOOD_HEAD + "  - relu: {name: a}\n  - sequence: {name: a, layers: [relu]}\n", [],
+     [":4", "'a' is a layer, so it cannot also name a group"]),
+    ("group and then layer share a name", GOOD_HEAD + "  - sequence: {name: a, layers: [relu]}\n  - relu: {name: a}\n", [],
+     [":4", "'a' already names a group"]),
     ("duplicate names", GOOD_HEAD + "  - relu: {name: a}\n  - relu: {name: a}\n", [], [":4", "'a' is already used"]),
 ]
 
