@@ -423,6 +423,7 @@ def test_stochastic_depth_drops_whole_samples_in_training():
 
 
 def test_a_name_that_is_both_a_layer_and_a_group_is_refused():
+    # the expander refuses it before a module tree is ever built
     text = "input: [3, 8, 8]\nlayers:\n  - conv: {name: a, out: 4, kernel: 1}\n  - sequence: {name: a, layers: [relu]}\n"
-    with pytest.raises(CnnCostError, match="names both a layer and a group"):
+    with pytest.raises(CnnCostError, match="cannot also name a group"):
         cnncost.to_torch(graph_of(text))
