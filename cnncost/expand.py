@@ -452,9 +452,14 @@ class Expander:
                 f"layer name '{full}' is already used (at line {self.lines.get(full)})",
                 hint="give this layer, or the block or repeat around it, its own name",
             )
-        parts = full.split(".")
-        for depth in range(1, len(parts)):
-            group = ".".join(parts[:depth])
+        groups = []  # the groups the name is in ('a', 'a.b' for 'a.b.c') not yet known as groups
+        last = full.rfind(".")
+        if last != -1 and full[:last] not in self.groups:  # a known group was checked with all above it
+            dot = full.find(".")
+            while dot != -1:
+                groups.append(full[:dot])
+                dot = full.find(".", dot + 1)
+        for group in groups:
             if group in self.shapes:
                 raise CnnCostError(f"'{group}' is a layer, so it cannot also name a group ('{full}')",
                                    hint="rename the layer or the group")
@@ -474,7 +479,7 @@ class Expander:
         if out and min(out) < 1:
             raise CnnCostError(f"output shape {format_shape(out)} has an empty dimension")
         self.nodes.append(make_node(full, kind_name, checked, tuple(inputs), in_shapes, out, scope.side, line))
-        self.groups.update(".".join(parts[:depth]) for depth in range(1, len(parts)))
+        self.groups.update(groups)
         self.shapes[full] = out
         self.lines[full] = line
         return full

@@ -6,7 +6,10 @@ No timings here: a slowdown is seen in benchmarks/run.py, not in the tests.
 import gc
 import math
 
+import pytest
+
 import cnncost
+from cnncost import CnnCostError
 from cnncost import expr
 from cnncost.graph import Node, make_node
 from cnncost.report import LayerCost, make_layer_cost
@@ -39,6 +42,16 @@ layers:
   - relu
 """
     assert names_of(text) == ["relu", "a.relu", "a.relu_2", "relu_2"]
+
+
+def test_groups_checked_once_still_claim_their_names():
+    # a.b.relu makes 'a' and 'a.b' groups; a.b.relu_2 finds 'a.b' known and skips the check
+    head = "input: [3, 8, 8]\nlayers:\n  - sequence: {name: a, layers: [{sequence: {name: b, layers: [relu, relu]}}]}\n"
+    assert names_of(head) == ["a.b.relu", "a.b.relu_2"]
+    with pytest.raises(CnnCostError, match="'a' already names a group"):
+        cnncost.analyze_text(head + "  - relu: {name: a}\n")
+    with pytest.raises(CnnCostError, match="'a.b' already names a group"):
+        cnncost.analyze_text(head + "  - sequence: {name: a, layers: [{relu: {name: b}}]}\n")
 
 
 def test_reused_expression_values_keep_their_type():
