@@ -42,6 +42,15 @@ class _Loader(_BaseLoader):
     pass
 
 
+def _construct(loader, node):
+    # A scalar needs none of construct_object's bookkeeping (aliases, recursion): its value is immutable.
+    if node.__class__ is yaml.ScalarNode:
+        constructor = loader.yaml_constructors.get(node.tag)
+        if constructor is not None:
+            return constructor(loader, node)
+    return loader.construct_object(node, deep=True)
+
+
 def _construct_mapping(loader, node):
     loader.flatten_mapping(node)
     mapping = LineDict()
@@ -49,7 +58,7 @@ def _construct_mapping(loader, node):
     mapping.file = loader.file
     mapping.key_lines = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
+        key = _construct(loader, key_node)
         try:
             hash(key)
         except TypeError:
@@ -62,13 +71,13 @@ def _construct_mapping(loader, node):
                 f"duplicate key '{key}'",
                 location=Location(None, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
             )
-        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping[key] = _construct(loader, value_node)
         mapping.key_lines[key] = key_node.start_mark.line + 1
     return mapping
 
 
 def _construct_sequence(loader, node):
-    seq = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    seq = LineList([_construct(loader, child) for child in node.value])
     seq.line = node.start_mark.line + 1
     seq.file = loader.file
     return seq
