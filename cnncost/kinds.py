@@ -41,15 +41,17 @@ def _int(value, what: str, minimum: int) -> int:
 
 
 def positive_int(value, what):
-    return _int(value, what, 1)
+    return value if type(value) is int and value >= 1 else _int(value, what, 1)
 
 
 def nonnegative_int(value, what):
-    return _int(value, what, 0)
+    return value if type(value) is int and value >= 0 else _int(value, what, 0)
 
 
-def _pair_of(check):
+def _pair_of(check, minimum):
     def pair(value, what):
+        if type(value) is int and value >= minimum:  # the common case, as check would find it
+            return (value, value)
         if isinstance(value, (list, tuple)):
             if len(value) != 2:
                 raise CnnCostError(f"{what} must be one integer or a pair [h, w], got {len(value)} values")
@@ -61,8 +63,8 @@ def _pair_of(check):
     return pair
 
 
-positive_pair = _pair_of(positive_int)
-nonnegative_pair = _pair_of(nonnegative_int)
+positive_pair = _pair_of(positive_int, 1)
+nonnegative_pair = _pair_of(nonnegative_int, 0)
 
 
 def padding(value, what):
