@@ -143,8 +143,11 @@ def output_options(command):
 
 
 def analyze_from_options(model, input_shape, sets, batch, dtype, convention, include_side):
-    return api.analyze(model, input=parse_input(input_shape), set=parse_sets(sets), batch=batch,
-                       dtype=dtype, convention=convention, include_side=include_side)
+    options = dict(input=parse_input(input_shape), set=parse_sets(sets), batch=batch, dtype=dtype,
+                   convention=convention, include_side=include_side)
+    if model == "-":  # a network piped in on stdin
+        return api.analyze_text(sys.stdin.read(), name="<stdin>", **options)
+    return api.analyze(model, **options)
 
 
 def use_color(output) -> bool:
@@ -184,7 +187,7 @@ def main(debug):
 @click.option("--exact", is_flag=True, help="Show params and MACs as exact integers, not in k and M.")
 @handle_errors
 def table(model, input_shape, sets, batch, dtype, convention, include_side, fmt, output, depth, exact):
-    """Per-layer costs of MODEL (a zoo name, see 'cnncost list', or a YAML file)."""
+    """Per-layer costs of MODEL: a zoo name (see 'cnncost list'), a YAML file, or - for stdin."""
     from .render import View, render
 
     report = analyze_from_options(model, input_shape, sets, batch, dtype, convention, include_side)
@@ -201,6 +204,18 @@ def published_errata(model, report, sets) -> tuple:
         return tuple(claims.errata_notes(model, report, set=parse_sets(sets)))
     except CnnCostError:  # a broken registry is 'cnncost check''s to report, not the table's
         return ()
+
+
+@main.command(name="kinds")
+@click.argument("kind", required=False)
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True,
+              help="Output format.")
+@handle_errors
+def list_kinds(kind, fmt):
+    """The layer kinds a YAML file can use, with their arguments (or one KIND in detail)."""
+    from .render.kinds import render_kinds
+
+    emit(render_kinds(kind, fmt), None)
 
 
 @main.command(name="list")

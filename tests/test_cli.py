@@ -109,3 +109,23 @@ def test_list_shows_the_zoo():
 
 def test_version():
     assert run("--version").stdout.startswith("cnncost, version")
+
+
+def test_table_reads_a_network_from_stdin():
+    text = "input: [1, 28, 28]\nlayers:\n  - conv: {out: 6, kernel: 5}\n"
+    result = subprocess.run([sys.executable, "-m", "cnncost", "table", "-", "--format", "json"], input=text,
+                            capture_output=True, text=True)
+    conv = json.loads(result.stdout)["layers"][0]
+    # 6*1*5*5 + 6 parameters; 6*24*24 outputs of 25 MACs each
+    assert (conv["params"], conv["macs"]) == (6 * 25 + 6, 6 * 24 * 24 * 25)
+
+
+def test_kinds_lists_every_registered_kind_with_its_arguments():
+    from cnncost.kinds import KINDS
+
+    data = json.loads(run("kinds", "--format", "json").stdout)
+    assert [k["kind"] for k in data] == list(KINDS)
+    conv = next(k for k in data if k["kind"] == "conv")
+    assert [a["name"] for a in conv["args"] if a["required"]] == ["out", "kernel"]
+    result = run("kinds", "cnv")
+    assert result.returncode == 2 and "did you mean 'conv'" in result.stderr

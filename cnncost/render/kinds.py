@@ -1,0 +1,50 @@
+"""'cnncost kinds': the registry of layer kinds, for people writing YAML."""
+
+from __future__ import annotations
+
+import json
+
+from ..errors import CnnCostError, did_you_mean
+from ..kinds import KINDS, REQUIRED
+
+
+def _arg_text(arg) -> str:
+    if arg.default is REQUIRED:
+        return arg.name
+    default = arg.default
+    if default is None:
+        default = "auto"  # worked out from other arguments: see the argument's doc
+    elif isinstance(default, bool):
+        default = str(default).lower()
+    return f"{arg.name}={default}"
+
+
+def _describe(kind) -> dict:
+    return {
+        "kind": kind.name,
+        "category": kind.category,
+        "inputs": kind.inputs,
+        "in_place": kind.inplace,
+        "args": [{"name": a.name, "required": a.default is REQUIRED,
+                  "default": None if a.default is REQUIRED else a.default, "doc": a.doc} for a in kind.args],
+        "doc": kind.doc,
+    }
+
+
+def render_kinds(name: str | None, fmt: str) -> str:
+    if name is not None and name not in KINDS:
+        raise CnnCostError(f"no layer kind '{name}'", hint=did_you_mean(name, KINDS) or "see 'cnncost kinds'")
+    kinds = [KINDS[name]] if name else list(KINDS.values())
+    if fmt == "json":
+        return json.dumps([_describe(k) for k in kinds], indent=2) + "\n"
+    lines = []
+    for kind in kinds:
+        args = ", ".join(_arg_text(a) for a in kind.args) or "no arguments"
+        many = " (several inputs)" if kind.inputs == "many" else ""
+        lines.append(f"{kind.name:<18} {kind.category:<11} {args}{many}")
+        if name:
+            lines.append(f"  {kind.doc}")
+            lines += [f"  {a.name}: {a.doc}" for a in kind.args if a.doc]
+        else:
+            lines.append(f"{'':<30} {kind.doc}")
+    return "\n".join(lines) + "\n"
