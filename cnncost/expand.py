@@ -468,7 +468,8 @@ class Expander:
                                hint="rename the layer or the group")
         if len(self.nodes) >= MAX_NODES:
             raise CnnCostError(f"the network expands to more than {MAX_NODES:,} layers")
-        in_shapes = tuple(map(self.shapes.__getitem__, inputs))
+        shapes = self.shapes
+        in_shapes = (shapes[inputs[0]],) if len(inputs) == 1 else tuple([shapes[i] for i in inputs])
         try:
             out = tuple(KINDS[kind_name].shape(checked, in_shapes))
         except CnnCostError as exc:
@@ -479,7 +480,8 @@ class Expander:
         if out and min(out) < 1:
             raise CnnCostError(f"output shape {format_shape(out)} has an empty dimension")
         self.nodes.append(make_node(full, kind_name, checked, tuple(inputs), in_shapes, out, scope.side, line))
-        self.groups.update(groups)
+        if groups:
+            self.groups.update(groups)
         self.shapes[full] = out
         self.lines[full] = line
         return full
