@@ -18,16 +18,15 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import yaml
 
 from . import api, compare, conventions, zoo
 from .errors import CnnCostError, did_you_mean
 from .kinds import KINDS
 from .report import Report
+from .yamlio import load_file
 
 DATA = Path(__file__).resolve().parent / "data"
 REGISTRY = DATA / "claims"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader reads the registry 10x faster
 
 # The unit a printed value is in: printed value x scale = the quantity's own unit
 # (parameters, MACs, bytes, or a plain ratio).
@@ -286,7 +285,7 @@ def parse_claim(raw: Mapping, *, file: str, sources: Mapping[str, str], defaults
 
 def _published_torchvision(path: Path, file: str) -> list[dict]:
     """Two claims per model of published/torchvision.yaml: num_params and _ops ('GFLOPS')."""
-    doc = yaml.load(path.read_text(), Loader=_LOADER)
+    doc = load_file(path)
     claims = []
     for model, meta in doc["models"].items():
         common = {"model": model, "input": meta["input"], "source": "torchvision",
@@ -318,8 +317,8 @@ def load(paths: Iterable[Path] | None = None) -> list[Claim]:
     for path in files:
         file = path.name if paths is None else str(path)
         try:
-            doc = yaml.load(path.read_text(), Loader=_LOADER) or {}
-        except (OSError, yaml.YAMLError) as exc:
+            doc = load_file(path) or {}
+        except CnnCostError as exc:
             raise CnnCostError(f"cannot read the claims file {file}: {exc}") from None
         unknown = sorted(set(doc) - set(FILE_KEYS))
         if unknown:

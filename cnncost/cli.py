@@ -12,7 +12,6 @@ import functools
 import gc
 import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -47,10 +46,10 @@ def parse_input(text: str | None):
 
 
 def parse_sets(pairs) -> dict:
-    import yaml
-
     values = {}
     for pair in pairs:
+        import yaml  # only when there is a value to read
+
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise CnnCostError(f"--set '{pair}' must be name=value, e.g. --set classes=10")
@@ -101,12 +100,11 @@ def emit(text: str, output: str | None):
         return
     import tempfile  # only for -o: kept off the start-up path
 
-    target = Path(output)
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=".cnncost-")
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(output) or ".", prefix=".cnncost-")
         with os.fdopen(fd, "w") as f:
             f.write(text)
-        os.replace(tmp, target)
+        os.replace(tmp, output)
     except OSError as exc:
         raise CnnCostError(f"cannot write {output}: {exc.strerror}") from None
 
@@ -284,7 +282,7 @@ def check_claims(models, model_files, explain, fmt, output):
         name, sep, path = pair.partition("=")
         if not sep or not name.strip() or not path.strip():
             raise CnnCostError(f"--model-file '{pair}' must be MODEL=FILE, e.g. --model-file vgg16=my_vgg16.yaml")
-        if not Path(path).is_file():
+        if not os.path.isfile(path):
             raise CnnCostError(f"--model-file {pair}: no such file '{path}'")
         files[name.strip()] = path.strip()
     chosen = claims.load()

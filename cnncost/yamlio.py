@@ -1,19 +1,18 @@
-"""Loading YAML with line numbers kept, so every error can point at its line."""
+"""Loading YAML with line numbers kept, so every error can point at its line.
+
+Parsed files are kept, in memory and in the user's cache directory, while they
+are unchanged; PyYAML itself (cnncost/_yamlparse.py) is only imported to parse
+a file that is not kept.
+"""
 
 from __future__ import annotations
 
+import marshal
 import os
 import re
-from pathlib import Path
-
-import yaml
+import zlib
 
 from .errors import CnnCostError, Location
-
-try:  # libyaml is several times faster when present
-    _BaseLoader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _BaseLoader = yaml.SafeLoader
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_ALIASES = 100  # anchors are handy; an alias bomb needs thousands
@@ -38,103 +37,24 @@ class LineList(list):
     file: str | None = None
 
 
-class _Loader(_BaseLoader):
-    pass
-
-
-def _construct(loader, node):
-    # A scalar needs none of construct_object's bookkeeping (aliases, recursion): its value is immutable.
-    if node.__class__ is yaml.ScalarNode:
-        constructor = loader.yaml_constructors.get(node.tag)
-        if constructor is not None:
-            return constructor(loader, node)
-    return loader.construct_object(node, deep=True)
-
-
-def _construct_mapping(loader, node):
-    loader.flatten_mapping(node)
-    mapping = LineDict()
-    mapping.line = node.start_mark.line + 1
-    mapping.file = loader.file
-    mapping.key_lines = {}
-    for key_node, value_node in node.value:
-        key = _construct(loader, key_node)
-        try:
-            hash(key)
-        except TypeError:
-            raise CnnCostError(
-                "mapping keys must be plain values",
-                location=Location(None, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
-            ) from None
-        if key in mapping:
-            raise CnnCostError(
-                f"duplicate key '{key}'",
-                location=Location(None, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
-            )
-        mapping[key] = _construct(loader, value_node)
-        mapping.key_lines[key] = key_node.start_mark.line + 1
-    return mapping
-
-
-def _construct_sequence(loader, node):
-    seq = LineList([_construct(loader, child) for child in node.value])
-    seq.line = node.start_mark.line + 1
-    seq.file = loader.file
-    return seq
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
-
-
-def _count_aliases(text: str) -> int:
-    # Cheap pre-scan: an alias is '*name' outside quotes; over-counting only errs on the safe side.
-    count = 0
-    for event in yaml.parse(text, Loader=_BaseLoader):
-        if isinstance(event, yaml.AliasEvent):
-            count += 1
-            if count > MAX_ALIASES:
-                break
-    return count
-
-
 def load_text(text: str, file: str | None = None):
     """Parse YAML text into LineDict/LineList values; errors carry file and line."""
-    try:
-        if len(_MAYBE_ALIAS.findall(text)) > MAX_ALIASES and _count_aliases(text) > MAX_ALIASES:
-            raise CnnCostError(
-                f"more than {MAX_ALIASES} YAML aliases; refusing (an alias bomb would exhaust memory)",
-                location=Location(file),
-            )
-        loader = _Loader(text)
-        loader.file = file
-        try:
-            return loader.get_single_data()
-        finally:
-            loader.dispose()
-    except CnnCostError as exc:
-        if exc.location is not None:
-            exc.location = Location(file, exc.location.line, exc.location.column)
-        raise
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise CnnCostError(f"invalid YAML: {problem}", location=loc) from None
-    except yaml.YAMLError as exc:
-        raise CnnCostError(f"invalid YAML: {exc}", location=Location(file)) from None
+    from ._yamlparse import load_text as parse
+
+    return parse(text, file)
 
 
 _PARSED: dict = {}  # (name, absolute path) -> (file's identity and stamp, document)
 _MAX_PARSED = 256
+_CACHE_FORMAT = 1  # bump when the encoding below changes
 
 
-def load_file(path: Path):
+def load_file(path):
     """read_file and load_text, kept while the file is unchanged (same inode, mtime and size).
 
     The document is shared by every caller that loads the file: never change it.
     """
-    name = str(path)
+    name = os.fspath(path)
     try:
         st = os.stat(name)
         stamp = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
@@ -144,7 +64,11 @@ def load_file(path: Path):
     kept = _PARSED.get(key)
     if stamp is not None and kept is not None and kept[0] == stamp:
         return kept[1]
-    doc = load_text(read_file(path), name)
+    doc = _from_disk(key[1], name, stamp) if stamp is not None else None
+    if doc is None:
+        doc = load_text(read_file(path), name)
+        if stamp is not None:
+            _to_disk(key[1], name, stamp, doc)
     if stamp is not None:
         if len(_PARSED) >= _MAX_PARSED:
             _PARSED.clear()
@@ -152,15 +76,93 @@ def load_file(path: Path):
     return doc
 
 
-def read_file(path: Path) -> str:
+# --- the parse cache on disk: marshal (no code runs on load, unlike pickle), one file per YAML file ---
+
+
+def cache_dir() -> str | None:
+    """$CNNCOST_CACHE_DIR ('' turns the cache off), else $XDG_CACHE_HOME/cnncost or ~/.cache/cnncost."""
+    chosen = os.environ.get("CNNCOST_CACHE_DIR")
+    if chosen is not None:
+        return chosen or None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "cnncost")
+
+
+def _cache_path(absolute: str) -> str | None:
+    folder = cache_dir()
+    if folder is None:
+        return None
+    return os.path.join(folder, f"{zlib.crc32(absolute.encode('utf-8', 'surrogateescape')):08x}.marshal")
+
+
+def _cache_key(absolute: str, name: str, stamp) -> tuple:
+    from . import __version__
+
+    return (_CACHE_FORMAT, __version__, absolute, name, stamp[2], stamp[3])
+
+
+def _from_disk(absolute: str, name: str, stamp):
+    target = _cache_path(absolute)
+    if target is None:
+        return None
+    try:
+        with open(target, "rb") as f:
+            key, encoded = marshal.load(f)
+        if key != _cache_key(absolute, name, stamp):
+            return None
+        return _decode(encoded, name)
+    except Exception:  # missing, stale, from another Python, or damaged: parse instead
+        return None
+
+
+def _to_disk(absolute: str, name: str, stamp, doc) -> None:
+    target = _cache_path(absolute)
+    if target is None:
+        return
+    try:
+        data = marshal.dumps((_cache_key(absolute, name, stamp), _encode(doc)))
+        os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+        temporary = f"{target}.{os.getpid()}.tmp"
+        with open(temporary, "wb") as f:
+            f.write(data)
+        os.replace(temporary, target)  # readers see the old file or the new one, never half of one
+    except (OSError, ValueError):  # read-only home, or a value marshal cannot hold: just do not keep it
+        pass
+
+
+def _encode(value):
+    # Tuples never occur in parsed YAML, so they can mark the line-keeping containers.
+    if isinstance(value, LineDict):
+        return ("d", value.line, tuple(value.key_lines.items()), tuple((k, _encode(v)) for k, v in value.items()))
+    if isinstance(value, LineList):
+        return ("l", value.line, tuple(_encode(v) for v in value))
+    if isinstance(value, (dict, list)):
+        raise ValueError("plain containers are not expected in a parsed document")
+    return value
+
+
+def _decode(value, file):
+    if value.__class__ is not tuple:
+        return value
+    if value[0] == "d":
+        out = LineDict((k, _decode(v, file)) for k, v in value[3])
+        out.line, out.file, out.key_lines = value[1], file, dict(value[2])
+        return out
+    out = LineList([_decode(v, file) for v in value[2]])
+    out.line, out.file = value[1], file
+    return out
+
+
+def read_file(path) -> str:
     """Read a YAML file as UTF-8 text, refusing what cannot be a network description."""
-    name = str(path)
-    if not path.exists():
+    name = os.fspath(path)
+    if not os.path.exists(name):
         raise CnnCostError("no such file", location=Location(name))
-    if path.is_dir():
+    if os.path.isdir(name):
         raise CnnCostError("is a directory, not a YAML file", location=Location(name))
     try:
-        data = path.read_bytes()
+        with open(name, "rb") as f:
+            data = f.read()
     except OSError as exc:
         raise CnnCostError(f"cannot read: {exc.strerror}", location=Location(name)) from None
     if len(data) > MAX_FILE_BYTES:

@@ -1,0 +1,101 @@
+"""The YAML parser proper: imported only when a file is not in the parse cache (yamlio.py)."""
+
+from __future__ import annotations
+
+import yaml
+
+from .errors import CnnCostError, Location
+from .yamlio import MAX_ALIASES, _MAYBE_ALIAS, LineDict, LineList
+
+try:  # libyaml is several times faster when present
+    _BaseLoader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _BaseLoader = yaml.SafeLoader
+
+class _Loader(_BaseLoader):
+    pass
+
+
+def _construct(loader, node):
+    # A scalar needs none of construct_object's bookkeeping (aliases, recursion): its value is immutable.
+    if node.__class__ is yaml.ScalarNode:
+        constructor = loader.yaml_constructors.get(node.tag)
+        if constructor is not None:
+            return constructor(loader, node)
+    return loader.construct_object(node, deep=True)
+
+
+def _construct_mapping(loader, node):
+    loader.flatten_mapping(node)
+    mapping = LineDict()
+    mapping.line = node.start_mark.line + 1
+    mapping.file = loader.file
+    mapping.key_lines = {}
+    for key_node, value_node in node.value:
+        key = _construct(loader, key_node)
+        try:
+            hash(key)
+        except TypeError:
+            raise CnnCostError(
+                "mapping keys must be plain values",
+                location=Location(None, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
+            ) from None
+        if key in mapping:
+            raise CnnCostError(
+                f"duplicate key '{key}'",
+                location=Location(None, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
+            )
+        mapping[key] = _construct(loader, value_node)
+        mapping.key_lines[key] = key_node.start_mark.line + 1
+    return mapping
+
+
+def _construct_sequence(loader, node):
+    seq = LineList([_construct(loader, child) for child in node.value])
+    seq.line = node.start_mark.line + 1
+    seq.file = loader.file
+    return seq
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def _count_aliases(text: str) -> int:
+    # Cheap pre-scan: an alias is '*name' outside quotes; over-counting only errs on the safe side.
+    count = 0
+    for event in yaml.parse(text, Loader=_BaseLoader):
+        if isinstance(event, yaml.AliasEvent):
+            count += 1
+            if count > MAX_ALIASES:
+                break
+    return count
+
+
+def load_text(text: str, file: str | None = None):
+    """Parse YAML text into LineDict/LineList values; errors carry file and line."""
+    try:
+        if len(_MAYBE_ALIAS.findall(text)) > MAX_ALIASES and _count_aliases(text) > MAX_ALIASES:
+            raise CnnCostError(
+                f"more than {MAX_ALIASES} YAML aliases; refusing (an alias bomb would exhaust memory)",
+                location=Location(file),
+            )
+        loader = _Loader(text)
+        loader.file = file
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except CnnCostError as exc:
+        if exc.location is not None:
+            exc.location = Location(file, exc.location.line, exc.location.column)
+        raise
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise CnnCostError(f"invalid YAML: {problem}", location=loc) from None
+    except yaml.YAMLError as exc:
+        raise CnnCostError(f"invalid YAML: {exc}", location=Location(file)) from None
+
+
