@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import gc
-from pathlib import Path
+import os
 from typing import Any
 
 from . import conventions, engine, zoo
@@ -43,7 +43,7 @@ def _without_gc(function):
 
 @_without_gc
 def load(
-    model: str | Path | Graph,
+    model: str | os.PathLike | Graph,
     *,
     set: dict[str, Any] | None = None,
     input: tuple[int, ...] | None = None,
@@ -51,12 +51,12 @@ def load(
     """Expand a zoo name or YAML file into a graph of primitive layers."""
     if isinstance(model, Graph):
         return model
-    return load_graph(zoo.path_of(model), overrides=set, input_shape=input)
+    return load_graph(zoo.file_of(model), overrides=set, input_shape=input)
 
 
 @_without_gc
 def analyze(
-    model: str | Path | Graph,
+    model: str | os.PathLike | Graph,
     *,
     batch: int = 1,
     dtype: str = "float32",

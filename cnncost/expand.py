@@ -21,9 +21,9 @@ placed in the enclosing scope.
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from . import expr
@@ -44,15 +44,15 @@ _LOCAL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
 
 def load_graph(
-    source: str | Path,
+    source: str | os.PathLike,
     *,
     overrides: dict[str, Any] | None = None,
     input_shape: tuple[int, ...] | None = None,
     text: str | None = None,
 ) -> Graph:
     """Read a YAML file (or ``text``, named ``source``) and expand it."""
-    name = str(source)
-    doc = load_file(Path(source)) if text is None else load_text(text, name)
+    name = os.fspath(source)
+    doc = load_file(name) if text is None else load_text(text, name)
     if isinstance(doc, dict) and "extends" in doc:
         doc = with_base(doc, name, [name])
     return Expander(doc, name).build(overrides or {}, input_shape)
@@ -70,11 +70,11 @@ def with_base(doc: LineDict, file: str, chain: list) -> LineDict:
     where = Location(file, doc.line_of("extends"))
     if not isinstance(ref, str) or not ref:
         raise CnnCostError("'extends' must name a zoo model or a YAML file", location=where)
-    base_path = Path(ref) if Path(ref).suffix in (".yaml", ".yml") else None
-    if base_path is not None and not base_path.is_absolute():
-        base_path = Path(file).parent / base_path
+    base_path = ref if ref.endswith((".yaml", ".yml")) else None
+    if base_path is not None and not os.path.isabs(base_path):
+        base_path = os.path.join(os.path.dirname(file), base_path)
     try:
-        base_path = base_path or zoo.path_of(ref)
+        base_path = base_path or zoo.file_of(ref)
     except CnnCostError as exc:
         raise CnnCostError(exc.message, location=where, hint=exc.hint) from None
     base_name = str(base_path)
@@ -93,7 +93,7 @@ def with_base(doc: LineDict, file: str, chain: list) -> LineDict:
     merged.key_lines = {**base.key_lines, **doc.key_lines}
     merged.key_files = _key_files(base, doc)
     merged.pop("extends", None)
-    merged["name"] = doc.get("name") or Path(file).stem
+    merged["name"] = doc.get("name") or _stem(file)
     for key in ("params", "blocks"):
         if key in doc:
             merged[key] = _merge_mapping(base.get(key), doc[key])
@@ -101,6 +101,10 @@ def with_base(doc: LineDict, file: str, chain: list) -> LineDict:
         if key in doc:
             merged[key] = doc[key]
     return merged
+
+
+def _stem(file: str) -> str:
+    return os.path.splitext(os.path.basename(file))[0]
 
 
 def _merge_mapping(base, derived):
@@ -272,7 +276,7 @@ class Expander:
         out = self.items(layers, scope, INPUT, doc, "layers")
         if out == INPUT:
             self.fail("the network has no layers", doc, "layers")
-        name = doc.get("name") or Path(self.file).stem
+        name = doc.get("name") or _stem(self.file)
         notes = doc.get("notes") or []
         return Graph(
             name=str(name),

@@ -2,34 +2,49 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
-from pathlib import Path
 
 from .errors import CnnCostError, Location, did_you_mean
 
+# os.path rather than pathlib here: this is on every command's path, and pathlib costs an import.
+
 
 @lru_cache(maxsize=None)  # where the package lies does not change while it runs
-def architectures_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    installed = here / "architectures"  # inside the wheel
-    return installed if installed.is_dir() else here.parent / "architectures"  # a source checkout
+def _folder() -> str:
+    here = os.path.dirname(os.path.realpath(__file__))
+    installed = os.path.join(here, "architectures")  # inside the wheel
+    return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(here), "architectures")
+
+
+def architectures_dir():
+    """The folder of the zoo's YAML files, as a pathlib.Path."""
+    from pathlib import Path
+
+    return Path(_folder())
 
 
 def names() -> list[str]:
-    return sorted(p.stem for p in architectures_dir().glob("*.yaml"))
+    return sorted(f[:-5] for f in os.listdir(_folder()) if f.endswith(".yaml"))
 
 
-def path_of(model: str | Path) -> Path:
-    """A zoo name (``alexnet``) or a path to a YAML file."""
-    text = str(model)
-    path = Path(text)
-    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in text:
-        return path
-    candidate = architectures_dir() / f"{text}.yaml"
-    if candidate.is_file():
+def file_of(model) -> str:
+    """A zoo name (``alexnet``) or a path to a YAML file, as the file's path."""
+    text = os.fspath(model)
+    if text.endswith((".yaml", ".yml")) or os.path.exists(text) or os.sep in text or "/" in text:
+        return text
+    candidate = os.path.join(_folder(), f"{text}.yaml")
+    if os.path.isfile(candidate):
         return candidate
     raise CnnCostError(
         f"no architecture named '{text}' (and no such file)",
         location=Location(text),
         hint=did_you_mean(text, names()) or "see 'cnncost list'",
     )
+
+
+def path_of(model):
+    """file_of, as a pathlib.Path."""
+    from pathlib import Path
+
+    return Path(file_of(model))
