@@ -170,6 +170,7 @@ class Expander:
         self.shapes: dict[str, tuple] = {}
         self.lines: dict[str, int] = {}
         self.aliases: dict[str, str] = {}  # a named block/construct -> its output layer
+        self._written_names: set | None = None  # every literal 'name:' in the file, gathered on first need
         self.groups: set[str] = set()  # every dotted prefix that names a group of layers
         self.next_suffix: dict[str, int] = {}  # auto_name's last suffix for each name
         self.call_stack: list[str] = []
@@ -408,8 +409,20 @@ class Expander:
         )
 
     def _defined_later(self, ref) -> bool:
-        # A cheap textual check so a forward reference reads as such, not as a typo.
-        return bool(re.search(r"name:\s*['\"]?" + re.escape(ref) + r"\b", str(self.doc.get("layers"))))
+        """Whether some item, anywhere in the file, is literally named ``ref``: a forward reference, not a typo."""
+        if self._written_names is None:
+            self._written_names = set()
+            stack = [self.doc]
+            while stack:
+                value = stack.pop()
+                if isinstance(value, dict):
+                    name = value.get("name")
+                    if isinstance(name, str):
+                        self._written_names.add(name)
+                    stack.extend(value.values())
+                elif isinstance(value, list):
+                    stack.extend(value)
+        return ref in self._written_names
 
     def inputs_of(self, args, scope: Scope, cur: str) -> list[str]:
         if "input" not in args:
