@@ -1,10 +1,10 @@
 """cnncost: what a convolutional network costs, computed analytically from YAML."""
 
-from .api import analyze, analyze_text, load, to_torch
+from .api import analyze, analyze_text, load, load_text, to_torch
 from .engine import group_by_depth
 from .errors import CnnCostError
 from .graph import Graph, Node
-from .report import LayerCost, Report, Totals
+from .report import LayerCost, Report, Settings, Totals
 
 __version__ = "0.1.0"
 
@@ -14,11 +14,13 @@ __all__ = [
     "LayerCost",
     "Node",
     "Report",
+    "Settings",
     "Totals",
     "analyze",
     "analyze_text",
     "group_by_depth",
     "load",
+    "load_text",
     "to_torch",
     "__version__",
 ]

@@ -13,10 +13,10 @@ import gc
 import os
 from typing import Any
 
-from . import conventions, engine, zoo
+from . import engine, zoo
 from .expand import load_graph
 from .graph import Graph
-from .report import Report
+from .report import Report, Settings
 
 
 def _without_gc(function):
@@ -42,43 +42,53 @@ def _without_gc(function):
 
 
 @_without_gc
-def load(
-    model: str | os.PathLike | Graph,
-    *,
-    set: dict[str, Any] | None = None,
-    input: tuple[int, ...] | None = None,
-) -> Graph:
-    """Expand a zoo name or YAML file into a graph of primitive layers."""
+def load(model: str | os.PathLike | Graph, settings: Settings | None = None, **options) -> Graph:
+    """Expand a zoo name or YAML file into a graph of primitive layers (``set`` and ``input`` apply)."""
     if isinstance(model, Graph):
         return model
-    return load_graph(zoo.file_of(model), overrides=set, input_shape=input)
+    settings = Settings.of(settings, **options)
+    return load_graph(zoo.file_of(model), overrides=settings.set, input_shape=settings.input)
 
 
 @_without_gc
 def analyze(
     model: str | os.PathLike | Graph,
+    settings: Settings | None = None,
     *,
-    batch: int = 1,
-    dtype: str = "float32",
-    convention: str = conventions.DEFAULT,
-    include_side: bool = False,
+    batch: int | None = None,
+    dtype: str | None = None,
+    convention: str | None = None,
+    include_side: bool | None = None,
     set: dict[str, Any] | None = None,
-    input: tuple[int, ...] | None = None,
+    input: tuple[int, ...] | str | None = None,
 ) -> Report:
-    """Analyse a model: every layer's shape, parameters, MACs, FLOPs and memory."""
-    graph = load(model, set=set, input=input)
-    return engine.analyze(graph, batch=batch, dtype=dtype, convention=convention, include_side=include_side)
+    """Analyse a model: every layer's shape, parameters, MACs, FLOPs and memory.
+
+    ``settings`` (a Settings) or the keywords, which change it: the batch, the
+    element type, the counting convention, whether side outputs count, model
+    parameter overrides and the input shape.
+    """
+    settings = Settings.of(settings, batch=batch, dtype=dtype, convention=convention, include_side=include_side,
+                           set=set, input=input)
+    return engine.view(load(model, settings), settings)
 
 
 @_without_gc
-def analyze_text(text: str, name: str = "<text>", **options) -> Report:
-    """Analyse a network written as a YAML string."""
-    graph = load_graph(name, text=text, overrides=options.pop("set", None), input_shape=options.pop("input", None))
-    return engine.analyze(graph, **options)
+def load_text(text: str, name: str = "<text>", settings: Settings | None = None, **options) -> Graph:
+    """Expand a network written as a YAML string."""
+    settings = Settings.of(settings, **options)
+    return load_graph(name, text=text, overrides=settings.set, input_shape=settings.input)
 
 
-def to_torch(model, **options):
+@_without_gc
+def analyze_text(text: str, name: str = "<text>", settings: Settings | None = None, **options) -> Report:
+    """Analyse a network written as a YAML string (options as for analyze)."""
+    settings = Settings.of(settings, **options)
+    return engine.view(load_text(text, name, settings), settings)
+
+
+def to_torch(model, settings: Settings | None = None, **options):
     """The network as a real ``torch.nn.Module`` (needs the torch extra)."""
     from .torch_backend import build_module  # torch is imported only here
 
-    return build_module(load(model, **options))
+    return build_module(load(model, settings, **options))

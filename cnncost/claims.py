@@ -20,9 +20,12 @@ from typing import Any, Iterable, Mapping
 
 
 from . import api, compare, conventions, zoo
+from .engine import view
 from .errors import CnnCostError, did_you_mean
+from .expand import load_graph
+from .graph import Graph
 from .kinds import KINDS
-from .report import Report
+from .report import Report, Settings
 from .yamlio import load_file
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -379,8 +382,15 @@ def _jsonable(value):
     return value
 
 
+def settings_of(target: Mapping) -> Settings:
+    """The settings a claim's figure was printed for: its own, at batch 1 in float32."""
+    return Settings(convention=target.get("convention", conventions.DEFAULT),
+                    include_side=bool(target.get("include_side", False)), set=dict(target.get("set") or {}),
+                    input=tuple(target["input"]) if target.get("input") else None)
+
+
 class Evaluator:
-    """Evaluates claims, analysing each (model, settings) once.
+    """Evaluates claims, expanding each (model, set, input) once and viewing it under each convention.
 
     ``model_files`` maps zoo names to other YAML files: claims about those
     models are evaluated against the files instead (to see which published
@@ -389,22 +399,28 @@ class Evaluator:
 
     def __init__(self, model_files: Mapping[str, str | Path] | None = None):
         self.model_files = {k: Path(v) for k, v in (model_files or {}).items()}
-        self._reports: dict[str, Report] = {}
+        self._graphs: dict[str, Graph] = {}
+        self._reports: dict[tuple, Report] = {}
 
     def report(self, target: Mapping, networks: Mapping[str, str]) -> Report:
-        options = dict(convention=target.get("convention", conventions.DEFAULT),
-                       include_side=bool(target.get("include_side", False)), set=dict(target.get("set") or {}),
-                       input=tuple(target["input"]) if target.get("input") else None)
+        settings = settings_of(target)
         if target.get("network") is not None:
-            key = json.dumps(["network", networks[target["network"]], _jsonable(options)], sort_keys=True, default=str)
-            if key not in self._reports:
-                self._reports[key] = api.analyze_text(networks[target["network"]], name=target["network"], **options)
-            return self._reports[key]
-        model = target["model"]
-        path = self.model_files.get(model) or zoo.path_of(model)
-        key = json.dumps([str(path), _jsonable(options)], sort_keys=True, default=str)
+            source = ("network", networks[target["network"]])
+        else:
+            model = target["model"]
+            source = ("file", str(self.model_files.get(model) or zoo.path_of(model)))
+        graph_key = json.dumps([source, _jsonable(settings.set), settings.input], sort_keys=True, default=str)
+        graph = self._graphs.get(graph_key)
+        if graph is None:
+            if source[0] == "network":
+                graph = load_graph(target["network"], text=source[1], overrides=settings.set,
+                                   input_shape=settings.input)
+            else:
+                graph = api.load(source[1], settings)
+            self._graphs[graph_key] = graph
+        key = (graph_key, settings.convention, settings.include_side)
         if key not in self._reports:
-            self._reports[key] = api.analyze(path, **options)
+            self._reports[key] = view(graph, settings)
         return self._reports[key]
 
     def quantity(self, target: Mapping, networks: Mapping[str, str]):
@@ -571,29 +587,52 @@ def note(result: Result) -> str:
     return text.strip()
 
 
-def errata_notes(model: str, report: Report, *, set: Mapping | None = None,
-                 model_files: Mapping[str, str | Path] | None = None) -> list[str]:
-    """Notes for 'cnncost table': the registry's errata about this model at these settings."""
+CLAIM_SETTINGS = Settings()  # claims are figures printed for one sample in float32
+
+
+def _printed_for(claim: Claim, reports: Mapping[str, Report], settings: Settings, evaluator: Evaluator) -> bool:
+    """Whether a claim is about what the user is looking at: the same set, input, batch and dtype.
+
+    ``reports`` maps each compared model's identity to the user's report of it. A MACs or FLOPs
+    claim counted under another convention must come out the same under the user's.
+    """
+    if (settings.batch, settings.dtype) != (CLAIM_SETTINGS.batch, CLAIM_SETTINGS.dtype):
+        return False
+    try:
+        for target in (claim.target, claim.versus_target):
+            if not target:
+                continue
+            if dict(target.get("set") or {}) != settings.set:
+                return False
+            if target["quantity"] in ("macs", "flops") and target.get("convention") != settings.convention:
+                mine = {**target, "convention": settings.convention}
+                if evaluator.quantity(mine, claim.networks) != evaluator.quantity(target, claim.networks):
+                    return False
+            report = reports.get(_identity(target["model"])) if target.get("model") else None
+            if report is not None and tuple(evaluator.report(target, claim.networks).input) != tuple(report.input):
+                return False
+    except CnnCostError:
+        pass  # evaluate() reports it
+    return True
+
+
+def errata_notes(model: str, report: Report, *, model_files: Mapping[str, str | Path] | None = None) -> list[str]:
+    """Notes for 'cnncost table': the registry's errata about this model, printed for what the report shows."""
     me = _identity(model)
     evaluator = Evaluator(model_files)
     notes = []
     for c in load():
         if c.expected != "erratum" or not c.target.get("model") or _identity(c.target["model"]) != me:
             continue
-        if dict(c.target.get("set") or {}) != dict(set or {}):
-            continue
-        try:
-            if tuple(evaluator.report(c.target, c.networks).input) != tuple(report.input):
-                continue
-        except CnnCostError:
-            pass  # evaluate() below reports it
-        notes.append(note(evaluator.evaluate(c)))
+        if _printed_for(c, {me: report}, report.settings, evaluator):
+            notes.append(note(evaluator.evaluate(c)))
     return notes
 
 
-def notes_for_comparison(comparison, *, set: Mapping | None = None, input=None) -> list[str]:
+def notes_for_comparison(comparison, settings: Settings) -> list[str]:
     """Notes for 'cnncost compare': the claims about these models' stems, and ratios between them."""
-    compared = {_identity(e.label) for e in comparison.entries}
+    compared = {_identity(e.label): e.report for e in comparison.entries}
+    evaluator = Evaluator()
     chosen = []
     for c in load():
         models = [_identity(m) for m in c.models]
@@ -602,9 +641,6 @@ def notes_for_comparison(comparison, *, set: Mapping | None = None, input=None) 
         stems = [t.get("slice") or {} for t in (c.target, c.versus_target) if t]
         if not any("until_resolution" in s or "until" in s for s in stems):
             continue
-        if c.expected == "erratum" or c.note:
+        if (c.expected == "erratum" or c.note) and _printed_for(c, compared, settings, evaluator):
             chosen.append(c)
-    evaluator = Evaluator()
     return [note(evaluator.evaluate(c)) for c in chosen]
-
-

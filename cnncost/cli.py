@@ -17,6 +17,7 @@ import click
 
 from . import __version__, api, conventions, engine, zoo
 from .errors import CnnCostError
+from .report import Settings, parse_input as parse_shape
 
 EXIT_USAGE = 2
 FORMAT_NAMES = ("table", "csv", "json", "markdown")
@@ -35,14 +36,10 @@ def fail(message: str, code: int = EXIT_USAGE):
 def parse_input(text: str | None):
     if text is None:
         return None
-    parts = text.lower().replace(",", "x").replace("*", "x").split("x")
     try:
-        dims = tuple(int(p) for p in parts)
-    except ValueError:
-        raise CnnCostError(f"--input '{text}' is not of the form CxHxW, e.g. 3x224x224") from None
-    if len(dims) != 3 or min(dims) < 1:
-        raise CnnCostError(f"--input '{text}' must be three positive integers CxHxW, e.g. 3x224x224")
-    return dims
+        return parse_shape(text)
+    except CnnCostError:
+        raise CnnCostError(f"--input '{text}' must be three positive integers CxHxW, e.g. 3x224x224") from None
 
 
 def parse_sets(pairs) -> dict:
@@ -110,7 +107,7 @@ def emit(text: str, output: str | None):
 
 
 def model_options(command):
-    """The options every command that analyses a model shares."""
+    """The options every command that analyses a model shares, given to it as one ``settings`` value."""
     options = [
         click.option("--input", "input_shape", metavar="CxHxW", help="Input size per sample, e.g. 3x224x224."),
         click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
@@ -119,14 +116,24 @@ def model_options(command):
                      help="Batch size: scales MACs, FLOPs and memory."),
         click.option("--dtype", default="float32", show_default=True,
                      help="Element type for memory: float32, float16, bfloat16, float64, int8."),
-        click.option("--convention", type=click.Choice(sorted(conventions.CONVENTIONS)),
-                     default=conventions.DEFAULT, show_default=True, help="Counting convention (docs/conventions.md)."),
+        click.option("--convention", type=click.Choice(list(conventions.CONVENTIONS)),
+                     default=conventions.DEFAULT, show_default=True,
+                     help="Counting convention: cnncost's lecture or torchvision, or a peer tool's "
+                          "(docs/conventions.md)."),
         click.option("--side/--no-side", "include_side", default=False,
                      help="Include side outputs (auxiliary classifiers) in the totals."),
     ]
+
+    @functools.wraps(command)
+    @handle_errors
+    def with_settings(*args, input_shape, sets, batch, dtype, convention, include_side, **kwargs):
+        settings = Settings(batch=batch, dtype=dtype, convention=convention, include_side=include_side,
+                            set=parse_sets(sets), input=parse_input(input_shape))
+        return command(*args, settings=settings, **kwargs)
+
     for option in reversed(options):
-        command = option(command)
-    return command
+        with_settings = option(with_settings)
+    return with_settings
 
 
 def output_options(command):
@@ -140,12 +147,10 @@ def output_options(command):
     return command
 
 
-def analyze_from_options(model, input_shape, sets, batch, dtype, convention, include_side):
-    options = dict(input=parse_input(input_shape), set=parse_sets(sets), batch=batch, dtype=dtype,
-                   convention=convention, include_side=include_side)
+def analyze_model(model: str, settings: Settings):
     if model == "-":  # a network piped in on stdin
-        return api.analyze_text(sys.stdin.read(), name="<stdin>", **options)
-    return api.analyze(model, **options)
+        return api.analyze_text(sys.stdin.read(), name="<stdin>", settings=settings)
+    return api.analyze(model, settings)
 
 
 def use_color(output) -> bool:
@@ -184,24 +189,40 @@ def main(debug):
 @click.option("--depth", type=click.IntRange(min=1), help="Show subtotals per block, N levels of names deep.")
 @click.option("--exact", is_flag=True, help="Show params and MACs as exact integers, not in k and M.")
 @handle_errors
-def table(model, input_shape, sets, batch, dtype, convention, include_side, fmt, output, depth, exact):
+def table(model, settings, fmt, output, depth, exact):
     """Per-layer costs of MODEL: a zoo name (see 'cnncost list'), a YAML file, or - for stdin."""
     from .render import View, render
 
-    report = analyze_from_options(model, input_shape, sets, batch, dtype, convention, include_side)
+    report = analyze_model(model, settings)
     rows = engine.group_by_depth(report, depth) if depth else list(report.layers)
-    notes = published_errata(model, report, sets) if fmt in ("table", "markdown") else ()
-    emit(render(View(report, rows, exact=exact, color=use_color(output), notes=notes), fmt), output)
+    notes = published_errata(model, report) if fmt in ("table", "markdown") else ()
+    emit(render(View(report, rows, exact=exact, color=use_color(output), notes=notes, grouped=depth is not None),
+                fmt), output)
 
 
-def published_errata(model, report, sets) -> tuple:
-    """The claims registry's errata about this model at these settings, for under the table."""
+def published_errata(model, report) -> tuple:
+    """The claims registry's errata about this model, printed for these settings, for under the table."""
     from . import claims
 
     try:
-        return tuple(claims.errata_notes(model, report, set=parse_sets(sets)))
+        return tuple(claims.errata_notes(model, report))
     except CnnCostError:  # a broken registry is 'cnncost check''s to report, not the table's
         return ()
+
+
+@main.command(name="explain")
+@click.argument("model")
+@model_options
+@output_options
+@handle_errors
+def explain_conventions(model, settings, fmt, output):
+    """Why the counting tools disagree on MODEL: every convention's totals side by side, and per layer
+    kind what each counts beyond the torchvision figure (docs/conventions.md)."""
+    from .explain import explain
+    from .render.explain import render_explanation
+
+    graph = api.load_text(sys.stdin.read(), "<stdin>", settings) if model == "-" else api.load(model, settings)
+    emit(render_explanation(explain(graph, settings), fmt, color=use_color(output)), output)
 
 
 @main.command(name="kinds")
@@ -244,8 +265,7 @@ def zoo_summaries():
 @model_options
 @output_options
 @handle_errors
-def compare_models(models, until_resolution, until, baseline, exact, input_shape, sets, batch, dtype, convention,
-                   include_side, fmt, output):
+def compare_models(models, until_resolution, until, baseline, exact, settings, fmt, output):
     """MODELs side by side: memory, params, MACs, FLOPs and their ratios, whole and for their stems.
 
     A stem runs from the input to the first layer whose output is at or below
@@ -255,9 +275,8 @@ def compare_models(models, until_resolution, until, baseline, exact, input_shape
     from .compare import compare
     from .render.comparison import render_comparison
 
-    comparison = compare(list(models), until_resolution=until_resolution, until=until, baseline=baseline,
-                         batch=batch, dtype=dtype, convention=convention, include_side=include_side,
-                         set=parse_sets(sets), input=parse_input(input_shape))
+    comparison = compare(list(models), settings, until_resolution=until_resolution, until=until,
+                         baseline=baseline)
     emit(render_comparison(comparison, fmt, exact=exact, color=use_color(output)), output)
 
 
@@ -304,13 +323,14 @@ def check_claims(models, model_files, explain, fmt, output):
 @model_options
 @output_options
 @handle_errors
-def validate(models, all_models, device, input_shape, sets, batch, dtype, convention, include_side, fmt, output):
+def validate(models, all_models, device, settings, fmt, output):
     """Check cnncost's figures against PyTorch running MODEL (needs: pip install 'cnncost[torch]').
 
-    Every row is compared: output shape, activation bytes, params, buffers,
-    and MACs/FLOPs under every convention (only --convention's when given).
-    Side outputs are always run and checked. Exits 1 on any difference.
-    See docs/validation.md.
+    One forward pass; every row is compared: output shape, activation bytes,
+    params, buffers, the raw quantities, and MACs under every convention
+    (only --convention's when given). Side outputs are always run and
+    checked row by row; --side decides what the checked totals include.
+    Exits 1 on any difference. See docs/validation.md.
     """
     from click.core import ParameterSource
 
@@ -323,17 +343,15 @@ def validate(models, all_models, device, input_shape, sets, batch, dtype, conven
     if not all_models and not models:
         raise CnnCostError("give a MODEL to validate, or --all for the whole zoo")
     given = click.get_current_context().get_parameter_source("convention") is ParameterSource.COMMANDLINE
-    chosen = (convention,) if given else None
-    options = dict(input=parse_input(input_shape), set=parse_sets(sets), batch=batch, dtype=dtype,
-                   convention_names=chosen)
+    chosen = (settings.convention,) if given else None
     if len(models) == 1:
         # one model: errors in its file are the user's, reported on one line
-        run = checker.validate_one(models[0], device=device, **options)
+        run = checker.validate_one(models[0], settings, device=device, convention_names=chosen)
     else:
         chosen_models = zoo.names() if all_models else list(models)
         with Progress(len(chosen_models)) as progress:
-            run = checker.validate_many(chosen_models, device=device, on_model=progress.start,
-                                        on_done=progress.done, **options)
+            run = checker.validate_many(chosen_models, settings, device=device, convention_names=chosen,
+                                        on_model=progress.start, on_done=progress.done)
     emit(render_validation(run, fmt, detail=len(run.models) == 1, color=use_color(output)), output)
     if not run.ok:
         sys.exit(1)

@@ -18,10 +18,10 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from . import api, conventions
+from . import api
 from .errors import CnnCostError, did_you_mean
 from .kinds import KINDS
-from .report import FIGURES, LayerCost, Report, Totals
+from .report import FIGURES, LayerCost, Report, Settings, Totals
 
 DEFAULT_RESOLUTION = 28
 SLICE_KEYS = ("layer", "layers", "from", "until", "until_resolution", "kinds", "categories", "match", "exclude")
@@ -216,24 +216,21 @@ class Comparison:
 
 def compare(
     models: Sequence[str],
+    settings: Settings | None = None,
     *,
     until_resolution: int | None = None,
     until: str | None = None,
     baseline: str | None = None,
     notes: bool = True,
-    batch: int = 1,
-    dtype: str = "float32",
-    convention: str = conventions.DEFAULT,
-    include_side: bool = False,
-    set: dict[str, Any] | None = None,
-    input: tuple[int, ...] | None = None,
 ) -> Comparison:
     """Models side by side, whole and from the input to a cut (28x28 unless told otherwise).
 
-    ``until`` names a layer or scope; every model must have it. ``baseline``
-    is the model the ratios divide by (default: the last). ``notes`` adds
-    the claims registry's errata about these models' stems.
+    ``settings`` apply to every model. ``until`` names a layer or scope; every
+    model must have it. ``baseline`` is the model the ratios divide by
+    (default: the last). ``notes`` adds the claims registry's notes about
+    these models' stems, where they were printed for these settings.
     """
+    settings = settings or Settings()
     if len(models) < 2:
         raise CnnCostError("compare needs two or more models")
     if until is not None and until_resolution is not None:
@@ -241,8 +238,7 @@ def compare(
     resolution = DEFAULT_RESOLUTION if until is None and until_resolution is None else until_resolution
     entries = []
     for model in models:
-        report = api.analyze(model, batch=batch, dtype=dtype, convention=convention, include_side=include_side,
-                             set=set, input=input)
+        report = api.analyze(model, settings)
         stem = until_layer(report, until) if until is not None else until_resolution_slice(report, resolution)
         entries.append(Entry(str(model), report, whole(report), stem))
     labels = [e.label for e in entries]
@@ -254,11 +250,11 @@ def compare(
         raise CnnCostError(f"the baseline '{baseline}' is not one of the models compared",
                            hint=did_you_mean(baseline, labels) or "choose from " + ", ".join(labels))
     cut = f"up to {until}" if until is not None else f"first output at or below {resolution}x{resolution}"
-    comparison = Comparison(tuple(entries), base, cut, conventions.get(convention).name)
+    comparison = Comparison(tuple(entries), base, cut, settings.convention)
     if notes:
         from . import claims  # the registry imports this module
 
-        found = claims.notes_for_comparison(comparison, set=set, input=input)
+        found = claims.notes_for_comparison(comparison, settings)
         comparison = Comparison(comparison.entries, base, cut, comparison.convention, tuple(found))
     return comparison
 

@@ -1,43 +1,288 @@
-"""Named counting conventions: which work counts as MACs, and which outputs as memory.
+"""Named counting conventions: each a table of counting rules over the graph's quantities.
 
-docs/conventions.md states each in full; the one-line summaries here are
-printed under every table so no figure is ever read without its rule.
+A rule turns one row's convention-free quantities (graph.Quantities: MACs
+without bias, bias adds, input and output elements, parameters, window,
+and how the reference implementation runs the row) into the MACs that a
+convention counts for the whole batch. A convention's table is keyed by
+layer kind, or by category for every kind of that category it does not name;
+every convention covers every category, so a new kind is always counted by
+some stated rule. The model is fvcore's dictionary of op handles.
+
+``lecture`` and ``torchvision`` are cnncost's own. The others reproduce what a
+peer tool prints for torchvision's models, bugs and all; docs/conventions.md
+states each rule with its source, and tests/test_conventions.py proves every
+one against the tools' measured totals.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 from .errors import CnnCostError, did_you_mean
+from .kinds import CATEGORIES, KINDS
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one convention counts one kind: ``count(q, batch)`` is the whole batch's MACs."""
+
+    count: Callable | None  # None: the convention counts nothing for this kind
+    text: str  # the rule in words, for 'cnncost explain' and the docs
+
+    def __call__(self, q, batch: int) -> int:
+        return 0 if self.count is None else self.count(q, batch)
+
+
+ZERO = Rule(None, "0")
+
+
+def _macs(q, n):
+    return q.macs * n
+
+
+def _macs_and_bias(q, n):
+    return (q.macs + q.bias_adds) * n
+
+
+def _per_input(factor: int):
+    return lambda q, n: factor * q.input_elements * n
+
+
+def _by_call(text: str, **counts: Callable) -> Rule:
+    """A rule that depends on how the reference implementation runs the row; unlisted ways count 0."""
+
+    def count(q, n):
+        rule = counts.get(q.call)
+        return rule(q, n) if rule is not None else 0
+
+    return Rule(count, text)
+
+
+def _square_or_area(window) -> int:
+    # torchscan reads an int kernel_size as k itself and a tuple as its product; torchvision writes
+    # every square pooling kernel as an int, so MaxPool2d(3) is k = 3 there, not 9
+    kh, kw = window
+    return kh if kh == kw else kh * kw
+
+
+def _torchscan_adaptive(q, n) -> int:
+    # torchscan approximates each axis's window as i // o when o divides i, else i % o + 1
+    (_, h, w), (_, oh, ow) = q.input_shapes[0], q.output_shape
+    kh, kw = (i // o if i % o == 0 else i % o + 1 for i, o in ((h, oh), (w, ow)))
+    return q.output_elements * n * (kh * kw + 1)
+
+
+def _thop_adaptive(q, n) -> int:
+    # thop: int((H/H' * W/W' + 1) * output numel), in float64, over the whole batch
+    (_, h, w), (_, oh, ow) = q.input_shapes[0], q.output_shape
+    return int(((h / oh) * (w / ow) + 1) * (q.output_elements * n))
+
+
+def _thop_softmax(q, n) -> int:
+    # thop: per softmax row of F features, F exps, F - 1 adds and F divisions
+    features = q.channels
+    rows = q.output_elements * n // features
+    return rows * (3 * features - 1)
+
+
+def _ptflops_lrn(q, n) -> int:
+    # F.local_response_norm squares the input (Tensor.mul: I), average-pools the square padded to
+    # C + size - 1 channels (avg_pool3d: (C + size - 1)*H*W), then scales and shifts it (mul, add: 2I);
+    # ptflops patches all of these. The window size is the kind's MACs per element.
+    c, h, w = q.output_shape
+    size = q.macs // q.output_elements
+    return ((c + size - 1) * h * w + 3 * q.output_elements) * n
+
+
+def _affine_factor(q) -> int:
+    return 2 if q.params else 1  # batch norm's params are its affine scale and shift
 
 
 @dataclass(frozen=True)
 class Convention:
     name: str
-    counted: frozenset  # kind categories whose MACs count (see kinds.py)
-    summary: str
+    reproduces: str  # the tool and version, or the source of the rule
+    figure: str  # which figure of the tool's output it reproduces
+    summary: str  # one line, printed under every table
+    rules: Mapping[str, Rule]  # by kind name, or by category for kinds not named
+    unrun_params: bool = False  # totals count the parameters of side outputs that do not run (aux heads)
+    sources: tuple = ()
+    _by_kind: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def rule(self, kind: str) -> Rule:
+        """The rule for a layer kind: its own entry, or its category's."""
+        found = self._by_kind.get(kind)
+        if found is None:
+            found = self.rules.get(kind) or self.rules[KINDS[kind].category]
+            self._by_kind[kind] = found
+        return found
 
 
-CONVENTIONS = {
-    c.name: c
-    for c in (
-        Convention(
-            "lecture",
-            frozenset({"conv", "linear", "pool"}),
-            "MACs: conv Cout*H'*W'*(Cin/groups)*Kh*Kw, linear in*out, pooling C*H'*W'*Kh*Kw; "
-            "bias, norms, activations and element-wise ops count 0. FLOPs = 2*MACs. "
-            "Memory: each layer's output, except in-place ones (activations, dropout, batch norm). "
-            "KB = 1024 bytes.",
-        ),
-        Convention(
-            "torchvision",
-            frozenset({"conv", "linear"}),
-            "MACs: conv and linear only, bias excluded (torchvision's published GFLOPS are these MACs). "
-            "FLOPs = 2*MACs. Memory as in the lecture convention.",
-        ),
-    )
-}
+MACS = Rule(_macs, "MACs, bias excluded")
+MACS_AND_BIAS = Rule(_macs_and_bias, "MACs + one add per output element for the bias")
+ONLY_MODULES = "; 0 as a function"
+
+
+def _everything_else_zero(**rules) -> dict:
+    return {**{category: ZERO for category in CATEGORIES}, **rules}
+
+
+_LECTURE = Convention(
+    "lecture", "lecture 8 (CNN architectures), section 8.2", "MACs",
+    "MACs: conv Cout*H'*W'*(Cin/groups)*Kh*Kw, linear in*out, pooling C*H'*W'*Kh*Kw; "
+    "bias, norms, activations and element-wise ops count 0. FLOPs = 2*MACs. "
+    "Memory: each layer's output, except in-place ones (activations, dropout, batch norm). KB = 1024 bytes.",
+    _everything_else_zero(conv=MACS, linear=MACS, pool=Rule(_macs, "C*H'*W'*Kh*Kw: one per window element")),
+    sources=("lecture 8, section 8.2 and its AlexNet table",),
+)
+
+_TORCHVISION = Convention(
+    "torchvision", "torchvision's weight metadata (_ops, printed as GFLOPS)", "GMACs",
+    "MACs: conv and linear only, bias excluded (torchvision's published GFLOPS are these MACs). "
+    "FLOPs = 2*MACs. Memory as in the lecture convention.",
+    _everything_else_zero(conv=MACS, linear=MACS),
+    sources=("torchvision/models/*.py, each weights' meta['_ops']",),
+)
+
+_PTFLOPS_POOL = _by_call("2 per input element as a module (its hook, and the patched F.*pool2d it calls); "
+                         "1 as a function; 0 as Tensor.mean",
+                         module=_per_input(2), function=_per_input(1))
+_PTFLOPS = Convention(
+    "ptflops", "ptflops 0.7.5 get_model_complexity_info, backend='pytorch'", "MACs",
+    "MACs as ptflops 0.7.5 (pytorch backend) counts them: conv and linear with bias adds, batch norm and "
+    "pooling per element, ReLU/GELU/ELU modules twice (module hook and patched function). Per image in "
+    "ptflops; here for the whole batch.",
+    _everything_else_zero(
+        conv=_by_call("MACs + bias adds as a module" + ONLY_MODULES + " (F.conv2d is not patched)",
+                      module=_macs_and_bias),
+        linear=_by_call("MACs + bias adds as a module" + ONLY_MODULES + " (its F.linear patch is disabled)",
+                        module=_macs_and_bias),
+        pool=_PTFLOPS_POOL,
+        batchnorm=_by_call("2 per element (1 without affine) as a module" + ONLY_MODULES,
+                           module=lambda q, n: _affine_factor(q) * q.input_elements * n),
+        lrn=Rule(_ptflops_lrn, "(C + size - 1)*H*W + 3*C*H*W: the patched avg_pool3d, mul and add inside "
+                 "F.local_response_norm"),
+        relu=_by_call("2 per element as a module (the module hook, and the patched F.relu it calls); "
+                      "1 as a function", module=_per_input(2), function=_per_input(1)),
+        elu=_by_call("2 per element as a module (hook and patched F.elu); 1 as a function",
+                     module=_per_input(2), function=_per_input(1)),
+        gelu=_by_call("2 per element as a module (hook and patched F.gelu); 1 as a function",
+                      module=_per_input(2), function=_per_input(1)),
+        relu6=Rule(_per_input(1), "1 per element (the module hook; nn.ReLU6 calls the unpatched F.hardtanh)"),
+        leaky_relu=_by_call("1 per element as a module (its hook)" + ONLY_MODULES, module=_per_input(1)),
+        silu=Rule(_per_input(1), "1 per element (the patched F.silu; nn.SiLU has no hook)"),
+        softmax=Rule(_per_input(1), "1 per element (the patched F.softmax)"),
+        add=_by_call("0 as the + operator; (inputs - 1) per output element as torch.add",
+                     function=lambda q, n: q.macs * n),
+        mul=_by_call("0 as the * operator; 1 per output element as torch.mul", function=_macs),
+    ),
+    unrun_params=True,
+    sources=("ptflops 0.7.5: pytorch_ops.py (MODULES_MAPPING, FUNCTIONAL_MAPPING, TENSOR_OPS_MAPPING), "
+             "pytorch_engine.py (patch_functional)",),
+)
+
+_PTFLOPS_ATEN = Convention(
+    "ptflops-aten", "ptflops 0.7.5 get_model_complexity_info, backend='aten'", "MACs",
+    "MACs as ptflops 0.7.5 (aten backend) counts them: aten.convolution and aten.addmm/mm only, with bias "
+    "adds. Per image in ptflops; here for the whole batch.",
+    _everything_else_zero(conv=MACS_AND_BIAS, linear=MACS_AND_BIAS),
+    unrun_params=True,
+    sources=("ptflops 0.7.5: aten_ops.py (ATEN_OPS_MAPPING)",),
+)
+
+_FVCORE = Convention(
+    "fvcore", "fvcore 0.1.5 FlopCountAnalysis(...).total()", "its 'flops' (one per MAC)",
+    "MACs as fvcore 0.1.5 counts them (its 'flops' are MACs): conv and linear without bias, batch norm "
+    "2 per element, adaptive average pooling 1 per input element; everything else unsupported (0).",
+    _everything_else_zero(
+        conv=MACS, linear=MACS,
+        batchnorm=Rule(lambda q, n: _affine_factor(q) * q.input_elements * n,
+                       "2 per element (1 without affine): aten::batch_norm in eval"),
+        adaptive_avgpool=_by_call("1 per input element (aten::adaptive_avg_pool2d)",
+                                  module=_per_input(1), function=_per_input(1)),
+        global_avgpool=_by_call("1 per input element (aten::adaptive_avg_pool2d); 0 as Tensor.mean",
+                                module=_per_input(1), function=_per_input(1)),
+    ),
+    unrun_params=True,
+    sources=("fvcore 0.1.5.post20221221: nn/flop_count.py (_DEFAULT_SUPPORTED_OPS), nn/jit_handles.py",),
+)
+
+_THOP = Convention(
+    "thop", "thop 0.1.1 profile", "MACs",
+    "MACs as thop 0.1.1 counts modules that run: conv and linear without bias, batch norm 4 per element, "
+    "average pooling per output, adaptive pooling by its size ratio, softmax; functions count 0. "
+    "Params only of modules that run (no auxiliary heads).",
+    _everything_else_zero(
+        conv=_by_call("MACs as a module" + ONLY_MODULES, module=_macs),
+        linear=_by_call("MACs as a module" + ONLY_MODULES, module=_macs),
+        batchnorm=_by_call("4 per element (2 without affine) as a module" + ONLY_MODULES,
+                           module=lambda q, n: 2 * _affine_factor(q) * q.input_elements * n),
+        avgpool=_by_call("1 per output element as a module" + ONLY_MODULES,
+                         module=lambda q, n: q.output_elements * n),
+        adaptive_avgpool=_by_call("int((H/H' * W/W' + 1) * output elements) as a module" + ONLY_MODULES,
+                                  module=_thop_adaptive),
+        global_avgpool=_by_call("int((H * W + 1) * output elements) as a module; 0 as a function or mean",
+                                module=_thop_adaptive),
+        softmax=_by_call("3F - 1 per row of F features as a module" + ONLY_MODULES, module=_thop_softmax),
+    ),
+    sources=("thop 0.1.1.post2209072238: profile.py (register_hooks, dfs_count), vision/basic_hooks.py, "
+             "vision/calc_func.py",),
+)
+
+_TORCHINFO = Convention(
+    "torchinfo", "torchinfo 1.8 summary(...).total_mult_adds", "mult-adds",
+    "Mult-adds as torchinfo 1.8 counts leaf modules: conv and linear with bias adds, and batch norm "
+    "2C per sample (its parameters, with no spatial factor); everything else 0.",
+    _everything_else_zero(
+        conv=_by_call("(weight + bias numel) x output positions, = MACs + bias adds, as a module" + ONLY_MODULES,
+                      module=_macs_and_bias),
+        linear=_by_call("(weight + bias numel) per sample, = MACs + bias adds, as a module" + ONLY_MODULES,
+                        module=_macs_and_bias),
+        norm=_by_call("its parameters' numel per sample (2C for batch norm), no spatial factor, "
+                      "as a module" + ONLY_MODULES, module=lambda q, n: q.params * n),
+    ),
+    unrun_params=True,
+    sources=("torchinfo 1.8.0: layer_info.py (LayerInfo.calculate_macs)",),
+)
+
+_TORCHSCAN = Convention(
+    "torchscan", "torchscan 0.2 crawl_module", "MACs",
+    "MACs as torchscan 0.2 counts modules: conv and linear without bias, batch norm 2 per element, "
+    "max pool (k-1) and average pool (k+1) per output, adaptive pools by an approximate kernel; "
+    "functions count 0.",
+    _everything_else_zero(
+        conv=_by_call("MACs as a module" + ONLY_MODULES, module=_macs),
+        linear=_by_call("MACs as a module" + ONLY_MODULES, module=_macs),
+        batchnorm=_by_call("2 per element (1 without affine) in eval, as a module" + ONLY_MODULES,
+                           module=lambda q, n: _affine_factor(q) * q.input_elements * n),
+        maxpool=_by_call("k - 1 per output element as a module, k the kernel as written (MaxPool2d(3): k = 3)"
+                         + ONLY_MODULES,
+                         module=lambda q, n: q.output_elements * n * (_square_or_area(q.window) - 1)),
+        avgpool=_by_call("k + 1 per output element as a module, k the kernel as written" + ONLY_MODULES,
+                         module=lambda q, n: q.output_elements * n * (_square_or_area(q.window) + 1)),
+        adaptive_avgpool=_by_call("kh*kw + 1 per output element as a module, each k = i//o when o divides i, "
+                                  "else i%o + 1" + ONLY_MODULES, module=_torchscan_adaptive),
+        global_avgpool=_by_call("H*W + 1 per output element as a module; 0 as a function or mean",
+                                module=_torchscan_adaptive),
+    ),
+    unrun_params=True,
+    sources=("torchscan 0.2.0: modules/macs.py (module_macs), modules/_pooling.py (adaptive_kernel_size)",),
+)
+
+_FLOPCOUNTER = Convention(
+    "flopcounter", "torch.utils.flop_counter.FlopCounterMode (FLOPs / 2)", "FLOPs / 2",
+    "MACs as torch's FlopCounterMode counts them, halved: conv and matrix products only, bias excluded. "
+    "Equal to the torchvision convention on every kind cnncost has.",
+    _everything_else_zero(conv=MACS, linear=MACS),
+    unrun_params=True,
+    sources=("torch 2.13: torch/utils/flop_counter.py (the registered aten ops)",),
+)
+
+CONVENTIONS = {c.name: c for c in (_LECTURE, _TORCHVISION, _PTFLOPS, _PTFLOPS_ATEN, _FVCORE, _THOP, _TORCHINFO,
+                                    _TORCHSCAN, _FLOPCOUNTER)}
 DEFAULT = "lecture"
+BASELINE = "torchvision"  # what 'cnncost explain' measures the others against
 
 
 def get(name: str) -> Convention:

@@ -1,82 +1,63 @@
-"""The analytic engine: a Graph in, a Report out. Pure integer arithmetic."""
+"""Views of a graph: its rows and totals under settings. Pure integer arithmetic, no numpy."""
 
 from __future__ import annotations
 
-import math
-
 from . import conventions
-from .errors import CnnCostError, did_you_mean
+from .errors import CnnCostError
 from .graph import Graph
 from .kinds import KINDS
-from .report import FIGURES, LayerCost, Report, Totals, make_layer_cost
+from .report import FIGURES, LayerCost, Report, Settings, Totals, make_layer_cost
 
-DTYPE_BYTES = {
-    "float64": 8,
-    "float32": 4,
-    "float16": 2,
-    "bfloat16": 2,
-    "int8": 1,
-    "uint8": 1,
-}
-DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16",
-                 "double": "float64", "fp64": "float64", "float": "float32"}
+# kept importable from here: several callers know them as engine's
+from .report import DTYPE_ALIASES, DTYPE_BYTES, dtype_bytes  # noqa: F401
 
 
-def dtype_bytes(dtype: str) -> tuple[str, int]:
-    name = DTYPE_ALIASES.get(dtype, dtype)
-    if name not in DTYPE_BYTES:
-        raise CnnCostError(f"unknown dtype '{dtype}'", hint=did_you_mean(dtype, list(DTYPE_BYTES) + list(DTYPE_ALIASES))
-                           or "choose from " + ", ".join(DTYPE_BYTES))
-    return name, DTYPE_BYTES[name]
-
-
-def analyze(
-    graph: Graph,
-    *,
-    batch: int = 1,
-    dtype: str = "float32",
-    convention: str = conventions.DEFAULT,
-    include_side: bool = False,
-) -> Report:
-    """Cost every layer of ``graph``; MACs, FLOPs and memory are for the whole batch."""
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise CnnCostError(f"batch must be a positive integer, got {batch!r}")
-    dtype, nbytes = dtype_bytes(dtype)
-    rule = conventions.get(convention)
+def view(graph: Graph, settings: Settings | None = None) -> Report:
+    """The graph's rows and totals under ``settings``; MACs, FLOPs and memory are for the whole batch."""
+    settings = settings or Settings()
+    n, nbytes = settings.batch, settings.element_bytes
+    convention = conventions.get(settings.convention)
+    rule_of, inplace = convention.rule, {name: kind.inplace for name, kind in KINDS.items()}
     rows = []
     for node in graph.nodes:
-        kind = KINDS[node.kind]
-        a, ins, out = node.args, node.input_shapes, node.output_shape
-        macs = kind.macs(a, ins, out) * batch if kind.category in rule.counted else 0
-        rows.append(
-            make_layer_cost(  # LayerCost's fields, in order
-                node.name,
-                node.kind,
-                ins,
-                out,
-                kind.params(a, ins, out),
-                kind.buffers(a, ins, out),
-                macs,
-                2 * macs,
-                0 if kind.inplace else math.prod(out) * batch * nbytes,
-                node.side,
-                node.inputs,
-                a,
-            )
-        )
-    counted = [r for r in rows if include_side or not r.side]
+        macs = rule_of(node.kind)(node, n)
+        out = node.output_shape
+        memory = 0
+        if not inplace[node.kind]:
+            memory = n * nbytes
+            for d in out:
+                memory *= d
+        rows.append(make_layer_cost(  # LayerCost's fields, in order
+            node.name, node.kind, node.input_shapes, out, node.params, node.buffers, macs, 2 * macs, memory,
+            node.side, node.inputs, node.args, node.call))
     return Report(
         model=graph.name,
         input=graph.input_shape,
-        batch=batch,
-        dtype=dtype,
-        convention=rule.name,
+        batch=n,
+        dtype=settings.dtype,
+        convention=convention.name,
         layers=tuple(rows),
-        totals=Totals.of(counted),
-        include_side=include_side,
+        totals=totals(rows, settings.include_side, convention.unrun_params),
+        include_side=settings.include_side,
         description=graph.description,
         notes=tuple(graph.notes),
+        graph=graph,
+        settings=settings,
     )
+
+
+def totals(rows, include_side: bool, unrun_params: bool = False) -> Totals:
+    """Sums over the rows that run; ``unrun_params`` adds the parameters of side outputs that do not."""
+    sums = Totals.of(rows if include_side else [r for r in rows if not r.side])
+    params = counted_params(rows, include_side, unrun_params)
+    if params != sums.params:
+        sums = Totals(params, sums.buffers, sums.macs, sums.flops, sums.memory_bytes)
+    return sums
+
+
+def counted_params(rows, include_side: bool, unrun_params: bool = False) -> int:
+    """The parameters a convention counts: of the rows that run, and of idle side outputs if it counts those."""
+    return sum(r.params for r in rows if include_side or unrun_params or not r.side)
 
 
 def group_by_depth(report: Report, depth: int) -> list[LayerCost]:

@@ -439,8 +439,15 @@ class Expander:
         full = scope.prefix + local
         try:
             raw = {}
+            call = kind.calls[0]
             for key, value in args.items():
                 if key in COMMON_KEYS or key == "input":
+                    continue
+                if key == "call":  # how the reference implementation runs it (docs/yaml-reference.md)
+                    try:
+                        call = kind.check_call(self.value(value, scope.vars, args, key))
+                    except CnnCostError as exc:
+                        raise exc.with_context(location=self.loc(args, key))
                     continue
                 if key not in kind.arg_map:
                     self.fail(
@@ -459,11 +466,11 @@ class Expander:
             inputs = self.inputs_of(args, scope, cur)
             if kind.inputs == "one" and len(inputs) != 1:
                 self.fail(f"{kind_name} takes one input, got {len(inputs)}", args, "input")
-            return self.add_node(kind_name, checked, inputs, full, scope, args.line)
+            return self.add_node(kind_name, checked, inputs, full, scope, args.line, call)
         except CnnCostError as exc:
             raise exc.with_context(location=self.loc(args), layer=full)
 
-    def add_node(self, kind_name, checked, inputs, full, scope, line) -> str:
+    def add_node(self, kind_name, checked, inputs, full, scope, line, call=None) -> str:
         if full in self.shapes:
             raise CnnCostError(
                 f"layer name '{full}' is already used (at line {self.lines.get(full)})",
@@ -486,9 +493,10 @@ class Expander:
         if len(self.nodes) >= MAX_NODES:
             raise CnnCostError(f"the network expands to more than {MAX_NODES:,} layers")
         shapes = self.shapes
+        kind = KINDS[kind_name]
         in_shapes = (shapes[inputs[0]],) if len(inputs) == 1 else tuple([shapes[i] for i in inputs])
         try:
-            out = tuple(KINDS[kind_name].shape(checked, in_shapes))
+            out = tuple(kind.shape(checked, in_shapes))
         except CnnCostError as exc:
             if len(inputs) > 1:  # say which producer has which shape
                 exc.message = exc.message.split(":")[0] + ": " + ", ".join(
@@ -496,7 +504,11 @@ class Expander:
             raise
         if out and min(out) < 1:
             raise CnnCostError(f"output shape {format_shape(out)} has an empty dimension")
-        self.nodes.append(make_node(full, kind_name, checked, tuple(inputs), in_shapes, out, scope.side, line))
+        self.nodes.append(make_node(  # Node's fields, in order: the quantities are worked out once, here
+            full, kind_name, checked, tuple(inputs), in_shapes, out, scope.side, line, call or kind.calls[0],
+            kind.params(checked, in_shapes, out), kind.buffers(checked, in_shapes, out),
+            kind.macs(checked, in_shapes, out), kind.bias_adds(checked, in_shapes, out),
+            kind.window(checked, in_shapes, out)))
         if groups:
             self.groups.update(groups)
         self.shapes[full] = out

@@ -1,11 +1,14 @@
-"""The intermediate form: a graph of primitive layers with their shapes.
+"""The intermediate form: a graph of primitive layers, their wiring, shapes and quantities.
 
-Everything downstream (the analytic engine, the torch backend) reads this,
-never the YAML.
+Each node carries the convention-free quantities that any counting rule
+needs, worked out once by its kind when the graph is expanded. Everything
+downstream (the views of conventions.py and engine.py, compare, claims, the
+torch backend and validation) reads this, never the YAML.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -34,8 +37,30 @@ def fast_constructor(cls):
     return make
 
 
+class Quantities:
+    """What a counting rule may read of one row (per sample): a graph Node, or what torch measured.
+
+    Subclasses have ``input_shapes``, ``output_shape``, ``params``, ``buffers``,
+    ``macs`` (bias excluded), ``bias_adds``, ``window`` and ``call``.
+    """
+
+    @property
+    def input_elements(self) -> int:
+        """Elements of all inputs, per sample."""
+        return sum(math.prod(s) for s in self.input_shapes)
+
+    @property
+    def output_elements(self) -> int:
+        return math.prod(self.output_shape)
+
+    @property
+    def channels(self) -> int:
+        """Output channels (features, for a vector)."""
+        return self.output_shape[0]
+
+
 @dataclass(frozen=True)
-class Node:
+class Node(Quantities):
     name: str  # hierarchical, dot-separated: inception3a.branch2.conv
     kind: str  # a key of kinds.KINDS
     args: dict[str, Any]  # checked and normalised by the kind
@@ -44,6 +69,13 @@ class Node:
     output_shape: tuple[int, ...]  # per sample
     side: bool = False  # on a side output (auxiliary head): not part of the main chain
     line: int | None = None  # where the layer is written in its YAML file
+    call: str = "module"  # how the reference implementation runs the row: module, function, operator or mean
+    # the convention-free quantities, per sample (kinds.py works them out)
+    params: int = 0  # learnable parameters
+    buffers: int = 0  # non-trainable floating-point state
+    macs: int = 0  # multiply-accumulates, bias excluded
+    bias_adds: int = 0  # one add per output element of a layer with a bias
+    window: tuple = ()  # the pooling window (kh, kw); () for other kinds
 
 
 make_node = fast_constructor(Node)

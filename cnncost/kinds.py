@@ -1,13 +1,19 @@
-"""The registry of primitive layer kinds.
+"""The registry of primitive layer kinds: each kind is one record, here and nowhere else.
 
-Each kind is one small definition: its arguments (checked and normalised),
-its output shape, its learnable parameters, its buffers and its MACs.
-Shapes are per sample: (C, H, W) for feature maps, (F,) for vectors.
-MACs are per sample and raw; the counting convention decides which
-categories of work count (see conventions.py).
+A record (one ``define(...)`` call) says everything cnncost knows about a kind:
+- its arguments, checked and normalised;
+- its output shape;
+- its convention-free quantities: learnable parameters, buffers, MACs without
+  bias, bias adds and pooling window (conventions.py counts with these);
+- how the reference implementation may run it (``calls``: as a module, a
+  function, or ``Tensor.mean``), which some peer tools count differently;
+- how to build it in torch, and how validation measures its quantities there.
 
-Adding a kind means adding one ``define(...)`` call here; the YAML parser
-finds it through ``KINDS`` and needs no change.
+Shapes are per sample: (C, H, W) for feature maps, (F,) for vectors, and so
+are the quantities. The YAML parser, the engine, the conventions, the torch
+backend and validation all find a kind through ``KINDS``: adding one means
+writing its record, and adding it to the test network that runs every kind.
+Nothing here imports torch: builders receive the torch backend module.
 """
 
 from __future__ import annotations
@@ -113,6 +119,25 @@ def _zero(a, ins, out):
     return 0
 
 
+def _no_window(a, ins, out):
+    return ()
+
+
+@dataclass(frozen=True)
+class Measure:
+    """How validation reads one quantity off torch: ``read(seen)`` for the whole batch, and what that is.
+
+    ``seen`` (validate.Seen) holds the module, its input and output shapes with
+    the batch, FlopCounterMode's count for the call, and helpers that need torch.
+    """
+
+    read: Callable[[Any], Any]
+    basis: str
+
+
+CALLS = ("module", "function", "operator", "mean")  # every way a reference implementation may run a row
+
+
 @dataclass(frozen=True)
 class LayerKind:
     name: str
@@ -121,10 +146,16 @@ class LayerKind:
     args: tuple = ()
     shape: Callable = None  # (args, input shapes) -> output shape
     params: Callable = _zero  # learnable parameters
-    buffers: Callable = _zero  # non-trainable state (BN running statistics)
-    macs: Callable = _zero  # raw multiply-accumulates per sample
+    buffers: Callable = _zero  # non-trainable floating-point state (BN running statistics)
+    macs: Callable = _zero  # multiply-accumulates per sample, bias excluded
+    bias_adds: Callable = _zero  # additions of a bias per sample (one per output element of a biased layer)
+    window: Callable = _no_window  # the pooling window (kh, kw); () where there is none
     inputs: str = "one"  # "one" or "many"
     inplace: bool = False  # computed in place at inference: allocates no activation memory
+    calls: tuple = ("module", "function")  # how a reference implementation may run it; the first is the default
+    build: Callable = None  # (torch_backend, args, input shapes, output shape) -> torch.nn.Module
+    measure: dict = field(default_factory=dict)  # quantity -> Measure; validate.py has the defaults
+    formulas: dict = field(default_factory=dict)  # output, params, macs: for the docs' table
     arg_map: dict = field(init=False, repr=False, compare=False)
     defaults: dict = field(init=False, repr=False, compare=False)  # normalised default values
     checks: tuple = field(init=False, repr=False, compare=False)  # what check_args does, worked out once
@@ -149,14 +180,24 @@ class LayerKind:
                 out[name] = self.defaults[name]
         return out
 
+    def check_call(self, value) -> str:
+        if value not in self.calls:
+            raise CnnCostError(f"{self.name} can run as {' or '.join(self.calls)}, not {value!r}")
+        return value
+
 
 KINDS: dict[str, LayerKind] = {}
+CATEGORIES = ("conv", "linear", "pool", "norm", "activation", "elementwise", "reshape", "other")
 
 
-def define(name, category, doc, *, args=(), **rules) -> LayerKind:
+def define(name, category, doc, *, args=(), **record) -> LayerKind:
     if name in KINDS:
         raise ValueError(f"layer kind {name} defined twice")
-    kind = LayerKind(name, category, doc, tuple(args), **rules)
+    if category not in CATEGORIES:
+        raise ValueError(f"layer kind {name}: unknown category {category}")
+    if record.get("build") is None:
+        raise ValueError(f"layer kind {name} needs a torch builder")
+    kind = LayerKind(name, category, doc, tuple(args), **record)
     KINDS[name] = kind
     return kind
 
@@ -203,6 +244,24 @@ def pool_size(size, kernel, stride, pad, dilation, ceil_mode, what) -> int:
     return out
 
 
+def _same_shape(a, shapes):
+    return shapes[0]
+
+
+def _no_args(class_name):
+    """A builder for a torch.nn module that takes no arguments."""
+    return lambda t, a, ins, out: getattr(t.nn, class_name)()
+
+
+def _pair(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+# How validation reads a biased layer's bias adds: one add per output element when torch's module has a bias.
+_TORCH_BIAS_ADDS = Measure(lambda s: s.output_numel if s.module.bias is not None else 0,
+                           "output numel when the module has a bias")
+
+
 # --- convolution ---
 
 _CONV_COMMON = (
@@ -245,6 +304,10 @@ def _conv_macs(cin, groups, a, out):
     return cout * h * w * (cin // groups) * kh * kw
 
 
+def _conv_bias_adds(a, ins, out):
+    return math.prod(out) if a["bias"] else 0
+
+
 define(
     "conv",
     "conv",
@@ -258,6 +321,11 @@ define(
     shape=_conv_shape,
     params=lambda a, ins, out: _conv_params(ins[0][0], a["out"], a["groups"], a),
     macs=lambda a, ins, out: _conv_macs(ins[0][0], a["groups"], a, out),
+    bias_adds=_conv_bias_adds,
+    build=lambda t, a, ins, out: t.conv2d(ins[0][0], out[0], a, a["groups"]),
+    measure={"bias_adds": _TORCH_BIAS_ADDS},
+    formulas={"output": "out x H' x W', H' = floor((H + pads - dilation*(k-1) - 1)/stride) + 1",
+              "params": "out*(Cin/groups)*kh*kw (+ out)", "macs": "out*H'*W'*(Cin/groups)*kh*kw"},
 )
 
 
@@ -278,6 +346,11 @@ define(
     shape=_dw_shape,
     params=lambda a, ins, out: _conv_params(ins[0][0], out[0], ins[0][0], a),
     macs=lambda a, ins, out: _conv_macs(ins[0][0], ins[0][0], a, out),
+    bias_adds=_conv_bias_adds,
+    build=lambda t, a, ins, out: t.conv2d(ins[0][0], out[0], a, ins[0][0]),
+    measure={"bias_adds": _TORCH_BIAS_ADDS},
+    formulas={"output": "Cin*multiplier x H' x W'", "params": "as conv with groups = Cin",
+              "macs": "as conv with groups = Cin"},
 )
 
 
@@ -304,6 +377,10 @@ define(
     shape=_linear_shape,
     params=lambda a, ins, out: ins[0][0] * a["out"] + (a["out"] if a["bias"] else 0),
     macs=lambda a, ins, out: ins[0][0] * a["out"],
+    bias_adds=lambda a, ins, out: a["out"] if a["bias"] else 0,
+    build=lambda t, a, ins, out: t.nn.Linear(ins[0][0], a["out"], bias=a["bias"]),
+    measure={"bias_adds": _TORCH_BIAS_ADDS},
+    formulas={"output": "(out,); needs a flat input", "params": "in*out (+ out)", "macs": "in*out"},
 )
 
 
@@ -343,6 +420,15 @@ def _window_macs(a, ins, out):
     return c * h * w * kh * kw
 
 
+def _kernel(a, ins, out):
+    return a["kernel"]
+
+
+# Pooling's work and window as torch runs it: the module's own kernel_size.
+_TORCH_WINDOW = Measure(lambda s: _pair(s.module.kernel_size), "the module's kernel_size")
+_TORCH_WINDOW_MACS = Measure(lambda s: s.output_numel * math.prod(_pair(s.module.kernel_size)),
+                             "output numel x the module's kernel area")
+
 _POOL_COMMON = (
     Arg("kernel", positive_pair, doc="window size: k or [kh, kw]"),
     Arg("stride", _optional(positive_pair), None, "step; defaults to the kernel size"),
@@ -357,6 +443,11 @@ define(
     args=(*_POOL_COMMON, Arg("dilation", positive_pair, 1, "spacing of window taps")),
     shape=_pool_shape("maxpool"),
     macs=_window_macs,
+    window=_kernel,
+    build=lambda t, a, ins, out: t.nn.MaxPool2d(a["kernel"], a["stride"], a["padding"], a["dilation"],
+                                                ceil_mode=a["ceil_mode"]),
+    measure={"macs": _TORCH_WINDOW_MACS, "window": _TORCH_WINDOW},
+    formulas={"output": "C x H' x W', PyTorch's rounding", "params": "0", "macs": "C*H'*W'*kh*kw"},
 )
 
 define(
@@ -369,6 +460,11 @@ define(
     ),
     shape=_pool_shape("avgpool"),
     macs=_window_macs,
+    window=_kernel,
+    build=lambda t, a, ins, out: t.nn.AvgPool2d(a["kernel"], a["stride"], a["padding"], ceil_mode=a["ceil_mode"],
+                                                count_include_pad=a["count_include_pad"]),
+    measure={"macs": _TORCH_WINDOW_MACS, "window": _TORCH_WINDOW},
+    formulas={"output": "as maxpool", "params": "0", "macs": "C*H'*W'*kh*kw"},
 )
 
 
@@ -382,6 +478,15 @@ def _adaptive_shape(a, shapes):
     return (c, *a["output"])
 
 
+def _torch_adaptive_work(s) -> int:
+    n, c, h, w = s.input_shapes[0]
+    _, _, oh, ow = s.output_shape
+    return n * c * s.adaptive_extent(h, oh) * s.adaptive_extent(w, ow)
+
+
+# The extents are measured from torch itself (validate.Seen.adaptive_extent).
+_TORCH_ADAPTIVE_MACS = Measure(_torch_adaptive_work, "N x C x torch's window extents along H and W (measured)")
+
 define(
     "adaptive_avgpool",
     "pool",
@@ -391,6 +496,10 @@ define(
     macs=lambda a, ins, out: ins[0][0]
     * adaptive_windows(ins[0][1], out[1])
     * adaptive_windows(ins[0][2], out[2]),
+    build=lambda t, a, ins, out: t.nn.AdaptiveAvgPool2d(a["output"]),
+    measure={"macs": _TORCH_ADAPTIVE_MACS},
+    formulas={"output": "C x oh x ow", "params": "0",
+              "macs": "C * (sum of window heights) * (sum of window widths), windows as PyTorch picks them"},
 )
 
 define(
@@ -399,6 +508,10 @@ define(
     "Average over all positions: CxHxW to Cx1x1.",
     shape=lambda a, ins: (feature_map(ins, "global_avgpool")[0], 1, 1),
     macs=lambda a, ins, out: math.prod(ins[0]),
+    calls=("module", "function", "mean"),
+    build=lambda t, a, ins, out: t.nn.AdaptiveAvgPool2d(1),
+    measure={"macs": _TORCH_ADAPTIVE_MACS},
+    formulas={"output": "C x 1 x 1", "params": "0", "macs": "C*H*W"},
 )
 
 
@@ -416,6 +529,9 @@ define(
     ),
     shape=lambda a, ins: feature_map(ins, "lrn"),
     macs=lambda a, ins, out: math.prod(out) * a["size"],
+    build=lambda t, a, ins, out: t.LocalResponseNorm(a["size"], a["alpha"], a["beta"], a["k"]),
+    measure={"macs": Measure(lambda s: s.output_numel * s.module.size, "output numel x the module's size")},
+    formulas={"output": "same", "params": "0", "macs": "C*H*W*size"},
 )
 
 
@@ -424,6 +540,11 @@ def _bn_channels(shapes):
     if len(shape) not in (1, 3):
         raise CnnCostError(f"batchnorm expects CxHxW or a vector, got {format_shape(shape)}")
     return shape[0]
+
+
+def _build_batchnorm(t, a, ins, out):
+    cls = t.nn.BatchNorm2d if len(ins[0]) == 3 else t.nn.BatchNorm1d
+    return cls(ins[0][0], eps=a["eps"], momentum=a["momentum"], affine=a["affine"])
 
 
 define(
@@ -440,29 +561,30 @@ define(
     buffers=lambda a, ins, out: 2 * ins[0][0],  # running mean and variance
     macs=lambda a, ins, out: math.prod(out),
     inplace=True,
+    build=_build_batchnorm,
+    measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
+    formulas={"output": "same", "params": "2C if affine", "macs": "C*H*W (buffers: 2C running statistics)"},
 )
 
 
 # --- element-wise activations and regularisers: same shape, no parameters ---
 
-
-def _same_shape(a, shapes):
-    return shapes[0]
-
-
-for _name, _doc, _args in (
-    ("relu", "max(x, 0).", ()),
-    ("relu6", "min(max(x, 0), 6) (MobileNet).", ()),
-    ("leaky_relu", "x if x > 0 else slope * x.", (Arg("slope", number, 0.01),)),
-    ("elu", "Exponential linear unit.", (Arg("alpha", number, 1.0),)),
-    ("sigmoid", "1 / (1 + exp(-x)).", ()),
-    ("tanh", "Hyperbolic tangent.", ()),
-    ("hardsigmoid", "Piecewise-linear sigmoid (MobileNetV3).", ()),
-    ("hardswish", "x * hardsigmoid(x) (MobileNetV3).", ()),
-    ("silu", "x * sigmoid(x), also called swish (EfficientNet).", ()),
-    ("gelu", "Gaussian error linear unit.", ()),
+for _name, _doc, _args, _build in (
+    ("relu", "max(x, 0).", (), _no_args("ReLU")),
+    ("relu6", "min(max(x, 0), 6) (MobileNet).", (), _no_args("ReLU6")),
+    ("leaky_relu", "x if x > 0 else slope * x.", (Arg("slope", number, 0.01),),
+     lambda t, a, ins, out: t.nn.LeakyReLU(a["slope"])),
+    ("elu", "Exponential linear unit.", (Arg("alpha", number, 1.0),), lambda t, a, ins, out: t.nn.ELU(a["alpha"])),
+    ("sigmoid", "1 / (1 + exp(-x)).", (), _no_args("Sigmoid")),
+    ("tanh", "Hyperbolic tangent.", (), _no_args("Tanh")),
+    ("hardsigmoid", "Piecewise-linear sigmoid (MobileNetV3).", (), _no_args("Hardsigmoid")),
+    ("hardswish", "x * hardsigmoid(x) (MobileNetV3).", (), _no_args("Hardswish")),
+    ("silu", "x * sigmoid(x), also called swish (EfficientNet).", (), _no_args("SiLU")),
+    ("gelu", "Gaussian error linear unit.", (), _no_args("GELU")),
 ):
-    define(_name, "activation", _doc, args=_args, shape=_same_shape, inplace=True)
+    # built out of place, so that validation's hooks see each row's own output
+    define(_name, "activation", _doc, args=_args, shape=_same_shape, inplace=True, build=_build,
+           formulas={"output": "same", "params": "0", "macs": "0"})
 
 define(
     "dropout",
@@ -471,7 +593,19 @@ define(
     args=(Arg("p", probability, 0.5, "probability of zeroing an element in training"),),
     shape=_same_shape,
     inplace=True,
+    build=lambda t, a, ins, out: t.nn.Dropout(a["p"]),
+    formulas={"output": "same", "params": "0", "macs": "0"},
 )
+
+
+def _stochastic_depth(m, x):
+    if not m.training or m.p == 0:
+        return x
+    keep = 1.0 - m.p
+    size = [x.shape[0]] + [1] * (x.dim() - 1) if m.mode == "row" else [1] * x.dim()
+    mask = x.new_empty(size).bernoulli_(keep)
+    return x * mask / keep if keep > 0 else x * mask
+
 
 define(
     "stochastic_depth",
@@ -480,6 +614,9 @@ define(
     args=(Arg("p", probability, 0.2), Arg("mode", lambda v, w: choice(v, w, ("row", "batch")), "row")),
     shape=_same_shape,
     inplace=True,
+    # drops whole samples ("row") or the whole batch ("batch"), rescaling what it keeps
+    build=lambda t, a, ins, out: t.op("StochasticDepth", _stochastic_depth, p=a["p"], mode=a["mode"]),
+    formulas={"output": "same (the identity at inference)", "params": "0", "macs": "0"},
 )
 
 
@@ -488,6 +625,8 @@ define(
     "other",
     "Softmax over the channels (or features).",
     shape=_same_shape,
+    build=lambda t, a, ins, out: t.nn.Softmax(dim=1),
+    formulas={"output": "same", "params": "0", "macs": "0"},
 )
 
 
@@ -498,6 +637,8 @@ define(
     "reshape",
     "CxHxW to a flat vector of C*H*W features.",
     shape=lambda a, ins: (math.prod(ins[0]),),
+    build=lambda t, a, ins, out: t.nn.Flatten(1),
+    formulas={"output": "(C*H*W,)", "params": "0", "macs": "0"},
 )
 
 
@@ -520,6 +661,10 @@ define(
     "Join inputs along the channel axis (Inception, DenseNet).",
     shape=_concat_shape,
     inputs="many",
+    calls=("function",),  # torch.cat
+    build=lambda t, a, ins, out: t.op("Concat", lambda m, *xs: t.torch.cat(xs, dim=1)),
+    formulas={"output": "channels summed; other dimensions must agree", "params": "0", "macs": "0",
+              "arguments": "needs `input: [a, b, ...]` (a `parallel` does this)"},
 )
 
 
@@ -531,6 +676,12 @@ def _add_shape(a, shapes):
     return shapes[0]
 
 
+def _sum(m, first, *rest):
+    for x in rest:
+        first = first + x
+    return first
+
+
 define(
     "add",
     "elementwise",
@@ -538,6 +689,11 @@ define(
     shape=_add_shape,
     macs=lambda a, ins, out: math.prod(out) * (len(ins) - 1),
     inputs="many",
+    calls=("operator", "function"),  # x + y, or torch.add
+    build=lambda t, a, ins, out: t.op("Add", _sum),
+    measure={"macs": Measure(lambda s: s.output_numel * (len(s.input_shapes) - 1), "output numel x (inputs - 1)")},
+    formulas={"output": "same; shapes must agree", "params": "0", "macs": "numel*(inputs-1)",
+              "arguments": "needs `input: [a, b, ...]`"},
 )
 
 
@@ -562,6 +718,11 @@ define(
     shape=lambda a, ins: broadcast(ins),
     macs=lambda a, ins, out: math.prod(out),
     inputs="many",
+    calls=("operator", "function"),  # x * y, or torch.mul
+    build=lambda t, a, ins, out: t.op("Mul", lambda m, x, y: x * y),
+    measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
+    formulas={"output": "broadcast of both (C x H x W by C x 1 x 1)", "params": "0", "macs": "numel",
+              "arguments": "needs `input: [a, b]`"},
 )
 
 
@@ -572,12 +733,21 @@ def _shuffle_shape(a, shapes):
     return shapes[0]
 
 
+def _shuffle(m, x):
+    # channels viewed as groups x per-group, then transposed
+    n, c, h, w = x.shape
+    return x.view(n, m.groups, c // m.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
 define(
     "channel_shuffle",
     "reshape",
     "Interleave channels across groups (ShuffleNet).",
     args=(Arg("groups", positive_int, doc="number of channel groups"),),
     shape=_shuffle_shape,
+    calls=("function",),
+    build=lambda t, a, ins, out: t.op("ChannelShuffle", _shuffle, groups=a["groups"]),
+    formulas={"output": "same", "params": "0", "macs": "0"},
 )
 
 
@@ -591,6 +761,11 @@ def _split_shape(a, shapes):
     return (c // parts, *shapes[0][1:])
 
 
+def _split(m, x):
+    size = x.shape[1] // m.parts
+    return x[:, m.index * size:(m.index + 1) * size]
+
+
 define(
     "channel_split",
     "reshape",
@@ -600,6 +775,9 @@ define(
         Arg("index", nonnegative_int, 0, "which slice, from 0"),
     ),
     shape=_split_shape,
+    calls=("function",),  # Tensor.chunk
+    build=lambda t, a, ins, out: t.op("ChannelSplit", _split, parts=a["parts"], index=a["index"]),
+    formulas={"output": "C/parts x H x W: slice `index`", "params": "0", "macs": "0"},
 )
 
 
@@ -609,6 +787,13 @@ def _subsample_pad_shape(a, shapes):
         raise CnnCostError(f"out={a['out']} must be at least the {c} input channels")
     s = a["stride"]
     return (a["out"], -(-h // s), -(-w // s))
+
+
+def _subsample_pad(m, x):
+    from torch.nn.functional import pad  # runs only in torch, where torch is installed
+
+    x = x[:, :, ::m.stride, ::m.stride]
+    return pad(x, (0, 0, 0, 0, 0, m.out - x.shape[1]))
 
 
 define(
@@ -621,6 +806,9 @@ define(
         Arg("stride", positive_int, 1, "spatial subsampling step"),
     ),
     shape=_subsample_pad_shape,
+    calls=("function",),
+    build=lambda t, a, ins, out: t.op("SubsamplePad", _subsample_pad, out=a["out"], stride=a["stride"]),
+    formulas={"output": "out x ceil(H/stride) x ceil(W/stride)", "params": "0", "macs": "0"},
 )
 
 define(
@@ -629,4 +817,6 @@ define(
     "Passes its input through unchanged.",
     shape=_same_shape,
     inplace=True,
+    build=_no_args("Identity"),
+    formulas={"output": "same", "params": "0", "macs": "0"},
 )

@@ -4,14 +4,16 @@ Every graph node becomes one module, placed in a tree that mirrors the node's
 dotted name, so ``net.get_submodule("layer1.0.conv1")`` is the module of row
 ``layer1.0.conv1`` and the state-dict keys read like torchvision's. The root's
 forward walks the graph in order. Graph operations (concat, add, mul, ...)
-are small modules too, so forward hooks see every row.
+are small modules too (``Op``), so forward hooks see every row.
 
-torch is imported here and in validate.py only; the rest of cnncost never
-needs it.
+Each kind's record (kinds.py) says how to build its module; this file holds
+the toolbox those builders use and the network around them. torch is
+imported here and in validate.py only; the rest of cnncost never needs it.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Callable
 
 from .errors import CnnCostError
@@ -28,10 +30,10 @@ except ImportError:  # pragma: no cover - exercised by a test that hides torch
     raise CnnCostError("this needs PyTorch, which is not installed", hint=INSTALL_HINT) from None
 
 
-# --- modules for what torch.nn does not have as a module ---
+# --- the toolbox the kinds' builders use (kinds.py: each kind's ``build``) ---
 
 
-class AsymmetricConv2d(nn.Conv2d):
+class PaddedConv2d(nn.Conv2d):
     """A conv with [top, bottom, left, right] zero padding (TF "same" padding)."""
 
     def __init__(self, *args, pad: tuple[int, int, int, int], **kwargs):
@@ -41,6 +43,16 @@ class AsymmetricConv2d(nn.Conv2d):
 
     def forward(self, x):
         return super().forward(self.pad(x))
+
+
+def conv2d(cin: int, cout: int, a: dict, groups: int) -> nn.Conv2d:
+    """nn.Conv2d for a conv row's arguments; asymmetric padding runs a ZeroPad2d first, in the same module."""
+    common = dict(kernel_size=a["kernel"], stride=a["stride"], dilation=a["dilation"], groups=groups,
+                  bias=a["bias"])
+    top, bottom, left, right = a["padding"]
+    if top == bottom and left == right:
+        return nn.Conv2d(cin, cout, padding=(top, left), **common)
+    return PaddedConv2d(cin, cout, pad=(top, bottom, left, right), **common)
 
 
 class LocalResponseNorm(nn.LocalResponseNorm):
@@ -56,156 +68,45 @@ class LocalResponseNorm(nn.LocalResponseNorm):
         return super().forward(x)
 
 
-class StochasticDepth(nn.Module):
-    """Drops whole samples ("row") or the whole batch ("batch") in training; the identity at inference."""
+class Op(nn.Module):
+    """A row that torch.nn has no module for: ``forward(self, *inputs)``, with its settings as attributes.
 
-    def __init__(self, p: float, mode: str):
+    Graph operations (concat, add, mul, ...) are modules too, so that hooks see every row.
+    """
+
+    def __init__(self, forward: Callable, **settings):
         super().__init__()
-        self.p, self.mode = p, mode
+        self._forward = forward
+        self._settings = settings
+        for key, value in settings.items():
+            setattr(self, key, value)
 
-    def forward(self, x):
-        if not self.training or self.p == 0:
-            return x
-        keep = 1.0 - self.p
-        size = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
-        mask = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(keep)
-        return x * mask / keep if keep > 0 else x * mask
-
-    def extra_repr(self):
-        return f"p={self.p}, mode={self.mode}"
-
-
-class Concat(nn.Module):
     def forward(self, *xs):
-        return torch.cat(xs, dim=1)
-
-
-class Add(nn.Module):
-    def forward(self, first, *rest):
-        out = first
-        for x in rest:
-            out = out + x
-        return out
-
-
-class Mul(nn.Module):
-    def forward(self, a, b):
-        return a * b
-
-
-class ChannelShuffle(nn.Module):
-    """ShuffleNet's shuffle: channels viewed as groups x per-group, then transposed."""
-
-    def __init__(self, groups: int):
-        super().__init__()
-        self.groups = groups
-
-    def forward(self, x):
-        n, c, h, w = x.shape
-        return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+        return self._forward(self, *xs)
 
     def extra_repr(self):
-        return f"groups={self.groups}"
+        return ", ".join(f"{k}={v}" for k, v in self._settings.items())
 
 
-class ChannelSplit(nn.Module):
-    def __init__(self, parts: int, index: int):
-        super().__init__()
-        self.parts, self.index = parts, index
-
-    def forward(self, x):
-        size = x.shape[1] // self.parts
-        return x[:, self.index * size:(self.index + 1) * size]
-
-    def extra_repr(self):
-        return f"parts={self.parts}, index={self.index}"
+_OP_CLASSES: dict[str, type] = {}
 
 
-class SubsamplePad(nn.Module):
-    """Option A shortcut: every stride-th position, channels padded with zeros up to ``out``."""
-
-    def __init__(self, out: int, stride: int):
-        super().__init__()
-        self.out, self.stride = out, stride
-
-    def forward(self, x):
-        x = x[:, :, ::self.stride, ::self.stride]
-        return F.pad(x, (0, 0, 0, 0, 0, self.out - x.shape[1]))
-
-    def extra_repr(self):
-        return f"out={self.out}, stride={self.stride}"
-
-
-# --- one builder per layer kind: (args, input shapes, output shape) -> module ---
-
-
-def _conv(a, ins, out, groups):
-    cin = ins[0][0]
-    common = dict(kernel_size=a["kernel"], stride=a["stride"], dilation=a["dilation"], groups=groups,
-                  bias=a["bias"])
-    top, bottom, left, right = a["padding"]
-    if top == bottom and left == right:
-        return nn.Conv2d(cin, out[0], padding=(top, left), **common)
-    return AsymmetricConv2d(cin, out[0], pad=(top, bottom, left, right), **common)
-
-
-def _batchnorm(a, ins, out):
-    cls = nn.BatchNorm2d if len(ins[0]) == 3 else nn.BatchNorm1d
-    return cls(ins[0][0], eps=a["eps"], momentum=a["momentum"], affine=a["affine"])
-
-
-def _no_args(cls):
-    return lambda a, ins, out: cls()
-
-
-BUILDERS: dict[str, Callable] = {
-    "conv": lambda a, ins, out: _conv(a, ins, out, a["groups"]),
-    "dwconv": lambda a, ins, out: _conv(a, ins, out, ins[0][0]),
-    "linear": lambda a, ins, out: nn.Linear(ins[0][0], a["out"], bias=a["bias"]),
-    "maxpool": lambda a, ins, out: nn.MaxPool2d(a["kernel"], a["stride"], a["padding"], a["dilation"],
-                                                ceil_mode=a["ceil_mode"]),
-    "avgpool": lambda a, ins, out: nn.AvgPool2d(a["kernel"], a["stride"], a["padding"], ceil_mode=a["ceil_mode"],
-                                                count_include_pad=a["count_include_pad"]),
-    "adaptive_avgpool": lambda a, ins, out: nn.AdaptiveAvgPool2d(a["output"]),
-    "global_avgpool": lambda a, ins, out: nn.AdaptiveAvgPool2d(1),
-    "lrn": lambda a, ins, out: LocalResponseNorm(a["size"], a["alpha"], a["beta"], a["k"]),
-    "batchnorm": _batchnorm,
-    # activations are built out of place so that hooks see each row's own output
-    "relu": _no_args(nn.ReLU),
-    "relu6": _no_args(nn.ReLU6),
-    "leaky_relu": lambda a, ins, out: nn.LeakyReLU(a["slope"]),
-    "elu": lambda a, ins, out: nn.ELU(a["alpha"]),
-    "sigmoid": _no_args(nn.Sigmoid),
-    "tanh": _no_args(nn.Tanh),
-    "hardsigmoid": _no_args(nn.Hardsigmoid),
-    "hardswish": _no_args(nn.Hardswish),
-    "silu": _no_args(nn.SiLU),
-    "gelu": _no_args(nn.GELU),
-    "dropout": lambda a, ins, out: nn.Dropout(a["p"]),
-    "stochastic_depth": lambda a, ins, out: StochasticDepth(a["p"], a["mode"]),
-    "identity": _no_args(nn.Identity),
-    "softmax": lambda a, ins, out: nn.Softmax(dim=1),
-    "flatten": lambda a, ins, out: nn.Flatten(1),
-    "concat": _no_args(Concat),
-    "add": _no_args(Add),
-    "mul": _no_args(Mul),
-    "channel_shuffle": lambda a, ins, out: ChannelShuffle(a["groups"]),
-    "channel_split": lambda a, ins, out: ChannelSplit(a["parts"], a["index"]),
-    "subsample_pad": lambda a, ins, out: SubsamplePad(a["out"], a["stride"]),
-}
-
-
-def missing_builders() -> list[str]:
-    """Registered layer kinds that the torch backend cannot build (should be none)."""
-    return sorted(set(KINDS) - set(BUILDERS))
+def op(class_name: str, forward: Callable, **settings) -> Op:
+    """An Op whose class is named for its kind, so that printed networks read ChannelShuffle(groups=3)."""
+    cls = _OP_CLASSES.get(class_name)
+    if cls is None:
+        cls = _OP_CLASSES[class_name] = type(class_name, (Op,), {"__module__": __name__})
+    return cls(forward, **settings)
 
 
 def build_layer(node: Node) -> nn.Module:
-    builder = BUILDERS.get(node.kind)
-    if builder is None:
-        raise CnnCostError(f"the torch backend has no builder for layer kind '{node.kind}'",
-                           layer=node.name, hint="add one to BUILDERS in cnncost/torch_backend.py")
-    return builder(node.args, node.input_shapes, node.output_shape)
+    kind = KINDS.get(node.kind)
+    if kind is None:
+        raise CnnCostError(f"the torch backend cannot build unknown layer kind '{node.kind}'", layer=node.name)
+    return kind.build(_TOOLBOX, node.args, node.input_shapes, node.output_shape)
+
+
+_TOOLBOX = sys.modules[__name__]  # what builders receive: torch, nn, F and the helpers above
 
 
 # --- the network ---

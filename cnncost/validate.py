@@ -1,26 +1,31 @@
-"""Check the analytic engine against PyTorch running the same network.
+"""Check the analytic figures against PyTorch running the same network.
 
-The graph is built as a torch module (torch_backend.py), run forward once on
-random input, and every row of the report is compared with what torch saw:
-output shape, activation bytes, parameters, buffers, and MACs/FLOPs under
-every counting convention. What is compared, and on what basis, is stated in
-docs/validation.md. Results are plain dataclasses; rendering is elsewhere.
+The graph is built as a torch module (torch_backend.py) and run forward once
+on random input. Per row, torch's tensors and modules give the quantities
+every counting rule reads (each kind's record in kinds.py says how they are
+measured). Those are compared with the graph's, and then every convention's
+rule is applied to torch's quantities and compared with that convention's
+report row, paired by name. One forward pass serves every convention. What
+is compared, and on what basis, is docs/validation.md. Results are plain
+dataclasses; rendering is elsewhere.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from . import api, conventions, engine
+from . import api, conventions
+from .engine import view
 from .errors import CnnCostError
-from .graph import Graph
-from .kinds import KINDS
+from .graph import Graph, Node, Quantities
+from .kinds import KINDS, Measure
+from .report import Report, Settings, dtype_bytes
 
 DEVICES = ("auto", "cpu", "cuda")
+TOTAL = "total"  # the name of the pseudo-row that checks the totals
 
 
 # --- results ---
@@ -30,7 +35,7 @@ DEVICES = ("auto", "cpu", "cuda")
 class Check:
     """One figure of one row: what cnncost computed and what torch showed."""
 
-    figure: str  # shape, memory_bytes, params, buffers, "macs (lecture)", "flops (torchvision)", ...
+    figure: str  # shape, memory_bytes, params, buffers, raw macs, bias adds, window, "macs (ptflops)", ...
     cnncost: Any
     torch: Any
     basis: str  # how the torch figure was obtained
@@ -64,17 +69,24 @@ class ModelResult:
     dtype: str
     device: str
     conventions: tuple[str, ...]
-    layers: tuple[LayerResult, ...]
+    layers: tuple[LayerResult, ...]  # one per graph node
     seconds: float
     error: str | None = None  # the model could not be built or run: a failure in itself
+    include_side: bool = False
+    totals: LayerResult | None = None  # the totals' checks, a pseudo-row named "total"
+
+    @property
+    def rows(self) -> tuple[LayerResult, ...]:
+        """The layers, then the totals."""
+        return self.layers + ((self.totals,) if self.totals is not None else ())
 
     @property
     def figures(self) -> int:
-        return sum(len(l.checks) for l in self.layers)
+        return sum(len(l.checks) for l in self.rows)
 
     @property
     def mismatches(self) -> list[tuple[str, Check]]:
-        return [(l.name, c) for l in self.layers for c in l.mismatches]
+        return [(l.name, c) for l in self.rows for c in l.mismatches]
 
     @property
     def ok(self) -> bool:
@@ -123,7 +135,7 @@ TORCH_DTYPES = ("float64", "float32", "float16", "bfloat16")
 
 
 def torch_dtype(name: str):
-    dtype, _ = engine.dtype_bytes(name)
+    dtype, _ = dtype_bytes(name)
     if dtype not in TORCH_DTYPES:
         raise CnnCostError(f"validation runs floating-point networks; --dtype {name} cannot be run",
                            hint="choose from " + ", ".join(TORCH_DTYPES))
@@ -147,19 +159,24 @@ def resolve_device(name: str) -> str:
 
 
 @dataclass
-class _Seen:
-    """What a forward hook saw for one node."""
+class Seen:
+    """What a forward hook saw for one node: what the kinds' Measure rules read."""
 
-    input_shapes: list
-    output_shape: tuple
-    numel: int
+    module: Any
+    input_shapes: list  # with the batch
+    output_shape: tuple  # with the batch
+    output_numel: int
     element_size: int
     flops: int  # counted by FlopCounterMode during this module's call
     params: int
     buffers: int
 
+    @staticmethod
+    def adaptive_extent(size: int, out: int) -> int:
+        return adaptive_extent(size, out)
 
-def _adaptive_extent(size: int, out: int) -> int:
+
+def adaptive_extent(size: int, out: int) -> int:
     """Total length of torch's adaptive-pooling windows along one axis, measured from torch itself.
 
     Pooling the rows of an identity matrix shows which input positions each
@@ -171,44 +188,54 @@ def _adaptive_extent(size: int, out: int) -> int:
     return int((pooled != 0).sum())
 
 
-def _pool_window(module) -> int:
-    k = module.kernel_size
-    return math.prod(k) if isinstance(k, tuple) else k * k
-
-
-def _adaptive_work(seen: _Seen) -> int:
-    n, c, h, w = seen.input_shapes[0]
-    _, _, oh, ow = seen.output_shape
-    return n * c * _adaptive_extent(h, oh) * _adaptive_extent(w, ow)
-
-
-# The raw work of each kind, from the tensors torch produced. The default is
-# FlopCounterMode's count / 2 (conv, linear, and anything that multiplies
-# matrices); the kinds below are those torch's counter does not count.
-WORK: dict[str, tuple[Callable[[_Seen, Any], int], str]] = {
-    "maxpool": (lambda s, m: s.numel * _pool_window(m), "output numel x kernel area"),
-    "avgpool": (lambda s, m: s.numel * _pool_window(m), "output numel x kernel area"),
-    "adaptive_avgpool": (lambda s, m: _adaptive_work(s), "N x C x torch's window extents (measured)"),
-    "global_avgpool": (lambda s, m: _adaptive_work(s), "N x C x torch's window extents (measured)"),
-    "lrn": (lambda s, m: s.numel * m.size, "output numel x window size"),
-    "batchnorm": (lambda s, m: s.numel, "output numel"),
-    "add": (lambda s, m: s.numel * (len(s.input_shapes) - 1), "output numel x (inputs - 1)"),
-    "mul": (lambda s, m: s.numel, "output numel"),
-}
 FLOP_COUNTER = "FlopCounterMode"
 
 
-def _torch_work(kind: str, seen: _Seen, module) -> tuple[int, str]:
-    if kind in WORK:
-        rule, basis = WORK[kind]
-        return rule(seen, module), basis
+def _flop_counter_macs(seen: Seen) -> int:
     if seen.flops % 2:
-        raise CnnCostError(f"FlopCounterMode counted an odd number of FLOPs ({seen.flops}) for a {kind}")
-    return seen.flops // 2, f"{FLOP_COUNTER} / 2"
+        raise CnnCostError(f"FlopCounterMode counted an odd number of FLOPs ({seen.flops})")
+    return seen.flops // 2
+
+
+# What validation reads for a quantity that a kind's record does not say how to measure.
+DEFAULT_MEASURES = {
+    "macs": Measure(_flop_counter_macs, f"{FLOP_COUNTER} / 2 (bias excluded)"),
+    "bias_adds": Measure(lambda s: 0, "0: torch's module for this kind adds no bias"),
+    "window": Measure(lambda s: (), "(): this kind has no pooling window"),
+}
+
+
+@dataclass(frozen=True)
+class Measured(Quantities):
+    """One row's quantities as torch showed them, per sample: what a counting rule reads, torch's side."""
+
+    kind: str
+    call: str  # not measurable: how the reference implementation runs the row is the graph's to say
+    input_shapes: tuple
+    output_shape: tuple
+    params: int
+    buffers: int
+    macs: int
+    bias_adds: int
+    window: tuple
+
+
+def measure(node: Node, seen: Seen, batch: int) -> tuple[Measured, dict[str, tuple[Any, str]]]:
+    """Torch's quantities for one row, per sample, and the whole-batch readings with their bases."""
+    record = KINDS[node.kind].measure
+    readings = {}
+    for quantity, default in DEFAULT_MEASURES.items():
+        rule = record.get(quantity, default)
+        readings[quantity] = (rule.read(seen), rule.basis)
+    measured = Measured(
+        node.kind, node.call, tuple(tuple(s[1:]) for s in seen.input_shapes), tuple(seen.output_shape[1:]),
+        seen.params, seen.buffers, readings["macs"][0] // batch, readings["bias_adds"][0] // batch,
+        tuple(readings["window"][0]))
+    return measured, readings
 
 
 def _run_torch(graph: Graph, batch: int, dtype, device: str, seed: int):
-    """Build and run the network once; what each node's hook saw, by node name."""
+    """Build and run the network once; what each node's hook saw, by node name, and the network."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from .torch_backend import build_module
@@ -221,7 +248,7 @@ def _run_torch(graph: Graph, batch: int, dtype, device: str, seed: int):
     net = net.to(device=device, dtype=dtype).eval()
     x = x.to(device=device, dtype=dtype)
 
-    seen: dict[str, _Seen] = {}
+    seen: dict[str, Seen] = {}
     counters: list = []
     current: list[str] = []
     handles = []
@@ -240,10 +267,11 @@ def _run_torch(graph: Graph, batch: int, dtype, device: str, seed: int):
             counter = counters.pop()
             counter.__exit__(None, None, None)
             current.pop()
-            seen[name] = _Seen(
+            seen[name] = Seen(
+                module=module,
                 input_shapes=[tuple(a.shape) for a in args],
                 output_shape=tuple(output.shape),
-                numel=output.numel(),
+                output_numel=output.numel(),
                 element_size=output.element_size(),
                 flops=counter.get_total_flops(),
                 params=sum(p.numel() for p in module.parameters()),
@@ -256,7 +284,6 @@ def _run_torch(graph: Graph, batch: int, dtype, device: str, seed: int):
     for name, _, _, module in net._steps:
         handles.append(module.register_forward_pre_hook(before(name)))
         handles.append(module.register_forward_hook(after(name)))
-    modules = {name: module for name, _, _, module in net._steps}
     try:
         with torch.no_grad():
             net.run_all(x)
@@ -269,7 +296,7 @@ def _run_torch(graph: Graph, batch: int, dtype, device: str, seed: int):
             counters.pop().__exit__(None, None, None)
         for handle in handles:
             handle.remove()
-    return seen, modules
+    return seen, net
 
 
 class _ForwardFailed(Exception):
@@ -279,80 +306,108 @@ class _ForwardFailed(Exception):
 # --- the comparison ---
 
 
-def _layer_checks(row_by_convention: dict, kind_name: str, seen: _Seen, module, batch: int) -> list[Check]:
-    kind = KINDS[kind_name]
-    first = next(iter(row_by_convention.values()))
-    checks = [Check("shape", (batch, *first.output_shape), seen.output_shape, "output tensor")]
+def _row_checks(node: Node, seen: Seen, rows: dict[str, Any], own: str, batch: int) -> tuple[list[Check], Measured]:
+    """``rows``: this node's report row under each convention checked; ``own``: the settings' convention."""
+    kind = KINDS[node.kind]
+    row = rows[own] if own in rows else next(iter(rows.values()))
+    checks = [Check("shape", (batch, *node.output_shape), seen.output_shape, "output tensor")]
+    numel_bytes = seen.output_numel * seen.element_size
     if kind.inplace:
         # cnncost counts no new memory; torch must show an output that could overwrite its input
         same = seen.output_shape == seen.input_shapes[0]
-        checks.append(Check("memory_bytes", first.memory_bytes, 0 if same else seen.numel * seen.element_size,
+        checks.append(Check("memory_bytes", row.memory_bytes, 0 if same else numel_bytes,
                             "0: in place (output has its input's shape)" if same
                             else "output numel x element size (its shape differs from its input's)"))
     else:
-        checks.append(Check("memory_bytes", first.memory_bytes, seen.numel * seen.element_size,
-                            "output numel x element size"))
-    checks.append(Check("params", first.params, seen.params, "numel of the module's parameters"))
-    checks.append(Check("buffers", first.buffers, seen.buffers, "numel of the module's float buffers"))
-    work, basis = _torch_work(kind_name, seen, module)
-    for name, row in row_by_convention.items():
-        counted = kind.category in conventions.get(name).counted
-        expected = work if counted else 0
-        why = basis if counted else f"0: the {name} convention does not count {kind.category} work"
-        checks.append(Check(f"macs ({name})", row.macs, expected, why))
-        flops_basis = FLOP_COUNTER if counted and basis.startswith(FLOP_COUNTER) else f"2 x ({why})"
-        checks.append(Check(f"flops ({name})", row.flops, 2 * expected, flops_basis))
+        checks.append(Check("memory_bytes", row.memory_bytes, numel_bytes, "output numel x element size"))
+    checks.append(Check("params", node.params, seen.params, "numel of the module's parameters"))
+    checks.append(Check("buffers", node.buffers, seen.buffers, "numel of the module's float buffers"))
+    measured, readings = measure(node, seen, batch)
+    checks.append(Check("raw macs", node.macs * batch, *readings["macs"]))
+    checks.append(Check("bias adds", node.bias_adds * batch, *readings["bias_adds"]))
+    if node.window or readings["window"][0]:
+        checks.append(Check("window", node.window, tuple(readings["window"][0]), readings["window"][1]))
+    for name, conv_row in rows.items():
+        rule = conventions.get(name).rule(node.kind)
+        checks.append(Check(f"macs ({name})", conv_row.macs, rule(measured, batch), f"{name} rule: {rule.text}"))
+    checks.append(Check(f"flops ({own})", row.flops, 2 * rule_value(own, node.kind, measured, batch),
+                        f"2 x the {own} rule on torch's quantities"))
+    return checks, measured
+
+
+def rule_value(convention: str, kind: str, q, batch: int) -> int:
+    return conventions.get(convention).rule(kind)(q, batch)
+
+
+def _total_checks(graph: Graph, reports: dict[str, Report], measured: dict[str, Measured], net, settings: Settings,
+                  batch: int) -> list[Check]:
+    """The totals: parameters from torch's whole network, MACs summed over torch's rows."""
+    include_side = settings.include_side
+    counted = [n for n in graph.nodes if include_side or not n.side]
+    checks = []
+    for name, report in reports.items():
+        convention = conventions.get(name)
+        if include_side or convention.unrun_params:
+            params, basis = sum(p.numel() for p in net.parameters()), "numel of every parameter of the network"
+        else:
+            params = sum(p.numel() for n in counted for p in net.layer(n.name).parameters())
+            basis = "numel of the parameters of the modules that run (side outputs left out)"
+        checks.append(Check(f"params ({name})", report.totals.params, params, basis))
+        macs = sum(convention.rule(n.kind)(measured[n.name], batch) for n in counted)
+        checks.append(Check(f"macs ({name})", report.totals.macs, macs,
+                            f"the {name} rule summed over torch's rows" + ("" if include_side else " (no side outputs)")))
     return checks
 
 
 def validate_graph(
     graph: Graph,
+    settings: Settings | None = None,
     *,
-    batch: int = 1,
-    dtype: str = "float32",
     device: str = "cpu",
     convention_names: Iterable[str] | None = None,
     seed: int = 0,
 ) -> ModelResult:
-    """Run ``graph`` in torch and compare every row of cnncost's report with it."""
+    """Run ``graph`` in torch once and compare every row, under every convention, with what torch showed."""
     start = time.perf_counter()
-    names = tuple(convention_names or conventions.CONVENTIONS)
-    reports = {c: engine.analyze(graph, batch=batch, dtype=dtype, convention=c, include_side=True) for c in names}
-    tdtype = torch_dtype(dtype)
+    settings = settings or Settings()
+    names = tuple(conventions.get(c).name for c in convention_names) if convention_names else tuple(
+        conventions.CONVENTIONS)
+    own = settings.convention if settings.convention in names else names[0]
+    base = view(graph, settings)
+    reports = {c: base if c == base.convention else base.under(c) for c in names}
+    rows = {c: {r.name: r for r in report.layers} for c, report in reports.items()}
+    tdtype = torch_dtype(settings.dtype)
     device = resolve_device(device)
-    dtype_name = next(iter(reports.values())).dtype
+    batch = settings.batch
 
-    def result(layers, error=None):
-        return ModelResult(graph.name, tuple(graph.input_shape), batch, dtype_name, device, names,
-                           tuple(layers), time.perf_counter() - start, error)
+    def result(layers, error=None, totals=None):
+        return ModelResult(graph.name, tuple(graph.input_shape), batch, settings.dtype, device, names,
+                           tuple(layers), time.perf_counter() - start, error, settings.include_side, totals)
 
     try:
-        seen, modules = _run_torch(graph, batch, tdtype, device, seed)
+        seen, net = _run_torch(graph, batch, tdtype, device, seed)
     except _ForwardFailed as exc:
         return result([], str(exc))
-    layers = []
-    for position, node in enumerate(graph.nodes):
-        rows = {c: reports[c].layers[position] for c in names}
+    layers, measured = [], {}
+    for node in graph.nodes:
         if node.name not in seen:
             return result(layers, f"layer '{node.name}' was never run by torch")
-        layers.append(LayerResult(node.name, node.kind, node.side,
-                                  tuple(_layer_checks(rows, node.kind, seen[node.name], modules[node.name], batch))))
-    return result(layers)
+        checks, measured[node.name] = _row_checks(node, seen[node.name], {c: rows[c][node.name] for c in names},
+                                                  own, batch)
+        layers.append(LayerResult(node.name, node.kind, node.side, tuple(checks)))
+    totals = LayerResult(TOTAL, "totals", False, tuple(_total_checks(graph, reports, measured, net, settings, batch)))
+    return result(layers, totals=totals)
 
 
-def validate(
-    model: str | Path | Graph,
-    *,
-    set: dict[str, Any] | None = None,
-    input: tuple[int, ...] | None = None,
-    **options,
-) -> ModelResult:
+def validate(model: str | Path | Graph, settings: Settings | None = None, **options) -> ModelResult:
     """Validate a zoo name, a YAML file or a Graph (options as for validate_graph)."""
-    return validate_graph(api.load(model, set=set, input=input), **options)
+    settings = settings or Settings()
+    return validate_graph(api.load(model, settings), settings, **options)
 
 
 def validate_many(
     models: Iterable[str | Path],
+    settings: Settings | None = None,
     *,
     device: str = "cpu",
     on_model: Callable[[str], None] | None = None,
@@ -360,27 +415,28 @@ def validate_many(
     **options,
 ) -> ValidationRun:
     """Validate several models; a model that fails to load is recorded, not raised."""
+    settings = settings or Settings()
     torch = _torch()
     device = resolve_device(device)  # a bad device or dtype is one error, not one per model
-    torch_dtype(options.get("dtype", "float32"))
+    torch_dtype(settings.dtype)
     results = []
     for model in models:
         if on_model:
             on_model(str(model))
         try:
-            result = validate(model, device=device, **options)
+            result = validate(model, settings, device=device, **options)
         except CnnCostError as exc:
-            result = ModelResult(str(model), (), options.get("batch", 1), options.get("dtype", "float32"),
-                                 device, (), (), 0.0, str(exc))
+            result = ModelResult(str(model), (), settings.batch, settings.dtype, device, (), (), 0.0, str(exc))
         results.append(result)
         if on_done:
             on_done(result)
     return ValidationRun(tuple(results), device, torch.__version__)
 
 
-def validate_one(model: str | Path | Graph, *, device: str = "cpu", **options) -> ValidationRun:
+def validate_one(model: str | Path | Graph, settings: Settings | None = None, *, device: str = "cpu",
+                 **options) -> ValidationRun:
     """One model as a run; unlike validate_many, an error in the model's file is raised."""
-    result = validate(model, device=device, **options)
+    result = validate(model, settings, device=device, **options)
     return ValidationRun((result,), result.device, torch_version())
 
 

@@ -1,14 +1,12 @@
 """Invariants that hold for every network in the zoo (new files are picked up automatically)."""
 
-import json
-
 import pytest
 
 import cnncost
 from cnncost import zoo
 from cnncost.engine import group_by_depth
 from cnncost.graph import INPUT
-from cnncost.report import FIGURES, Report
+from cnncost.report import FIGURES
 
 MODELS = zoo.names()
 
@@ -18,27 +16,11 @@ def report(request):
     return cnncost.analyze(request.param)
 
 
-def test_rows_sum_to_totals(report):
-    for figure in FIGURES:
-        assert sum(getattr(l, figure) for l in report.layers if not l.side) == getattr(report.totals, figure)
-
-
 def test_each_input_shape_is_its_producers_output(report):
     produced = {INPUT: report.input}
     for layer in report.layers:
         assert layer.input_shapes == tuple(produced[name] for name in layer.inputs), layer.name
         produced[layer.name] = layer.output_shape
-
-
-def test_flops_are_twice_macs(report):
-    assert all(l.flops == 2 * l.macs for l in report.layers)
-
-
-def test_json_round_trips(report):
-    text = json.dumps(report.to_dict())
-    again = Report.from_dict(json.loads(text))
-    assert again.layers == report.layers
-    assert again.totals == report.totals
 
 
 def test_depth_subtotals_sum_to_totals(report):

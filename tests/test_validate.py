@@ -13,7 +13,8 @@ from click.testing import CliRunner  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 import cnncost  # noqa: E402
-from cnncost import torch_backend, validate as checker, zoo  # noqa: E402
+from cnncost import conventions, kinds, torch_backend, validate as checker, zoo  # noqa: E402
+from cnncost.report import Settings  # noqa: E402
 from cnncost.cli import main  # noqa: E402
 from cnncost.errors import CnnCostError  # noqa: E402
 from cnncost.expand import load_graph  # noqa: E402
@@ -95,8 +96,10 @@ layers:
 # --- the backend builds every kind ---
 
 
-def test_every_registered_kind_has_a_torch_builder():
-    assert torch_backend.missing_builders() == []
+def test_a_kind_cannot_be_defined_without_a_torch_builder():
+    with pytest.raises(ValueError, match="needs a torch builder"):
+        kinds.define("no_builder_kind", "other", "a kind without a builder", shape=lambda a, ins: ins[0])
+    assert "no_builder_kind" not in KINDS
 
 
 def test_the_every_kind_network_uses_every_registered_kind():
@@ -105,15 +108,15 @@ def test_the_every_kind_network_uses_every_registered_kind():
     assert used == set(KINDS), f"not exercised: {sorted(set(KINDS) - used)}"
 
 
-def test_a_kind_without_a_builder_fails_loudly():
+def test_an_unknown_kind_fails_loudly():
     node = Node("x.y", "no_such_kind", {}, ("input",), ((3, 8, 8),), (3, 8, 8))
-    with pytest.raises(CnnCostError, match="no builder for layer kind 'no_such_kind'"):
+    with pytest.raises(CnnCostError, match="cannot build unknown layer kind 'no_such_kind'"):
         torch_backend.build_layer(node)
 
 
 @pytest.mark.parametrize("batch", [1, 3])
 def test_every_kind_agrees_with_torch(batch):
-    result = checker.validate_graph(graph_of(EVERY_KIND), batch=batch)
+    result = checker.validate_graph(graph_of(EVERY_KIND), Settings(batch=batch))
     assert result.error is None
     assert failed(result) == []
     assert {l.kind for l in result.layers} == set(KINDS)
@@ -124,10 +127,13 @@ def test_every_kind_agrees_with_torch(batch):
 
 def test_conv_figures_from_torch_match_hand_arithmetic():
     text = "input: [3, 8, 8]\nlayers:\n  - conv: {name: c, out: 8, kernel: 3, padding: 1}\n"
-    result = checker.validate_graph(graph_of(text), batch=2)
+    result = checker.validate_graph(graph_of(text), Settings(batch=2))
     macs = 2 * 8 * 8 * 8 * 3 * 3 * 3  # batch * Cout*H'*W' * Cin*k*k
-    assert check_of(result, "c", "flops (torchvision)").torch == 2 * macs  # FlopCounterMode's own count
+    assert check_of(result, "c", "raw macs").torch == macs  # FlopCounterMode's own count, halved
+    assert check_of(result, "c", "flops (lecture)").torch == 2 * macs
     assert check_of(result, "c", "macs (lecture)").torch == macs
+    assert check_of(result, "c", "bias adds").torch == 2 * 8 * 8 * 8  # one per output element
+    assert check_of(result, "c", "macs (ptflops)").torch == macs + 2 * 8 * 8 * 8
     assert check_of(result, "c", "params").torch == 8 * 3 * 3 * 3 + 8
     assert check_of(result, "c", "memory_bytes").torch == 2 * 8 * 8 * 8 * 4
     assert check_of(result, "c", "shape").torch == (2, 8, 8, 8)
@@ -139,6 +145,9 @@ def test_pool_work_comes_from_the_tensors_and_counts_only_under_the_lecture_conv
     # ceil((9-3)/2)+1 = 4 per side: 4*4*4 outputs, 9 taps each
     assert check_of(result, "p", "macs (lecture)").torch == 4 * 4 * 4 * 9
     assert check_of(result, "p", "macs (torchvision)").torch == 0
+    assert check_of(result, "p", "window").torch == (3, 3)  # the module's kernel_size
+    # torchscan: k - 1 comparisons per output, with k = 3 for a square kernel written as an int
+    assert check_of(result, "p", "macs (torchscan)").torch == 4 * 4 * 4 * (3 - 1)
     assert not result.mismatches
 
 
@@ -156,7 +165,7 @@ def test_batchnorm_buffers_leave_out_the_batch_counter():
     (6, 1, 6),          # global
 ])
 def test_adaptive_window_extents_measured_from_torch(size, out, extent):
-    assert checker._adaptive_extent(size, out) == extent
+    assert checker.adaptive_extent(size, out) == extent
 
 
 # --- validation catches wrong rules ---
@@ -174,18 +183,24 @@ def test_conv_macs_off_by_one_kernel_element_is_caught(monkeypatch):
     _patched(monkeypatch, "conv", macs=wrong)
     result = checker.validate("alexnet")
     convs = {f"conv{i}" for i in range(1, 6)}
-    assert {layer for layer, _ in result.mismatches} == convs
-    assert {figure for _, figure in failed(result)} == {
-        "macs (lecture)", "flops (lecture)", "macs (torchvision)", "flops (torchvision)"}
-    conv1 = check_of(result, "conv1", "flops (torchvision)")
-    assert conv1.torch == 2 * 64 * 56 * 56 * 3 * 11 * 11 and conv1.cnncost < conv1.torch
+    assert {layer for layer, _ in result.mismatches} == convs | {"total"}
+    # every convention counts conv MACs, so every convention's figure is caught, and the totals
+    assert {figure for layer, figure in failed(result) if layer != "total"} == {
+        "raw macs", "flops (lecture)", *(f"macs ({c})" for c in conventions.CONVENTIONS)}
+    assert {figure for layer, figure in failed(result) if layer == "total"} == {
+        f"macs ({c})" for c in conventions.CONVENTIONS}
+    conv1 = check_of(result, "conv1", "raw macs")
+    assert conv1.torch == 64 * 56 * 56 * 3 * 11 * 11 and conv1.cnncost < conv1.torch
 
 
 def test_batchnorm_params_once_instead_of_twice_is_caught(monkeypatch):
     _patched(monkeypatch, "batchnorm", params=lambda a, ins, out: ins[0][0])
     result = checker.validate("resnet18")
     bn_rows = [l.name for l in result.layers if l.kind == "batchnorm"]
-    assert bn_rows and failed(result) == sorted((name, "params") for name in bn_rows)
+    # torchinfo counts a norm's parameters as its mult-adds, so its MACs move with them
+    expected = {(name, figure) for name in bn_rows for figure in ("params", "macs (torchinfo)")}
+    expected |= {("total", f"params ({c})") for c in conventions.CONVENTIONS} | {("total", "macs (torchinfo)")}
+    assert bn_rows and failed(result) == sorted(expected)
 
 
 def test_batchnorm_buffers_wrong_is_caught(monkeypatch):
@@ -197,8 +212,10 @@ def test_batchnorm_buffers_wrong_is_caught(monkeypatch):
 def test_pool_macs_wrong_is_caught_only_where_pooling_counts(monkeypatch):
     _patched(monkeypatch, "maxpool", macs=lambda a, ins, out: out[0] * out[1] * out[2])  # kernel area forgotten
     result = checker.validate("alexnet")
-    assert failed(result) == sorted((p, f) for p in ("pool1", "pool2", "pool5")
-                                    for f in ("macs (lecture)", "flops (lecture)"))
+    # only the lecture convention counts a max pool's window MACs; the peers count pools by other quantities
+    assert failed(result) == sorted([(p, f) for p in ("pool1", "pool2", "pool5")
+                                     for f in ("raw macs", "macs (lecture)", "flops (lecture)")]
+                                    + [("total", "macs (lecture)")])
 
 
 def test_a_layer_wrongly_marked_in_place_is_caught(monkeypatch):
@@ -233,10 +250,14 @@ def test_the_cli_exits_1_and_names_the_difference(monkeypatch):
     out = CliRunner().invoke(main, ["validate", "resnet18", "--format", "json"])
     assert out.exit_code == 1
     data = json.loads(out.stdout)
-    assert not data["ok"] and data["summary"]["mismatches"] == 20  # resnet18 has 20 batch norms
-    wrong = [c for l in data["models"][0]["layers"] for c in l["checks"] if not c["ok"]]
-    assert {c["figure"] for c in wrong} == {"params"}
-    assert wrong[0]["cnncost"] * 2 == wrong[0]["torch"]
+    bns = 1 + 2 * (2 + 2 + 2 + 2) + 3  # the stem's, two per basic block, three downsample projections
+    rows = [l for l in data["models"][0]["layers"] if l["name"] != "total"]
+    wrong = [c for l in rows for c in l["checks"] if not c["ok"]]
+    assert not data["ok"] and {c["figure"] for c in wrong} == {"params", "macs (torchinfo)"}
+    assert sum(c["figure"] == "params" for c in wrong) == bns
+    params = next(c for c in wrong if c["figure"] == "params")
+    assert params["cnncost"] * 2 == params["torch"]
+    assert data["summary"]["mismatches"] == sum(not c["ok"] for l in data["models"][0]["layers"] for c in l["checks"])
 
 
 # --- the whole zoo, and random networks ---
@@ -254,7 +275,7 @@ def test_zoo_model_agrees_with_torch(name):
 @given(networks())
 def test_random_networks_agree_with_torch(net):
     text, _ = net
-    result = checker.validate_graph(graph_of(text), batch=2)
+    result = checker.validate_graph(graph_of(text), Settings(batch=2))
     assert result.error is None, result.error
     assert failed(result) == []
 
@@ -271,7 +292,7 @@ def test_random_networks_agree_with_torch(net):
 ])
 def test_awkward_single_layers_agree_with_torch(item, shape):
     text = f"input: [{', '.join(map(str, shape))}]\nlayers:\n  - {item}\n"
-    result = checker.validate_graph(graph_of(text), batch=2)
+    result = checker.validate_graph(graph_of(text), Settings(batch=2))
     assert failed(result) == []
 
 
@@ -280,14 +301,14 @@ def test_awkward_single_layers_agree_with_torch(item, shape):
 
 @pytest.mark.parametrize("dtype, size", [("float16", 2), ("bfloat16", 2), ("float64", 8)])
 def test_other_dtypes_on_cpu(dtype, size):
-    result = checker.validate_graph(graph_of(EVERY_KIND), dtype=dtype, batch=2)
+    result = checker.validate_graph(graph_of(EVERY_KIND), Settings(dtype=dtype, batch=2))
     assert failed(result) == []
     assert check_of(result, "asym", "memory_bytes").torch == 2 * 12 * 7 * 7 * size
 
 
 def test_integer_dtypes_cannot_be_validated():
     with pytest.raises(CnnCostError, match="floating-point"):
-        checker.validate_graph(graph_of(EVERY_KIND), dtype="int8")
+        checker.validate_graph(graph_of(EVERY_KIND), Settings(dtype="int8"))
 
 
 def test_cuda_without_a_gpu_is_one_clear_line(monkeypatch):
@@ -305,9 +326,9 @@ def test_cuda_without_a_gpu_is_one_clear_line(monkeypatch):
 def test_on_the_gpu():
     assert checker.resolve_device("auto") == "cuda"
     for dtype in ("float32", "float16"):
-        result = checker.validate_graph(graph_of(EVERY_KIND), device="cuda", dtype=dtype, batch=2)
+        result = checker.validate_graph(graph_of(EVERY_KIND), Settings(dtype=dtype, batch=2), device="cuda")
         assert result.device == "cuda" and failed(result) == []
-    result = checker.validate("resnet50", device="cuda", batch=2)
+    result = checker.validate("resnet50", Settings(batch=2), device="cuda")
     assert result.mismatches == []
     out = CliRunner().invoke(main, ["validate", "googlenet", "--device", "cuda", "--format", "json"])
     assert out.exit_code == 0 and json.loads(out.stdout)["device"] == "cuda"
@@ -320,7 +341,10 @@ def test_validate_one_model_prints_every_row_and_a_summary():
     out = CliRunner().invoke(main, ["validate", "alexnet"])
     assert out.exit_code == 0, out.output
     assert "conv1" in out.stdout and "72,855,552" in out.stdout  # the lecture's conv1 MACs (errata: 73M)
-    assert out.stdout.strip().splitlines()[-1].startswith("Validated 1 model, 21 layers, 168 figures")
+    layers = 5 + 7 + 3 + 1 + 2 + 3  # alexnet: convs, ReLUs, pools, flatten, dropouts, linears
+    data = json.loads(CliRunner().invoke(main, ["validate", "alexnet", "--format", "json"]).stdout)
+    figures = sum(len(l["checks"]) for l in data["models"][0]["layers"])
+    assert out.stdout.strip().splitlines()[-1].startswith(f"Validated 1 model, {layers} layers, {figures:,} figures")
     assert out.stdout.strip().endswith("0 mismatches.")
 
 
@@ -347,7 +371,8 @@ def test_explicit_convention_checks_only_that_one():
     out = CliRunner().invoke(main, ["validate", "alexnet", "--convention", "torchvision", "--format", "csv"])
     assert out.exit_code == 0
     figures = {line.split(",")[3] for line in out.stdout.splitlines()[1:]}
-    assert figures == {"shape", "memory_bytes", "params", "buffers", "macs (torchvision)", "flops (torchvision)"}
+    assert figures == {"shape", "memory_bytes", "params", "buffers", "raw macs", "bias adds", "window",
+                       "macs (torchvision)", "flops (torchvision)", "params (torchvision)"}
 
 
 def test_usage_errors_exit_2():
@@ -415,7 +440,8 @@ def test_forward_leaves_side_outputs_out_and_run_all_keeps_them():
 
 
 def test_stochastic_depth_drops_whole_samples_in_training():
-    module = torch_backend.StochasticDepth(0.5, "row").train()
+    text = "input: [2, 3, 3]\nlayers:\n  - stochastic_depth: {name: sd, p: 0.5, mode: row}\n"
+    module = cnncost.to_torch(graph_of(text)).layer("sd").train()
     y = module(torch.ones(256, 2, 3, 3))
     per_sample = {float(v) for v in y.flatten(1).unique(dim=0).flatten()}
     assert per_sample <= {0.0, 2.0} and len(per_sample) == 2  # dropped, or kept and scaled by 1/(1-p)

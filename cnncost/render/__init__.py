@@ -18,6 +18,7 @@ class View:
     exact: bool = False  # integers instead of k/M units in the table
     color: bool = False
     notes: tuple = field(default_factory=tuple)  # errata and explanations shown under the table
+    grouped: bool = False  # rows are --depth subtotals, not the report's layers
 
 
 def _table(view):

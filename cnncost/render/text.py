@@ -14,7 +14,7 @@ CSV_FIELDS = ("name", "type", "input_shape", "output_shape", "params", "buffers"
 
 def render_json(view) -> str:
     data = view.report.to_dict()
-    if view.rows is not None and len(view.rows) != len(view.report.layers):  # --depth subtotals
+    if view.grouped:  # --depth subtotals, even where every group is one layer
         data["layers"] = [layer_to_dict(r) for r in view.rows]
     return dumps_by_line(data)
 

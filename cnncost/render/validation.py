@@ -40,10 +40,13 @@ def summary_line(run: ValidationRun) -> str:
     return text + "."
 
 
+# The detail table shows these figures in columns, and counts the rest (window, and MACs and FLOPs under each
+# convention) in one; CSV and JSON carry every check.
+COLUMNS = ("shape", "memory_bytes", "params", "buffers", "raw macs", "bias adds")
+
+
 def figure_names(model: ModelResult) -> list[str]:
-    for layer in model.layers:
-        return [c.figure for c in layer.checks]
-    return []
+    return [*COLUMNS, "other checks"]
 
 
 def _differences(run: ValidationRun) -> list[list[str]]:
@@ -67,7 +70,12 @@ def _model_cells(m: ModelResult) -> list[str]:
 
 
 def _layer_cells(layer) -> list[str]:
-    return [layer.name, layer.kind + (" (side)" if layer.side else ""), *(_cell(c) for c in layer.checks)]
+    by_figure = {c.figure: c for c in layer.checks}
+    cells = [_cell(by_figure[f]) if f in by_figure else "" for f in COLUMNS]
+    rest = [c for c in layer.checks if c.figure not in COLUMNS]
+    wrong = [c.figure for c in rest if not c.ok]
+    cells.append(f"{len(rest)} ok" if not wrong else f"{len(wrong)} of {len(rest)} differ: " + ", ".join(wrong))
+    return [layer.name, layer.kind + (" (side)" if layer.side else ""), *cells]
 
 
 def render_table(run: ValidationRun, detail: bool, color: bool = False) -> str:
@@ -81,7 +89,7 @@ def render_table(run: ValidationRun, detail: bool, color: bool = False) -> str:
             table = Table(title=f"{m.model}: cnncost vs torch", header_style="bold")
             for header in ("Layer", "Type", *figure_names(m)):
                 table.add_column(header, no_wrap=True)
-            for layer in m.layers:
+            for layer in m.rows:
                 table.add_row(*_layer_cells(layer), style=None if layer.ok else "bold red")
             if m.layers:
                 console.print(table)
@@ -119,7 +127,7 @@ def render_markdown(run: ValidationRun, detail: bool) -> str:
             if m.layers:
                 lines.append(f"**{m.model}**: cnncost vs torch")
                 lines.append("")
-                table(("Layer", "Type", *figure_names(m)), [_layer_cells(l) for l in m.layers])
+                table(("Layer", "Type", *figure_names(m)), [_layer_cells(l) for l in m.rows])
     else:
         table(MODEL_HEADERS, [_model_cells(m) for m in run.models])
     differences = _differences(run)
@@ -163,7 +171,7 @@ def to_dict(run: ValidationRun) -> dict:
                                     "torch": _json_value(c.torch), "ok": c.ok, "basis": c.basis}
                                    for c in l.checks],
                     }
-                    for l in m.layers
+                    for l in m.rows
                 ],
             }
             for m in run.models
@@ -178,7 +186,7 @@ def render_csv(run: ValidationRun) -> str:
     for m in run.models:
         if m.error:
             writer.writerow((m.model, "", "", "error", "", "", "false", m.error))
-        for l in m.layers:
+        for l in m.rows:
             for c in l.checks:
                 writer.writerow((m.model, l.name, l.kind, c.figure, _value(c.cnncost).replace(",", ""),
                                  _value(c.torch).replace(",", ""), str(c.ok).lower(), c.basis))

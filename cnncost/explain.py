@@ -1,0 +1,103 @@
+"""Why the counting tools disagree: every convention's totals for one graph, and per kind what each adds.
+
+Every convention is a table of rules over the same graph (conventions.py), so
+the difference between two totals is a sum, per layer kind, of the
+difference between two rules. This module computes those sums against the
+``torchvision`` figure (conv and linear MACs, bias excluded, which every
+tool counts the same way). Plain data; render/explain.py makes text of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from . import conventions
+from .engine import counted_params
+from .graph import Graph
+from .report import Settings
+
+
+@dataclass(frozen=True)
+class KindDifference:
+    """What one convention counts for one layer kind, next to the baseline convention."""
+
+    kind: str
+    rows: int  # rows of this kind that the totals count
+    macs: int  # this convention's MACs for them
+    baseline_macs: int  # the baseline's
+    rule: str  # this convention's rule, in words
+
+    @property
+    def delta(self) -> int:
+        return self.macs - self.baseline_macs
+
+
+@dataclass(frozen=True)
+class ConventionTotals:
+    convention: str
+    reproduces: str
+    figure: str
+    params: int
+    macs: int
+    differences: tuple  # of KindDifference where the MACs differ from the baseline's, largest first
+    side_params: int = 0  # parameters of side outputs that do not run, counted by this convention
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+@dataclass(frozen=True)
+class Explanation:
+    model: str
+    input: tuple
+    batch: int
+    include_side: bool
+    baseline: str
+    conventions: tuple  # of ConventionTotals, in the registry's order
+
+    def of(self, name: str) -> ConventionTotals:
+        return next(c for c in self.conventions if c.convention == name)
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "input": list(self.input),
+            "batch": self.batch,
+            "include_side": self.include_side,
+            "baseline": self.baseline,
+            "conventions": [
+                {**{k: v for k, v in asdict(c).items() if k != "differences"}, "flops": c.flops,
+                 "vs_baseline": c.macs - self.of(self.baseline).macs,
+                 "differences": [{**asdict(d), "delta": d.delta} for d in c.differences]}
+                for c in self.conventions
+            ],
+        }
+
+
+def explain(graph: Graph, settings: Settings | None = None) -> Explanation:
+    """Every convention's totals for ``graph`` under ``settings``, and what each counts beyond the baseline."""
+    settings = settings or Settings()
+    n = settings.batch
+    counted = [node for node in graph.nodes if settings.include_side or not node.side]
+    by_kind: dict[str, list] = {}
+    for node in counted:
+        by_kind.setdefault(node.kind, []).append(node)
+    baseline = conventions.get(conventions.BASELINE)
+    baseline_macs = {kind: sum(baseline.rule(kind)(q, n) for q in nodes) for kind, nodes in by_kind.items()}
+    results = []
+    for convention in conventions.CONVENTIONS.values():
+        differences, total = [], 0
+        for kind, nodes in by_kind.items():
+            rule = convention.rule(kind)
+            macs = sum(rule(q, n) for q in nodes)
+            total += macs
+            if macs != baseline_macs[kind]:
+                differences.append(KindDifference(kind, len(nodes), macs, baseline_macs[kind], rule.text))
+        differences.sort(key=lambda d: -abs(d.delta))
+        params = counted_params(graph.nodes, settings.include_side, convention.unrun_params)
+        side_params = params - counted_params(graph.nodes, settings.include_side)
+        results.append(ConventionTotals(convention.name, convention.reproduces, convention.figure, params, total,
+                                        tuple(differences), side_params))
+    return Explanation(graph.name, tuple(graph.input_shape), n, settings.include_side, baseline.name,
+                       tuple(results))

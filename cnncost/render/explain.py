@@ -1,0 +1,114 @@
+"""Rendering 'cnncost explain': an Explanation in, text out (table, CSV, JSON or Markdown)."""
+
+from __future__ import annotations
+
+import io
+
+from ..explain import ConventionTotals, Explanation
+
+
+def _signed(value: int) -> str:
+    return f"{value:+,}" if value else "0"
+
+
+def _share(value: int, base: int) -> str:
+    return f"{100 * value / base:+.2f}%" if base else ""
+
+
+def _header(e: Explanation) -> str:
+    side = ", side outputs included" if e.include_side else ""
+    return (f"{e.model}: input {'x'.join(map(str, e.input))}, batch {e.batch}{side}. "
+            f"Every convention's totals, and what each counts beyond '{e.baseline}' (conv and linear MACs, "
+            "bias excluded).")
+
+
+def _summary_cells(e: Explanation, c: ConventionTotals) -> list[str]:
+    base = e.of(e.baseline).macs
+    return [c.convention, c.reproduces, f"{c.params:,}", f"{c.macs:,}", _signed(c.macs - base),
+            _share(c.macs - base, base)]
+
+
+SUMMARY_HEADERS = ("Convention", "Reproduces", "Params", "MACs", "vs baseline", "%")
+
+
+DETAIL_HEADERS = ("Convention", "Kind", "Rows", "MACs vs baseline", "How it counts this kind")
+
+
+def _detail_rows(e: Explanation) -> list[list[str]]:
+    """Each kind that each convention counts differently from the baseline, with its rule."""
+    rows = []
+    for c in e.conventions:
+        for d in c.differences:
+            rows.append([c.convention, d.kind, f"{d.rows:,}", _signed(d.delta), d.rule])
+        if c.side_params:
+            rows.append([c.convention, "(params)", "", f"+{c.side_params:,} params",
+                         "counts the parameters of side outputs (auxiliary heads) that do not run"])
+    return rows
+
+
+def render_table(e: Explanation, color: bool = False) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=color, no_color=not color, width=160, highlight=False)
+    table = Table(title=e.model, header_style="bold")
+    for header in SUMMARY_HEADERS:
+        table.add_column(header, justify="left" if header in ("Convention", "Reproduces") else "right",
+                         no_wrap=header != "Reproduces")
+    for c in e.conventions:
+        table.add_row(*_summary_cells(e, c), style="bold" if c.convention == e.baseline else None)
+    console.print(table)
+    console.print(_header(e), soft_wrap=True, markup=False)
+    details = _detail_rows(e)
+    if details:
+        table = Table(title=f"What each convention counts differently from '{e.baseline}'", header_style="bold")
+        for header in DETAIL_HEADERS:
+            table.add_column(header, justify="right" if header in ("Rows", "MACs vs baseline") else "left",
+                             no_wrap=header != DETAIL_HEADERS[-1])
+        previous = None
+        for row in details:
+            if previous is not None and row[0] != previous:
+                table.add_section()
+            table.add_row(*([""] + row[1:] if row[0] == previous else row))
+            previous = row[0]
+        console.print(table)
+    return out.getvalue()
+
+
+def render_markdown(e: Explanation) -> str:
+    lines = ["| " + " | ".join(SUMMARY_HEADERS) + " |",
+             "| :--- | :--- | ---: | ---: | ---: | ---: |"]
+    lines += ["| " + " | ".join(_summary_cells(e, c)) + " |" for c in e.conventions]
+    lines += ["", _header(e), ""]
+    details = _detail_rows(e)
+    if details:
+        lines += ["| " + " | ".join(DETAIL_HEADERS) + " |", "| :--- | :--- | ---: | ---: | :--- |"]
+        lines += ["| " + " | ".join(row) + " |" for row in details]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(e: Explanation) -> str:
+    import csv
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("convention", "kind", "rows", "macs", "baseline_macs", "delta", "rule"))
+    for c in e.conventions:
+        writer.writerow((c.convention, "total", "", c.macs, e.of(e.baseline).macs,
+                         c.macs - e.of(e.baseline).macs, c.reproduces))
+        for d in c.differences:
+            writer.writerow((c.convention, d.kind, d.rows, d.macs, d.baseline_macs, d.delta, d.rule))
+    return out.getvalue()
+
+
+def render_explanation(e: Explanation, fmt: str, color: bool = False) -> str:
+    if fmt == "json":
+        from .text import dumps_by_line
+
+        return dumps_by_line(e.to_dict())
+    if fmt == "csv":
+        return render_csv(e)
+    if fmt == "markdown":
+        return render_markdown(e)
+    return render_table(e, color)

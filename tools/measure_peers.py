@@ -1,0 +1,464 @@
+"""What five PyTorch counting tools (and torch's own FlopCounterMode) report.
+
+    python tools/measure_peers.py                      # both files, all models and cases
+    python tools/measure_peers.py --only modules       # tests/data/peer_modules.tsv only
+    python tools/measure_peers.py --models resnet18,alexnet --out-dir /tmp/x
+
+Needs torch, torchvision, ptflops, fvcore, thop, torchinfo and torchscan
+installed. Writes, with a ``#`` provenance header (date, versions, settings,
+how each tool was called and how its figure was converted to MACs):
+
+* ``peer_totals.tsv``: ``model convention params macs`` for 28 torchvision
+  models at batch 1, weights=None, eval mode;
+* ``peer_modules.tsv``: ``case convention params macs`` for single modules and
+  functions on a 1x8x12x12 input, each wrapped in a tiny ``nn.Module`` whose
+  ``forward`` calls the thing.
+
+Conventions (one row each): ``ptflops`` and ``ptflops-aten`` (its two
+backends), ``fvcore``, ``thop``, ``torchinfo``, ``torchscan`` and
+``flopcounter`` (torch.utils.flop_counter.FlopCounterMode, halved). Every tool
+gets a freshly built model (thop and ptflops leave buffers, attributes and
+hooks behind), put in eval mode, and runs under ``torch.no_grad()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import io
+import os
+import platform
+import sys
+import time
+import types
+import warnings
+from collections import Counter
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = 0
+TV_WORKAROUND = False
+
+
+def import_torchvision():
+    """Import torchvision; if its compiled ops do not load with this torch, skip their fake kernels.
+
+    A torchvision built for another torch fails on its first ``register_fake``
+    (``torchvision::nms``) before registering anything. The models measured
+    here use none of torchvision's compiled ops, so an empty stand-in for
+    ``torchvision._meta_registrations`` is enough.
+    """
+    global TV_WORKAROUND
+    try:
+        import torchvision
+    except RuntimeError as error:
+        if "torchvision::" not in str(error):
+            raise
+        for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
+            del sys.modules[name]
+        sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
+        import torchvision
+        TV_WORKAROUND = True
+    return torchvision
+
+
+torchvision = import_torchvision()
+
+import fvcore.nn  # noqa: E402  (after torchvision, which ptflops imports too)
+import ptflops  # noqa: E402
+import thop  # noqa: E402
+import torchinfo  # noqa: E402
+import torchscan  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+# ---------------------------------------------------------------------------
+# Models
+
+MODELS = [
+    ("alexnet", 224), ("vgg11", 224), ("vgg11_bn", 224), ("vgg13", 224), ("vgg13_bn", 224),
+    ("vgg16", 224), ("vgg16_bn", 224), ("vgg19", 224), ("vgg19_bn", 224),
+    ("googlenet", 224), ("inception_v3", 299),
+    ("resnet18", 224), ("resnet34", 224), ("resnet50", 224), ("resnet101", 224), ("resnet152", 224),
+    ("wide_resnet50_2", 224), ("resnext50_32x4d", 224), ("resnext101_32x8d", 224),
+    ("mobilenet_v2", 224), ("mobilenet_v3_large", 224), ("mobilenet_v3_small", 224),
+    ("shufflenet_v2_x0_5", 224), ("shufflenet_v2_x1_0", 224), ("shufflenet_v2_x1_5", 224),
+    ("shufflenet_v2_x2_0", 224), ("densenet121", 224), ("efficientnet_b0", 224),
+]
+
+# Parameter counts every tool should agree on (torchvision's published num_params).
+EXPECTED_PARAMS = {"googlenet": 6624904, "inception_v3": 27161264, "resnet50": 25557032}
+
+
+def build_model(name: str) -> nn.Module:
+    torch.manual_seed(SEED)
+    models = torchvision.models
+    if name == "googlenet":
+        # torchvision drops the auxiliary heads when it loads the published weights;
+        # the published num_params (6,624,904) is without them.
+        model = models.googlenet(weights=None, aux_logits=False, init_weights=False)
+    elif name == "inception_v3":
+        # Keeps AuxLogits (aux_logits=True by default); transform_input stays False.
+        model = models.inception_v3(weights=None, init_weights=False)
+    else:
+        model = models.get_model(name, weights=None)
+    return model.eval()
+
+
+BUILD_NOTE = (
+    "torchvision.models.get_model(name, weights=None), except "
+    "googlenet = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False) "
+    "and inception_v3 = torchvision.models.inception_v3(weights=None, init_weights=False) "
+    "(AuxLogits head kept, as aux_logits defaults to True; transform_input=False); "
+    f"torch.manual_seed({SEED}) before each build; then .eval()"
+)
+
+# ---------------------------------------------------------------------------
+# Single-module cases
+
+
+class Case(nn.Module):
+    """A tiny wrapper: ``forward`` calls ``fn(self, x)``; ``self.m`` holds the module, if any."""
+
+    def __init__(self, fn, module: nn.Module | None = None):
+        super().__init__()
+        if module is not None:
+            self.m = module
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(self, x)
+
+
+def _call_m(self, x):
+    return self.m(x)
+
+
+def _nhwc(self, x):
+    return self.m(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def _layernorm2d():
+    from torchvision.models.convnext import LayerNorm2d
+
+    return LayerNorm2d(8)
+
+
+M = "forward(x) = self.m(x), self.m = "
+FN = "no submodules; forward(x) = "
+# id -> (description, factory of the module held as self.m or None, forward)
+CASES = {
+    "conv3x3_bias": (M + "nn.Conv2d(8, 16, 3, padding=1, bias=True)", lambda: nn.Conv2d(8, 16, 3, padding=1, bias=True), _call_m),
+    "conv3x3_nobias": (M + "nn.Conv2d(8, 16, 3, padding=1, bias=False)", lambda: nn.Conv2d(8, 16, 3, padding=1, bias=False), _call_m),
+    "dwconv3x3_nobias": (M + "nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)", lambda: nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), _call_m),
+    "linear_bias": ("forward(x) = self.m(x.flatten(1)), self.m = nn.Linear(1152, 10, bias=True)", lambda: nn.Linear(8 * 12 * 12, 10), lambda self, x: self.m(x.flatten(1))),
+    "bn_affine": (M + "nn.BatchNorm2d(8) (affine=True)", lambda: nn.BatchNorm2d(8), _call_m),
+    "bn_noaffine": (M + "nn.BatchNorm2d(8, affine=False)", lambda: nn.BatchNorm2d(8, affine=False), _call_m),
+    "relu_module": (M + "nn.ReLU()", nn.ReLU, _call_m),
+    "relu_function": (FN + "F.relu(x)", None, lambda self, x: F.relu(x)),
+    "relu6_module": (M + "nn.ReLU6()", nn.ReLU6, _call_m),
+    "silu_module": (M + "nn.SiLU()", nn.SiLU, _call_m),
+    "gelu_module": (M + "nn.GELU()", nn.GELU, _call_m),
+    "gelu_function": (FN + "F.gelu(x)", None, lambda self, x: F.gelu(x)),
+    "hardswish_module": (M + "nn.Hardswish()", nn.Hardswish, _call_m),
+    "hardsigmoid_module": (M + "nn.Hardsigmoid()", nn.Hardsigmoid, _call_m),
+    "sigmoid_module": (M + "nn.Sigmoid()", nn.Sigmoid, _call_m),
+    "maxpool_int3": (M + "nn.MaxPool2d(3, stride=2) (kernel_size stored as the int 3); output 1x8x5x5", lambda: nn.MaxPool2d(3, stride=2), _call_m),
+    "maxpool_tuple3": (M + "nn.MaxPool2d((3, 3), stride=2); output 1x8x5x5", lambda: nn.MaxPool2d((3, 3), stride=2), _call_m),
+    "maxpool_function": (FN + "F.max_pool2d(x, 3, 2); output 1x8x5x5", None, lambda self, x: F.max_pool2d(x, 3, 2)),
+    "avgpool_int3": (M + "nn.AvgPool2d(3, stride=1, padding=1) (kernel_size stored as the int 3); output 1x8x12x12", lambda: nn.AvgPool2d(3, stride=1, padding=1), _call_m),
+    "avgpool_tuple3": (M + "nn.AvgPool2d((3, 3), stride=1, padding=1); output 1x8x12x12", lambda: nn.AvgPool2d((3, 3), stride=1, padding=1), _call_m),
+    "avgpool_function": (FN + "F.avg_pool2d(x, 3, 1, 1); output 1x8x12x12", None, lambda self, x: F.avg_pool2d(x, 3, 1, 1)),
+    "adaptiveavgpool_1": (M + "nn.AdaptiveAvgPool2d(1); output 1x8x1x1", lambda: nn.AdaptiveAvgPool2d(1), _call_m),
+    "adaptiveavgpool_5": (M + "nn.AdaptiveAvgPool2d(5); 12 -> 5, windows of 3 or 4 that overlap (12 is not a multiple of 5); output 1x8x5x5", lambda: nn.AdaptiveAvgPool2d(5), _call_m),
+    "adaptiveavgpool_function_1": (FN + "F.adaptive_avg_pool2d(x, 1); output 1x8x1x1", None, lambda self, x: F.adaptive_avg_pool2d(x, 1)),
+    "mean_hw": (FN + "x.mean([2, 3]) (Tensor method); output 1x8", None, lambda self, x: x.mean([2, 3])),
+    "lrn_module": (M + "nn.LocalResponseNorm(5)", lambda: nn.LocalResponseNorm(5), _call_m),
+    "dropout_module": (M + "nn.Dropout(0.5) (eval: identity)", lambda: nn.Dropout(0.5), _call_m),
+    "flip_only": (FN + "x.flip(1) (control for the add/mul cases, which flip too)", None, lambda self, x: x.flip(1)),
+    "add_operator": (FN + "x + x.flip(1)", None, lambda self, x: x + x.flip(1)),
+    "add_function": (FN + "torch.add(x, x.flip(1))", None, lambda self, x: torch.add(x, x.flip(1))),
+    "mul_operator": (FN + "x * x.flip(1)", None, lambda self, x: x * x.flip(1)),
+    "cat_function": (FN + "torch.cat([x, x], 1); output 1x16x12x12", None, lambda self, x: torch.cat([x, x], 1)),
+    "groupnorm_affine": (M + "nn.GroupNorm(4, 8) (affine=True)", lambda: nn.GroupNorm(4, 8), _call_m),
+    "groupnorm_noaffine": (M + "nn.GroupNorm(4, 8, affine=False)", lambda: nn.GroupNorm(4, 8, affine=False), _call_m),
+    "groupnorm_function": (FN + "F.group_norm(x, 4)", None, lambda self, x: F.group_norm(x, 4)),
+    "layernorm_channels_nhwc": ("forward(x) = self.m(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2), self.m = nn.LayerNorm(8) (ConvNeXt style: normalise over channels)", lambda: nn.LayerNorm(8), _nhwc),
+    "layernorm2d_torchvision": (M + "torchvision.models.convnext.LayerNorm2d(8) (a subclass of nn.LayerNorm whose forward permutes, calls F.layer_norm and permutes back; what torchvision's ConvNeXt uses)", _layernorm2d, _call_m),
+    "layernorm_chw": (M + "nn.LayerNorm([8, 12, 12]) (normalise over C, H and W)", lambda: nn.LayerNorm([8, 12, 12]), _call_m),
+}
+CASE_SHAPE = (8, 12, 12)
+
+
+def build_case(name: str) -> nn.Module:
+    torch.manual_seed(SEED)
+    _, factory, fn = CASES[name]
+    return Case(fn, factory() if factory is not None else None).eval()
+
+
+# ---------------------------------------------------------------------------
+# Tools: each takes a fresh model in eval mode and the input, returns (params, macs, notes).
+
+
+def as_number(value, what: str, notes: list[str]):
+    """An int when the value is integral; otherwise the value itself, with a note."""
+    if isinstance(value, torch.Tensor):
+        value = value.item()
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        notes.append(f"{what} is not integral: {value!r}")
+    return value
+
+
+@contextlib.contextmanager
+def quiet():
+    """Swallow what a tool prints and warns."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
+            yield out, err
+
+
+def run_ptflops(model, x, backend):
+    notes: list[str] = []
+    with quiet() as (out, err), torch.no_grad():
+        macs, params = ptflops.get_model_complexity_info(
+            model, tuple(x.shape[1:]), as_strings=False, print_per_layer_stat=False, backend=backend
+        )
+    if macs is None:
+        raise RuntimeError("ptflops returned None: " + (out.getvalue() + err.getvalue()).strip().splitlines()[1][:200])
+    return as_number(params, "params", notes), as_number(macs, "macs", notes), notes
+
+
+def run_fvcore(model, x):
+    notes: list[str] = []
+    with quiet(), torch.no_grad():
+        analysis = fvcore.nn.FlopCountAnalysis(model, (x,))
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
+        macs = analysis.total()
+        unsupported = analysis.unsupported_ops()
+        params = fvcore.nn.parameter_count(model)[""]
+    if unsupported:
+        notes.append("unsupported ops: " + ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items())))
+    return as_number(params, "params", notes), as_number(macs, "macs", notes), notes
+
+
+def run_thop(model, x):
+    notes: list[str] = []
+    with quiet(), torch.no_grad():
+        macs, params = thop.profile(model, inputs=(x,), verbose=False)
+    return as_number(params, "params", notes), as_number(macs, "macs", notes), notes
+
+
+def run_torchinfo(model, x):
+    notes: list[str] = []
+    with quiet(), torch.no_grad():
+        stats = torchinfo.summary(model, input_size=tuple(x.shape), verbose=0)
+    return as_number(stats.total_params, "params", notes), as_number(stats.total_mult_adds, "macs", notes), notes
+
+
+def run_torchscan(model, x):
+    notes: list[str] = []
+    with quiet(), torch.no_grad():
+        report = torchscan.crawl_module(model, tuple(x.shape[1:]))
+    totals = report["totals"]
+    macs, params = totals["macs"], totals["parameters"]
+    if macs["status"] != "complete":
+        missing = Counter(
+            layer["type"]
+            for layer in report["layers"]
+            if layer["metrics"].get("macs", {"status": "complete"})["status"] != "complete"
+        )
+        notes.append(
+            f"totals.macs status {macs['status']}; leaf modules without a MACs formula (counted 0): "
+            + ", ".join(f"{t} x{n}" for t, n in sorted(missing.items()))
+        )
+    value = macs["value"] if macs["value"] is not None else macs["known_value"]
+    return as_number(params["value"], "params", notes), as_number(value, "macs", notes), notes
+
+
+def run_flopcounter(model, x):
+    notes: list[str] = []
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(x)
+    flops = counter.get_total_flops()
+    assert flops % 2 == 0, f"odd FlopCounterMode total {flops}"
+    params = sum(p.numel() for p in model.parameters())
+    return params, flops // 2, notes
+
+
+TOOLS = {
+    "ptflops": lambda m, x: run_ptflops(m, x, "pytorch"),
+    "ptflops-aten": lambda m, x: run_ptflops(m, x, "aten"),
+    "fvcore": run_fvcore,
+    "thop": run_thop,
+    "torchinfo": run_torchinfo,
+    "torchscan": run_torchscan,
+    "flopcounter": run_flopcounter,
+}
+
+TOOL_NOTES = [
+    "ptflops: ptflops.get_model_complexity_info(model, (C, H, W), as_strings=False, print_per_layer_stat=False, "
+    "backend='pytorch') -> (macs, params); macs as returned (ptflops reports MACs per image; it builds its own "
+    "uninitialised 1xCxHxW input); params as returned (parameters with requires_grad, i.e. all here)",
+    "ptflops-aten: the same call with backend='aten'",
+    "fvcore: a = fvcore.nn.FlopCountAnalysis(model, (x,)) with unsupported_ops_warnings(False), "
+    "uncalled_modules_warnings(False), tracer_warnings('none'); macs = a.total() as returned (fvcore counts one "
+    "multiply-add as one 'flop'); params = fvcore.nn.parameter_count(model)['']; a.unsupported_ops() noted below",
+    "thop: thop.profile(model, inputs=(x,), verbose=False) -> (macs, params), both float64 sums; written as int "
+    "when integral (a note says so otherwise)",
+    "torchinfo: s = torchinfo.summary(model, input_size=(1, C, H, W), verbose=0); macs = s.total_mult_adds; "
+    "params = s.total_params",
+    "torchscan: r = torchscan.crawl_module(model, (C, H, W)) (0.2.0 returns a report dict; there is no "
+    "r['overall']); macs = r['totals']['macs']['value'] (the sum of its per-module MACs; it also reports "
+    "module_flops, operator_flops and dmas, not used); params = r['totals']['parameters']['value'] "
+    "(= trainable_parameters + frozen_parameters, every parameter); a totals.macs status other than "
+    "'complete' is noted below",
+    "flopcounter: with torch.no_grad(), torch.utils.flop_counter.FlopCounterMode(display=False) as c: model(x); "
+    "macs = c.get_total_flops() // 2 (asserted even); params = sum(p.numel() for p in model.parameters())",
+]
+
+# ---------------------------------------------------------------------------
+# Running and writing
+
+
+def make_input(shape) -> torch.Tensor:
+    return torch.randn(1, *shape, generator=torch.Generator().manual_seed(SEED))
+
+
+def measure(label: str, build, shape, rows: list, notes: list, log):
+    x = make_input(shape)
+    for convention, tool in TOOLS.items():
+        started = time.perf_counter()
+        try:
+            params, macs, tool_notes = tool(build(), x)
+        except Exception as error:  # a tool that crashes gets an NA row and a note
+            params = macs = "NA"
+            tool_notes = [f"crashed: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"]
+        rows.append((label, convention, params, macs))
+        notes.extend(f"{label} {convention}: {note}" for note in tool_notes)
+        log(f"{label:28s} {convention:13s} {params!s:>11} {macs!s:>14}  {time.perf_counter() - started:6.2f}s")
+
+
+def versions() -> list[str]:
+    lines = [f"python {platform.python_version()} ({platform.python_implementation()})"]
+    for dist in ("torch", "torchvision", "ptflops", "fvcore", "thop", "torchinfo", "torchscan", "numpy"):
+        try:
+            lines.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            lines.append(f"{dist} not installed")
+    return lines
+
+
+def header(title: str, command: str, elapsed: float, settings: list[str]) -> list[str]:
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+    out = [
+        title,
+        f"date: {now}",
+        "versions (importlib.metadata): " + "; ".join(versions()),
+        f"torch.__version__ {torch.__version__}; torchvision.__version__ {torchvision.__version__}",
+        f"machine: {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, torch threads "
+        f"{torch.get_num_threads()}, device cpu; whole run {elapsed:.0f} s",
+        f"regenerate: {command} (from the repository root, with the versions above installed)",
+    ]
+    if TV_WORKAROUND:
+        out.append(
+            "torchvision's compiled ops did not load with this torch; the script imported torchvision with an "
+            "empty stand-in for torchvision._meta_registrations (none of its ops is used here)"
+        )
+    out += settings
+    out.append("tools (a fresh model per tool; every call inside torch.no_grad()):")
+    out += ["  " + line for line in TOOL_NOTES]
+    out.append("a tool that crashes gets NA in params and macs, with a note")
+    return out
+
+
+def write(path: Path, head: list[str], notes: list[str], columns: str, rows: list) -> None:
+    lines = [f"# {line}" for line in head]
+    lines += [f"# note {note}" for note in notes] or ["# notes: none"]
+    lines.append(columns)
+    lines += ["\t".join(str(v) for v in row) for row in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=("models", "modules"), help="write one of the two files")
+    parser.add_argument("--models", help="comma-separated subset of the 28 models")
+    parser.add_argument("--cases", help="comma-separated subset of the single-module cases")
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "tests" / "data")
+    args = parser.parse_args(argv)
+    command = "python tools/measure_peers.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+
+    def log(line):
+        print(line, file=sys.stderr, flush=True)
+
+    if args.only != "modules":
+        sizes = dict(MODELS)
+        names = args.models.split(",") if args.models else list(sizes)
+        unknown = [n for n in names if n not in sizes]
+        if unknown:
+            parser.error(f"unknown models: {unknown}")
+        started = time.perf_counter()
+        rows: list = []
+        notes: list[str] = []
+        for name in names:
+            measure(name, lambda n=name: build_model(n), (3, sizes[name], sizes[name]), rows, notes, log)
+        for name, convention, params, _ in rows:
+            if name in EXPECTED_PARAMS and params != EXPECTED_PARAMS[name]:
+                note = f"{name} {convention}: params {params}, not torchvision's {EXPECTED_PARAMS[name]}"
+                aux = getattr(build_model(name), "AuxLogits", None)
+                if aux is not None and isinstance(params, int):
+                    held = sum(p.numel() for p in aux.parameters())
+                    note += f"; AuxLogits (not run in eval) holds {held}" + (
+                        ", exactly the difference" if EXPECTED_PARAMS[name] - params == held else "")
+                notes.append(note)
+        settings = [
+            "settings: batch 1; eval mode; weights=None (random init, no download); input 1x3xSxS, S = 224 except "
+            "inception_v3 (299); x = torch.randn(1, 3, S, S, generator=torch.Generator().manual_seed(0)) for the "
+            "tools that take a tensor",
+            "models: " + BUILD_NOTE,
+            "columns: model; convention (the tool); params (the tool's parameter count); macs (its operation count "
+            "in multiply-accumulates, converted as below)",
+        ]
+        head = header("What PyTorch counting tools report for torchvision models", command,
+                      time.perf_counter() - started, settings)
+        write(args.out_dir / "peer_totals.tsv", head, notes, "model\tconvention\tparams\tmacs", rows)
+        log(f"wrote {args.out_dir / 'peer_totals.tsv'} in {time.perf_counter() - started:.0f} s")
+
+    if args.only != "models":
+        names = args.cases.split(",") if args.cases else list(CASES)
+        unknown = [n for n in names if n not in CASES]
+        if unknown:
+            parser.error(f"unknown cases: {unknown}")
+        started = time.perf_counter()
+        rows, notes = [], []
+        for name in names:
+            measure(name, lambda n=name: build_case(n), CASE_SHAPE, rows, notes, log)
+        settings = [
+            "settings: batch 1; eval mode; input 1x8x12x12, x = torch.randn(1, 8, 12, 12, "
+            "generator=torch.Generator().manual_seed(0)) for the tools that take a tensor; "
+            f"torch.manual_seed({SEED}) before each build",
+            "each case is class Case(nn.Module) whose forward calls the thing: a module held as the child self.m "
+            "(so the module under test is a leaf below the wrapper), or, with no submodules, an F.* / torch.* "
+            "function or a tensor method; output 1x8x12x12 unless said",
+            "columns: case; convention (the tool); params; macs (converted as below)",
+        ]
+        settings += [f"case {name}: {CASES[name][0]}" for name in names]
+        head = header("What PyTorch counting tools report for single modules and functions", command,
+                      time.perf_counter() - started, settings)
+        write(args.out_dir / "peer_modules.tsv", head, notes, "case\tconvention\tparams\tmacs", rows)
+        log(f"wrote {args.out_dir / 'peer_modules.tsv'} in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
