@@ -630,7 +630,9 @@ class Expander:
                 item.line, item.key_lines = body_i.line, body_i.key_lines
                 cur = self.item(item, outer, cur, args)
             else:
-                cur = self.items(body_i, outer.child(str(i), cur), cur, args, "layers")
+                iteration = outer.child(str(i), cur)
+                cur = self.items(body_i, iteration, cur, args, "layers")
+                self.aliases[iteration.prefix[:-1]] = cur  # an iteration's name stands for its output
         return cur
 
     def _single_call(self, body):
@@ -673,6 +675,7 @@ class Expander:
                 self.fail(f"branch name {bname!r} must be a word", branches, bname)
             branch = inner.child(bname, start)
             ends.append(self.items(body, branch, start, branches, bname))
+            self.aliases[branch.prefix[:-1]] = ends[-1]  # a branch's name stands for its output
         merged = self.auto_name(inner, merge)
         return self.add_node(merge, {}, ends, inner.prefix + merged, inner, args.line)
 
@@ -688,6 +691,7 @@ class Expander:
         x, y = self.shapes[start], self.shapes[body_end]
         if isinstance(shortcut, list):
             sc = self.items(shortcut, inner.child("shortcut", start), start, args, "shortcut")
+            self.aliases[inner.prefix + "shortcut"] = sc
         elif shortcut not in SHORTCUTS:
             self.fail(f"shortcut must be one of {', '.join(SHORTCUTS)} or a list of layers, got {shortcut!r}",
                       args, "shortcut", hint=did_you_mean(shortcut, SHORTCUTS))

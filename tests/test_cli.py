@@ -129,3 +129,42 @@ def test_kinds_lists_every_registered_kind_with_its_arguments():
     assert [a["name"] for a in conv["args"] if a["required"]] == ["out", "kernel"]
     result = run("kinds", "cnv")
     assert result.returncode == 2 and "did you mean 'conv'" in result.stderr
+
+
+def test_depth_json_shows_groups_even_when_there_are_as_many_groups_as_layers():
+    # two groups of one layer each: the subtotals are named a and b, whatever the count
+    text = ("input: [3, 8, 8]\nlayers:\n  - sequence: {name: a, layers: [{conv: {out: 4, kernel: 1}}]}\n"
+            "  - sequence: {name: b, layers: [relu]}\n")
+    result = CliRunner().invoke(main, ["table", "-", "--depth", "1", "--format", "json"], input=text)
+    rows = json.loads(result.stdout)["layers"]
+    assert [(r["name"], r["type"]) for r in rows] == [("a", "block"), ("b", "block")]
+    csv_rows = CliRunner().invoke(main, ["table", "-", "--depth", "1", "--format", "csv"], input=text).stdout
+    assert [line.split(",")[0] for line in csv_rows.splitlines()[1:]] == ["a", "b"]
+
+
+def test_errata_notes_only_at_the_batch_and_dtype_they_were_printed_for():
+    # the lecture's conv1 "78M" is about one 227x227 image: at batch 8 the table's figure is 8 times it
+    assert "78M" in run("table", "alexnet").stdout
+    assert "78M" not in run("table", "alexnet", "--batch", "8").stdout
+    assert "78M" not in run("table", "alexnet", "--dtype", "float16").stdout
+
+
+def test_explain_shows_every_convention_and_what_each_adds():
+    from cnncost import conventions
+
+    data = json.loads(run("explain", "resnet18", "--format", "json").stdout)
+    by_name = {c["convention"]: c for c in data["conventions"]}
+    assert list(by_name) == list(conventions.CONVENTIONS)
+    # ptflops over torchvision, by hand: 20 BNs and 17 ReLU modules at 2 per element, the max pool (2 per
+    # input element), the adaptive pool (2 per input element) and fc's bias
+    bn = 2 * (64 * 112 * 112 + 4 * 64 * 56 * 56 + 4 * 128 * 28 * 28 + 4 * 256 * 14 * 14 + 4 * 512 * 7 * 7
+              + 128 * 28 * 28 + 256 * 14 * 14 + 512 * 7 * 7)
+    relu = 2 * (64 * 112 * 112 + 4 * 64 * 56 * 56 + 4 * 128 * 28 * 28 + 4 * 256 * 14 * 14 + 4 * 512 * 7 * 7)
+    pools = 2 * 64 * 112 * 112 + 2 * 512 * 7 * 7
+    ptflops = by_name["ptflops"]
+    assert ptflops["macs"] - by_name["torchvision"]["macs"] == bn + relu + pools + 1000
+    assert {d["kind"]: d["delta"] for d in ptflops["differences"]} == {
+        "batchnorm": bn, "relu": relu, "maxpool": 2 * 64 * 112 * 112, "adaptive_avgpool": 2 * 512 * 7 * 7,
+        "linear": 1000}
+    for fmt, marker in (("table", "ptflops"), ("csv", "ptflops,batchnorm"), ("markdown", "| ptflops |")):
+        assert marker in run("explain", "resnet18", "--format", fmt).stdout, fmt

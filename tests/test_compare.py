@@ -172,3 +172,16 @@ def test_cli_errors_are_one_line():
     assert result.stderr.count("\n") == 1 and "two or more models" in result.stderr
     result = run("compare", "vgg16", "googlenet", "--until", "pool9")
     assert result.returncode == 2 and "no layer or scope named 'pool9'" in result.stderr
+
+
+def test_notes_only_where_the_figures_were_printed_for_these_settings():
+    # the lecture's stem figures are about 224x224 inputs and the model's own parameters
+    assert "Erratum" in run_compare("vgg16", "googlenet")
+    for extra in (["--input", "3x112x112"], ["--batch", "2"], ["--set", "classes=10"]):
+        assert "Erratum" not in run_compare("vgg16", "googlenet", *extra), extra
+
+
+def run_compare(*args):
+    result = run("compare", *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -4,6 +4,8 @@ Expected figures are written as the arithmetic that produces them, so a
 reader can check each row without running anything.
 """
 
+from pathlib import Path
+
 import pytest
 
 from cnncost.kinds import KINDS, adaptive_windows
@@ -137,7 +139,7 @@ def test_adaptive_windows_match_pytorch_rule():
 
 
 def test_every_kind_has_a_docstring_and_is_documented():
-    reference = open("docs/yaml-reference.md").read()
+    reference = (Path(__file__).parent.parent / "docs" / "yaml-reference.md").read_text()
     for name, kind in KINDS.items():
         assert kind.doc, name
         assert f"`{name}`" in reference, f"{name} missing from docs/yaml-reference.md"

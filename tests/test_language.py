@@ -275,3 +275,31 @@ def test_a_bad_set_of_an_inherited_parameter_names_the_base_file(tmp_path):
     with pytest.raises(CnnCostError) as err:
         cnncost.analyze(tmp_path / "child.yaml", set={"mode": "c"})
     assert f"{tmp_path / 'base.yaml'}:3" in str(err.value)
+
+
+def test_dotted_references_reach_a_branch_an_iteration_and_a_custom_shortcut():
+    text = """
+input: [3, 8, 8]
+layers:
+  - parallel:
+      name: mix
+      branches:
+        branch1: {conv: {out: 4, kernel: 1}}
+        branch2: [{conv: {out: 4, kernel: 1}}, {conv: {name: last, out: 6, kernel: 1}}]
+  - conv: {name: from_branch, out: 2, kernel: 1, input: mix.branch2}
+  - repeat: {name: stage, count: 2, layers: [{conv: {out: 5, kernel: 1}}, relu]}
+  - conv: {name: from_iteration, out: 2, kernel: 1, input: stage.0}
+  - residual: {name: res, body: [{conv: {out: 7, kernel: 1}}], shortcut: [{conv: {name: proj, out: 7, kernel: 1}}]}
+  - conv: {name: from_shortcut, out: 2, kernel: 1, input: res.shortcut}
+"""
+    rows = {r.name: r for r in cnncost.analyze_text(text).layers}
+    assert rows["from_branch"].inputs == ("mix.branch2.last",) and rows["from_branch"].input_shape == (6, 8, 8)
+    assert rows["from_iteration"].inputs == ("stage.0.relu",) and rows["from_iteration"].input_shape == (5, 8, 8)
+    assert rows["from_shortcut"].inputs == ("res.shortcut.proj",)
+
+
+def test_call_records_how_the_reference_runs_a_row_and_is_checked():
+    text = "input: [3, 8, 8]\nlayers:\n  - relu: {call: function}\n  - global_avgpool: {call: mean}\n  - relu\n"
+    assert [r.call for r in cnncost.analyze_text(text).layers] == ["function", "mean", "module"]
+    with pytest.raises(CnnCostError, match="relu can run as module or function, not 'mean'"):
+        cnncost.analyze_text("input: [3, 8, 8]\nlayers:\n  - relu: {call: mean}\n")
