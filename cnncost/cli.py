@@ -227,7 +227,7 @@ def explain_conventions(model, settings, fmt, output):
 
 @main.command(name="kinds")
 @click.argument("kind", required=False)
-@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(("table", "json", "markdown")), default="table", show_default=True,
               help="Output format.")
 @handle_errors
 def list_kinds(kind, fmt):

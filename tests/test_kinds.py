@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cnncost.kinds import KINDS, adaptive_windows
+from cnncost.render.kinds import markdown_table
 from tests.helpers import one_layer, network
 
 # (layer as YAML, input shape, output shape, params, raw MACs under the lecture convention)
@@ -79,7 +80,7 @@ def test_kind_against_hand_arithmetic(item, shape_in, shape_out, params, macs):
     kind = KINDS[row.type]
     raw = kind.macs(row.args, row.input_shapes, row.output_shape)
     assert raw == macs
-    counted = macs if kind.category in ("conv", "linear", "pool") else 0
+    counted = macs if kind.category in ("conv", "linear", "pool") else 0  # the lecture convention's rule
     assert row.macs == counted
     assert row.flops == 2 * counted
 
@@ -138,8 +139,10 @@ def test_adaptive_windows_match_pytorch_rule():
     assert adaptive_windows(10, 1) == 10
 
 
-def test_every_kind_has_a_docstring_and_is_documented():
+def test_the_docs_kinds_table_is_the_registrys():
     reference = (Path(__file__).parent.parent / "docs" / "yaml-reference.md").read_text()
+    begin = "<!-- generated from the registry by 'cnncost kinds --format markdown'; tests/test_kinds.py keeps it equal -->\n"
+    table = reference[reference.index(begin) + len(begin):reference.index("<!-- end of the generated table -->")]
+    assert table == markdown_table(), "run 'cnncost kinds --format markdown' and paste it into docs/yaml-reference.md"
     for name, kind in KINDS.items():
-        assert kind.doc, name
-        assert f"`{name}`" in reference, f"{name} missing from docs/yaml-reference.md"
+        assert kind.doc and {"output", "params", "macs"} <= set(kind.formulas), name

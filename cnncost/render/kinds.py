@@ -25,10 +25,39 @@ def _describe(kind) -> dict:
         "category": kind.category,
         "inputs": kind.inputs,
         "in_place": kind.inplace,
+        "calls": list(kind.calls),
+        "formulas": dict(kind.formulas),
         "args": [{"name": a.name, "required": a.default is REQUIRED,
                   "default": None if a.default is REQUIRED else a.default, "doc": a.doc} for a in kind.args],
         "doc": kind.doc,
     }
+
+
+MARKDOWN_HEADERS = ("kind", "arguments (default)", "output", "params", "MACs (raw; the convention decides what counts)",
+                    "runs as")
+
+
+def _markdown_row(kind) -> str:
+    def argument(a):
+        if a.default is REQUIRED:
+            return f"`{a.name}`"
+        default = "auto" if a.default is None else str(a.default).lower() if isinstance(a.default, bool) else a.default
+        return f"`{a.name}` ({default})"
+
+    args = ", ".join(argument(a) for a in kind.args) or "none"
+    if "arguments" in kind.formulas:
+        args = kind.formulas["arguments"] if args == "none" else f"{args}; {kind.formulas['arguments']}"
+    f = kind.formulas
+    cells = [f"`{kind.name}`", args, f.get("output", ""), f.get("params", ""), f.get("macs", ""),
+             ", ".join(kind.calls)]
+    return "| " + " | ".join(cells) + " |"
+
+
+def markdown_table(kinds=None) -> str:
+    """The kinds table of docs/yaml-reference.md, made from the registry (a test keeps the two equal)."""
+    lines = ["| " + " | ".join(MARKDOWN_HEADERS) + " |", "| " + " | ".join("---" for _ in MARKDOWN_HEADERS) + " |"]
+    lines += [_markdown_row(kind) for kind in (kinds or KINDS.values())]
+    return "\n".join(lines) + "\n"
 
 
 def render_kinds(name: str | None, fmt: str) -> str:
@@ -37,6 +66,8 @@ def render_kinds(name: str | None, fmt: str) -> str:
     kinds = [KINDS[name]] if name else list(KINDS.values())
     if fmt == "json":
         return json.dumps([_describe(k) for k in kinds], indent=2) + "\n"
+    if fmt == "markdown":
+        return markdown_table(kinds)
     lines = []
     for kind in kinds:
         args = ", ".join(_arg_text(a) for a in kind.args) or "no arguments"
