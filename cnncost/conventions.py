@@ -107,8 +107,13 @@ class Convention:
     summary: str  # one line, printed under every table
     rules: Mapping[str, Rule]  # by kind name, or by category for kinds not named
     unrun_params: bool = False  # totals count the parameters of side outputs that do not run (aux heads)
+    unregistered: frozenset = frozenset()  # kinds whose modules the tool has no rule for: their params count 0
     sources: tuple = ()
     _by_kind: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def counts_params(self, kind: str, side: bool, include_side: bool) -> bool:
+        """Whether the totals count a row's parameters."""
+        return kind not in self.unregistered and (include_side or self.unrun_params or not side)
 
     def rule(self, kind: str) -> Rule:
         """The rule for a layer kind: its own entry, or its category's."""

@@ -37,7 +37,7 @@ def view(graph: Graph, settings: Settings | None = None) -> Report:
         dtype=settings.dtype,
         convention=convention.name,
         layers=tuple(rows),
-        totals=totals(rows, settings.include_side, convention.unrun_params),
+        totals=totals(rows, settings.include_side, convention),
         include_side=settings.include_side,
         description=graph.description,
         notes=tuple(graph.notes),
@@ -46,18 +46,21 @@ def view(graph: Graph, settings: Settings | None = None) -> Report:
     )
 
 
-def totals(rows, include_side: bool, unrun_params: bool = False) -> Totals:
-    """Sums over the rows that run; ``unrun_params`` adds the parameters of side outputs that do not."""
+def totals(rows, include_side: bool, convention: conventions.Convention | None = None) -> Totals:
+    """Sums over the rows that run; parameters as the convention counts them (conventions.counts_params)."""
     sums = Totals.of(rows if include_side else [r for r in rows if not r.side])
-    params = counted_params(rows, include_side, unrun_params)
+    params = counted_params(rows, include_side, convention)
     if params != sums.params:
         sums = Totals(params, sums.buffers, sums.macs, sums.flops, sums.memory_bytes)
     return sums
 
 
-def counted_params(rows, include_side: bool, unrun_params: bool = False) -> int:
-    """The parameters a convention counts: of the rows that run, and of idle side outputs if it counts those."""
-    return sum(r.params for r in rows if include_side or unrun_params or not r.side)
+def counted_params(rows, include_side: bool, convention: conventions.Convention | None = None) -> int:
+    """The parameters a convention counts: of the rows that run, of idle side outputs if it counts those,
+    and none of a kind its tool has no rule for."""
+    convention = convention or conventions.get(conventions.DEFAULT)
+    counts = convention.counts_params
+    return sum(r.params for r in rows if counts(r.kind, r.side, include_side))
 
 
 def group_by_depth(report: Report, depth: int) -> list[LayerCost]:

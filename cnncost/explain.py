@@ -41,6 +41,7 @@ class ConventionTotals:
     macs: int
     differences: tuple  # of KindDifference where the MACs differ from the baseline's, largest first
     side_params: int = 0  # parameters of side outputs that do not run, counted by this convention
+    uncounted_params: int = 0  # parameters of kinds this convention's tool has no rule for, left out
 
     @property
     def flops(self) -> int:
@@ -95,9 +96,11 @@ def explain(graph: Graph, settings: Settings | None = None) -> Explanation:
             if macs != baseline_macs[kind]:
                 differences.append(KindDifference(kind, len(nodes), macs, baseline_macs[kind], rule.text))
         differences.sort(key=lambda d: -abs(d.delta))
-        params = counted_params(graph.nodes, settings.include_side, convention.unrun_params)
-        side_params = params - counted_params(graph.nodes, settings.include_side)
+        params = counted_params(graph.nodes, settings.include_side, convention)
+        running = [node for node in graph.nodes if not node.side or settings.include_side]
+        side_params = params - counted_params(running, settings.include_side, convention)
+        uncounted = sum(node.params for node in running if node.kind in convention.unregistered)
         results.append(ConventionTotals(convention.name, convention.reproduces, convention.figure, params, total,
-                                        tuple(differences), side_params))
+                                        tuple(differences), side_params, uncounted))
     return Explanation(graph.name, tuple(graph.input_shape), n, settings.include_side, baseline.name,
                        tuple(results))

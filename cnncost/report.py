@@ -113,6 +113,11 @@ class LayerCost:
     def input_shape(self) -> tuple:
         return self.input_shapes[0] if self.input_shapes else ()
 
+    @property
+    def kind(self) -> str:
+        """The layer kind, as a graph Node names it."""
+        return self.type
+
 
 make_layer_cost = fast_constructor(LayerCost)
 _figures_of = attrgetter(*FIGURES)

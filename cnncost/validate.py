@@ -347,11 +347,14 @@ def _total_checks(graph: Graph, reports: dict[str, Report], measured: dict[str, 
     checks = []
     for name, report in reports.items():
         convention = conventions.get(name)
-        if include_side or convention.unrun_params:
+        whole = include_side or convention.unrun_params
+        if whole and not convention.unregistered:
             params, basis = sum(p.numel() for p in net.parameters()), "numel of every parameter of the network"
         else:
-            params = sum(p.numel() for n in counted for p in net.layer(n.name).parameters())
-            basis = "numel of the parameters of the modules that run (side outputs left out)"
+            chosen = [n for n in (graph.nodes if whole else counted) if n.kind not in convention.unregistered]
+            params = sum(p.numel() for n in chosen for p in net.layer(n.name).parameters())
+            basis = ("numel of the parameters of the modules" + ("" if whole else " that run (side outputs left out)")
+                     + (f", but for kinds {name} has no rule for" if convention.unregistered else ""))
         checks.append(Check(f"params ({name})", report.totals.params, params, basis))
         macs = sum(convention.rule(n.kind)(measured[n.name], batch) for n in counted)
         checks.append(Check(f"macs ({name})", report.totals.macs, macs,

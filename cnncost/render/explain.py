@@ -43,6 +43,9 @@ def _detail_rows(e: Explanation) -> list[list[str]]:
         if c.side_params:
             rows.append([c.convention, "(params)", "", f"+{c.side_params:,} params",
                          "counts the parameters of side outputs (auxiliary heads) that do not run"])
+        if c.uncounted_params:
+            rows.append([c.convention, "(params)", "", f"-{c.uncounted_params:,} params",
+                         "leaves out the parameters of modules it has no rule for"])
     return rows
 
 
