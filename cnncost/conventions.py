@@ -166,6 +166,8 @@ _PTFLOPS = Convention(
         pool=_PTFLOPS_POOL,
         batchnorm=_by_call("2 per element (1 without affine) as a module" + ONLY_MODULES,
                            module=lambda q, n: _affine_factor(q) * q.input_elements * n),
+        groupnorm=_by_call("2 per element (1 without affine) as a module (the batch norm hook)" + ONLY_MODULES,
+                           module=lambda q, n: _affine_factor(q) * q.input_elements * n),
         lrn=Rule(_ptflops_lrn, "(C + size - 1)*H*W + 3*C*H*W: the patched avg_pool3d, mul and add inside "
                  "F.local_response_norm"),
         relu=_by_call("2 per element as a module (the module hook, and the patched F.relu it calls); "
@@ -204,6 +206,8 @@ _FVCORE = Convention(
         conv=MACS, linear=MACS,
         batchnorm=Rule(lambda q, n: _affine_factor(q) * q.input_elements * n,
                        "2 per element (1 without affine): aten::batch_norm in eval"),
+        groupnorm=Rule(lambda q, n: (4 + (q.params > 0)) * q.input_elements * n,
+                       "5 per element (4 without affine): aten::group_norm, module or function"),
         adaptive_avgpool=_by_call("1 per input element (aten::adaptive_avg_pool2d)",
                                   module=_per_input(1), function=_per_input(1)),
         global_avgpool=_by_call("1 per input element (aten::adaptive_avg_pool2d); 0 as Tensor.mean",
@@ -230,7 +234,9 @@ _THOP = Convention(
         global_avgpool=_by_call("int((H * W + 1) * output elements) as a module; 0 as a function or mean",
                                 module=_thop_adaptive),
         softmax=_by_call("3F - 1 per row of F features as a module" + ONLY_MODULES, module=_thop_softmax),
+        groupnorm=Rule(None, "0: no rule for nn.GroupNorm, whose parameters it leaves out too"),
     ),
+    unregistered=frozenset({"groupnorm"}),
     sources=("thop 0.1.1.post2209072238: profile.py (register_hooks, dfs_count), vision/basic_hooks.py, "
              "vision/calc_func.py",),
 )

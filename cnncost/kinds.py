@@ -567,6 +567,31 @@ define(
 )
 
 
+def _groupnorm_shape(a, shapes):
+    c = _bn_channels(shapes)
+    if c % a["groups"]:
+        raise CnnCostError(f"groups={a['groups']} must divide the {c} channels")
+    return shapes[0]
+
+
+define(
+    "groupnorm",
+    "norm",
+    "Group normalisation: each sample's channels in groups, normalised over each group and all positions.",
+    args=(
+        Arg("groups", positive_int, doc="channel groups; must divide the channels"),
+        Arg("eps", number, 1e-5),
+        Arg("affine", boolean, True, "learn a scale and shift per channel"),
+    ),
+    shape=_groupnorm_shape,
+    params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
+    macs=lambda a, ins, out: math.prod(out),
+    build=lambda t, a, ins, out: t.nn.GroupNorm(a["groups"], ins[0][0], eps=a["eps"], affine=a["affine"]),
+    measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
+    formulas={"output": "same", "params": "2C if affine", "macs": "C*H*W"},
+)
+
+
 # --- element-wise activations and regularisers: same shape, no parameters ---
 
 for _name, _doc, _args, _build in (

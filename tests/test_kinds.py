@@ -58,6 +58,9 @@ CASES = [
     ("adaptive_avgpool: {output: 6}", (256, 6, 6), (256, 6, 6), 0, 256 * 6 * 6),
     ("batchnorm", (64, 8, 8), (64, 8, 8), 2 * 64, 64 * 8 * 8),
     ("batchnorm: {affine: false}", (64, 8, 8), (64, 8, 8), 0, 64 * 8 * 8),
+    # group norm: a scale and shift per channel, one normalisation per element
+    ("groupnorm: {groups: 4}", (64, 8, 8), (64, 8, 8), 2 * 64, 64 * 8 * 8),
+    ("groupnorm: {groups: 64, affine: false}", (64, 8, 8), (64, 8, 8), 0, 64 * 8 * 8),
     ("lrn: {size: 5}", (96, 55, 55), (96, 55, 55), 0, 96 * 55 * 55 * 5),
     ("relu", (8, 4, 4), (8, 4, 4), 0, 0),
     ("hardswish", (8, 4, 4), (8, 4, 4), 0, 0),

@@ -76,6 +76,7 @@ layers:
         - conv: {out: 16, kernel: 1}
         - silu
         - conv: {out: 64, kernel: 1}
+        - groupnorm: {groups: 8}
         - hardsigmoid: {name: gate}
         - mul: {input: [proj, gate]}
   - channel_split: {parts: 2, index: 1}
