@@ -23,15 +23,23 @@ from .errors import CnnCostError, did_you_mean
 from .kinds import CATEGORIES, KINDS
 
 
-@dataclass(frozen=True)
 class Rule:
-    """How one convention counts one kind: ``count(q, batch)`` is the whole batch's MACs."""
+    """How one convention counts one kind: ``rule(q, batch)`` is the whole batch's MACs.
 
-    count: Callable | None  # None: the convention counts nothing for this kind
-    text: str  # the rule in words, for 'cnncost explain' and the docs
+    A plain class, not a dataclass: there are dozens, and every command imports them.
+    """
+
+    __slots__ = ("count", "text")
+
+    def __init__(self, count: Callable | None, text: str):
+        self.count = count  # None: the convention counts nothing for this kind
+        self.text = text  # the rule in words, for 'cnncost explain' and the docs
 
     def __call__(self, q, batch: int) -> int:
         return 0 if self.count is None else self.count(q, batch)
+
+    def __repr__(self) -> str:
+        return f"Rule({self.text!r})"
 
 
 ZERO = Rule(None, "0")

@@ -123,16 +123,18 @@ def _no_window(a, ins, out):
     return ()
 
 
-@dataclass(frozen=True)
 class Measure:
     """How validation reads one quantity off torch: ``read(seen)`` for the whole batch, and what that is.
 
     ``seen`` (validate.Seen) holds the module, its input and output shapes with
     the batch, FlopCounterMode's count for the call, and helpers that need torch.
+    A plain class, not a dataclass: every command imports the kinds.
     """
 
-    read: Callable[[Any], Any]
-    basis: str
+    __slots__ = ("read", "basis")
+
+    def __init__(self, read: Callable[[Any], Any], basis: str):
+        self.read, self.basis = read, basis
 
 
 CALLS = ("module", "function", "operator", "mean")  # every way a reference implementation may run a row
