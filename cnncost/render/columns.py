@@ -80,8 +80,13 @@ def footer(report: Report, notes=()) -> list[str]:
         f"Convention '{report.convention}': {CONVENTIONS[report.convention].summary}",
     ]
     if any(l.side for l in report.layers):
-        lines.append("Side outputs (auxiliary heads) are "
-                     + ("included in" if report.include_side else "excluded from") + " the totals.")
+        if report.include_side:
+            lines.append("Side outputs (auxiliary heads) are included in the totals.")
+        elif CONVENTIONS[report.convention].unrun_params:
+            lines.append("Side outputs (auxiliary heads) are excluded from the totals, but for their parameters, "
+                         f"which {report.convention} counts although they do not run.")
+        else:
+            lines.append("Side outputs (auxiliary heads) are excluded from the totals.")
     lines.extend(report.notes)
     lines.extend(notes)
     return lines
