@@ -34,10 +34,11 @@ PLAIN_COMMANDS = (
     ("table", "alexnet", "--format", "markdown"),
     ("list", "--format", "json"),
     ("compare", "vgg16", "googlenet", "--format", "json"),
+    ("explain", "resnet152", "--format", "json"),
 )
 PEER_SKIPPED = 3  # benchmarks/peer.py's exit code when it cannot run
 
-# targets of issue 7
+# targets of issue 7 (and of issue 10, for explain)
 TABLE_SECONDS, TABLE_MIB, PEER_RATIO = 0.10, 50, 30
 LIST_SECONDS = 0.5
 ENGINE_SECONDS, SYNTHETIC_SECONDS, LINEAR_RATIO = 0.005, 1.0, 12
@@ -146,6 +147,8 @@ def main() -> int:
         Series("  table json, parse cache off (first run)", cnncost + ["table", "resnet152", "--format", "json"],
                args.runs, env={"CNNCOST_CACHE_DIR": ""}),
         Series("cnncost list (whole zoo)", cnncost + ["list"], max(5, args.runs // 3)),
+        Series("cnncost explain resnet152 --format json", cnncost + ["explain", "resnet152", "--format", "json"],
+               args.runs),
     ]
     peers = [] if args.no_peers else [
         Series(f"peer: {name}", [peers_python, str(HERE / "peer.py"), name], args.peer_runs) for name in PEERS]
@@ -164,12 +167,14 @@ def main() -> int:
     def check(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
-    floor, table, listing = series[0], series[2], series[5]
+    floor, table, listing, explain = series[0], series[2], series[5], series[6]
     listing.label = f"cnncost list ({zoo_size} models)"
     targets = {  # series -> (target, verdict)
         table: (f"<= {TABLE_SECONDS} s, <= {TABLE_MIB} MiB",
                 check(table.median <= TABLE_SECONDS and table.peak <= TABLE_MIB)),
         listing: (f"< {LIST_SECONDS} s", check(listing.median < LIST_SECONDS)),
+        explain: (f"<= {TABLE_SECONDS} s, <= {TABLE_MIB} MiB",
+                  check(explain.median <= TABLE_SECONDS and explain.peak <= TABLE_MIB)),
     }
     rows = [(s.label, f"{s.median:.3f} s, {s.peak:.0f} MiB") + targets.get(s, ("", "")) for s in series]
     rows.append(("  table json above the floor", f"{table.median - floor.median:.3f} s, "

@@ -17,13 +17,15 @@ def view(graph: Graph, settings: Settings | None = None) -> Report:
     settings = settings or Settings()
     n, nbytes = settings.batch, settings.element_bytes
     convention = conventions.get(settings.convention)
-    rule_of, inplace = convention.rule, {name: kind.inplace for name, kind in KINDS.items()}
+    # per kind, once: the rule's counting function (None counts 0) and whether it allocates memory
+    per_kind = {name: (convention.rule(name).count, not kind.inplace) for name, kind in KINDS.items()}
     rows = []
     for node in graph.nodes:
-        macs = rule_of(node.kind)(node, n)
+        count, allocates = per_kind[node.kind]
+        macs = 0 if count is None else count(node, n)
         out = node.output_shape
         memory = 0
-        if not inplace[node.kind]:
+        if allocates:
             memory = n * nbytes
             for d in out:
                 memory *= d

@@ -506,9 +506,7 @@ class Expander:
             raise CnnCostError(f"output shape {format_shape(out)} has an empty dimension")
         self.nodes.append(make_node(  # Node's fields, in order: the quantities are worked out once, here
             full, kind_name, checked, tuple(inputs), in_shapes, out, scope.side, line, call or kind.calls[0],
-            kind.params(checked, in_shapes, out), kind.buffers(checked, in_shapes, out),
-            kind.macs(checked, in_shapes, out), kind.bias_adds(checked, in_shapes, out),
-            kind.window(checked, in_shapes, out)))
+            *kind.quantities(checked, in_shapes, out)))
         if groups:
             self.groups.update(groups)
         self.shapes[full] = out

@@ -161,6 +161,7 @@ class LayerKind:
     arg_map: dict = field(init=False, repr=False, compare=False)
     defaults: dict = field(init=False, repr=False, compare=False)  # normalised default values
     checks: tuple = field(init=False, repr=False, compare=False)  # what check_args does, worked out once
+    _quantities: Callable = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "arg_map", {a.name: a for a in self.args})
@@ -169,6 +170,7 @@ class LayerKind:
         object.__setattr__(self, "defaults", {
             a.name: a.check(a.default, a.name) if a.default is not None else None
             for a in self.args if not a.required})
+        object.__setattr__(self, "_quantities", _quantities_of(self))
 
     def check_args(self, raw: dict) -> dict:
         """Validate raw argument values (already evaluated) and fill defaults."""
@@ -182,10 +184,36 @@ class LayerKind:
                 out[name] = self.defaults[name]
         return out
 
+    def quantities(self, a: dict, ins: tuple, out: tuple) -> tuple:
+        """params, buffers, macs, bias_adds and window, in graph.Node's order."""
+        return self._quantities(a, ins, out)
+
     def check_call(self, value) -> str:
         if value not in self.calls:
             raise CnnCostError(f"{self.name} can run as {' or '.join(self.calls)}, not {value!r}")
         return value
+
+
+def _quantities_of(kind: LayerKind) -> Callable:
+    """LayerKind.quantities: the kind's five rules, skipping those that are always zero.
+
+    Expansion calls this once per layer; most kinds have three or four rules that are always
+    0 or (), and calling them all took a tenth of an expansion. tests/test_speedups.py checks
+    that it gives what the five rules give.
+    """
+    rules = (kind.params, kind.buffers, kind.macs, kind.bias_adds)
+    used = tuple(i for i, rule in enumerate(rules) if rule is not _zero)
+    window = kind.window if kind.window is not _no_window else None
+
+    def quantities(a, ins, out):
+        values = [0, 0, 0, 0, ()]
+        for i in used:
+            values[i] = rules[i](a, ins, out)
+        if window is not None:
+            values[4] = window(a, ins, out)
+        return values
+
+    return quantities
 
 
 KINDS: dict[str, LayerKind] = {}

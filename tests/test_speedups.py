@@ -105,3 +105,24 @@ def test_the_garbage_collector_is_back_on_after_an_analysis():
         assert not gc.isenabled()  # the caller's choice is kept
     finally:
         gc.enable()
+
+
+def test_a_kinds_quantities_skip_only_rules_that_give_nothing():
+    from cnncost.kinds import KINDS
+
+    for model in ("googlenet", "efficientnet_b0", "shufflenet_v2_x1_0", "resnet20_cifar"):
+        for node in cnncost.load(model).nodes:
+            kind, a, ins, out = KINDS[node.kind], node.args, node.input_shapes, node.output_shape
+            every_rule = (kind.params(a, ins, out), kind.buffers(a, ins, out), kind.macs(a, ins, out),
+                          kind.bias_adds(a, ins, out), kind.window(a, ins, out))
+            assert (node.params, node.buffers, node.macs, node.bias_adds, node.window) == every_rule, node.name
+
+
+def test_a_view_counts_what_each_rule_says():
+    from cnncost import conventions
+    from cnncost.engine import view
+
+    graph = cnncost.load("mobilenet_v3_small")
+    for name, convention in conventions.CONVENTIONS.items():
+        report = view(graph, cnncost.Settings(convention=name, batch=3))
+        assert [r.macs for r in report.layers] == [convention.rule(n.kind)(n, 3) for n in graph.nodes], name
