@@ -51,9 +51,10 @@ def view(graph: Graph, settings: Settings | None = None) -> Report:
 def totals(rows, include_side: bool, convention: conventions.Convention | None = None) -> Totals:
     """Sums over the rows that run; parameters as the convention counts them (conventions.counts_params)."""
     sums = Totals.of(rows if include_side else [r for r in rows if not r.side])
-    params = counted_params(rows, include_side, convention)
-    if params != sums.params:
-        sums = Totals(params, sums.buffers, sums.macs, sums.flops, sums.memory_bytes)
+    if convention is not None and (convention.unregistered or (convention.unrun_params and not include_side)):
+        params = counted_params(rows, include_side, convention)
+        if params != sums.params:
+            sums = Totals(params, sums.buffers, sums.macs, sums.flops, sums.memory_bytes)
     return sums
 
 

@@ -161,7 +161,8 @@ class LayerKind:
     arg_map: dict = field(init=False, repr=False, compare=False)
     defaults: dict = field(init=False, repr=False, compare=False)  # normalised default values
     checks: tuple = field(init=False, repr=False, compare=False)  # what check_args does, worked out once
-    _quantities: Callable = field(init=False, repr=False, compare=False)
+    # (args, input shapes, output shape) -> params, buffers, macs, bias_adds and window, in graph.Node's order
+    quantities: Callable = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "arg_map", {a.name: a for a in self.args})
@@ -170,7 +171,7 @@ class LayerKind:
         object.__setattr__(self, "defaults", {
             a.name: a.check(a.default, a.name) if a.default is not None else None
             for a in self.args if not a.required})
-        object.__setattr__(self, "_quantities", _quantities_of(self))
+        object.__setattr__(self, "quantities", _quantities_of(self))
 
     def check_args(self, raw: dict) -> dict:
         """Validate raw argument values (already evaluated) and fill defaults."""
@@ -183,10 +184,6 @@ class LayerKind:
             else:
                 out[name] = self.defaults[name]
         return out
-
-    def quantities(self, a: dict, ins: tuple, out: tuple) -> tuple:
-        """params, buffers, macs, bias_adds and window, in graph.Node's order."""
-        return self._quantities(a, ins, out)
 
     def check_call(self, value) -> str:
         if value not in self.calls:
