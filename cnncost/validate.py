@@ -307,9 +307,9 @@ class _ForwardFailed(Exception):
 
 
 def _row_checks(node: Node, seen: Seen, rows: dict[str, Any], own: str, batch: int) -> tuple[list[Check], Measured]:
-    """``rows``: this node's report row under each convention checked; ``own``: the settings' convention."""
+    """``rows``: this node's report row under each convention checked; ``own``: the one whose FLOPs are checked."""
     kind = KINDS[node.kind]
-    row = rows[own] if own in rows else next(iter(rows.values()))
+    row = rows[own]
     checks = [Check("shape", (batch, *node.output_shape), seen.output_shape, "output tensor")]
     numel_bytes = seen.output_numel * seen.element_size
     if kind.inplace:
@@ -327,16 +327,13 @@ def _row_checks(node: Node, seen: Seen, rows: dict[str, Any], own: str, batch: i
     checks.append(Check("bias adds", node.bias_adds * batch, *readings["bias_adds"]))
     if node.window or readings["window"][0]:
         checks.append(Check("window", node.window, tuple(readings["window"][0]), readings["window"][1]))
+    expected = {}
     for name, conv_row in rows.items():
         rule = conventions.get(name).rule(node.kind)
-        checks.append(Check(f"macs ({name})", conv_row.macs, rule(measured, batch), f"{name} rule: {rule.text}"))
-    checks.append(Check(f"flops ({own})", row.flops, 2 * rule_value(own, node.kind, measured, batch),
-                        f"2 x the {own} rule on torch's quantities"))
+        expected[name] = rule(measured, batch)
+        checks.append(Check(f"macs ({name})", conv_row.macs, expected[name], f"{name} rule: {rule.text}"))
+    checks.append(Check(f"flops ({own})", rows[own].flops, 2 * expected[own], f"2 x the {own} rule on torch's quantities"))
     return checks, measured
-
-
-def rule_value(convention: str, kind: str, q, batch: int) -> int:
-    return conventions.get(convention).rule(kind)(q, batch)
 
 
 def _total_checks(graph: Graph, reports: dict[str, Report], measured: dict[str, Measured], net, settings: Settings,
