@@ -225,6 +225,46 @@ def explain_conventions(model, settings, fmt, output):
     emit(render_explanation(explain(graph, settings), fmt, color=use_color(output)), output)
 
 
+@main.command(name="memory")
+@click.argument("model")
+@model_options
+@output_options
+@click.option("--mode", type=click.Choice(("train", "infer")), default="train", show_default=True,
+              help="Training (weights, gradients, optimizer state, saved activations) or inference.")
+@click.option("--optimizer", default="sgd", show_default=True, metavar="NAME",
+              help="sgd (no state), momentum (1 copy of the weights) or adam/adamw (2 copies).")
+@click.option("--amp", is_flag=True, help="Mixed precision: fp32 master weights, gradients and optimizer state; "
+                                          "--dtype is the working precision (float16 or bfloat16).")
+@click.option("--device", "device_names", multiple=True, metavar="NAME",
+              help="A device of 'cnncost devices' (repeatable): does it fit, the largest batch, devices needed.")
+@click.option("--device-file", metavar="FILE", help="A YAML file of your own devices (the form of 'cnncost devices').")
+@handle_errors
+def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_names, device_file):
+    """Training or inference memory of MODEL: weights, gradients, optimizer state, what autograd saves,
+    the peak, and whether it fits on each --device (docs/memory.md)."""
+    from . import devices, memory
+    from .render.memory import render_memory
+
+    known = devices.table(device_file)
+    chosen = tuple(devices.get(name, known) for name in device_names)
+    memory.check_optimizer(optimizer)
+    graph = api.load_text(sys.stdin.read(), "<stdin>", settings) if model == "-" else api.load(model, settings)
+    result = memory.analyze_memory(graph, settings, mode=mode, optimizer=optimizer, amp=amp, devices=chosen)
+    emit(render_memory(result, fmt, color=use_color(output)), output)
+
+
+@main.command(name="devices")
+@output_options
+@click.option("--device-file", metavar="FILE", help="Also list the devices of your own YAML file.")
+@handle_errors
+def list_devices(fmt, output, device_file):
+    """The devices 'cnncost memory --device' knows: memory, bandwidth and peak rates, from the vendors' sheets."""
+    from . import devices
+    from .render.memory import render_devices
+
+    emit(render_devices(devices.table(device_file), fmt, color=use_color(output)), output)
+
+
 @main.command(name="kinds")
 @click.argument("kind", required=False)
 @click.option("--format", "fmt", type=click.Choice(("table", "json", "markdown")), default="table", show_default=True,
@@ -320,10 +360,13 @@ def check_claims(models, model_files, explain, fmt, output):
 @click.option("--all", "all_models", is_flag=True, help="Validate every architecture in the zoo.")
 @click.option("--device", type=click.Choice(("auto", "cpu", "cuda")), default="cpu", show_default=True,
               help="Where torch runs the network; auto picks a GPU when there is one.")
+@click.option("--memory", "check_memory", is_flag=True,
+              help="Check memory instead: what autograd saves per layer (training), and live activations "
+                   "(inference), against cnncost memory (docs/memory.md).")
 @model_options
 @output_options
 @handle_errors
-def validate(models, all_models, device, settings, fmt, output):
+def validate(models, all_models, device, check_memory, settings, fmt, output):
     """Check cnncost's figures against PyTorch running MODEL (needs: pip install 'cnncost[torch]').
 
     One forward pass; every row is compared: output shape, activation bytes,
@@ -346,12 +389,12 @@ def validate(models, all_models, device, settings, fmt, output):
     chosen = (settings.convention,) if given else None
     if len(models) == 1:
         # one model: errors in its file are the user's, reported on one line
-        run = checker.validate_one(models[0], settings, device=device, convention_names=chosen)
+        run = checker.validate_one(models[0], settings, device=device, convention_names=chosen, memory=check_memory)
     else:
         chosen_models = zoo.names() if all_models else list(models)
         with Progress(len(chosen_models)) as progress:
             run = checker.validate_many(chosen_models, settings, device=device, convention_names=chosen,
-                                        on_model=progress.start, on_done=progress.done)
+                                        memory=check_memory, on_model=progress.start, on_done=progress.done)
     emit(render_validation(run, fmt, detail=len(run.models) == 1, color=use_color(output)), output)
     if not run.ok:
         sys.exit(1)

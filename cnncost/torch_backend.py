@@ -139,18 +139,25 @@ class GraphNet(nn.Module):
         self._full_plan = _plan(steps, [graph.output], include_side=True)
 
     def forward(self, x):
-        return self._run(x, self._main_plan)[self.output_name]
+        return self._run([x], self._main_plan)[self.output_name]
 
     def run_all(self, x) -> dict:
         """Every node's output, side outputs included, keyed by node name."""
-        return self._run(x, self._full_plan, keep=True)
+        return self._run([x], self._full_plan, keep=True)
+
+    def run(self, x, include_side: bool = False):
+        """The outputs nothing reads, keyed by node name (the main output; with ``include_side``, the side
+        heads' too), freeing every other activation, the input included, after its last reader."""
+        box = [x]
+        del x  # the run holds the input alone, so it can free it
+        return self._run(box, self._full_plan if include_side else self._main_plan)
 
     def layer(self, name: str) -> nn.Module:
         """The module of one graph node, by its dotted name."""
         return self.get_submodule(name)
 
-    def _run(self, x, plan, keep=False):
-        values = {INPUT: x}
+    def _run(self, box: list, plan, keep=False):
+        values = {INPUT: box.pop()}
         for name, inputs, module, release in plan:
             values[name] = module(*(values[i] for i in inputs))
             if not keep:

@@ -279,6 +279,51 @@ def test_the_whole_zoo_agrees_with_torch_under_every_convention():
     assert out.returncode == 0 and data["ok"] and data["summary"]["mismatches"] == 0
 
 
+# --- memory: what autograd saves, and live activations (validate --memory) ---
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("batch", [2, 3])  # its batch norm on a vector cannot train on one sample
+@pytest.mark.parametrize("side", [False, True])
+def test_every_kinds_memory_agrees_with_torch(dtype, batch, side):
+    result = checker.validate_memory_graph(graph_of(EVERY_KIND), Settings(batch=batch, dtype=dtype,
+                                                                           include_side=side))
+    assert result.error is None and failed(result) == []
+    assert {l.name for l in result.layers} == {n.name for n in graph_of(EVERY_KIND).nodes if side or not n.side}
+
+
+def test_a_batch_norm_that_cannot_train_is_refused():
+    with pytest.raises(CnnCostError, match="batch norm 'bn_vec' sees one value per channel at batch 1"):
+        checker.validate_memory_graph(graph_of(EVERY_KIND), Settings(batch=1))
+
+
+def test_a_forgotten_saved_tensor_is_caught(monkeypatch):
+    from cnncost import memory
+
+    monkeypatch.setitem(memory.SAVED_BY_KIND, "maxpool", lambda node, ctx: (("input", 0),))  # no indices
+    result = checker.validate("alexnet", Settings(batch=2), memory=True)
+    assert failed(result) == sorted([(p, "saved_bytes") for p in ("pool1", "pool2", "pool5")]
+                                    + [("total", "saved_activation_bytes")])
+    pool1 = check_of(result, "pool1", "saved_bytes")
+    assert pool1.torch - pool1.cnncost == 2 * 64 * 27 * 27 * 8  # int64 indices, one per output
+
+
+@pytest.mark.parametrize("dtype, batch", [("float32", 1), ("float32", 3), ("bfloat16", 1), ("bfloat16", 3)])
+def test_the_whole_zoos_memory_agrees_with_torch(dtype, batch):
+    out = subprocess.run([sys.executable, "-m", "cnncost", "validate", "--all", "--memory", "--device", "cpu",
+                          "--dtype", dtype, "--batch", str(batch), "--format", "json"], capture_output=True, text=True)
+    data = json.loads(out.stdout)
+    assert [m["model"] for m in data["models"]] == zoo.names()
+    for m in data["models"]:
+        assert m["error"] is None, (m["model"], m["error"])
+        wrong = [(l["name"], c["figure"], c["cnncost"], c["torch"]) for l in m["layers"] for c in l["checks"]
+                 if not c["ok"]]
+        assert not wrong, (m["model"], wrong[:5])
+        figures = {c["figure"] for l in m["layers"] for c in l["checks"]}
+        assert figures == {"saved_bytes", "live_bytes", "saved_activation_bytes", "peak_activation_bytes"}
+    assert out.returncode == 0 and data["summary"]["mismatches"] == 0
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(networks())
 def test_random_networks_agree_with_torch(net):

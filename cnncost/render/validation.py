@@ -45,8 +45,15 @@ def summary_line(run: ValidationRun) -> str:
 COLUMNS = ("shape", "memory_bytes", "params", "buffers", "raw macs", "bias adds")
 
 
+def _columns(model: ModelResult) -> tuple:
+    """The figures shown in columns: the usual ones, or (validate --memory) those of its first row."""
+    if not model.layers or any(c.figure in COLUMNS for c in model.layers[0].checks):
+        return COLUMNS
+    return tuple(c.figure for c in model.layers[0].checks)
+
+
 def figure_names(model: ModelResult) -> list[str]:
-    return [*COLUMNS, "other checks"]
+    return [*_columns(model), "other checks"]
 
 
 def _differences(run: ValidationRun) -> list[list[str]]:
@@ -69,10 +76,10 @@ def _model_cells(m: ModelResult) -> list[str]:
             f"{m.seconds:.2f}", result]
 
 
-def _layer_cells(layer) -> list[str]:
+def _layer_cells(layer, columns=COLUMNS) -> list[str]:
     by_figure = {c.figure: c for c in layer.checks}
-    cells = [_cell(by_figure[f]) if f in by_figure else "" for f in COLUMNS]
-    rest = [c for c in layer.checks if c.figure not in COLUMNS]
+    cells = [_cell(by_figure[f]) if f in by_figure else "" for f in columns]
+    rest = [c for c in layer.checks if c.figure not in columns]
     wrong = [c.figure for c in rest if not c.ok]
     cells.append(f"{len(rest)} ok" if not wrong else f"{len(wrong)} of {len(rest)} differ: " + ", ".join(wrong))
     return [layer.name, layer.kind + (" (side)" if layer.side else ""), *cells]
@@ -90,7 +97,7 @@ def render_table(run: ValidationRun, detail: bool, color: bool = False) -> str:
             for header in ("Layer", "Type", *figure_names(m)):
                 table.add_column(header, no_wrap=True)
             for layer in m.rows:
-                table.add_row(*_layer_cells(layer), style=None if layer.ok else "bold red")
+                table.add_row(*_layer_cells(layer, _columns(m)), style=None if layer.ok else "bold red")
             if m.layers:
                 console.print(table)
     else:
@@ -127,7 +134,7 @@ def render_markdown(run: ValidationRun, detail: bool) -> str:
             if m.layers:
                 lines.append(f"**{m.model}**: cnncost vs torch")
                 lines.append("")
-                table(("Layer", "Type", *figure_names(m)), [_layer_cells(l) for l in m.rows])
+                table(("Layer", "Type", *figure_names(m)), [_layer_cells(l, _columns(m)) for l in m.rows])
     else:
         table(MODEL_HEADERS, [_model_cells(m) for m in run.models])
     differences = _differences(run)

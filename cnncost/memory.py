@@ -1,0 +1,479 @@
+"""Training and inference memory from the graph: what autograd saves, and what it takes to fit.
+
+Training: each layer's weights, gradients and optimizer state, and the
+activations PyTorch's autograd saves for the backward pass, exactly as it
+saves them: each saved tensor is a storage, and a storage that several layers
+save (a ReLU's output that the next conv saves too, a view of a tensor)
+counts once, for the first layer that saves it. Inference: the peak of live
+activations when each tensor is freed after its last reader and PyTorch's
+in-place activations reuse their input. Then, per device of the device table
+(cnncost/data/devices.yaml): does it fit, the largest batch that fits, and
+how many devices a layer-wise split needs.
+
+The per-kind rules live here, in one table keyed by kind (with a fallback per
+category), so that this analysis is one local addition: kinds.py does not
+change. ``cnncost validate --memory`` checks every rule against
+``torch.autograd.graph.saved_tensors_hooks`` and tensor lifetimes in torch
+(docs/memory.md). Plain data; render/memory.py makes text of it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from .errors import CnnCostError, did_you_mean
+from .graph import INPUT, Graph, Node
+from .kinds import KINDS
+from .report import Settings
+
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # copies of the weights it keeps
+MODES = ("train", "infer")
+DEVICE_KINDS = ("cpu", "cuda")
+INDEX_BYTES = 8  # int64, max pooling's indices
+MASK_BYTES = {"cpu": None, "cuda": 1}  # dropout's saved noise: the input's dtype on CPU, a byte mask on CUDA
+MAX_BATCH = 10 ** 9  # what "largest batch" may answer at most
+
+
+# --- what a layer saves for backward ---
+#
+# A rule gets the node, its context (batch, element bytes, device kind, which inputs need a gradient)
+# and returns what autograd saves: ("input", k) for input k's storage, ("output",) for its own output,
+# or ("new", bytes) for a tensor made and kept only for the backward pass. PyTorch saves an operand only
+# when some gradient needs it, so an op on the network input before any parameter saves nothing.
+
+
+@dataclass(frozen=True)
+class Context:
+    batch: int
+    element_bytes: int
+    device: str  # cpu | cuda
+    grad_inputs: tuple  # per input: does it need a gradient
+
+
+def _input(k=0):
+    return ("input", k)
+
+
+OUTPUT = ("output",)
+
+
+def _new(nbytes: int):
+    return ("new", nbytes)
+
+
+def _if_grad(saved: Callable) -> Callable:
+    """Saves only when its input needs a gradient (an op with no parameters)."""
+    return lambda node, ctx: saved(node, ctx) if ctx.grad_inputs[0] else ()
+
+
+def _conv(node: Node, ctx: Context):
+    top, bottom, left, right = node.args["padding"]
+    if top == bottom and left == right:
+        return (_input(),)  # for the weight's gradient, even on the network input
+    # asymmetric padding pads first (torch_backend.PaddedConv2d), so the padded copy is what is saved
+    c, h, w = node.input_shapes[0]
+    return (_new(ctx.batch * c * (h + top + bottom) * (w + left + right) * ctx.element_bytes),)
+
+
+def _norm_statistics(count: Callable) -> Callable:
+    """Batch and group norm in training: the input, and a mean and an inverse std per statistic."""
+
+    def saved(node: Node, ctx: Context):
+        if not node.params and not ctx.grad_inputs[0]:
+            return ()
+        stats = count(node, ctx) * ctx.element_bytes
+        return (_input(), _new(stats), _new(stats))
+
+    return saved
+
+
+def _max_pool(node, ctx):
+    return (_input(), _new(node.output_elements * ctx.batch * INDEX_BYTES))
+
+
+def _adaptive_pool(node, ctx):
+    # PyTorch computes a 1x1 adaptive average as a mean, whose backward needs only the sizes
+    return () if node.output_shape[1:] == (1, 1) else (_input(),)
+
+
+def _lrn(node, ctx):
+    # F.local_response_norm: x*x padded to C + size - 1 channels and average-pooled (the padded square is
+    # saved), then the pow's input and output, and x itself. On the CPU, half precision runs in float32
+    # (torch_backend.LocalResponseNorm), so all four are float32 copies.
+    c, h, w = node.output_shape
+    size = node.args["size"]
+    half_on_cpu = ctx.device == "cpu" and ctx.element_bytes == 2
+    b = 4 if half_on_cpu else ctx.element_bytes
+    elements = ctx.batch * c * h * w
+    padded = ctx.batch * (c + size - 1) * h * w
+    x = _new(elements * b) if half_on_cpu else _input()
+    return (x, _new(padded * b), _new(elements * b), _new(elements * b))
+
+
+def _dropout(node, ctx):
+    p = node.args["p"]
+    if p == 0:
+        return ()  # the identity: F.dropout returns its input
+    if p == 1:
+        return (_new(ctx.element_bytes),)  # the input times a zero scalar
+    mask = MASK_BYTES[ctx.device] or ctx.element_bytes
+    return (_new(node.output_elements * ctx.batch * mask),)
+
+
+def _stochastic_depth(node, ctx):
+    if node.args["p"] == 0:
+        return ()
+    samples = ctx.batch if node.args["mode"] == "row" else 1  # one keep-or-drop per sample, or per batch
+    return (_new(samples * ctx.element_bytes),)
+
+
+def _mul(node, ctx):
+    # each operand is saved for the other's gradient
+    saved = []
+    if ctx.grad_inputs[1]:
+        saved.append(_input(0))
+    if ctx.grad_inputs[0]:
+        saved.append(_input(1))
+    return tuple(saved)
+
+
+NOTHING = lambda node, ctx: ()  # noqa: E731
+SAVED_BY_KIND: dict[str, Callable] = {
+    "conv": _conv,
+    "dwconv": _conv,
+    "linear": lambda node, ctx: (_input(),),
+    "maxpool": _if_grad(_max_pool),
+    "avgpool": _if_grad(lambda node, ctx: (_input(),)),
+    "adaptive_avgpool": _if_grad(_adaptive_pool),
+    "global_avgpool": NOTHING,  # a mean
+    "lrn": _if_grad(_lrn),
+    "batchnorm": _norm_statistics(lambda node, ctx: node.channels),
+    "groupnorm": _norm_statistics(lambda node, ctx: ctx.batch * node.args["groups"]),
+    # activations whose gradient PyTorch computes from the output
+    "relu": _if_grad(lambda node, ctx: (OUTPUT,)),
+    "sigmoid": _if_grad(lambda node, ctx: (OUTPUT,)),
+    "tanh": _if_grad(lambda node, ctx: (OUTPUT,)),
+    "softmax": _if_grad(lambda node, ctx: (OUTPUT,)),
+    "dropout": _if_grad(_dropout),
+    "stochastic_depth": _if_grad(_stochastic_depth),
+    "mul": _mul,
+}
+# What a kind saves when the table does not name it, by category: the other activations (ReLU6, leaky
+# ReLU, ELU, the hard ones, SiLU, GELU) save their input; views, merges and copies save nothing.
+SAVED_BY_CATEGORY: dict[str, Callable] = {
+    "activation": _if_grad(lambda node, ctx: (_input(),)),
+    "reshape": NOTHING,
+    "elementwise": NOTHING,  # add
+    "other": NOTHING,  # identity
+}
+# Kinds whose output is a view of (or is) their first input in training: no storage of their own.
+VIEWS = {"flatten", "channel_split", "identity"}
+
+
+def saved_rule(kind: str) -> Callable:
+    rule = SAVED_BY_KIND.get(kind) or SAVED_BY_CATEGORY.get(KINDS[kind].category)
+    if rule is None:
+        raise CnnCostError(f"no saved-tensor rule for layer kind '{kind}' (add one to cnncost/memory.py)")
+    return rule
+
+
+def _is_view(node: Node, mode: str) -> bool:
+    if node.kind in VIEWS:
+        return True
+    # in eval, and at p = 0 in training, dropout and stochastic depth return their input itself
+    return node.kind in ("dropout", "stochastic_depth") and (mode == "infer" or node.args["p"] == 0)
+
+
+# --- the figures ---
+
+
+@dataclass(frozen=True)
+class LayerMemory:
+    name: str
+    kind: str
+    side: bool
+    weights_bytes: int
+    gradient_bytes: int
+    optimizer_bytes: int
+    buffer_bytes: int
+    saved_bytes: int  # storages this layer is the first to save for backward (train)
+    transient_bytes: int  # its backward working set: the gradients of its output and of its inputs (train)
+    live_bytes: int  # live activations while it runs (infer)
+
+
+@dataclass(frozen=True)
+class DeviceFit:
+    device: str
+    name: str
+    memory_bytes: int
+    fits: bool
+    max_batch: int | None  # None: not even one sample fits
+    devices_needed: int | None  # train: a layer-wise split; None when one layer alone does not fit
+
+
+@dataclass(frozen=True)
+class Memory:
+    model: str
+    input: tuple
+    batch: int
+    dtype: str
+    mode: str
+    optimizer: str
+    amp: bool
+    device_kind: str  # whose saved-tensor rules: cpu or cuda
+    include_side: bool
+    layers: tuple  # of LayerMemory, the rows that run
+    weights_bytes: int
+    gradient_bytes: int
+    optimizer_bytes: int
+    buffer_bytes: int
+    saved_activation_bytes: int
+    transient_bytes: int  # the largest backward working set (train)
+    peak_activation_bytes: int  # infer: the peak of live activations
+    peak_bytes: int
+    devices: tuple = ()  # of DeviceFit
+
+    def to_dict(self) -> dict:
+        """The JSON contract of 'cnncost memory --format json' (docs/json.md)."""
+        return {
+            "model": self.model, "input": list(self.input), "batch": self.batch, "dtype": self.dtype,
+            "mode": self.mode, "optimizer": self.optimizer, "amp": self.amp, "device_kind": self.device_kind,
+            "include_side": self.include_side,
+            "layers": [asdict(layer) for layer in self.layers],
+            "totals": {"weights_bytes": self.weights_bytes, "gradient_bytes": self.gradient_bytes,
+                       "optimizer_bytes": self.optimizer_bytes, "buffer_bytes": self.buffer_bytes,
+                       "saved_activation_bytes": self.saved_activation_bytes,
+                       "transient_bytes": self.transient_bytes,
+                       "peak_activation_bytes": self.peak_activation_bytes, "peak_bytes": self.peak_bytes},
+            "devices": [asdict(d) for d in self.devices],
+            "fits": {d.device: d.fits for d in self.devices},
+            "max_batch": {d.device: d.max_batch for d in self.devices},
+        }
+
+
+def check_optimizer(name: str) -> str:
+    if name not in OPTIMIZER_STATES:
+        raise CnnCostError(f"unknown optimizer '{name}'", hint=did_you_mean(name, OPTIMIZER_STATES)
+                           or "choose from " + ", ".join(OPTIMIZER_STATES))
+    return name
+
+
+def _running(graph: Graph, include_side: bool) -> list[Node]:
+    return [n for n in graph.nodes if include_side or not n.side]
+
+
+def saved_storages(graph: Graph, settings: Settings, device: str = "cpu") -> tuple[dict, dict]:
+    """What a training forward pass keeps for backward: per node, {storage: bytes} it is first to save.
+
+    Also returns each node's output storage, a key shared by views of one tensor.
+    """
+    nodes = _running(graph, settings.include_side)
+    n, b = settings.batch, settings.element_bytes
+    storage = {INPUT: (INPUT, math.prod(graph.input_shape) * n * b)}  # name -> (storage key, bytes)
+    needs_grad = {INPUT: False}
+    seen: set = set()
+    first: dict[str, dict] = {}
+    for node in nodes:
+        grads = tuple(needs_grad[i] for i in node.inputs)
+        needs_grad[node.name] = bool(node.params) or any(grads)
+        if _is_view(node, "train"):
+            storage[node.name] = storage[node.inputs[0]]
+        else:
+            storage[node.name] = (node.name, node.output_elements * n * b)
+        mine = {}
+        ctx = Context(n, b, device, grads)
+        for number, item in enumerate(saved_rule(node.kind)(node, ctx)):
+            if item[0] == "input":
+                key, nbytes = storage[node.inputs[item[1]]]
+            elif item[0] == "output":
+                key, nbytes = storage[node.name]
+            else:
+                key, nbytes = (node.name, "saved", number), item[1]
+            if key not in seen:
+                seen.add(key)
+                mine[key] = nbytes
+        first[node.name] = mine
+    return first, storage
+
+
+# torch.nn modules with an ``inplace`` option (torchvision sets it on its activations)
+INPLACE_IN_TORCH = {"relu", "relu6", "leaky_relu", "elu", "hardsigmoid", "hardswish", "silu"}
+
+
+def _inference_storages(graph: Graph, include_side: bool) -> tuple[list, dict, set]:
+    """At inference: the nodes that run, each one's storage (its own, or the one it is a view of or
+    overwrites in place), and the activations that run in place.
+
+    An activation whose torch module can run in place does so when nothing reads its input (or any view
+    of that input) after it, as torchvision's inplace=True ReLUs do; the network input is left alone.
+    """
+    nodes = _running(graph, include_side)
+    last_read = {}  # name -> the last position that reads it
+    for position, node in enumerate(nodes):
+        for i in node.inputs:
+            last_read[i] = position
+    base = {INPUT: INPUT}
+    storage_last_read = {INPUT: last_read.get(INPUT, -1)}  # storage -> the last position reading any alias
+    inplace = set()
+    for position, node in enumerate(nodes):
+        source = base[node.inputs[0]]
+        mine = last_read.get(node.name, -1)
+        if _is_view(node, "infer") or (node.kind in INPLACE_IN_TORCH and source != INPUT
+                                       and storage_last_read[source] <= position):
+            if not _is_view(node, "infer"):
+                inplace.add(node.name)
+            base[node.name] = source
+            storage_last_read[source] = max(storage_last_read[source], mine)
+        else:
+            base[node.name] = node.name
+            storage_last_read[node.name] = mine
+    return nodes, base, inplace
+
+
+def inplace_nodes(graph: Graph, include_side: bool) -> set[str]:
+    """The activations that run in place at inference (see _inference_storages)."""
+    return _inference_storages(graph, include_side)[2]
+
+
+def live_activations(graph: Graph, settings: Settings) -> dict[str, int]:
+    """Inference: the bytes of live activations while each node runs: its output, and every tensor still
+    to be read or never read (the network's outputs), each freed after its last reader."""
+    nodes, base, _ = _inference_storages(graph, settings.include_side)
+    n, b = settings.batch, settings.element_bytes
+    size = {INPUT: math.prod(graph.input_shape) * n * b}
+    size.update((node.name, node.output_elements * n * b) for node in nodes if base[node.name] == node.name)
+    last_reader = {}
+    for position, node in enumerate(nodes):
+        for i in node.inputs:
+            last_reader[base[i]] = position
+    live = {INPUT: size[INPUT]}
+    total = size[INPUT]
+    during = {}
+    for position, node in enumerate(nodes):
+        key = base[node.name]
+        if key not in live:
+            live[key] = size[key]
+            total += size[key]
+        during[node.name] = total
+        for read in {base[i] for i in node.inputs}:
+            if last_reader[read] == position and read != key:
+                total -= live.pop(read)
+    return during
+
+
+def analyze_memory(graph: Graph, settings: Settings | None = None, *, mode: str = "train",
+                   optimizer: str = "sgd", amp: bool = False, device_kind: str | None = None,
+                   devices: tuple = ()) -> Memory:
+    """Training (or inference) memory of ``graph`` under ``settings`` (batch, dtype, side outputs).
+
+    ``devices`` (devices.Device) get a fit each. ``device_kind`` picks the saved-tensor rules (cpu or
+    cuda); by default the first device's, else CUDA's.
+    """
+    if device_kind is None:
+        device_kind = devices[0].saves_as if devices else "cuda"
+    settings = settings or Settings()
+    if mode not in MODES:
+        raise CnnCostError(f"unknown mode '{mode}'", hint=did_you_mean(mode, MODES) or "choose from train, infer")
+    check_optimizer(optimizer)
+    if device_kind not in DEVICE_KINDS:
+        raise CnnCostError(f"unknown device kind '{device_kind}'")
+    if mode == "train":
+        _check_trainable(graph, settings)
+    memory = _totals(graph, settings, mode, optimizer, amp, device_kind)
+    fits = tuple(fit(graph, settings, mode, optimizer, amp, device, memory) for device in devices)
+    return memory if not fits else Memory(**{**_fields(memory), "devices": fits})
+
+
+def _check_trainable(graph: Graph, settings: Settings):
+    """Batch norm in training needs more than one value per channel, or PyTorch refuses to run it."""
+    for node in _running(graph, settings.include_side):
+        if node.kind == "batchnorm" and settings.batch * math.prod(node.input_shapes[0][1:]) == 1:
+            raise CnnCostError(f"batch norm '{node.name}' sees one value per channel at batch {settings.batch}, "
+                               "which PyTorch cannot train", layer=node.name, hint="use a batch of 2 or more")
+
+
+def _fields(memory: Memory) -> dict:
+    return {f: getattr(memory, f) for f in Memory.__dataclass_fields__}
+
+
+def _totals(graph, settings, mode, optimizer, amp, device_kind) -> Memory:
+    nodes = _running(graph, settings.include_side)
+    b = settings.element_bytes
+    weight_b = 4 + b if amp else b  # amp: fp32 master weights and their low-precision working copies
+    state_b = 4 if amp else b
+    states = OPTIMIZER_STATES[optimizer]
+    train = mode == "train"
+    saved = saved_storages(graph, settings, device_kind)[0] if train else {}
+    live = live_activations(graph, settings) if not train else {}
+    n = settings.batch
+    needs_grad = {INPUT: False}
+    rows = []
+    for node in nodes:
+        grads = [needs_grad[i] for i in node.inputs]
+        needs_grad[node.name] = bool(node.params) or any(grads)
+        transient = 0
+        if train and needs_grad[node.name]:
+            transient = (node.output_elements + sum(math.prod(s) for s, g in zip(node.input_shapes, grads) if g)) * n * b
+        rows.append(LayerMemory(
+            node.name, node.kind, node.side,
+            weights_bytes=node.params * weight_b,
+            gradient_bytes=node.params * state_b if train else 0,
+            optimizer_bytes=node.params * state_b * states if train else 0,
+            buffer_bytes=node.buffers * (4 if amp else b),
+            saved_bytes=sum(saved.get(node.name, {}).values()),
+            transient_bytes=transient,
+            live_bytes=live.get(node.name, 0)))
+    weights = sum(r.weights_bytes for r in rows)
+    grads = sum(r.gradient_bytes for r in rows)
+    opt = sum(r.optimizer_bytes for r in rows)
+    buffers = sum(r.buffer_bytes for r in rows)
+    saved_total = sum(r.saved_bytes for r in rows)
+    transient = max((r.transient_bytes for r in rows), default=0)
+    peak_live = max((r.live_bytes for r in rows), default=0)
+    peak = weights + buffers + (grads + opt + saved_total + transient if train else peak_live)
+    return Memory(graph.name, tuple(graph.input_shape), n, settings.dtype, mode, optimizer, amp, device_kind,
+                  settings.include_side, tuple(rows), weights, grads, opt, buffers, saved_total, transient,
+                  peak_live, peak)
+
+
+def fit(graph, settings, mode, optimizer, amp, device, at: Memory) -> DeviceFit:
+    """Whether ``device`` holds the network at these settings, the largest batch it holds, and (training)
+    how many such devices a split into consecutive layers needs."""
+    capacity, kind = device.memory_bytes, device.saves_as
+
+    def peak(batch):
+        return _totals(graph, settings.replace(batch=batch), mode, optimizer, amp, kind).peak_bytes
+
+    mine = at if kind == at.device_kind else _totals(graph, settings, mode, optimizer, amp, kind)
+    # every figure is affine in the batch (a per-sample part, and a constant one: weights, batch norm's
+    # statistics), so two batch sizes give the line; the answer is checked against the exact figure
+    one, two = peak(1), peak(2)
+    per_sample, fixed = two - one, 2 * one - two
+    if one > capacity:
+        largest = None
+    elif per_sample <= 0:
+        largest = MAX_BATCH
+    else:
+        largest = min(MAX_BATCH, (capacity - fixed) // per_sample)
+        while largest > 1 and peak(largest) > capacity:
+            largest -= 1
+    needed = _layer_split(mine, capacity) if mode == "train" else (1 if mine.peak_bytes <= capacity else None)
+    return DeviceFit(device.key, device.name, capacity, mine.peak_bytes <= capacity, largest, needed)
+
+
+def _layer_split(memory: Memory, capacity: int) -> int | None:
+    """Devices needed when consecutive layers share a device: each holds its layers' weights, gradients,
+    optimizer state, buffers and saved activations, and its largest backward working set. Filling each
+    device in order before starting the next is optimal for consecutive groups."""
+    devices, used, transient = 1, 0, 0
+    for r in memory.layers:
+        need = r.weights_bytes + r.gradient_bytes + r.optimizer_bytes + r.buffer_bytes + r.saved_bytes
+        if need + r.transient_bytes > capacity:
+            return None
+        if used + need + max(transient, r.transient_bytes) > capacity:
+            devices, used, transient = devices + 1, 0, 0
+        used += need
+        transient = max(transient, r.transient_bytes)
+    return devices

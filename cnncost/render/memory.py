@@ -1,0 +1,174 @@
+"""Rendering 'cnncost memory' and 'cnncost devices': plain data in, text out."""
+
+from __future__ import annotations
+
+import io
+
+from ..memory import Memory
+
+MIB = 1024 ** 2
+GIB = 1024 ** 3
+
+
+def size(nbytes: int | None) -> str:
+    """Bytes in the largest binary unit that keeps them readable: 1.50 GiB, 23.0 MiB, 512 B."""
+    if nbytes is None:
+        return "-"
+    for unit, scale in (("GiB", GIB), ("MiB", MIB), ("KiB", 1024)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:,.2f} {unit}"
+    return f"{nbytes:,} B"
+
+
+def _columns(m: Memory) -> list[tuple[str, str]]:
+    if m.mode == "train":
+        return [("Weights", "weights_bytes"), ("Gradients", "gradient_bytes"), ("Optimizer", "optimizer_bytes"),
+                ("Saved for backward", "saved_bytes"), ("Backward working set", "transient_bytes")]
+    return [("Weights", "weights_bytes"), ("Live activations", "live_bytes")]
+
+
+def summary_lines(m: Memory) -> list[str]:
+    setting = (f"{m.model}: input {'x'.join(map(str, m.input))}, batch {m.batch}, {m.dtype}"
+               + (", mixed precision (fp32 master weights, gradients and optimizer state)" if m.amp else ""))
+    if m.mode == "train":
+        lines = [
+            f"{setting}, training with {m.optimizer}; saved tensors as on {m.device_kind.upper()}.",
+            f"Peak {size(m.peak_bytes)} ({m.peak_bytes:,} bytes) = weights {size(m.weights_bytes)} + buffers "
+            f"{size(m.buffer_bytes)} + gradients {size(m.gradient_bytes)} + optimizer state "
+            f"{size(m.optimizer_bytes)} + saved activations {size(m.saved_activation_bytes)} + the largest "
+            f"backward working set {size(m.transient_bytes)}.",
+        ]
+    else:
+        lines = [f"{setting}, inference.",
+                 f"Peak {size(m.peak_bytes)} ({m.peak_bytes:,} bytes) = weights {size(m.weights_bytes)} + buffers "
+                 f"{size(m.buffer_bytes)} + the peak of live activations {size(m.peak_activation_bytes)}."]
+    for d in m.devices:
+        if d.max_batch is None:
+            verdict = "does not fit even at batch 1"
+        else:
+            verdict = ("fits" if d.fits else "does not fit") + f"; the largest batch that fits is {d.max_batch:,}"
+        if m.mode == "train" and d.devices_needed is not None and not d.fits:
+            verdict += f"; a split into consecutive layers needs {d.devices_needed} of them"
+        elif m.mode == "train" and d.devices_needed is None:
+            verdict += "; no split into consecutive layers helps (one layer alone does not fit)"
+        lines.append(f"{d.name} ({d.device}, {size(d.memory_bytes)}): {verdict}.")
+    lines.append("Not modelled: the allocator's fragmentation and caching, cuDNN/cuBLAS workspaces, the CUDA "
+                 "context (docs/memory.md).")
+    return lines
+
+
+def render_table(m: Memory, color: bool = False) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    columns = _columns(m)
+    table = Table(title=f"{m.model}: {'training' if m.mode == 'train' else 'inference'} memory",
+                  header_style="bold")
+    table.add_column("Layer", no_wrap=True)
+    table.add_column("Type", no_wrap=True)
+    for header, _ in columns:
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in m.layers:
+        table.add_row(row.name, row.kind + (" (side)" if row.side else ""),
+                      *(size(getattr(row, key)) for _, key in columns))
+    table.add_section()
+    totals = {"weights_bytes": m.weights_bytes, "gradient_bytes": m.gradient_bytes,
+              "optimizer_bytes": m.optimizer_bytes, "saved_bytes": m.saved_activation_bytes,
+              "transient_bytes": m.transient_bytes, "live_bytes": m.peak_activation_bytes}
+    table.add_row("total" if m.mode == "train" else "total (live: peak)", "",
+                  *(size(totals[key]) for _, key in columns), style="bold")
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=color, no_color=not color, width=160, highlight=False)
+    console.print(table)
+    for line in summary_lines(m):
+        console.print(line, soft_wrap=True, markup=False)
+    return out.getvalue()
+
+
+def render_csv(m: Memory) -> str:
+    import csv
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    fields = ("weights_bytes", "gradient_bytes", "optimizer_bytes", "buffer_bytes", "saved_bytes",
+              "transient_bytes", "live_bytes")
+    writer.writerow(("name", "type", *fields, "side"))
+    for row in m.layers:
+        writer.writerow((row.name, row.kind, *(getattr(row, f) for f in fields), str(row.side).lower()))
+    return out.getvalue()
+
+
+def render_markdown(m: Memory) -> str:
+    columns = _columns(m)
+    lines = ["| Layer | Type | " + " | ".join(h for h, _ in columns) + " |",
+             "| :--- | :--- | " + " | ".join("---:" for _ in columns) + " |"]
+    lines += ["| " + " | ".join([row.name, row.kind, *(size(getattr(row, k)) for _, k in columns)]) + " |"
+              for row in m.layers]
+    lines.append("")
+    lines += summary_lines(m)
+    return "\n".join(lines) + "\n"
+
+
+def render_memory(m: Memory, fmt: str, color: bool = False) -> str:
+    if fmt == "json":
+        from .text import dumps_by_line
+
+        return dumps_by_line(m.to_dict())
+    if fmt == "csv":
+        return render_csv(m)
+    if fmt == "markdown":
+        return render_markdown(m)
+    return render_table(m, color)
+
+
+def _rate(value) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+DEVICE_HEADERS = ("Device", "Name", "Kind", "Memory", "Bandwidth (GB/s)", "FP32", "TF32", "FP16", "BF16",
+                  "INT8 (TOPS)")
+
+
+def _device_cells(d) -> list[str]:
+    return [d.key, d.name, d.kind, size(d.memory_bytes), _rate(d.bandwidth_gb_s),
+            *(_rate(d.peak_tflops.get(r)) for r in ("fp32", "tf32", "fp16", "bf16", "int8"))]
+
+
+def render_devices(devices: dict, fmt: str, color: bool = False) -> str:
+    rows = list(devices.values())
+    if fmt == "json":
+        import json
+
+        return json.dumps([{"device": d.key, "name": d.name, "kind": d.kind, "memory_bytes": d.memory_bytes,
+                            "memory_printed": d.memory_printed, "bandwidth_gb_s": d.bandwidth_gb_s,
+                            "peak_tflops": d.peak_tflops, "source": d.source} for d in rows], indent=2) + "\n"
+    if fmt == "csv":
+        import csv
+
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(("device", "name", "kind", "memory_bytes", "bandwidth_gb_s", "fp32", "tf32", "fp16", "bf16",
+                         "int8"))
+        for d in rows:
+            writer.writerow((d.key, d.name, d.kind, d.memory_bytes, d.bandwidth_gb_s,
+                             *(d.peak_tflops.get(r) for r in ("fp32", "tf32", "fp16", "bf16", "int8"))))
+        return out.getvalue()
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(DEVICE_HEADERS) + " |", "| " + " | ".join("---" for _ in DEVICE_HEADERS) + " |"]
+        lines += ["| " + " | ".join(_device_cells(d)) + " |" for d in rows]
+        return "\n".join(lines) + "\n\nPeak rates in TFLOP/s, dense (no sparsity); sources: cnncost/data/devices.yaml.\n"
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Devices (peak TFLOP/s, dense)", header_style="bold")
+    for header in DEVICE_HEADERS:
+        table.add_column(header, no_wrap=header != "Name", min_width=12 if header == "Name" else None,
+                         justify="left" if header in ("Device", "Name", "Kind") else "right")
+    for d in rows:
+        table.add_row(*_device_cells(d))
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=color, no_color=not color, width=160, highlight=False)
+    console.print(table)
+    console.print("Sources: the vendors' spec sheets, cited per device in cnncost/data/devices.yaml; "
+                  "add your own with --device-file.", soft_wrap=True, markup=False)
+    return out.getvalue()

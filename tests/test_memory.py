@@ -1,0 +1,270 @@
+"""Training and inference memory (cnncost memory): each rule against hand arithmetic, the CLI, bad input.
+
+What autograd really saves is checked against torch in tests/test_validate.py (validate --memory).
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+import cnncost
+from cnncost import memory
+from cnncost.cli import main
+from cnncost.devices import Device
+from cnncost.errors import CnnCostError
+from cnncost.kinds import KINDS
+
+N, B = 2, 4  # batch, float32 bytes
+C, H, W = 8, 6, 6
+X = N * C * H * W * B  # one 8x6x6 feature map of the batch, in bytes
+
+
+def saved_by(item, *, device="cpu", dtype="float32", batch=N, before=("conv: {name: pre, out: 8, kernel: 1}",)):
+    """Bytes the layer named 'x' is the first to save, after a 1x1 conv (so that it needs a gradient)."""
+    text = "input: [8, 6, 6]\nlayers:\n" + "".join(f"  - {i}\n" for i in (*before, item))
+    graph = cnncost.load_text(text)
+    first, _ = memory.saved_storages(graph, cnncost.Settings(batch=batch, dtype=dtype), device)
+    return sum(first["x"].values())
+
+
+# (layer, bytes it saves): the first layer to save a storage owns it; the 1x1 conv before saves the input
+CASES = [
+    ("conv: {name: x, out: 4, kernel: 3}", X),  # its input, for the weight's gradient
+    # asymmetric padding: the padded copy, 8 x (6+0+1) x (6+2+1)
+    ("conv: {name: x, out: 4, kernel: 3, padding: [0, 1, 2, 1]}", N * C * 7 * 9 * B),
+    ("dwconv: {name: x, kernel: 3, padding: 1}", X),
+    ("maxpool: {name: x, kernel: 2}", X + N * C * 3 * 3 * 8),  # the input, and int64 indices per output
+    ("avgpool: {name: x, kernel: 2}", X),
+    ("adaptive_avgpool: {name: x, output: 3}", X),
+    ("adaptive_avgpool: {name: x, output: 1}", 0),  # a mean: its backward needs only sizes
+    ("global_avgpool: {name: x}", 0),
+    # x, the square padded to C + size - 1 channels, and the pow's input and output
+    ("lrn: {name: x, size: 3}", X + N * (C + 3 - 1) * H * W * B + 2 * X),
+    ("batchnorm: {name: x}", X + 2 * C * B),  # the input, a mean and an inverse std per channel
+    ("batchnorm: {name: x, affine: false}", X + 2 * C * B),
+    ("groupnorm: {name: x, groups: 4}", X + 2 * N * 4 * B),  # statistics per sample and group
+    ("relu: {name: x}", X),  # its output
+    ("sigmoid: {name: x}", X),
+    ("tanh: {name: x}", X),
+    ("relu6: {name: x}", X),  # its input
+    ("leaky_relu: {name: x}", X),
+    ("elu: {name: x}", X),
+    ("hardsigmoid: {name: x}", X),
+    ("hardswish: {name: x}", X),
+    ("silu: {name: x}", X),
+    ("gelu: {name: x}", X),
+    ("dropout: {name: x, p: 0.5}", X),  # on the CPU the noise has the input's dtype
+    ("dropout: {name: x, p: 0}", 0),  # the identity
+    ("stochastic_depth: {name: x, p: 0.2}", N * B),  # one keep-or-drop per sample
+    ("stochastic_depth: {name: x, p: 0.2, mode: batch}", B),  # one for the batch
+    ("identity: {name: x}", 0),
+    ("channel_shuffle: {name: x, groups: 2}", 0),
+    ("channel_split: {name: x}", 0),
+    ("subsample_pad: {name: x, out: 8, stride: 2}", 0),
+    ("add: {name: x, input: [pre, pre]}", 0),
+    ("concat: {name: x, input: [pre, pre]}", 0),
+    ("mul: {name: x, input: [pre, pre]}", X),  # each operand for the other's gradient: one storage here
+    ("flatten: {name: x}", 0),
+]
+
+
+@pytest.mark.parametrize("item, expected", CASES, ids=[c[0] for c in CASES])
+def test_saved_tensors_by_hand(item, expected):
+    assert saved_by(item) == expected
+
+
+def test_every_kind_has_a_saved_tensor_case_here():
+    assert {c[0].split(":")[0] for c in CASES} | {"linear", "softmax"} == set(KINDS)
+
+
+def test_mul_saves_each_operand_that_the_other_needs():
+    two = ("conv: {name: pre, out: 8, kernel: 1}", "conv: {name: pre2, out: 8, kernel: 1, input: input}")
+    assert saved_by("mul: {name: x, input: [pre, pre2]}", before=two) == 2 * X
+    # times the network input, which needs no gradient: only the network input is needed, and pre saved it
+    assert saved_by("mul: {name: x, input: [pre, input]}") == 0
+
+
+def test_linear_and_softmax_on_vectors():
+    text = ("input: [8, 6, 6]\nlayers:\n  - flatten\n  - linear: {name: fc, out: 10}\n  - softmax: {name: sm}\n")
+    first, _ = memory.saved_storages(cnncost.load_text(text), cnncost.Settings(batch=N))
+    assert sum(first["fc"].values()) == N * 8 * 6 * 6 * B  # the flattened input: a view of the network input
+    assert sum(first["sm"].values()) == N * 10 * B  # its output
+
+
+def test_cuda_saves_a_byte_mask_for_dropout_and_half_precision_lrn_stays_half():
+    assert saved_by("dropout: {name: x, p: 0.5}", device="cuda") == N * C * H * W * 1
+    # on the CPU, half-precision LRN runs in float32 (torch_backend.LocalResponseNorm): four float32 copies
+    half = N * C * H * W
+    padded = N * (C + 3 - 1) * H * W
+    assert saved_by("lrn: {name: x, size: 3}", dtype="bfloat16") == (half + padded + 2 * half) * 4
+    assert saved_by("lrn: {name: x, size: 3}", dtype="bfloat16", device="cuda") == (half + padded + 2 * half) * 2
+
+
+def test_nothing_is_saved_before_the_first_parameter():
+    # a max pool on the network input needs no gradient; the conv after it saves the pooled map
+    text = "input: [8, 6, 6]\nlayers:\n  - maxpool: {name: p, kernel: 2}\n  - conv: {name: c, out: 4, kernel: 1}\n"
+    first, _ = memory.saved_storages(cnncost.load_text(text), cnncost.Settings(batch=N))
+    assert first["p"] == {} and sum(first["c"].values()) == N * C * 3 * 3 * B
+
+
+def test_a_storage_saved_twice_counts_once_for_the_first_saver():
+    # the ReLU saves its output; the conv after it saves the same tensor as its input
+    text = ("input: [8, 6, 6]\nlayers:\n  - conv: {name: a, out: 8, kernel: 1}\n  - relu: {name: r}\n"
+            "  - conv: {name: b, out: 4, kernel: 1}\n")
+    m = memory.analyze_memory(cnncost.load_text(text), cnncost.Settings(batch=N))
+    rows = {r.name: r.saved_bytes for r in m.layers}
+    assert rows == {"a": X, "r": X, "b": 0}
+    assert m.saved_activation_bytes == 2 * X
+
+
+NET = ("input: [8, 6, 6]\nlayers:\n  - conv: {name: a, out: 8, kernel: 3, padding: 1}\n  - relu: {name: r}\n"
+       "  - flatten\n  - linear: {name: fc, out: 10}\n")
+PARAMS = (8 * 8 * 9 + 8) + (288 * 10 + 10)
+
+
+@pytest.mark.parametrize("optimizer, states", [("sgd", 0), ("momentum", 1), ("adam", 2), ("adamw", 2)])
+def test_weights_gradients_and_optimizer_state(optimizer, states):
+    m = memory.analyze_memory(cnncost.load_text(NET), cnncost.Settings(batch=N), optimizer=optimizer)
+    assert (m.weights_bytes, m.gradient_bytes, m.optimizer_bytes) == (PARAMS * 4, PARAMS * 4, states * PARAMS * 4)
+    saved = X + X + N * 288 * 4  # the input (for a), a's output (the ReLU's), the flattened ReLU output is
+    saved -= N * 288 * 4  # ... the same storage, so fc adds nothing
+    assert m.saved_activation_bytes == saved
+    # the largest backward working set: fc's, the gradient of its output and of its input, or a's
+    assert m.transient_bytes == max(N * (10 + 288) * 4, N * (8 * 36) * 4, N * (8 * 36 + 8 * 36) * 4)
+    assert m.peak_bytes == PARAMS * 4 * (2 + states) + saved + m.transient_bytes
+
+
+def test_mixed_precision_keeps_fp32_masters_and_state():
+    m = memory.analyze_memory(cnncost.load_text(NET), cnncost.Settings(batch=N, dtype="bfloat16"),
+                              optimizer="adam", amp=True)
+    assert m.weights_bytes == PARAMS * (4 + 2)  # fp32 master weights and bf16 working copies
+    assert (m.gradient_bytes, m.optimizer_bytes) == (PARAMS * 4, 2 * PARAMS * 4)
+    assert m.saved_activation_bytes == (X + X) // 2  # activations in bf16
+
+
+def test_inference_peak_by_hand():
+    # input 2x8x6x6 (X bytes) -> conv a (new, X) -> ReLU in place on a -> flatten (view) -> fc (new, 2x10)
+    m = memory.analyze_memory(cnncost.load_text(NET), cnncost.Settings(batch=N), mode="infer")
+    live = {r.name: r.live_bytes for r in m.layers}
+    assert live["a"] == X + X  # the input is read by a alone, so it dies after a, not during
+    assert live["r"] == X  # in place over a's output
+    assert live["fc"] == X + N * 10 * 4
+    assert m.peak_activation_bytes == 2 * X and m.peak_bytes == PARAMS * 4 + 2 * X
+    assert memory.inplace_nodes(cnncost.load_text(NET), False) == {"r"}
+
+
+def test_an_activation_runs_in_place_only_as_the_last_reader_of_its_input():
+    text = ("input: [8, 6, 6]\nlayers:\n  - conv: {name: a, out: 8, kernel: 1}\n  - relu: {name: r}\n"
+            "  - add: {name: s, input: [a, r]}\n  - relu: {name: r2}\n")
+    assert memory.inplace_nodes(cnncost.load_text(text), False) == {"r2"}  # r's input is still read by s
+
+
+def device(memory_bytes, kind="cuda"):
+    return Device("test-gpu", "a test GPU", kind, memory_bytes)
+
+
+def test_largest_batch_and_the_layer_split():
+    graph = cnncost.load_text(NET)
+    per_sample = memory.analyze_memory(graph, cnncost.Settings(batch=2)).peak_bytes \
+        - memory.analyze_memory(graph, cnncost.Settings(batch=1)).peak_bytes
+    fixed = memory.analyze_memory(graph, cnncost.Settings(batch=1)).peak_bytes - per_sample
+    assert fixed == PARAMS * 4 * 2  # weights and gradients: sgd keeps no state
+    capacity = fixed + 100 * per_sample + per_sample // 2
+    (fit,) = memory.analyze_memory(graph, cnncost.Settings(batch=128), devices=(device(capacity),)).devices
+    assert (fit.fits, fit.max_batch) == (False, 100)
+    (fit,) = memory.analyze_memory(graph, cnncost.Settings(batch=1), devices=(device(fixed),)).devices
+    assert fit.max_batch is None and not fit.fits
+
+
+def test_devices_needed_for_a_split_into_consecutive_layers():
+    # three identical 1x1 convs on 8 channels: 72 params each, saving their 8x6x6 input (X bytes)
+    text = "input: [8, 6, 6]\nlayers:\n" + "".join(f"  - conv: {{name: c{i}, out: 8, kernel: 1}}\n" for i in range(3))
+    graph = cnncost.load_text(text)
+    layer = 72 * 4 * 2 + X  # weights and gradients, and what it saves
+    working_set = 2 * X  # the gradients of its output and of its input
+    m = memory.analyze_memory(graph, cnncost.Settings(batch=N), devices=(device(2 * layer + working_set),))
+    assert m.devices[0].devices_needed == 2  # two layers on the first device, one on the second
+    assert memory.analyze_memory(graph, cnncost.Settings(batch=N),
+                                 devices=(device(layer + working_set - 1),)).devices[0].devices_needed is None
+
+
+# --- the command line ---
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "cnncost", *args], capture_output=True, text=True)
+
+
+def test_memory_json_contract():
+    out = run("memory", "resnet18", "--batch", "4", "--optimizer", "adam", "--device", "t4", "--device", "a100-80gb",
+              "--format", "json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    totals = data["totals"]
+    for key in ("weights_bytes", "gradient_bytes", "optimizer_bytes", "saved_activation_bytes", "peak_bytes"):
+        assert isinstance(totals[key], int), key
+    assert totals["weights_bytes"] == 11_689_512 * 4  # torchvision's resnet18 num_params, float32
+    assert totals["optimizer_bytes"] == 2 * totals["weights_bytes"]
+    assert all("saved_bytes" in row for row in data["layers"])
+    assert sum(row["saved_bytes"] for row in data["layers"]) == totals["saved_activation_bytes"]
+    assert set(data["fits"]) == set(data["max_batch"]) == {"t4", "a100-80gb"}
+    assert data["max_batch"]["a100-80gb"] > data["max_batch"]["t4"] > 4
+
+
+@pytest.mark.parametrize("fmt, marker", [("table", "Saved for backward"), ("csv", "name,type,weights_bytes"),
+                                         ("markdown", "| Layer | Type |"), ("json", '"peak_bytes"')])
+def test_memory_in_every_format(fmt, marker):
+    out = run("memory", "alexnet", "--format", fmt)
+    assert out.returncode == 0 and marker in out.stdout, out.stderr
+
+
+def test_inference_mode_and_devices_listing():
+    out = run("memory", "mobilenet_v2", "--mode", "infer", "--device", "jetson-orin-nano-8gb", "--format", "json")
+    data = json.loads(out.stdout)
+    assert data["mode"] == "infer" and data["totals"]["gradient_bytes"] == 0 and data["fits"]["jetson-orin-nano-8gb"]
+    listing = json.loads(run("devices", "--format", "json").stdout)
+    assert {"gtx580-3gb", "k80", "v100-16gb", "a100-80gb", "h200-141gb", "rtx4090", "cpu"} <= {d["device"] for d in listing}
+    assert all(d["source"] for d in listing)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--device", "a100-80"], "unknown device 'a100-80' (did you mean 'a100-80gb'?)"),
+    (["--optimizer", "adma"], "unknown optimizer 'adma' (did you mean 'adam'?)"),
+    (["--batch", "0"], "--batch"),
+    (["--batch", "-3"], "--batch"),
+    (["--mode", "training"], "--mode"),
+])
+def test_bad_memory_options_are_one_line(args, message):
+    out = run("memory", "alexnet", *args)
+    assert out.returncode == 2 and out.stdout == ""
+    assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("body, where, message", [
+    ("  mine:\n    name: mine\n    kind: cuda\n", 3, "device 'mine' has no 'memory_bytes'"),  # its name's line
+    ("  mine:\n    name: mine\n    kind: cuda\n    memory_bytes: -5\n", 6, "'memory_bytes' must be positive"),
+    ("  mine:\n    name: mine\n    kind: gpu\n    memory_bytes: 5\n", 5, "kind must be one of cuda, jetson, cpu"),
+    ("  mine:\n    name: mine\n    kind: cuda\n    memory_bytes: 5\n    memroy: 3\n", 7, "unknown field 'memroy'"),
+])
+def test_a_bad_device_file_names_file_line_and_field(tmp_path, body, where, message):
+    path = tmp_path / "mine.yaml"
+    path.write_text("# my devices\ndevices:\n" + body)
+    out = run("memory", "alexnet", "--device-file", str(path), "--device", "mine")
+    assert out.returncode == 2 and out.stdout == ""
+    (line,) = out.stderr.strip().splitlines()
+    assert f"{path}:{where}:" in line and message in line, line
+
+
+def test_a_device_file_adds_a_device():
+    result = CliRunner().invoke(main, ["memory", "alexnet", "--device-file", "-", "--device", "mine"])
+    assert result.exit_code == 2  # '-' is not a file
+
+
+def test_the_api_refuses_unknown_settings():
+    with pytest.raises(CnnCostError, match="unknown optimizer"):
+        memory.analyze_memory(cnncost.load("alexnet"), optimizer="rmsprop")
+    with pytest.raises(CnnCostError, match="unknown mode"):
+        memory.analyze_memory(cnncost.load("alexnet"), mode="eval")
