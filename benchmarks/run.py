@@ -35,10 +35,11 @@ PLAIN_COMMANDS = (
     ("list", "--format", "json"),
     ("compare", "vgg16", "googlenet", "--format", "json"),
     ("explain", "resnet152", "--format", "json"),
+    ("memory", "resnet152", "--format", "json"),
 )
 PEER_SKIPPED = 3  # benchmarks/peer.py's exit code when it cannot run
 
-# targets of issue 7 (and of issue 10, for explain)
+# targets of issue 7 (and of issues 10 and 11, for explain and memory)
 TABLE_SECONDS, TABLE_MIB, PEER_RATIO = 0.10, 50, 30
 LIST_SECONDS = 0.5
 ENGINE_SECONDS, SYNTHETIC_SECONDS, LINEAR_RATIO = 0.005, 1.0, 12
@@ -149,6 +150,8 @@ def main() -> int:
         Series("cnncost list (whole zoo)", cnncost + ["list"], max(5, args.runs // 3)),
         Series("cnncost explain resnet152 --format json", cnncost + ["explain", "resnet152", "--format", "json"],
                args.runs),
+        Series("cnncost memory resnet152 --format json", cnncost + ["memory", "resnet152", "--format", "json"],
+               args.runs),
     ]
     peers = [] if args.no_peers else [
         Series(f"peer: {name}", [peers_python, str(HERE / "peer.py"), name], args.peer_runs) for name in PEERS]
@@ -167,7 +170,7 @@ def main() -> int:
     def check(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
-    floor, table, listing, explain = series[0], series[2], series[5], series[6]
+    floor, table, listing, explain, memory = series[0], series[2], series[5], series[6], series[7]
     listing.label = f"cnncost list ({zoo_size} models)"
     targets = {  # series -> (target, verdict)
         table: (f"<= {TABLE_SECONDS} s, <= {TABLE_MIB} MiB",
@@ -175,6 +178,7 @@ def main() -> int:
         listing: (f"< {LIST_SECONDS} s", check(listing.median < LIST_SECONDS)),
         explain: (f"<= {TABLE_SECONDS} s, <= {TABLE_MIB} MiB",
                   check(explain.median <= TABLE_SECONDS and explain.peak <= TABLE_MIB)),
+        memory: (f"<= {TABLE_SECONDS} s", check(memory.median <= TABLE_SECONDS)),
     }
     rows = [(s.label, f"{s.median:.3f} s, {s.peak:.0f} MiB") + targets.get(s, ("", "")) for s in series]
     rows.append(("  table json above the floor", f"{table.median - floor.median:.3f} s, "

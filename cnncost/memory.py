@@ -382,7 +382,18 @@ def analyze_memory(graph: Graph, settings: Settings | None = None, *, mode: str 
     if mode == "train":
         _check_trainable(graph, settings)
     memory = _totals(graph, settings, mode, optimizer, amp, device_kind)
-    fits = tuple(fit(graph, settings, mode, optimizer, amp, device, memory) for device in devices)
+    peaks: dict = {}  # (device kind, batch) -> peak bytes, shared by the devices
+
+    def peak(kind: str, batch: int) -> int:
+        if (kind, batch) not in peaks:
+            if (kind, batch) == (device_kind, settings.batch):
+                peaks[kind, batch] = memory.peak_bytes
+            else:
+                peaks[kind, batch] = _totals(graph, settings.replace(batch=batch), mode, optimizer, amp,
+                                             kind).peak_bytes
+        return peaks[kind, batch]
+
+    fits = tuple(fit(graph, settings, mode, optimizer, amp, device, memory, peak) for device in devices)
     return memory if not fits else Memory(**{**_fields(memory), "devices": fits})
 
 
@@ -438,18 +449,14 @@ def _totals(graph, settings, mode, optimizer, amp, device_kind) -> Memory:
                   peak_live, peak)
 
 
-def fit(graph, settings, mode, optimizer, amp, device, at: Memory) -> DeviceFit:
+def fit(graph, settings, mode, optimizer, amp, device, at: Memory, peak: Callable) -> DeviceFit:
     """Whether ``device`` holds the network at these settings, the largest batch it holds, and (training)
-    how many such devices a split into consecutive layers needs."""
+    how many such devices a split into consecutive layers needs. ``peak(kind, batch)`` gives peak bytes."""
     capacity, kind = device.memory_bytes, device.saves_as
-
-    def peak(batch):
-        return _totals(graph, settings.replace(batch=batch), mode, optimizer, amp, kind).peak_bytes
-
     mine = at if kind == at.device_kind else _totals(graph, settings, mode, optimizer, amp, kind)
     # every figure is affine in the batch (a per-sample part, and a constant one: weights, batch norm's
     # statistics), so two batch sizes give the line; the answer is checked against the exact figure
-    one, two = peak(1), peak(2)
+    one, two = peak(kind, 1), peak(kind, 2)
     per_sample, fixed = two - one, 2 * one - two
     if one > capacity:
         largest = None
@@ -457,7 +464,7 @@ def fit(graph, settings, mode, optimizer, amp, device, at: Memory) -> DeviceFit:
         largest = MAX_BATCH
     else:
         largest = min(MAX_BATCH, (capacity - fixed) // per_sample)
-        while largest > 1 and peak(largest) > capacity:
+        while largest > 1 and peak(kind, largest) > capacity:
             largest -= 1
     needed = _layer_split(mine, capacity) if mode == "train" else (1 if mine.peak_bytes <= capacity else None)
     return DeviceFit(device.key, device.name, capacity, mine.peak_bytes <= capacity, largest, needed)

@@ -4,6 +4,7 @@ What autograd really saves is checked against torch in tests/test_validate.py (v
 """
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -268,3 +269,23 @@ def test_the_api_refuses_unknown_settings():
         memory.analyze_memory(cnncost.load("alexnet"), optimizer="rmsprop")
     with pytest.raises(CnnCostError, match="unknown mode"):
         memory.analyze_memory(cnncost.load("alexnet"), mode="eval")
+
+
+def _torchvision_rows():
+    lines = [l for l in (Path(__file__).parent / "data" / "torchvision_saved_bytes.tsv").read_text().splitlines()
+             if l and not l.startswith("#")]
+    header = lines[0].split("\t")
+    return [dict(zip(header, l.split("\t"))) for l in lines[1:]]
+
+
+@pytest.mark.parametrize("row", _torchvision_rows(), ids=lambda r: f"{r['model']}-{r['dtype']}-{r['batch']}")
+def test_saved_activations_equal_what_torchvisions_own_models_save(row):
+    # measured on torchvision's modules themselves (in-place ReLUs, functional calls, its own stochastic
+    # depth and SE blocks) by tools/measure_torchvision_memory.py, not on cnncost's torch backend
+    options = row["cnncost"].split()
+    overrides = dict(o.split("=") for o in options[1::2]) if "--set" in options else {}
+    overrides = {k: {"true": True, "false": False}.get(v, v) for k, v in overrides.items()}
+    settings = cnncost.Settings(batch=int(row["batch"]), dtype=row["dtype"], include_side="--side" in options,
+                                set=overrides, input=(3, int(row["size"]), int(row["size"])))
+    m = memory.analyze_memory(cnncost.load(row["model"], settings), settings, device_kind="cpu")
+    assert m.saved_activation_bytes == int(row["saved_bytes"])

@@ -1,0 +1,96 @@
+"""What autograd saves for backward when torchvision's own models train: the reference for 'cnncost memory'.
+
+    python tools/measure_torchvision_memory.py            # writes tests/data/torchvision_saved_bytes.tsv
+
+Needs torch and torchvision (any torchvision whose model builders import; where its compiled ops do not
+load with the installed torch, an empty stand-in for torchvision._meta_registrations is used, as no
+compiled op is needed to build or run these models). Each model is built with weights=None, put in
+training mode, and run forward once on the CPU under torch.autograd.graph.saved_tensors_hooks; every
+saved tensor's storage is counted once, leaving out parameters and buffers. That is the figure
+``cnncost memory`` calls saved_activation_bytes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import sys
+import types
+from importlib.metadata import version
+from pathlib import Path
+
+import torch
+
+OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "torchvision_saved_bytes.tsv"
+# (model, input size, builder keywords, cnncost settings that give the same structure)
+MODELS = [
+    ("alexnet", 224, {}, "--set adaptive_pool=true"),
+    *((f"vgg{d}{bn}", 224, {}, "") for d in (11, 13, 16, 19) for bn in ("", "_bn")),
+    # torchvision drops googlenet's aux heads when it loads the published weights
+    ("googlenet", 224, {"aux_logits": False, "init_weights": False}, "--set aux_logits=false"),
+    # inception_v3 keeps its AuxLogits head, and in training mode it runs
+    ("inception_v3", 299, {"init_weights": False}, "--side"),
+    *((m, 224, {}, "") for m in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2",
+                                 "resnext50_32x4d", "resnext101_32x8d", "mobilenet_v2", "mobilenet_v3_large",
+                                 "mobilenet_v3_small", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0",
+                                 "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "densenet121", "efficientnet_b0")),
+]
+RUNS = [("float32", 2), ("bfloat16", 3)]
+
+
+def import_torchvision():
+    try:
+        import torchvision
+    except RuntimeError as error:
+        if "torchvision::" not in str(error):
+            raise
+        for name in [n for n in sys.modules if n.split(".")[0] == "torchvision"]:
+            del sys.modules[name]
+        sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
+        import torchvision
+    return torchvision
+
+
+def saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
+    excluded = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in excluded:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        output = model(x)  # noqa: F841  (kept alive, and what it saved with it, until the count is read)
+        return sum(storages.values())
+
+
+def main() -> int:
+    torchvision = import_torchvision()
+    lines = [
+        "# What autograd saves for backward when torchvision's own models train (tools/measure_torchvision_memory.py)",
+        f"# date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
+        f"# versions: python {platform.python_version()}; torch {version('torch')}; torchvision {version('torchvision')}",
+        f"# machine: {platform.machine()}, CPU; regenerate: python tools/measure_torchvision_memory.py",
+        "# each model: torchvision.models.get_model(name, weights=None, **keywords), .train(), .to(dtype); one forward",
+        "#   pass on torch.randn(batch, 3, S, S) under torch.autograd.graph.saved_tensors_hooks; saved_bytes is the",
+        "#   total nbytes of the distinct storages saved, parameters and buffers left out",
+        "# columns: model; dtype; batch; size (S); keywords; cnncost (the options that give cnncost the same",
+        "#   structure); saved_bytes",
+        "model\tdtype\tbatch\tsize\tkeywords\tcnncost\tsaved_bytes",
+    ]
+    for name, size, keywords, options in MODELS:
+        for dtype, batch in RUNS:
+            torch.manual_seed(0)
+            model = torchvision.models.get_model(name, weights=None, **keywords).train().to(getattr(torch, dtype))
+            x = torch.randn(batch, 3, size, size, dtype=getattr(torch, dtype))
+            lines.append("\t".join((name, dtype, str(batch), str(size), repr(keywords), options,
+                                    str(saved_bytes(model, x)))))
+            print(lines[-1], file=sys.stderr)
+    OUT.write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
