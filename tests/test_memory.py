@@ -259,9 +259,14 @@ def test_a_bad_device_file_names_file_line_and_field(tmp_path, body, where, mess
     assert f"{path}:{where}:" in line and message in line, line
 
 
-def test_a_device_file_adds_a_device():
-    result = CliRunner().invoke(main, ["memory", "alexnet", "--device-file", "-", "--device", "mine"])
-    assert result.exit_code == 2  # '-' is not a file
+def test_a_device_file_adds_a_device(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("devices:\n  tiny:\n    name: a tiny board\n    kind: jetson\n    memory_bytes: 1000000\n")
+    data = json.loads(run("memory", "alexnet", "--device-file", str(path), "--device", "tiny", "--format", "json").stdout)
+    # alexnet's 61,100,840 float32 weights alone are 244 MB: nothing fits in 1 MB
+    assert data["devices"][0]["name"] == "a tiny board" and data["max_batch"] == {"tiny": None}
+    assert "tiny" in run("devices", "--device-file", str(path)).stdout
+    assert CliRunner().invoke(main, ["memory", "alexnet", "--device-file", str(tmp_path / "none.yaml")]).exit_code == 2
 
 
 def test_the_api_refuses_unknown_settings():
