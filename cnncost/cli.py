@@ -245,7 +245,7 @@ def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_na
     from . import devices, memory
     from .render.memory import render_memory
 
-    known = devices.table(device_file)
+    known = devices.table(device_file) if device_names or device_file else {}
     chosen = tuple(devices.get(name, known) for name in device_names)
     memory.check_optimizer(optimizer)
     graph = api.load_text(sys.stdin.read(), "<stdin>", settings) if model == "-" else api.load(model, settings)

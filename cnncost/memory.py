@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from operator import attrgetter
 from typing import Callable
 
 from .errors import CnnCostError, did_you_mean
-from .graph import INPUT, Graph, Node
+from .graph import INPUT, Graph, Node, fast_constructor
 from .kinds import KINDS
 from .report import Settings
 
@@ -203,6 +204,11 @@ class LayerMemory:
     live_bytes: int  # live activations while it runs (infer)
 
 
+_LAYER_FIELDS = tuple(LayerMemory.__dataclass_fields__)
+_layer_values = attrgetter(*_LAYER_FIELDS)  # a row as a dict without dataclasses.asdict's deep copies
+make_layer_memory = fast_constructor(LayerMemory)
+
+
 @dataclass(frozen=True)
 class DeviceFit:
     device: str
@@ -241,7 +247,7 @@ class Memory:
             "model": self.model, "input": list(self.input), "batch": self.batch, "dtype": self.dtype,
             "mode": self.mode, "optimizer": self.optimizer, "amp": self.amp, "device_kind": self.device_kind,
             "include_side": self.include_side,
-            "layers": [asdict(layer) for layer in self.layers],
+            "layers": [dict(zip(_LAYER_FIELDS, _layer_values(layer))) for layer in self.layers],
             "totals": {"weights_bytes": self.weights_bytes, "gradient_bytes": self.gradient_bytes,
                        "optimizer_bytes": self.optimizer_bytes, "buffer_bytes": self.buffer_bytes,
                        "saved_activation_bytes": self.saved_activation_bytes,
@@ -427,15 +433,15 @@ def _totals(graph, settings, mode, optimizer, amp, device_kind) -> Memory:
         transient = 0
         if train and needs_grad[node.name]:
             transient = (node.output_elements + sum(math.prod(s) for s, g in zip(node.input_shapes, grads) if g)) * n * b
-        rows.append(LayerMemory(
+        rows.append(make_layer_memory(  # LayerMemory's fields, in order
             node.name, node.kind, node.side,
-            weights_bytes=node.params * weight_b,
-            gradient_bytes=node.params * state_b if train else 0,
-            optimizer_bytes=node.params * state_b * states if train else 0,
-            buffer_bytes=node.buffers * (4 if amp else b),
-            saved_bytes=sum(saved.get(node.name, {}).values()),
-            transient_bytes=transient,
-            live_bytes=live.get(node.name, 0)))
+            node.params * weight_b,  # weights
+            node.params * state_b if train else 0,  # gradients
+            node.params * state_b * states if train else 0,  # optimizer state
+            node.buffers * (4 if amp else b),
+            sum(saved.get(node.name, {}).values()),
+            transient,
+            live.get(node.name, 0)))
     weights = sum(r.weights_bytes for r in rows)
     grads = sum(r.gradient_bytes for r in rows)
     opt = sum(r.optimizer_bytes for r in rows)
