@@ -188,16 +188,25 @@ def main(debug):
 @output_options
 @click.option("--depth", type=click.IntRange(min=1), help="Show subtotals per block, N levels of names deep.")
 @click.option("--exact", is_flag=True, help="Show params and MACs as exact integers, not in k and M.")
+@click.option("--rf", "with_rf", is_flag=True, help="Add each layer's receptive field and effective stride.")
 @handle_errors
-def table(model, settings, fmt, output, depth, exact):
+def table(model, settings, fmt, output, depth, exact, with_rf):
     """Per-layer costs of MODEL: a zoo name (see 'cnncost list'), a YAML file, or - for stdin."""
     from .render import View, render
 
     report = analyze_model(model, settings)
     rows = engine.group_by_depth(report, depth) if depth else list(report.layers)
     notes = published_errata(model, report) if fmt in ("table", "markdown") else ()
-    emit(render(View(report, rows, exact=exact, color=use_color(output), notes=notes, grouped=depth is not None),
-                fmt), output)
+    fields = None
+    if with_rf:
+        from .rf import receptive_fields
+
+        fields = {row.name: row for row in receptive_fields(report.graph)}
+        if depth:  # a group's field is its last layer's
+            for row in report.layers:
+                fields[".".join(row.name.split(".")[:depth])] = fields[row.name]
+    emit(render(View(report, rows, exact=exact, color=use_color(output), notes=notes, grouped=depth is not None,
+                     fields=fields), fmt), output)
 
 
 def published_errata(model, report) -> tuple:
@@ -251,6 +260,21 @@ def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_na
     graph = api.load_text(sys.stdin.read(), "<stdin>", settings) if model == "-" else api.load(model, settings)
     result = memory.analyze_memory(graph, settings, mode=mode, optimizer=optimizer, amp=amp, devices=chosen)
     emit(render_memory(result, fmt, color=use_color(output)), output)
+
+
+@main.command(name="rf")
+@click.argument("model")
+@model_options
+@output_options
+@handle_errors
+def receptive_field(model, settings, fmt, output):
+    """Receptive field of every layer of MODEL: its size, effective stride and padding, per axis
+    (docs/receptive-field.md)."""
+    from .render.rf import render_rf
+    from .rf import receptive_fields
+
+    graph = api.load_text(sys.stdin.read(), "<stdin>", settings) if model == "-" else api.load(model, settings)
+    emit(render_rf(graph.name, receptive_fields(graph), fmt, color=use_color(output)), output)
 
 
 @main.command(name="devices")
@@ -363,10 +387,13 @@ def check_claims(models, model_files, explain, fmt, output):
 @click.option("--memory", "check_memory", is_flag=True,
               help="Check memory instead: what autograd saves per layer (training), and live activations "
                    "(inference), against cnncost memory (docs/memory.md).")
+@click.option("--rf", "check_rf", is_flag=True,
+              help="Check receptive fields instead, by input gradients in a linearised network "
+                   "(docs/receptive-field.md).")
 @model_options
 @output_options
 @handle_errors
-def validate(models, all_models, device, check_memory, settings, fmt, output):
+def validate(models, all_models, device, check_memory, check_rf, settings, fmt, output):
     """Check cnncost's figures against PyTorch running MODEL (needs: pip install 'cnncost[torch]').
 
     One forward pass; every row is compared: output shape, activation bytes,
@@ -383,18 +410,22 @@ def validate(models, all_models, device, check_memory, settings, fmt, output):
     checker.require_torch()
     if all_models and models:
         raise CnnCostError("give MODEL names or --all, not both")
+    if check_memory and check_rf:
+        raise CnnCostError("give --memory or --rf, not both")
     if not all_models and not models:
         raise CnnCostError("give a MODEL to validate, or --all for the whole zoo")
     given = click.get_current_context().get_parameter_source("convention") is ParameterSource.COMMANDLINE
     chosen = (settings.convention,) if given else None
     if len(models) == 1:
         # one model: errors in its file are the user's, reported on one line
-        run = checker.validate_one(models[0], settings, device=device, convention_names=chosen, memory=check_memory)
+        run = checker.validate_one(models[0], settings, device=device, convention_names=chosen, memory=check_memory,
+                                   rf=check_rf)
     else:
         chosen_models = zoo.names() if all_models else list(models)
         with Progress(len(chosen_models)) as progress:
             run = checker.validate_many(chosen_models, settings, device=device, convention_names=chosen,
-                                        memory=check_memory, on_model=progress.start, on_done=progress.done)
+                                        memory=check_memory, rf=check_rf, on_model=progress.start,
+                                        on_done=progress.done)
     emit(render_validation(run, fmt, detail=len(run.models) == 1, color=use_color(output)), output)
     if not run.ok:
         sys.exit(1)

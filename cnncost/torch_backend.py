@@ -124,14 +124,14 @@ class GraphNet(nn.Module):
     side outputs included, and returns every node's output by name.
     """
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, build: Callable | None = None):
         super().__init__()
         self.model_name = graph.name
         self.input_shape = tuple(graph.input_shape)
         self.output_name = graph.output
         steps = []
         for node in graph.nodes:
-            module = build_layer(node)
+            module = (build and build(node)) or build_layer(node)
             _attach(self, node.name, module)
             steps.append((node.name, node.inputs, node.side, module))
         self._steps = steps  # a plain list: the modules are registered by _attach
@@ -207,6 +207,10 @@ def _add(parent: nn.Module, name: str, module: nn.Module, dotted: str):
     parent.add_module(name, module)
 
 
-def build_module(graph: Graph) -> GraphNet:
-    """The graph as a trainable ``torch.nn.Module`` (float32, on the CPU, in training mode)."""
-    return GraphNet(graph)
+def build_module(graph: Graph, build: Callable | None = None) -> GraphNet:
+    """The graph as a trainable ``torch.nn.Module`` (float32, on the CPU, in training mode).
+
+    ``build(node)`` may return a module to use instead of the kind's own (validation builds linearised
+    networks this way); None keeps the kind's.
+    """
+    return GraphNet(graph, build)

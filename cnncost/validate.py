@@ -539,15 +539,146 @@ def validate_memory_graph(graph: Graph, settings: Settings | None = None, *, dev
     return result(layers, totals=totals)
 
 
+# --- receptive fields (validate --rf) ---
+
+
+def _linearised(node: Node):
+    """A module for the gradient check: every path positive and linear, so no gradient cancels or vanishes.
+
+    Activations and other element-wise maps become the identity, max pooling an all-ones window of the
+    same geometry, group norm x + its mean over positions (which keeps its global reach); convs and
+    linears get constant positive weights scaled to keep values near 1; batch norm the identity scale.
+    """
+    from . import torch_backend as t
+
+    kind = KINDS[node.kind]
+    if kind.category == "activation" or node.kind in ("lrn", "softmax", "dropout", "stochastic_depth", "identity"):
+        return t.nn.Identity()
+    if node.kind in ("maxpool", "avgpool"):
+        return _ones_window(node)
+    if node.kind == "groupnorm":
+        return t.op("PositionMean", lambda m, x: x + x.mean(dim=(2, 3), keepdim=True))
+    return None
+
+
+def _ones_window(node: Node):
+    """A pooling row as a depthwise conv of ones with its kernel, stride, padding, dilation and ceil mode."""
+    from . import torch_backend as t
+
+    a = node.args
+    (kh, kw), (ph, pw), (dh, dw) = a["kernel"], a["padding"], a.get("dilation", (1, 1))
+    sh, sw = a["stride"] or a["kernel"]
+    c, h, w = node.input_shapes[0]
+    _, oh, ow = node.output_shape
+
+    def extra(size, out, k, s, p, d):  # ceil mode's overhanging last window reads zeros past the edge
+        return max(0, (out - 1) * s + d * (k - 1) + 1 - (size + 2 * p))
+
+    pad = (pw, pw + extra(w, ow, kw, sw, pw, dw), ph, ph + extra(h, oh, kh, sh, ph, dh))
+
+    def forward(m, x):
+        ones = x.new_ones(c, 1, kh, kw)
+        y = t.F.conv2d(t.F.pad(x, pad), ones, stride=(sh, sw), dilation=(dh, dw), groups=c)
+        return y[:, :, :oh, :ow]
+
+    return t.op("OnesWindow", forward)
+
+
+def _constant_weights(net):
+    torch = _torch()
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+                module.weight.fill_(1.0 / (module.weight[0].numel()))
+                if module.bias is not None:
+                    module.bias.zero_()
+            elif isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.reset_parameters()  # weight 1, bias 0, running mean 0, running variance 1
+
+
+def _probes(graph: Graph) -> list[Node]:
+    """The last layer of each resolution along the main chain (each stage's output; the last is the last
+    feature map), and every global field after them."""
+    chosen: dict[tuple, Node] = {}
+    for node in graph.nodes:
+        if not node.side and len(node.output_shape) == 3:
+            chosen[node.output_shape[1:]] = node
+    return sorted(chosen.values(), key=graph.nodes.index)
+
+
+def _support(grad) -> tuple:
+    """The first and last row and column where the input's gradient is non-zero, or None."""
+    torch = _torch()
+    mass = grad.abs().sum(dim=(0, 1))
+    rows, cols = torch.nonzero(mass.sum(dim=1)).flatten(), torch.nonzero(mass.sum(dim=0)).flatten()
+    if rows.numel() == 0:
+        return None
+    return (int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max()))
+
+
+def _expected(field, unit: tuple, size: tuple) -> tuple | None:
+    spans = []
+    for axis, i, n in zip(field.axes(), unit, size):
+        first = i * axis.stride - axis.padding
+        first, last = max(0, first), min(n - 1, first + axis.size - 1)
+        if first > last:
+            return None
+        spans.append((first, last))
+    return tuple(spans)
+
+
+def validate_rf_graph(graph: Graph, settings: Settings | None = None, *, device: str = "cpu") -> ModelResult:
+    """Receptive fields against torch: in a linearised network (float32, batch 1), the support of the
+    input's gradient for one unit of a layer, summed over its channels, is that unit's field."""
+    from . import rf
+    from .torch_backend import build_module
+
+    start = time.perf_counter()
+    settings = settings or Settings()
+    torch = _torch()
+    device = resolve_device(device)
+
+    def result(layers, error=None):
+        return ModelResult(graph.name, tuple(graph.input_shape), 1, "float32", device, (), tuple(layers),
+                           time.perf_counter() - start, error)
+
+    if len(graph.input_shape) != 3:
+        return result([], "receptive fields need a feature-map input")
+    fields = {row.name: row.field for row in rf.receptive_fields(graph)}
+    net = build_module(graph, _linearised).to(device=device).eval()
+    _constant_weights(net)
+    x = torch.ones(1, *graph.input_shape, device=device, requires_grad=True)
+    try:
+        outputs = net.run_all(x)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        return result([], f"torch failed: {str(exc).strip().splitlines()[0]}")
+    size = graph.input_shape[1:]
+    layers = []
+    for node in _probes(graph):
+        field, (_, h, w) = fields[node.name], node.output_shape
+        if not field.uniform:
+            continue  # irregular adaptive windows: no one field size to check
+        units = [(0, 0)] + ([(h // 2, w // 2)] if field.aligned and (h, w) != (1, 1) else [])
+        checks = []
+        for unit in units:
+            grad, = torch.autograd.grad(outputs[node.name][0, :, unit[0], unit[1]].sum(), x, retain_graph=True)
+            checks.append(Check(f"rf at {unit[0]},{unit[1]}", _expected(field, unit, size), _support(grad),
+                                "rows and columns of the input where the gradient of this unit (all channels) is "
+                                "non-zero, in the linearised network"))
+        layers.append(LayerResult(node.name, node.kind, node.side, tuple(checks)))
+    return result(layers)
+
+
 def validate(model: str | Path | Graph, settings: Settings | None = None, *, memory: bool = False,
-             **options) -> ModelResult:
+             rf: bool = False, **options) -> ModelResult:
     """Validate a zoo name, a YAML file or a Graph (options as for validate_graph); ``memory``: its
-    training and inference memory instead (validate_memory_graph)."""
+    training and inference memory instead (validate_memory_graph); ``rf``: its receptive fields."""
     settings = settings or Settings()
     graph = api.load(model, settings)
-    if memory:
+    if memory or rf:
         options.pop("convention_names", None)
-        return validate_memory_graph(graph, settings, **options)
+        options.pop("seed", None) if rf else None
+        return (validate_rf_graph if rf else validate_memory_graph)(graph, settings, **options)
     return validate_graph(graph, settings, **options)
 
 

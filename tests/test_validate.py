@@ -324,6 +324,39 @@ def test_the_whole_zoos_memory_agrees_with_torch(dtype, batch):
     assert out.returncode == 0 and data["summary"]["mismatches"] == 0
 
 
+# --- receptive fields: input gradients in a linearised network (validate --rf) ---
+
+
+def test_every_kinds_fields_agree_with_torch_gradients():
+    result = checker.validate_rf_graph(graph_of(EVERY_KIND))
+    assert result.error is None and failed(result) == [] and result.figures >= 4
+
+
+def test_a_wrong_field_rule_is_caught(monkeypatch):
+    from cnncost import rf
+
+    # forgetting dilation: a 3x3 at dilation 2 taken for a plain 3x3
+    monkeypatch.setitem(rf.FIELD_BY_KIND, "conv", lambda node, fields: rf._conv(
+        node.__class__(**{**node.__dict__, "args": {**node.args, "dilation": (1, 1)}}), fields))
+    text = "input: [1, 15, 15]\nlayers:\n  - conv: {name: c, out: 2, kernel: 3, padding: 2, dilation: 2}\n"
+    check = check_of(checker.validate_rf_graph(graph_of(text)), "c", "rf at 7,7")
+    # unit 7 starts at 7 - 2 (the padding); a plain 3x3 would end at 7 - 2 + 2, the dilated one ends at 7 - 2 + 4
+    assert check.cnncost == ((5, 7), (5, 7)) and check.torch == ((5, 9), (5, 9))
+
+
+def test_the_whole_zoos_fields_agree_with_torch_gradients():
+    out = subprocess.run([sys.executable, "-m", "cnncost", "validate", "--all", "--rf", "--device", "cpu", "--format",
+                          "json"], capture_output=True, text=True)
+    data = json.loads(out.stdout)
+    assert [m["model"] for m in data["models"]] == zoo.names()
+    for m in data["models"]:
+        assert m["error"] is None and m["layers"], (m["model"], m["error"])
+        wrong = [(l["name"], c["figure"], c["cnncost"], c["torch"]) for l in m["layers"] for c in l["checks"]
+                 if not c["ok"]]
+        assert not wrong, (m["model"], wrong[:3])
+    assert out.returncode == 0 and data["summary"]["mismatches"] == 0
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(networks())
 def test_random_networks_agree_with_torch(net):

@@ -19,6 +19,7 @@ class View:
     color: bool = False
     notes: tuple = field(default_factory=tuple)  # errata and explanations shown under the table
     grouped: bool = False  # rows are --depth subtotals, not the report's layers
+    fields: dict | None = None  # receptive fields by row name (table --rf), rf.LayerField
 
 
 def _table(view):

@@ -8,7 +8,8 @@ from ..report import LayerCost, Report
 HEADERS = ("Layer", "Type", "Cin", "Cout", "K", "S", "P", "H/W in", "H/W out",
            "Memory (KB)", "Params (k)", "MACs (M)")
 EXACT_HEADERS = HEADERS[:-2] + ("Params", "MACs")
-NUMERIC = {"Cin", "Cout", "H/W in", "H/W out", "Memory (KB)", "Params (k)", "MACs (M)", "Params", "MACs"}
+NUMERIC = {"Cin", "Cout", "H/W in", "H/W out", "Memory (KB)", "Params (k)", "MACs (M)", "Params", "MACs", "RF",
+           "RF stride"}
 
 
 def _pair(value) -> str:
@@ -65,6 +66,34 @@ def row(layer: LayerCost, exact: bool) -> list[str]:
         _size(layer.output_shape),
         *figures(layer, exact),
     ]
+
+
+RF_HEADERS = ("RF", "RF stride")
+
+
+def headers(view) -> tuple:
+    base = EXACT_HEADERS if view.exact else HEADERS
+    return base + RF_HEADERS if view.fields is not None else base
+
+
+def _field_pair(values) -> str:
+    if values is None:
+        return "-"
+    return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
+
+
+def cells(layer: LayerCost, view) -> list[str]:
+    """A row's cells, with the receptive-field columns when the view has fields (table --rf)."""
+    cells = row(layer, view.exact)
+    if view.fields is not None:
+        field = view.fields.get(layer.name)
+        d = field.to_dict() if field is not None else {"receptive_field": None, "effective_stride": None}
+        cells += [_field_pair(d["receptive_field"]), _field_pair(d["effective_stride"])]
+    return cells
+
+
+def totals_cells(view) -> list[str]:
+    return totals_row(view.report, view.exact) + (["", ""] if view.fields is not None else [])
 
 
 def totals_row(report: Report, exact: bool) -> list[str]:

@@ -12,14 +12,14 @@ from . import columns
 
 def render_rich(view) -> str:
     report = view.report
-    headers = columns.EXACT_HEADERS if view.exact else columns.HEADERS
+    headers = columns.headers(view)
     table = Table(title=f"{report.model}", show_footer=False, header_style="bold")
     for header in headers:
         table.add_column(header, justify="right" if header in columns.NUMERIC else "left", no_wrap=True)
     for layer in view.rows:
-        table.add_row(*columns.row(layer, view.exact), style="dim" if layer.side else None)
+        table.add_row(*columns.cells(layer, view), style="dim" if layer.side else None)
     table.add_section()
-    table.add_row(*columns.totals_row(report, view.exact), style="bold")
+    table.add_row(*columns.totals_cells(view), style="bold")
     out = io.StringIO()
     console = Console(file=out, force_terminal=view.color, no_color=not view.color, width=200,
                       highlight=False)

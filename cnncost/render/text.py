@@ -16,6 +16,12 @@ def render_json(view) -> str:
     data = view.report.to_dict()
     if view.grouped:  # --depth subtotals, even where every group is one layer
         data["layers"] = [layer_to_dict(r) for r in view.rows]
+    if view.fields is not None:  # table --rf
+        for layer in data["layers"]:
+            field = view.fields.get(layer["name"])
+            d = field.to_dict() if field is not None else {}
+            for key in ("receptive_field", "effective_stride", "effective_padding"):
+                layer[key] = d.get(key)
     return dumps_by_line(data)
 
 
@@ -40,20 +46,26 @@ def render_csv(view) -> str:
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
+    rf = view.fields is not None
+    writer.writerow(CSV_FIELDS + (("rf_h", "rf_w", "rf_stride_h", "rf_stride_w") if rf else ()))
     for r in view.rows:
-        writer.writerow([r.name, r.type, "x".join(map(str, r.input_shape)), "x".join(map(str, r.output_shape)),
-                         r.params, r.buffers, r.macs, r.flops, r.memory_bytes, str(r.side).lower()])
+        cells = [r.name, r.type, "x".join(map(str, r.input_shape)), "x".join(map(str, r.output_shape)),
+                 r.params, r.buffers, r.macs, r.flops, r.memory_bytes, str(r.side).lower()]
+        if rf:
+            field = view.fields.get(r.name)
+            d = field.to_dict() if field is not None else {"receptive_field": None, "effective_stride": None}
+            cells += [*(d["receptive_field"] or ("", "")), *(d["effective_stride"] or ("", ""))]
+        writer.writerow(cells)
     return out.getvalue()
 
 
 def render_markdown(view) -> str:
-    headers = columns.EXACT_HEADERS if view.exact else columns.HEADERS
+    headers = columns.headers(view)
     align = ["---:" if h in columns.NUMERIC else ":---" for h in headers]
     lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
     for r in view.rows:
-        lines.append("| " + " | ".join(columns.row(r, view.exact)) + " |")
-    lines.append("| " + " | ".join(f"**{c}**" if c else "" for c in columns.totals_row(view.report, view.exact)) + " |")
+        lines.append("| " + " | ".join(columns.cells(r, view)) + " |")
+    lines.append("| " + " | ".join(f"**{c}**" if c else "" for c in columns.totals_cells(view)) + " |")
     lines.append("")
     lines.extend(columns.footer(view.report, view.notes))
     return "\n".join(lines) + "\n"

@@ -1,0 +1,78 @@
+"""Rendering 'cnncost rf': receptive fields per layer, in every format."""
+
+from __future__ import annotations
+
+import io
+
+
+def _pair(values) -> str:
+    if values is None:
+        return "-"
+    h, w = values
+    return str(h) if h == w else f"{h}x{w}"
+
+
+HEADERS = ("Layer", "Type", "Receptive field", "Effective stride", "Effective padding", "Note")
+
+
+def _note(row) -> str:
+    f = row.field
+    if f is None:
+        return ""
+    notes = []
+    if f.h.stride == 0 and f.w.stride == 0:
+        notes.append("global")
+    if not f.aligned:
+        notes.append("paths disagree")
+    if not f.uniform:
+        notes.append("irregular windows")
+    return ", ".join(notes)
+
+
+def cells(row) -> list[str]:
+    d = row.to_dict()
+    return [row.name, row.kind + (" (side)" if row.side else ""), _pair(d["receptive_field"]),
+            _pair(d["effective_stride"]), _pair(d["effective_padding"]), _note(row)]
+
+
+FOOTER = ("Unit i of a layer sees input pixels [i*stride - padding, i*stride - padding + field - 1] on each "
+          "axis (padding included). Stride 0: every unit sees the same field (after a global pool, a "
+          "squeeze-and-excitation gate or a group norm). 'paths disagree': the merged paths differ in stride or "
+          "centre, and the field given is unit 0's (docs/receptive-field.md).")
+
+
+def render_rf(model: str, rows: list, fmt: str, color: bool = False) -> str:
+    if fmt == "json":
+        from .text import dumps_by_line
+
+        return dumps_by_line({"model": model, "layers": [r.to_dict() for r in rows]})
+    if fmt == "csv":
+        import csv
+
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(("name", "type", "rf_h", "rf_w", "stride_h", "stride_w", "padding_h", "padding_w", "aligned",
+                         "uniform", "side"))
+        for r in rows:
+            d = r.to_dict()
+            flat = [v for key in ("receptive_field", "effective_stride", "effective_padding")
+                    for v in (d[key] or ("", ""))]
+            writer.writerow((r.name, r.kind, *flat, d["aligned"], d["uniform"], str(r.side).lower()))
+        return out.getvalue()
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(HEADERS) + " |", "| :--- | :--- | ---: | ---: | ---: | :--- |"]
+        lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
+        return "\n".join(lines) + "\n\n" + FOOTER + "\n"
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{model}: receptive fields", header_style="bold")
+    for header in HEADERS:
+        table.add_column(header, no_wrap=True, justify="right" if "ffective" in header or "field" in header else "left")
+    for r in rows:
+        table.add_row(*cells(r), style="dim" if r.side else None)
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=color, no_color=not color, width=160, highlight=False)
+    console.print(table)
+    console.print(FOOTER, soft_wrap=True, markup=False)
+    return out.getvalue()

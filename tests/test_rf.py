@@ -1,0 +1,121 @@
+"""Receptive fields against hand arithmetic (the recurrences of Araujo, Norris and Sim, Distill 2019).
+
+That the fields are what torch's gradients show is checked in tests/test_validate.py (validate --rf).
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import cnncost
+from cnncost.rf import receptive_fields
+
+
+def fields(layers, shape=(3, 32, 32)):
+    text = f"input: [{', '.join(map(str, shape))}]\nlayers:\n" + "".join(f"  - {l}\n" for l in layers)
+    return {r.name: r.field for r in receptive_fields(cnncost.load_text(text))}
+
+
+def hw(field):
+    """(size, stride, padding) along H, after checking W is the same."""
+    assert (field.h.size, field.h.stride, field.h.padding) == (field.w.size, field.w.stride, field.w.padding)
+    return field.h.size, field.h.stride, field.h.padding
+
+
+def test_two_stacked_3x3_see_what_one_5x5_sees():
+    # the lecture's argument for VGG: 3 + (3 - 1) = 5, at 2 * 9C^2 = 18C^2 weights instead of 25C^2
+    two = fields(["conv: {name: a, out: 8, kernel: 3, padding: 1}", "conv: {name: b, out: 8, kernel: 3, padding: 1}"])
+    one = fields(["conv: {name: c, out: 8, kernel: 5, padding: 2}"])
+    assert hw(two["b"]) == hw(one["c"]) == (5, 1, 2)
+    three = fields([f"conv: {{name: c{i}, out: 8, kernel: 3, padding: 1}}" for i in range(3)])
+    assert hw(three["c2"]) == (3 + 2 + 2, 1, 3)  # three 3x3 see 7x7
+
+
+def test_dilation_spans_its_gaps():
+    # a 3x3 kernel at dilation d spans 2d + 1 pixels: 1, 2, 4 give 3 + 4 + 8 = 15 (the context module of
+    # Yu and Koltun 2016, whose fields grow exponentially)
+    f = fields([f"conv: {{name: d{d}, out: 8, kernel: 3, padding: {d}, dilation: {d}}}" for d in (1, 2, 4)])
+    assert [hw(f[f"d{d}"]) for d in (1, 2, 4)] == [(3, 1, 1), (3 + 4, 1, 1 + 2), (3 + 4 + 8, 1, 1 + 2 + 4)]
+
+
+def test_where_the_stride_sits_changes_the_field():
+    # stride first: the second conv's taps are 2 pixels apart, 3 + (3 - 1) * 2 = 7
+    first = fields(["conv: {name: a, out: 8, kernel: 3, stride: 2, padding: 1}",
+                    "conv: {name: b, out: 8, kernel: 3, padding: 1}"])
+    # stride last: 3 + (3 - 1) * 1 = 5
+    last = fields(["conv: {name: a, out: 8, kernel: 3, padding: 1}",
+                   "conv: {name: b, out: 8, kernel: 3, stride: 2, padding: 1}"])
+    assert hw(first["b"]) == (7, 2, 1 + 1 * 2)  # padding: 1, then 1 more tap of stride 2
+    assert hw(last["b"]) == (5, 2, 1 + 1 * 1)
+
+
+def test_vgg16_pool5_sees_212_pixels():
+    # per stage, each 3x3 conv adds 2 * the stride so far, each 2x2/2 pool 1 * it:
+    # 1 + 2*2*1 + 1 + 2*2*2 + 2 + 3*2*4 + 4 + 3*2*8 + 8 + 3*2*16 + 16 = 212 (Araujo et al. list vgg_16 at 212);
+    # each conv's padding of 1 adds 1 * the stride so far to the effective padding, the pools none
+    r = {row.name: row.field for row in receptive_fields(cnncost.load("vgg16"))}
+    assert hw(r["pool5"]) == (1 + 4 + 1 + 8 + 2 + 24 + 4 + 48 + 8 + 96 + 16, 2 ** 5,
+                              2 * 1 + 2 * 2 + 3 * 4 + 3 * 8 + 3 * 16)
+
+
+def test_a_two_path_block_takes_the_union_and_says_when_the_paths_disagree():
+    # inception-style: a 1x1 and a 3x3 branch, both centred: the concat sees the 3x3's field
+    block = ["parallel: {name: p, branches: {a: {conv: {out: 4, kernel: 1}}, b: {conv: {out: 4, kernel: 3, "
+             "padding: 1}}}}"]
+    f = fields(block)
+    assert hw(f["p.concat"]) == (3, 1, 1) and f["p.concat"].aligned
+    # a 3x3/2 padded branch ([-1, 1] for unit 0) and a 2x2/2 branch ([0, 1]): same stride, different centres
+    skew = ["parallel: {name: p, branches: {a: {maxpool: {kernel: 3, stride: 2, padding: 1}}, "
+            "b: {avgpool: {kernel: 2, stride: 2}}}}"]
+    f = fields(skew)
+    assert hw(f["p.concat"]) == (3, 2, 1) and not f["p.concat"].aligned
+
+
+def test_a_squeeze_and_excitation_gate_makes_every_unit_see_everything():
+    layers = ["conv: {name: c, out: 8, kernel: 3, padding: 1}",
+              "sequence: {name: se, layers: [global_avgpool, {conv: {out: 8, kernel: 1}}, sigmoid]}",
+              "mul: {name: gated, input: [c, se]}"]
+    f = fields(layers, shape=(3, 16, 16))
+    # the gate averages all 16 units of c, whose fields [-1 + i, 1 + i] span [-1, 16]: 18 pixels
+    assert (f["se.global_avgpool"].h.size, f["se.global_avgpool"].h.stride) == (18, 0)
+    assert hw(f["gated"]) == (18, 0, 1)
+
+
+def test_a_vector_input_has_no_field():
+    assert fields(["linear: {name: fc, out: 4}"], shape=(16,)) == {"fc": None}
+
+
+def test_adaptive_pooling_exact_when_it_divides_and_marked_when_it_does_not():
+    f = fields(["adaptive_avgpool: {name: even, output: 4}"], shape=(3, 16, 16))
+    assert hw(f["even"]) == (4, 4, 0) and f["even"].uniform  # 16 -> 4: windows of 4
+    f = fields(["adaptive_avgpool: {name: odd, output: 3}"], shape=(3, 16, 16))
+    # 16 -> 3: windows [0, 6), [5, 11), [10, 16): the longest is 6
+    assert f["odd"].h.size == 6 and not f["odd"].uniform
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "cnncost", *args], capture_output=True, text=True)
+
+
+def test_rf_json_rows_carry_the_issues_fields():
+    data = json.loads(run("rf", "resnet18", "--format", "json").stdout)
+    conv1 = data["layers"][0]
+    assert (conv1["name"], conv1["receptive_field"], conv1["effective_stride"], conv1["effective_padding"]) == \
+        ("conv1", [7, 7], [2, 2], [3, 3])
+    maxpool = next(l for l in data["layers"] if l["name"] == "maxpool")
+    assert maxpool["receptive_field"] == [7 + 2 * 2, 7 + 2 * 2] and maxpool["effective_stride"] == [4, 4]
+
+
+@pytest.mark.parametrize("fmt, marker", [("table", "Receptive field"), ("csv", "rf_h,rf_w"),
+                                         ("markdown", "| Layer | Type | Receptive field"), ("json", '"effective_stride"')])
+def test_rf_in_every_format(fmt, marker):
+    out = run("rf", "alexnet", "--format", fmt)
+    assert out.returncode == 0 and marker in out.stdout, out.stderr
+
+
+def test_table_rf_adds_the_columns():
+    out = run("table", "vgg16", "--rf", "--format", "csv").stdout.splitlines()
+    assert out[0].endswith("rf_h,rf_w,rf_stride_h,rf_stride_w")
+    assert out[1].startswith("conv1_1,") and out[1].endswith(",3,3,1,1")
