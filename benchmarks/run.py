@@ -36,10 +36,12 @@ PLAIN_COMMANDS = (
     ("compare", "vgg16", "googlenet", "--format", "json"),
     ("explain", "resnet152", "--format", "json"),
     ("memory", "resnet152", "--format", "json"),
+    ("rf", "resnet152", "--format", "json"),
+    ("latency", "resnet152", "--format", "json", "--device", "a100-80gb"),
 )
 PEER_SKIPPED = 3  # benchmarks/peer.py's exit code when it cannot run
 
-# targets of issue 7 (and of issues 10 and 11, for explain and memory)
+# targets of issue 7 (and of issues 10, 11 and 12, for explain, memory, rf and latency)
 TABLE_SECONDS, TABLE_MIB, PEER_RATIO = 0.10, 50, 30
 LIST_SECONDS = 0.5
 ENGINE_SECONDS, SYNTHETIC_SECONDS, LINEAR_RATIO = 0.005, 1.0, 12
@@ -152,6 +154,9 @@ def main() -> int:
                args.runs),
         Series("cnncost memory resnet152 --format json", cnncost + ["memory", "resnet152", "--format", "json"],
                args.runs),
+        Series("cnncost rf resnet152 --format json", cnncost + ["rf", "resnet152", "--format", "json"], args.runs),
+        Series("cnncost latency resnet152 --format json", cnncost + ["latency", "resnet152", "--format", "json",
+                                                                      "--device", "a100-80gb"], args.runs),
     ]
     peers = [] if args.no_peers else [
         Series(f"peer: {name}", [peers_python, str(HERE / "peer.py"), name], args.peer_runs) for name in PEERS]
@@ -170,7 +175,7 @@ def main() -> int:
     def check(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
-    floor, table, listing, explain, memory = series[0], series[2], series[5], series[6], series[7]
+    floor, table, listing, explain, memory, fields, roofline = (series[i] for i in (0, 2, 5, 6, 7, 8, 9))
     listing.label = f"cnncost list ({zoo_size} models)"
     targets = {  # series -> (target, verdict)
         table: (f"<= {TABLE_SECONDS} s, <= {TABLE_MIB} MiB",
@@ -179,6 +184,8 @@ def main() -> int:
         explain: (f"<= {TABLE_SECONDS} s, <= {TABLE_MIB} MiB",
                   check(explain.median <= TABLE_SECONDS and explain.peak <= TABLE_MIB)),
         memory: (f"<= {TABLE_SECONDS} s", check(memory.median <= TABLE_SECONDS)),
+        fields: (f"<= {TABLE_SECONDS} s", check(fields.median <= TABLE_SECONDS)),
+        roofline: (f"<= {TABLE_SECONDS} s", check(roofline.median <= TABLE_SECONDS)),
     }
     rows = [(s.label, f"{s.median:.3f} s, {s.peak:.0f} MiB") + targets.get(s, ("", "")) for s in series]
     rows.append(("  table json above the floor", f"{table.median - floor.median:.3f} s, "

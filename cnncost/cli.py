@@ -277,6 +277,50 @@ def receptive_field(model, settings, fmt, output):
     emit(render_rf(graph.name, receptive_fields(graph), fmt, color=use_color(output)), output)
 
 
+@main.command(name="latency")
+@click.argument("model")
+@model_options
+@output_options
+@click.option("--device", "device_name", required=True, metavar="NAME",
+              help="A device of 'cnncost devices', or local (this machine, after 'cnncost calibrate').")
+@click.option("--device-file", metavar="FILE", help="A YAML file of your own devices (the form of 'cnncost devices').")
+@click.option("--fuse", is_flag=True, help="Run batch norm and activations inside the conv or linear before them.")
+@click.option("--overhead-us", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="US",
+              help="A fixed cost per layer, e.g. a kernel launch, in microseconds.")
+@handle_errors
+def latency_command(model, settings, fmt, output, device_name, device_file, fuse, overhead_us):
+    """Roofline latency of MODEL on a device: per layer, FLOPs, bytes read and written, arithmetic intensity,
+    max(FLOPs / peak, bytes / bandwidth) and which bound it is (docs/latency.md)."""
+    from . import devices
+    from .latency import roofline
+    from .render.latency import render_latency
+
+    device = devices.get(device_name, devices.table(device_file))
+    graph = api.load_text(sys.stdin.read(), "<stdin>", settings) if model == "-" else api.load(model, settings)
+    result = roofline(graph, settings, device, fuse=fuse, overhead_s=overhead_us * 1e-6)
+    emit(render_latency(result, fmt, color=use_color(output)), output)
+
+
+@main.command(name="calibrate")
+@handle_errors
+def calibrate_command():
+    """Measure this machine's CPU (FP32 matrix products and memory bandwidth, in at most 30 s) and keep it as
+    the device 'local' for 'cnncost latency --device local' (docs/latency.md)."""
+    from rich.console import Console
+
+    from . import calibrate
+
+    console = Console(stderr=True, highlight=False)
+    if console.is_terminal:
+        with console.status("calibrating") as status:
+            entry = calibrate.measure(lambda text: status.update(f"calibrating: {text}"))
+    else:
+        entry = calibrate.measure(lambda text: console.print(f"calibrate: {text}", markup=False))
+    path = calibrate.write(entry)
+    click.echo(f"{entry['name']}: {entry['peak_tflops']['fp32']:g} TFLOP/s (FP32 matrix products), "
+               f"{entry['bandwidth_gb_s']:g} GB/s; written to {path}")
+
+
 @main.command(name="devices")
 @output_options
 @click.option("--device-file", metavar="FILE", help="Also list the devices of your own YAML file.")
@@ -390,10 +434,14 @@ def check_claims(models, model_files, explain, fmt, output):
 @click.option("--rf", "check_rf", is_flag=True,
               help="Check receptive fields instead, by input gradients in a linearised network "
                    "(docs/receptive-field.md).")
+@click.option("--latency", "check_latency", is_flag=True,
+              help="Time each layer and the network in torch against the roofline (docs/latency.md).")
+@click.option("--profile", metavar="NAME", default="local", show_default=True,
+              help="With --latency: the device whose roofline to compare with (local: 'cnncost calibrate').")
 @model_options
 @output_options
 @handle_errors
-def validate(models, all_models, device, check_memory, check_rf, settings, fmt, output):
+def validate(models, all_models, device, check_memory, check_rf, check_latency, profile, settings, fmt, output):
     """Check cnncost's figures against PyTorch running MODEL (needs: pip install 'cnncost[torch]').
 
     One forward pass; every row is compared: output shape, activation bytes,
@@ -410,8 +458,10 @@ def validate(models, all_models, device, check_memory, check_rf, settings, fmt, 
     checker.require_torch()
     if all_models and models:
         raise CnnCostError("give MODEL names or --all, not both")
-    if check_memory and check_rf:
-        raise CnnCostError("give --memory or --rf, not both")
+    if check_memory + check_rf + check_latency > 1:
+        raise CnnCostError("give one of --memory, --rf and --latency")
+    if check_latency:
+        return validate_latency(models, all_models, device, profile, settings, fmt, output)
     if not all_models and not models:
         raise CnnCostError("give a MODEL to validate, or --all for the whole zoo")
     given = click.get_current_context().get_parameter_source("convention") is ParameterSource.COMMANDLINE
@@ -428,6 +478,27 @@ def validate(models, all_models, device, check_memory, check_rf, settings, fmt, 
                                         on_done=progress.done)
     emit(render_validation(run, fmt, detail=len(run.models) == 1, color=use_color(output)), output)
     if not run.ok:
+        sys.exit(1)
+
+
+def validate_latency(models, all_models, device, profile, settings, fmt, output):
+    """validate --latency: timing is not a pass or fail, so it reports and exits 0 unless a model failed."""
+    from . import api as _api, devices
+    from . import validate as checker
+    from .render.latency import render_latency_validation
+
+    checker.require_torch()
+    known = devices.table()
+    chosen_profile = devices.get(profile, known)
+    names = zoo.names() if all_models else list(models)
+    results = []
+    for name in names:
+        results.append(checker.validate_latency_graph(_api.load(name, settings), settings, device=device,
+                                                      profile=chosen_profile))
+        if len(names) > 1:
+            click.echo(f"validate: {name}: {results[-1].measured_s * 1e3:.1f} ms measured", err=True)
+    emit(render_latency_validation(results, fmt, detail=len(names) == 1, color=use_color(output)), output)
+    if not all(r.ok for r in results):
         sys.exit(1)
 
 

@@ -110,9 +110,16 @@ def table(device_file: str | None = None) -> dict[str, Device]:
     return devices
 
 
+LOCAL = "local"  # this machine, as 'cnncost calibrate' measured it
+
+
 def get(name: str, devices: dict[str, Device]) -> Device:
+    if name == LOCAL and LOCAL not in devices:
+        from .calibrate import local_device
+
+        return local_device()
     try:
         return devices[name]
     except KeyError:
-        raise CnnCostError(f"unknown device '{name}'", hint=did_you_mean(name, devices)
+        raise CnnCostError(f"unknown device '{name}'", hint=did_you_mean(name, [*devices, LOCAL])
                            or "see 'cnncost devices'") from None

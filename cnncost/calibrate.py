@@ -1,0 +1,132 @@
+"""'cnncost calibrate': this machine's CPU as a device of the roofline (``--device local``).
+
+It measures the sustained FP32 rate of large matrix products (torch's when torch is installed, as the
+networks run through it; numpy's BLAS otherwise) and the memory bandwidth of large copies (bytes read
+plus bytes written), each the best of repeated runs, in at most 30 seconds, and writes them as a device
+entry to the user's config folder ($CNNCOST_CONFIG_DIR, else $XDG_CONFIG_HOME/cnncost, else
+~/.config/cnncost), in the form of the device table.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import time
+
+from .errors import CnnCostError
+
+PROFILE = "local-device.yaml"
+BUDGET_S = 30.0
+GEMM_SIZES = (512, 1024, 2048)
+COPY_BYTES = 256 * 1024 * 1024
+
+
+def config_dir() -> str:
+    explicit = os.environ.get("CNNCOST_CONFIG_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "cnncost")
+
+
+def profile_path() -> str:
+    return os.path.join(config_dir(), PROFILE)
+
+
+def _backend():
+    """torch's tensors when torch imports, else numpy's arrays: (name, make(n, m), matmul, copy)."""
+    try:
+        import torch
+
+        return (f"torch {torch.__version__} ({torch.get_num_threads()} threads)",
+                lambda shape: torch.rand(*shape, dtype=torch.float32),
+                lambda a, b, out: torch.mm(a, b, out=out), lambda src, dst: dst.copy_(src))
+    except ImportError:
+        pass
+    try:
+        import numpy
+    except ImportError:
+        raise CnnCostError("calibrate needs numpy or torch", hint="pip install numpy") from None
+    return (f"numpy {numpy.__version__}", lambda shape: numpy.random.rand(*shape).astype(numpy.float32),
+            lambda a, b, out: numpy.matmul(a, b, out=out), lambda src, dst: numpy.copyto(dst, src))
+
+
+def _best_rate(step, work: float, seconds: float) -> float:
+    """The best work/second over repeated runs of ``step`` for about ``seconds``."""
+    step()  # warm up: threads, caches, page faults
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        step()
+        best = max(best, work / (time.perf_counter() - start))
+    return best
+
+
+def measure(progress=None) -> dict:
+    """The device entry for this machine, measured; ``progress(text)`` is told each step."""
+    name, make, matmul, copy = _backend()
+    per_step = (BUDGET_S - 10.0) / (len(GEMM_SIZES) + 1)  # what the steps may take, with room for set-up
+    rates = []
+    for size in GEMM_SIZES:
+        if progress:
+            progress(f"matrix product {size}x{size}")
+        a, b, out = make((size, size)), make((size, size)), make((size, size))
+        rates.append(_best_rate(lambda: matmul(a, b, out), 2.0 * size ** 3, per_step))
+    if progress:
+        progress("memory bandwidth (copies of 256 MiB)")
+    src, dst = make((COPY_BYTES // 4,)), make((COPY_BYTES // 4,))
+    bandwidth = _best_rate(lambda: copy(src, dst), 2.0 * COPY_BYTES, per_step)
+    pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    memory = (pages * page_size) // 2 ** 30 * 2 ** 30
+    today = datetime.date.today().isoformat()
+    return {
+        "name": f"this machine ({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs), calibrated",
+        "kind": "cpu",
+        "memory_bytes": memory,
+        "memory_printed": f"{memory // 2 ** 30} GiB of RAM",
+        "bandwidth_gb_s": round(bandwidth / 1e9, 3),
+        "peak_tflops": {"fp32": round(max(rates) / 1e12, 6), "tf32": None, "fp16": None, "bf16": None,
+                        "int8": None},
+        "source": f"cnncost calibrate, {today}: best FP32 rate of {name} matrix products "
+                  f"{'/'.join(map(str, GEMM_SIZES))}, and of {COPY_BYTES // 2 ** 20} MiB copies (read + write)",
+        "checked": "measured",
+        "notes": "sustained rates, not the CPU's theoretical peak; other processes on the machine lower them",
+    }
+
+
+def write(entry: dict) -> str:
+    """Write the profile atomically; the path written."""
+    import tempfile
+
+    import yaml
+
+    folder = config_dir()
+    path = os.path.join(folder, PROFILE)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".cnncost-")
+        with os.fdopen(fd, "w") as f:
+            f.write("# written by 'cnncost calibrate'; '--device local' reads it (docs/latency.md)\n")
+            yaml.safe_dump({"devices": {"local": entry}}, f, sort_keys=False)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CnnCostError(f"cannot write the profile {path}: {exc.strerror}") from None
+    return path
+
+
+def local_device():
+    """The calibrated profile as a device; a missing or broken one is a one-line error."""
+    from . import devices
+
+    path = profile_path()
+    if not os.path.isfile(path):
+        raise CnnCostError(f"no calibration profile at {path}", hint="run 'cnncost calibrate' first")
+    try:
+        found = devices.read(path)
+    except CnnCostError as exc:
+        raise CnnCostError(f"the calibration profile is broken ({exc})", hint="run 'cnncost calibrate' again") from None
+    if "local" not in found:
+        raise CnnCostError(f"the calibration profile {path} has no 'local' device",
+                           hint="run 'cnncost calibrate' again")
+    return found["local"]

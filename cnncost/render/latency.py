@@ -1,0 +1,155 @@
+"""Rendering 'cnncost latency': roofline times per layer, in every format."""
+
+from __future__ import annotations
+
+import io
+
+from ..latency import Latency
+
+
+def seconds(value: float) -> str:
+    """A duration with its unit: 1.23 ms, 45.6 us."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if value >= scale:
+            return f"{value / scale:,.3g} {unit}"
+    return f"{value / 1e-9:,.3g} ns" if value else "0"
+
+
+def _count(value: int) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:,.2f}{unit}"
+    return f"{value:,}"
+
+
+HEADERS = ("Layer", "Type", "FLOPs", "Bytes read", "Bytes written", "FLOPs/byte", "Time", "Bound")
+
+
+def cells(layer) -> list[str]:
+    intensity = "-" if layer.intensity is None else f"{layer.intensity:,.1f}"
+    return [layer.name, layer.kind + (" (side)" if layer.side else ""), _count(layer.flops),
+            _count(layer.bytes_read), _count(layer.bytes_written), intensity, seconds(layer.time_s), layer.bound]
+
+
+def summary_lines(lat: Latency) -> list[str]:
+    memory = sum(l.time_s for l in lat.layers if l.bound == "memory")
+    compute = sum(l.time_s for l in lat.layers if l.bound == "compute")
+    lines = [
+        f"{lat.model}: input {'x'.join(map(str, lat.input))}, batch {lat.batch}, {lat.dtype}, on {lat.device_name} "
+        f"({lat.device}): conv and linear at {lat.matrix_tflops:g} TFLOP/s, the rest at {lat.other_tflops:g}, "
+        f"memory at {lat.bandwidth_gb_s:g} GB/s.",
+        f"Roofline time {seconds(lat.time_s)} ({lat.time_s:.6g} s): {seconds(compute)} in compute-bound layers, "
+        f"{seconds(memory)} in memory-bound ones"
+        + (f", with {seconds(lat.overhead_s)} of overhead per layer" if lat.overhead_s else "") + ".",
+        *lat.notes,
+        "The roofline is a lower bound: it cannot see kernel launches, caches, or how well a kernel uses the "
+        "hardware (docs/latency.md).",
+    ]
+    return lines
+
+
+def render_latency(lat: Latency, fmt: str, color: bool = False) -> str:
+    if fmt == "json":
+        from .text import dumps_by_line
+
+        return dumps_by_line(lat.to_dict())
+    if fmt == "csv":
+        import csv
+
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(("name", "type", "flops", "bytes_read", "bytes_written", "intensity", "time_s", "bound", "side"))
+        for l in lat.layers:
+            writer.writerow((l.name, l.kind, l.flops, l.bytes_read, l.bytes_written,
+                             "" if l.intensity is None else l.intensity, l.time_s, l.bound, str(l.side).lower()))
+        return out.getvalue()
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(HEADERS) + " |", "| :--- | :--- | ---: | ---: | ---: | ---: | ---: | :--- |"]
+        lines += ["| " + " | ".join(cells(l)) + " |" for l in lat.layers]
+        return "\n".join(lines + [""] + summary_lines(lat)) + "\n"
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{lat.model}: roofline latency on {lat.device}", header_style="bold")
+    for header in HEADERS:
+        table.add_column(header, no_wrap=True, justify="left" if header in ("Layer", "Type", "Bound") else "right")
+    for l in lat.layers:
+        table.add_row(*cells(l), style="dim" if l.bound in ("none", "fused") else None)
+    table.add_section()
+    table.add_row("total", "", _count(sum(l.flops for l in lat.layers)), _count(sum(l.bytes_read for l in lat.layers)),
+                  _count(sum(l.bytes_written for l in lat.layers)), "", seconds(lat.time_s), "", style="bold")
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=color, no_color=not color, width=160, highlight=False)
+    console.print(table)
+    for line in summary_lines(lat):
+        console.print(line, soft_wrap=True, markup=False)
+    return out.getvalue()
+
+
+def render_latency_validation(results: list, fmt: str, *, detail: bool, color: bool = False) -> str:
+    """'cnncost validate --latency': measured against predicted, per model (and per layer for one model)."""
+    from ..validate import spearman
+
+    done = [r for r in results if r.error is None]
+    ratios = sorted(r.ratio for r in done if r.ratio)
+    median = (ratios[len(ratios) // 2] if len(ratios) % 2 else sum(ratios[len(ratios) // 2 - 1:][:2]) / 2) if ratios \
+        else None
+    rho = spearman([r.predicted_s for r in done], [r.measured_s for r in done]) if len(done) >= 3 else None
+    profile = done[0].profile if done else ""
+    summary = (f"{len(results)} model{'s' if len(results) != 1 else ''} timed in torch on "
+               f"{results[0].device if results else '-'} against the roofline of '{profile}'"
+               + (f": median measured / predicted {median:.2f}" if median else "")
+               + (f", Spearman rank correlation {rho:.3f}" if rho is not None else "")
+               + (f"; {len(results) - len(done)} failed" if len(done) < len(results) else "") + ".")
+    if fmt == "json":
+        import json
+
+        return json.dumps({
+            "profile": profile, "median_ratio": median, "spearman": rho,
+            "models": [{"model": r.model, "input": list(r.input), "batch": r.batch, "dtype": r.dtype, "device": r.device,
+                        "predicted_s": r.predicted_s, "measured_s": r.measured_s, "ratio": r.ratio, "error": r.error,
+                        "layers": [{"name": l.name, "kind": l.kind, "predicted_s": l.predicted_s,
+                                    "measured_s": l.measured_s, "ratio": l.ratio} for l in r.layers]}
+                       for r in results]}, indent=2) + "\n"
+    if fmt == "csv":
+        import csv
+
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(("model", "layer", "kind", "predicted_s", "measured_s", "ratio"))
+        for r in results:
+            writer.writerow((r.model, "", "network", r.predicted_s, r.measured_s, r.ratio))
+            for l in r.layers:
+                writer.writerow((r.model, l.name, l.kind, l.predicted_s, l.measured_s, l.ratio))
+        return out.getvalue()
+
+    def ratio(value):
+        return "-" if value is None else f"{value:.2f}"
+
+    if detail and results:
+        headers = ("Layer", "Type", "Predicted", "Measured", "Measured / predicted")
+        rows = [[l.name, l.kind, seconds(l.predicted_s), seconds(l.measured_s), ratio(l.ratio)]
+                for l in results[0].layers]
+        rows.append(["network", "", seconds(results[0].predicted_s), seconds(results[0].measured_s),
+                     ratio(results[0].ratio)])
+    else:
+        headers = ("Model", "Predicted", "Measured", "Measured / predicted")
+        rows = [[r.model, seconds(r.predicted_s), seconds(r.measured_s), ratio(r.ratio) if r.error is None else r.error]
+                for r in results]
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(":---" for _ in headers) + " |"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines + ["", summary]) + "\n"
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="roofline against torch", header_style="bold")
+    for header in headers:
+        table.add_column(header, no_wrap=True, justify="left" if header in ("Layer", "Type", "Model") else "right")
+    for row in rows:
+        table.add_row(*row)
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=color, no_color=not color, width=160, highlight=False)
+    console.print(table)
+    console.print(summary, soft_wrap=True, markup=False)
+    return out.getvalue()
