@@ -41,7 +41,7 @@ PLAIN_COMMANDS = (
 )
 PEER_SKIPPED = 3  # benchmarks/peer.py's exit code when it cannot run
 
-# targets of issue 7 (and of issues 10, 11 and 12, for explain, memory, rf and latency)
+# targets of issue 7 (and of issues 10 to 13, for explain, memory, rf, latency and sweep)
 TABLE_SECONDS, TABLE_MIB, PEER_RATIO = 0.10, 50, 30
 LIST_SECONDS = 0.5
 ENGINE_SECONDS, SYNTHETIC_SECONDS, LINEAR_RATIO = 0.005, 1.0, 12
@@ -157,6 +157,10 @@ def main() -> int:
         Series("cnncost rf resnet152 --format json", cnncost + ["rf", "resnet152", "--format", "json"], args.runs),
         Series("cnncost latency resnet152 --format json", cnncost + ["latency", "resnet152", "--format", "json",
                                                                       "--device", "a100-80gb"], args.runs),
+        Series("cnncost sweep resnet50, 1,000 input sizes (csv)",
+               cnncost + ["sweep", "resnet50", "--input", "3x{128..1127}", "--format", "csv"], max(5, args.runs // 3)),
+        Series("cnncost sweep resnet50, 10,000 input sizes (csv)",
+               cnncost + ["sweep", "resnet50", "--input", "3x{32..10031}", "--format", "csv"], max(3, args.runs // 7)),
     ]
     peers = [] if args.no_peers else [
         Series(f"peer: {name}", [peers_python, str(HERE / "peer.py"), name], args.peer_runs) for name in PEERS]
@@ -175,7 +179,8 @@ def main() -> int:
     def check(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
-    floor, table, listing, explain, memory, fields, roofline = (series[i] for i in (0, 2, 5, 6, 7, 8, 9))
+    floor, table, listing, explain, memory, fields, roofline, sweep1k, sweep10k = (
+        series[i] for i in (0, 2, 5, 6, 7, 8, 9, 10, 11))
     listing.label = f"cnncost list ({zoo_size} models)"
     targets = {  # series -> (target, verdict)
         table: (f"<= {TABLE_SECONDS} s, <= {TABLE_MIB} MiB",
@@ -186,6 +191,8 @@ def main() -> int:
         memory: (f"<= {TABLE_SECONDS} s", check(memory.median <= TABLE_SECONDS)),
         fields: (f"<= {TABLE_SECONDS} s", check(fields.median <= TABLE_SECONDS)),
         roofline: (f"<= {TABLE_SECONDS} s", check(roofline.median <= TABLE_SECONDS)),
+        sweep1k: ("< 1 s", check(sweep1k.median < 1.0)),
+        sweep10k: ("< 5 s", check(sweep10k.median < 5.0)),
     }
     rows = [(s.label, f"{s.median:.3f} s, {s.peak:.0f} MiB") + targets.get(s, ("", "")) for s in series]
     rows.append(("  table json above the floor", f"{table.median - floor.median:.3f} s, "

@@ -321,6 +321,124 @@ def calibrate_command():
                f"{entry['bandwidth_gb_s']:g} GB/s; written to {path}")
 
 
+@main.command(name="sweep")
+@click.argument("model")
+@click.option("--input", "inputs", multiple=True, metavar="CxHxW,...",
+              help="Input sizes: a list (3x128x128,3x160x160), ranges (3x{128..512..32}), CxS for square S x S.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=V1,V2",
+              help="A model parameter's values (repeatable), e.g. --set alpha=0.25,0.5,0.75,1.0.")
+@click.option("--batch", "batches", multiple=True, metavar="N,...", help="Batch sizes, e.g. 1,8,64.")
+@click.option("--dtype", "dtypes", multiple=True, metavar="NAME,...", help="Element types, e.g. float32,bfloat16.")
+@click.option("--convention", "conventions_", multiple=True, metavar="NAME,...",
+              help="Counting conventions, e.g. lecture,torchvision,fvcore.")
+@click.option("--device", "device_names", multiple=True, metavar="NAME,...",
+              help="Devices (for --latency, and --memory's largest batch): names of 'cnncost devices'.")
+@click.option("--side/--no-side", "include_side", default=False, help="Include side outputs in the totals.")
+@click.option("--memory", "with_memory", is_flag=True, help="Add the training peak (cnncost memory) at each point.")
+@click.option("--optimizer", default="sgd", show_default=True, help="With --memory: sgd, momentum, adam or adamw.")
+@click.option("--latency", "with_latency", is_flag=True, help="Add the roofline latency on each --device.")
+@click.option("--plot", "plot_file", metavar="FILE", help="Also draw each figure against the swept axis (.png or .svg).")
+@output_options
+@handle_errors
+def sweep_command(model, inputs, sets, batches, dtypes, conventions_, device_names, include_side, with_memory,
+                  optimizer, with_latency, plot_file, fmt, output):
+    """Totals of MODEL over the product of the given axes: model parameters, input, batch, dtype, convention
+    and device. Each row: params, MACs, FLOPs and activation memory (and training memory or latency)."""
+    from . import devices, sweep
+    from .render.sweep import render_sweep
+
+    if with_memory:
+        from .memory import check_optimizer
+
+        check_optimizer(optimizer)
+    if plot_file is not None:
+        from .plot import check_path
+
+        check_path(plot_file)
+    axes = sweep.axes_from(
+        sweep.parameter_values(sets), sweep.input_values(inputs), sweep.list_values(batches, "--batch",
+                                                                                    sweep.batch_value),
+        [Settings(dtype=d).dtype for d in sweep.list_values(dtypes, "--dtype")],
+        [conventions.get(c).name for c in sweep.list_values(conventions_, "--convention")],
+        sweep.list_values(device_names, "--device"))
+    table = devices.table()
+    for name in sweep.list_values(device_names, "--device"):
+        devices.get(name, table)  # an unknown device is one error up front
+    text = sys.stdin.read() if model == "-" else None
+    total = 1
+    for axis in axes:
+        total *= len(axis.values)
+    with SweepProgress(total) as progress:
+        result = sweep.sweep(model, axes, Settings(include_side=include_side), memory=with_memory,
+                             optimizer=optimizer, latency=with_latency, device_table=table, on_point=progress.step,
+                             text=text)
+    if plot_file is not None:
+        from .plot import draw_sweep
+
+        draw_sweep(result, plot_file)
+    emit(render_sweep(result, fmt, color=use_color(output)), output)
+    failed = [p for p in result.points if p.error]
+    if failed:
+        click.echo(f"cnncost: {len(failed):,} of {len(result.points):,} points could not be costed; the first: "
+                   f"{failed[0].error}", err=True)
+
+
+class SweepProgress:
+    """A progress bar on a terminal's stderr for a long sweep; nothing otherwise."""
+
+    LONG = 2000
+
+    def __init__(self, total: int):
+        self.total, self.bar = total, None
+
+    def __enter__(self):
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if self.total >= self.LONG and console.is_terminal:
+            from rich import progress
+
+            self.bar = progress.Progress(progress.TextColumn("sweeping"), progress.BarColumn(),
+                                         progress.MofNCompleteColumn(), progress.TimeElapsedColumn(),
+                                         console=console, transient=True)
+            self.bar.__enter__()
+            self.task = self.bar.add_task("", total=self.total)
+        return self
+
+    def step(self, number: int):
+        if self.bar is not None and number % 100 == 99:
+            self.bar.update(self.task, completed=number + 1)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
+
+
+@main.command(name="plot")
+@click.argument("model", required=False)
+@click.option("-o", "--output", required=True, metavar="FILE", help="The figure to write: .png or .svg.")
+@click.option("--landscape", is_flag=True,
+              help="The zoo: ImageNet top-1 against GMACs, bubble area for parameters (the lecture's Fig 8.18).")
+@click.option("--depth", type=click.IntRange(min=1), help="Bars per block, N levels of names deep.")
+@model_options
+@handle_errors
+def plot_command(model, output, landscape, depth, settings):
+    """Draw MODEL's activation memory, parameters and MACs per layer (the lecture's Fig 8.2), or with
+    --landscape the zoo's accuracy against operations (needs: pip install 'cnncost[plot]')."""
+    from . import plot
+
+    plot.check_path(output)
+    if landscape:
+        if model is not None:
+            raise CnnCostError("--landscape draws the whole zoo: give no MODEL")
+        plot.draw_landscape(plot.landscape_data(), output)
+        return
+    if model is None:
+        raise CnnCostError("give a MODEL to plot, or --landscape for the zoo")
+    plot.draw_layers(plot.layers_data(analyze_model(model, settings), depth), output)
+
+
 @main.command(name="devices")
 @output_options
 @click.option("--device-file", metavar="FILE", help="Also list the devices of your own YAML file.")

@@ -1,0 +1,74 @@
+"""Rendering 'cnncost sweep': one row per point, in every format."""
+
+from __future__ import annotations
+
+import io
+
+from ..sweep import Sweep
+
+HEADINGS = {"params": "Params", "macs": "MACs", "flops": "FLOPs", "memory_bytes": "Memory (bytes)",
+            "peak_bytes": "Training peak (bytes)", "latency_s": "Latency (s)"}
+
+
+def _value(v) -> str:
+    if isinstance(v, tuple):
+        return "x".join(map(str, v))
+    if isinstance(v, bool):
+        return str(v).lower()
+    return str(v)
+
+
+def _figure(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return f"{v:,}"
+
+
+def rows(s: Sweep) -> list[list[str]]:
+    out = []
+    for p in s.points:
+        cells = [_value(v) for v in p.values] + [_figure(getattr(p, f)) for f in s.figures]
+        out.append(cells + ([p.error] if any(q.error for q in s.points) else []))
+    return out
+
+
+def headers(s: Sweep) -> list[str]:
+    return [a.name for a in s.axes] + [HEADINGS[f] for f in s.figures] + (
+        ["Error"] if any(p.error for p in s.points) else [])
+
+
+def render_sweep(s: Sweep, fmt: str, color: bool = False) -> str:
+    if fmt == "json":
+        from .text import dumps_by_line
+
+        return dumps_by_line(s.to_dict())
+    if fmt == "csv":
+        import csv
+
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([a.name for a in s.axes] + list(s.figures) + ["error"])
+        for p in s.points:
+            writer.writerow([_value(v) for v in p.values] + ["" if getattr(p, f) is None else getattr(p, f)
+                                                             for f in s.figures] + [p.error or ""])
+        return out.getvalue()
+    if fmt == "markdown":
+        head = headers(s)
+        lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows(s)]
+        return "\n".join(lines) + "\n"
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{s.model}: {len(s.points):,} points", header_style="bold")
+    axes = {a.name for a in s.axes}
+    for h in headers(s):
+        table.add_column(h, no_wrap=h != "Error", justify="left" if h in axes or h == "Error" else "right")
+    for r in rows(s):
+        table.add_row(*r)
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=color, no_color=not color, width=160, highlight=False)
+    console.print(table)
+    return out.getvalue()
