@@ -71,6 +71,8 @@ def _range(body: str, what: str) -> list[str]:
 
 def input_values(texts) -> list[tuple]:
     """--input values: CxHxW, or CxS for a square S x S, each with ranges; comma-separated lists too."""
+    if texts and not any(t.strip(", ") for t in map(str, texts)):
+        raise CnnCostError("--input has no values: the sweep would be empty")
     values = []
     for text in texts:
         for item in (t for t in str(text).split(",") if t.strip()):
@@ -87,6 +89,8 @@ def input_values(texts) -> list[tuple]:
 
 
 def list_values(texts, what: str, convert: Callable = str) -> list:
+    if texts and not any(t.strip(", ") for t in map(str, texts)):
+        raise CnnCostError(f"{what} has no values: the sweep would be empty")
     values = []
     for text in texts:
         for item in (t for t in str(text).split(",") if t.strip()):

@@ -124,6 +124,8 @@ def test_points_too_small_for_the_network_carry_their_error():
     (["--device", "a100"], "unknown device"),
     (["--input", "3x{1..400}", "--batch", "{1..300}"], "more than 100,000"),
     ([], "nothing to sweep"),
+    (["--batch", ","], "--batch has no values: the sweep would be empty"),
+    (["--input", ""], "--input has no values"),
     (["--batch", "1,2", "--plot", "out.jpg"], "must end in .png or .svg"),
     (["--batch", "1", "--latency"], "--latency needs a --device"),
 ])
