@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import yaml
 
 from .errors import CnnCostError, Location
@@ -14,6 +16,11 @@ except AttributeError:  # pragma: no cover
 
 class _Loader(_BaseLoader):
     pass
+
+
+# YAML 1.1 reads 1e-6 (no dot) as a string; YAML 1.2 and every user read it as a number.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 def _construct(loader, node):

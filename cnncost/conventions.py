@@ -103,6 +103,28 @@ def _ptflops_lrn(q, n) -> int:
     return ((c + size - 1) * h * w + 3 * q.output_elements) * n
 
 
+def _bias_params(q) -> int:
+    return q.output_shape[0] if q.bias_adds else 0
+
+
+def _per_output_element(q, n) -> int:
+    # thop and torchscan: output elements x the weight's numel per output channel, (Cin/groups)*kh*kw: the MACs
+    # of a conv, but Cin*kh*kw/groups per *output* element of a transposed conv, whose work is per input
+    return q.output_elements * n * ((q.params - _bias_params(q)) // q.output_shape[0])
+
+
+def _params_per_position(q, n) -> int:
+    # torchinfo: the module's parameters (weight and bias) times the output positions
+    positions = q.output_elements // q.output_shape[0]
+    return q.params * positions * n
+
+
+def _interpolated(q, n) -> int:
+    # ptflops' F.interpolate patch: the output numel when given a size, the input numel x the scales' product
+    # otherwise; cnncost's rows keep the size, so both come out as the output numel for whole scales
+    return q.output_elements * n
+
+
 def _affine_factor(q) -> int:
     return 2 if q.params else 1  # batch norm's params are its affine scale and shift
 
@@ -115,13 +137,19 @@ class Convention:
     summary: str  # one line, printed under every table
     rules: Mapping[str, Rule]  # by kind name, or by category for kinds not named
     unrun_params: bool = False  # totals count the parameters of side outputs that do not run (aux heads)
-    unregistered: frozenset = frozenset()  # kinds whose modules the tool has no rule for: their params count 0
+    # kinds ("groupnorm"), or kinds run one way ("layernorm:subclass"), whose modules the tool has no rule
+    # for: their parameters count 0
+    unregistered: frozenset = frozenset()
     sources: tuple = ()
     _by_kind: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    def counts_params(self, kind: str, side: bool, include_side: bool) -> bool:
+    def is_unregistered(self, kind: str, call: str) -> bool:
+        """Whether the tool has no rule for this kind run this way, and so leaves its parameters out."""
+        return bool(self.unregistered) and (kind in self.unregistered or f"{kind}:{call}" in self.unregistered)
+
+    def counts_params(self, kind: str, call: str, side: bool, include_side: bool) -> bool:
         """Whether the totals count a row's parameters."""
-        return kind not in self.unregistered and (include_side or self.unrun_params or not side)
+        return not self.is_unregistered(kind, call) and (include_side or self.unrun_params or not side)
 
     def rule(self, kind: str) -> Rule:
         """The rule for a layer kind: its own entry, or its category's."""
@@ -184,6 +212,12 @@ _PTFLOPS = Convention(
                      module=_per_input(2), function=_per_input(1)),
         gelu=_by_call("2 per element as a module (hook and patched F.gelu); 1 as a function",
                       module=_per_input(2), function=_per_input(1)),
+        layernorm=_by_call("1 per element as nn.LayerNorm (the batch norm hook, which looks for 'affine', not "
+                           "'elementwise_affine'); 0 as a subclass (looked up by exact type) or F.layer_norm",
+                           module=_per_input(1)),
+        upsample=_by_call("output elements twice as nn.Upsample (its hook, and the patched F.interpolate it "
+                          "calls); once as F.interpolate", module=lambda q, n: q.output_elements * n + _interpolated(q, n),
+                          function=_interpolated),
         relu6=Rule(_per_input(1), "1 per element (the module hook; nn.ReLU6 calls the unpatched F.hardtanh)"),
         leaky_relu=_by_call("1 per element as a module (its hook)" + ONLY_MODULES, module=_per_input(1)),
         silu=Rule(_per_input(1), "1 per element (the patched F.silu; nn.SiLU has no hook)"),
@@ -201,7 +235,11 @@ _PTFLOPS_ATEN = Convention(
     "ptflops-aten", "ptflops 0.7.5 get_model_complexity_info, backend='aten'", "MACs",
     "MACs as ptflops 0.7.5 (aten backend) counts them: aten.convolution and aten.addmm/mm only, with bias "
     "adds. Per image in ptflops; here for the whole batch.",
-    _everything_else_zero(conv=MACS_AND_BIAS, linear=MACS_AND_BIAS),
+    _everything_else_zero(
+        conv=MACS_AND_BIAS,
+        linear=Rule(_macs_and_bias, "MACs + one add per output element for the bias (aten.addmm; per position "
+                    "of a map, where the map is contiguous channels-last, as in ConvNeXt)"),
+    ),
     unrun_params=True,
     sources=("ptflops 0.7.5: aten_ops.py (ATEN_OPS_MAPPING)",),
 )
@@ -216,6 +254,10 @@ _FVCORE = Convention(
                        "2 per element (1 without affine): aten::batch_norm in eval"),
         groupnorm=Rule(lambda q, n: (4 + (q.params > 0)) * q.input_elements * n,
                        "5 per element (4 without affine): aten::group_norm, module or function"),
+        layernorm=Rule(lambda q, n: (4 + (q.params > 0)) * q.input_elements * n,
+                       "5 per element (4 without affine): aten::layer_norm, module or function"),
+        upsample=Rule(lambda q, n: (q.macs or q.output_elements) * n,
+                      "1 per output element nearest, 4 bilinear (aten::upsample_nearest2d, upsample_bilinear2d)"),
         adaptive_avgpool=_by_call("1 per input element (aten::adaptive_avg_pool2d)",
                                   module=_per_input(1), function=_per_input(1)),
         global_avgpool=_by_call("1 per input element (aten::adaptive_avg_pool2d); 0 as Tensor.mean",
@@ -231,10 +273,16 @@ _THOP = Convention(
     "average pooling per output, adaptive pooling by its size ratio, softmax; functions count 0. "
     "Params only of modules that run (no auxiliary heads).",
     _everything_else_zero(
-        conv=_by_call("MACs as a module" + ONLY_MODULES, module=_macs),
+        conv=_by_call("output elements x (Cin/groups)*kh*kw as a module (the MACs of a conv; Cin/groups*kh*kw "
+                      "per output element of a transposed conv too)" + ONLY_MODULES, module=_per_output_element),
         linear=_by_call("MACs as a module" + ONLY_MODULES, module=_macs),
         batchnorm=_by_call("4 per element (2 without affine) as a module" + ONLY_MODULES,
                            module=lambda q, n: 2 * _affine_factor(q) * q.input_elements * n),
+        layernorm=_by_call("4 per element (2 without affine) as nn.LayerNorm; a subclass is not recognised "
+                           "(0, and its parameters left out); 0 as a function",
+                           module=lambda q, n: 2 * _affine_factor(q) * q.input_elements * n),
+        upsample=_by_call("1 per output element nearest, 11 bilinear, as nn.Upsample" + ONLY_MODULES,
+                          module=lambda q, n: (11 if q.macs else 1) * q.output_elements * n),
         avgpool=_by_call("1 per output element as a module" + ONLY_MODULES,
                          module=lambda q, n: q.output_elements * n),
         adaptive_avgpool=_by_call("int((H/H' * W/W' + 1) * output elements) as a module" + ONLY_MODULES,
@@ -243,8 +291,9 @@ _THOP = Convention(
                                 module=_thop_adaptive),
         softmax=_by_call("3F - 1 per row of F features as a module" + ONLY_MODULES, module=_thop_softmax),
         groupnorm=Rule(None, "0: no rule for nn.GroupNorm, whose parameters it leaves out too"),
+        layer_scale=Rule(None, "0: a parameter of the block itself, which has no rule, so left out too"),
     ),
-    unregistered=frozenset({"groupnorm"}),
+    unregistered=frozenset({"groupnorm", "layernorm:subclass", "layer_scale"}),
     sources=("thop 0.1.1.post2209072238: profile.py (register_hooks, dfs_count), vision/basic_hooks.py, "
              "vision/calc_func.py",),
 )
@@ -254,12 +303,13 @@ _TORCHINFO = Convention(
     "Mult-adds as torchinfo 1.8 counts leaf modules: conv and linear with bias adds, and batch norm "
     "2C per sample (its parameters, with no spatial factor); everything else 0.",
     _everything_else_zero(
-        conv=_by_call("(weight + bias numel) x output positions, = MACs + bias adds, as a module" + ONLY_MODULES,
-                      module=_macs_and_bias),
-        linear=_by_call("(weight + bias numel) per sample, = MACs + bias adds, as a module" + ONLY_MODULES,
-                        module=_macs_and_bias),
+        conv=_by_call("(weight + bias numel) x output positions, as a module (= MACs + bias adds for a conv)"
+                      + ONLY_MODULES, module=_params_per_position),
+        linear=_by_call("(weight + bias numel) per sample, no spatial factor, as a module (= MACs + bias adds "
+                        "on a vector)" + ONLY_MODULES, module=lambda q, n: q.params * n),
         norm=_by_call("its parameters' numel per sample (2C for batch norm), no spatial factor, "
-                      "as a module" + ONLY_MODULES, module=lambda q, n: q.params * n),
+                      "as a module or subclass" + ONLY_MODULES, module=lambda q, n: q.params * n,
+                      subclass=lambda q, n: q.params * n),
     ),
     unrun_params=True,
     sources=("torchinfo 1.8.0: layer_info.py (LayerInfo.calculate_macs)",),
@@ -271,7 +321,10 @@ _TORCHSCAN = Convention(
     "max pool (k-1) and average pool (k+1) per output, adaptive pools by an approximate kernel; "
     "functions count 0.",
     _everything_else_zero(
-        conv=_by_call("MACs as a module" + ONLY_MODULES, module=_macs),
+        conv=_by_call("output elements x (Cin/groups)*kh*kw as a module (the MACs of a conv)" + ONLY_MODULES,
+                      module=_per_output_element),
+        conv_transpose=_by_call("output elements x Cin*kh*kw/groups, + 8 for its padding (2 axes x 4), as a "
+                                "module" + ONLY_MODULES, module=lambda q, n: _per_output_element(q, n) + 8 * n),
         linear=_by_call("MACs as a module" + ONLY_MODULES, module=_macs),
         batchnorm=_by_call("2 per element (1 without affine) in eval, as a module" + ONLY_MODULES,
                            module=lambda q, n: _affine_factor(q) * q.input_elements * n),

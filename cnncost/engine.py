@@ -63,7 +63,7 @@ def counted_params(rows, include_side: bool, convention: conventions.Convention 
     and none of a kind its tool has no rule for."""
     convention = convention or conventions.get(conventions.DEFAULT)
     counts = convention.counts_params
-    return sum(r.params for r in rows if counts(r.kind, r.side, include_side))
+    return sum(r.params for r in rows if counts(r.kind, r.call, r.side, include_side))
 
 
 def group_by_depth(report: Report, depth: int) -> list[LayerCost]:

@@ -33,7 +33,8 @@ from .kinds import KINDS, format_shape
 from .yamlio import LineDict, load_file, load_text
 
 CONSTRUCTS = ("sequence", "repeat", "parallel", "residual", "side")
-TOP_KEYS = ("extends", "name", "description", "reference", "input", "params", "blocks", "layers", "notes")
+TOP_KEYS = ("extends", "name", "description", "reference", "input", "params", "blocks", "layers", "notes",
+            "torch_names")
 MAX_EXTENDS = 8
 COMMON_KEYS = ("name", "when")  # allowed on every item
 MAX_REPEAT = 10_000
@@ -97,7 +98,7 @@ def with_base(doc: LineDict, file: str, chain: list) -> LineDict:
     for key in ("params", "blocks"):
         if key in doc:
             merged[key] = _merge_mapping(base.get(key), doc[key])
-    for key in ("description", "reference", "input", "layers", "notes"):
+    for key in ("description", "reference", "input", "layers", "notes", "torch_names"):
         if key in doc:
             merged[key] = doc[key]
     return merged
@@ -132,15 +133,19 @@ def _key_files(base, derived) -> dict:
 class Scope:
     """Where names are created and looked up, and which variables are visible."""
 
-    def __init__(self, prefix: str, variables: dict, input_ref: str, parent=None, barrier=False, side=False):
+    def __init__(self, prefix: str, variables: dict, input_ref: str, parent=None, barrier=False, side=False,
+                 bindings=None):
         self.prefix = prefix
         self.vars = variables
         self.input_ref = input_ref
         self.parent = parent
         self.barrier = barrier  # a block body: references do not see the caller
         self.side = side
+        self.bindings = bindings or {}  # a block's named inputs -> the layers the call handed it
+        self.first_node = 0  # a block body: the position of the first layer this call of it made
 
-    def child(self, name: str | None, input_ref: str, variables=None, barrier=False, side=None) -> "Scope":
+    def child(self, name: str | None, input_ref: str, variables=None, barrier=False, side=None,
+              bindings=None) -> "Scope":
         prefix = self.prefix + name + "." if name else self.prefix
         return Scope(
             prefix,
@@ -149,6 +154,7 @@ class Scope:
             self,
             barrier,
             self.side if side is None else side,
+            bindings,
         )
 
 
@@ -169,11 +175,13 @@ class Expander:
         self.nodes: list[Node] = []
         self.shapes: dict[str, tuple] = {}
         self.lines: dict[str, int] = {}
+        self.position: dict[str, int] = {}  # each layer's place in self.nodes
         self.aliases: dict[str, str] = {}  # a named block/construct -> its output layer
         self._written_names: set | None = None  # every literal 'name:' in the file, gathered on first need
         self.groups: set[str] = set()  # every dotted prefix that names a group of layers
         self.next_suffix: dict[str, int] = {}  # auto_name's last suffix for each name
         self.call_stack: list[str] = []
+        self.left_out: list[tuple[str, str]] = []  # side outputs that do not fit this input, and why
         self.blocks = self._blocks()
 
     # --- errors ---
@@ -205,9 +213,15 @@ class Expander:
             if not isinstance(body, dict) or "layers" not in body:
                 self.fail(f"block '{name}' must be a mapping with 'layers' (and optional 'args')", blocks, name)
             for key in body:
-                if key not in ("args", "layers", "doc"):
+                if key not in ("args", "layers", "doc", "inputs"):
                     self.fail(f"unknown key '{key}' in block '{name}'", body, key,
-                              hint=did_you_mean(key, ("args", "layers", "doc")))
+                              hint=did_you_mean(key, ("args", "layers", "doc", "inputs")))
+            inputs = body.get("inputs")
+            if inputs is not None and (not isinstance(inputs, list) or not inputs or len(set(map(str, inputs))) !=
+                                       len(inputs) or not all(isinstance(i, str) and _NAME.match(i) and
+                                                              i != INPUT for i in inputs)):
+                self.fail(f"the 'inputs' of block '{name}' must be a list of distinct names (not 'input'), "
+                          "one per input the block is handed", body, "inputs")
             args = body.get("args") or {}
             if not isinstance(args, dict):
                 self.fail(f"'args' of block '{name}' must be a mapping of name to default (null: required)",
@@ -279,6 +293,9 @@ class Expander:
             self.fail("the network has no layers", doc, "layers")
         name = doc.get("name") or _stem(self.file)
         notes = doc.get("notes") or []
+        notes = [str(n) for n in notes] if isinstance(notes, list) else [str(notes)]
+        notes += [f"The side output '{side}' is left out: at this input, {why}." for side, why in self.left_out]
+        torch_names = self._torch_names()
         return Graph(
             name=str(name),
             input_shape=tuple(input_shape),
@@ -287,8 +304,30 @@ class Expander:
             params=variables,
             description=str(doc.get("description") or ""),
             source=self.file,
-            notes=[str(n) for n in notes] if isinstance(notes, list) else [str(notes)],
+            notes=notes,
+            torch_names=torch_names,
+            left_out=tuple(side for side, _ in self.left_out),
         )
+
+    def _torch_names(self) -> tuple:
+        """``torch_names``: (regular expression, module path) pairs that name each layer's torch module."""
+        raw = self.doc.get("torch_names")
+        if raw is None:
+            return ()
+        if not isinstance(raw, dict):
+            self.fail("'torch_names' must map regular expressions of layer names to torch module paths",
+                      self.doc, "torch_names")
+        pairs = []
+        for pattern, path in raw.items():
+            try:
+                compiled = re.compile(str(pattern))
+                compiled.sub(str(path), "")  # a bad group reference shows here
+            except re.error as exc:
+                self.fail(f"torch_names: '{pattern}': {exc}", raw, pattern)
+            if not isinstance(path, str) or not path:
+                self.fail(f"torch_names: '{pattern}' must map to a module path", raw, pattern)
+            pairs.append((str(pattern), path))
+        return tuple(pairs)
 
     # --- values ---
 
@@ -390,16 +429,24 @@ class Expander:
         if ref == INPUT:
             return scope.input_ref
         s = scope
+        block_scope = next((b for b in self._scopes_up_to_block(scope) if b.barrier), None)
         while s is not None:
-            if s.prefix + ref in self.shapes:
-                return s.prefix + ref
-            if s.prefix + ref in self.aliases:
-                return self.aliases[s.prefix + ref]
+            if ref in s.bindings:
+                return s.bindings[ref]
+            found = s.prefix + ref if s.prefix + ref in self.shapes else self.aliases.get(s.prefix + ref)
+            # inside a block, only what this call of it made: an unnamed call shares its caller's names
+            if found is not None and (block_scope is None or self.position.get(found, -1) >= block_scope.first_node):
+                return found
             if s.barrier:
                 break
             s = s.parent
         known = [n[len(scope.prefix):] for n in list(self.shapes) + list(self.aliases)
                  if n.startswith(scope.prefix) and "." not in n[len(scope.prefix):]]
+        known += [name for s in self._scopes_up_to_block(scope) for name in s.bindings]
+        if block_scope is not None and self._visible_outside(ref, block_scope.parent):
+            self.fail(f"'{ref}' is outside the block: a block sees only its own layers and the inputs its call "
+                      "hands it", args, key,
+                      hint=f"hand it in: input: [..., {ref}] on the call, and inputs: [..., {ref}] in the block")
         later = self._defined_later(ref)
         self.fail(
             f"reference to unknown layer '{ref}'" + (" (layers may only use earlier layers: a cycle?)" if later else ""),
@@ -407,6 +454,22 @@ class Expander:
             key,
             hint=did_you_mean(ref, known),
         )
+
+    @staticmethod
+    def _scopes_up_to_block(scope: Scope):
+        while scope is not None:
+            yield scope
+            if scope.barrier:
+                return
+            scope = scope.parent
+
+    def _visible_outside(self, ref, scope: Scope | None) -> bool:
+        """Whether ``ref`` names a layer from the scopes around a block (ignoring block boundaries)."""
+        while scope is not None:
+            if ref in scope.bindings or scope.prefix + ref in self.shapes or scope.prefix + ref in self.aliases:
+                return True
+            scope = scope.parent
+        return False
 
     def _defined_later(self, ref) -> bool:
         """Whether some item, anywhere in the file, is literally named ``ref``: a forward reference, not a typo."""
@@ -496,14 +559,17 @@ class Expander:
         kind = KINDS[kind_name]
         in_shapes = (shapes[inputs[0]],) if len(inputs) == 1 else tuple([shapes[i] for i in inputs])
         try:
+            if kind.resolve is not None:
+                checked = kind.resolve(checked, in_shapes)
             out = tuple(kind.shape(checked, in_shapes))
+            if out and min(out) < 1:
+                raise CnnCostError(f"output shape {format_shape(out)} has an empty dimension")
         except CnnCostError as exc:
+            exc.input_dependent = True  # shapes that do not fit: a side output may be left out for it
             if len(inputs) > 1:  # say which producer has which shape
                 exc.message = exc.message.split(":")[0] + ": " + ", ".join(
                     f"'{self.display(i, scope)}' ({format_shape(s)})" for i, s in zip(inputs, in_shapes))
             raise
-        if out and min(out) < 1:
-            raise CnnCostError(f"output shape {format_shape(out)} has an empty dimension")
         self.nodes.append(make_node(  # Node's fields, in order: the quantities are worked out once, here
             full, kind_name, checked, tuple(inputs), in_shapes, out, scope.side, line, call or kind.calls[0],
             *kind.quantities(checked, in_shapes, out)))
@@ -511,6 +577,7 @@ class Expander:
             self.groups.update(groups)
         self.shapes[full] = out
         self.lines[full] = line
+        self.position[full] = len(self.nodes) - 1
         return full
 
     def display(self, name: str, scope: Scope) -> str:
@@ -541,7 +608,17 @@ class Expander:
                     hint=did_you_mean(key, declared) or ("it takes: " + ", ".join(declared) if declared else None),
                 )
             values[key] = self.value(raw, scope.vars, args, key)
-        (start,) = self.inputs_of(args, scope, cur) if "input" in args else (cur,)
+        starts = self.inputs_of(args, scope, cur)
+        start = starts[0]  # the chain starts at the first input
+        names = definition.get("inputs")
+        if names is None and len(starts) > 1:
+            self.fail(f"block '{block}' takes one input, and this call hands it {len(starts)}", args, "input",
+                      layer=scope.prefix + (local or block),
+                      hint="name them in the block's definition: inputs: [x, skip]")
+        if names is not None and len(starts) != len(names):
+            self.fail(f"block '{block}' takes {len(names)} inputs ({', '.join(names)}), and this call hands it "
+                      f"{len(starts)}", args, "input" if "input" in args else None, layer=scope.prefix + (local or block))
+        bindings = dict(zip(names or (), starts))
         variables = dict(self.model_vars(scope))
         for key, default in declared.items():
             if key in values:
@@ -550,11 +627,13 @@ class Expander:
                 self.fail(f"block '{block}' needs argument '{key}'", args, layer=scope.prefix + (local or block))
             else:
                 variables[key] = self.value(default, variables, declared, key)
-        shape = self.shapes[start]
-        variables["in_channels"] = shape[0]
-        if len(shape) == 3:
-            variables["in_height"], variables["in_width"] = shape[1], shape[2]
-        inner = scope.child(local, start, variables, barrier=True)
+        for prefix, ref in [("in", start)] + [(name, ref) for name, ref in bindings.items()]:
+            shape = self.shapes[ref]  # in_channels, in_height, in_width; and skip_channels, ... per named input
+            variables[f"{prefix}_channels"] = shape[0]
+            if len(shape) == 3:
+                variables[f"{prefix}_height"], variables[f"{prefix}_width"] = shape[1], shape[2]
+        inner = scope.child(local, start, variables, barrier=True, bindings=bindings)
+        inner.first_node = len(self.nodes)
         self.call_stack.append(block)
         try:
             return self.items(definition["layers"], inner, start, definition, "layers")
@@ -581,16 +660,36 @@ class Expander:
 
     def construct_sequence(self, args, scope, cur):
         self._check_keys("sequence", args, ("layers", "input"))
-        (start,) = self.inputs_of(args, scope, cur) if "input" in args else (cur,)
+        start = self.inputs_of(args, scope, cur)[0]  # a list: the chain starts at the first
         inner = scope.child(self.local_name(args, scope, None), start)
         return self.items(self._required("sequence", args, "layers"), inner, start, args, "layers")
 
     def construct_side(self, args, scope, cur):
         self._check_keys("side", args, ("layers", "input"))
-        (start,) = self.inputs_of(args, scope, cur) if "input" in args else (cur,)
-        inner = scope.child(self.local_name(args, scope, None), start, side=True)
-        self.items(self._required("side", args, "layers"), inner, start, args, "layers")
+        start = self.inputs_of(args, scope, cur)[0]  # a list: the chain starts at the first
+        local = self.local_name(args, scope, None)
+        inner = scope.child(local, start, side=True)
+        saved = self._mark()
+        try:
+            self.items(self._required("side", args, "layers"), inner, start, args, "layers")
+        except CnnCostError as exc:
+            if not getattr(exc, "input_dependent", False):
+                raise  # a mistake in the file, not a head that this input is too small for
+            self._roll_back(saved)
+            layer = f"layer '{exc.layer}': " if exc.layer else ""
+            self.left_out.append((scope.prefix + local if local else "side", layer + exc.message))
         return cur  # a side output does not feed the chain
+
+    def _mark(self) -> tuple:
+        return len(self.nodes), set(self.groups), dict(self.aliases), dict(self.next_suffix)
+
+    def _roll_back(self, mark: tuple):
+        """Forget every layer added since ``mark``, as if it had never been read."""
+        count, groups, aliases, suffixes = mark
+        for node in self.nodes[count:]:
+            del self.shapes[node.name], self.lines[node.name], self.position[node.name]
+        del self.nodes[count:]
+        self.groups, self.aliases, self.next_suffix = groups, aliases, suffixes
 
     def construct_repeat(self, args, scope, cur):
         self._check_keys("repeat", args, ("count", "layers", "var", "first", "input"))
@@ -608,7 +707,7 @@ class Expander:
             self.fail("'first' needs 'layers' to be a single block or layer call", args, "first")
         name = self.local_name(args, scope, None)
         if "input" in args:
-            (cur,) = self.inputs_of(args, scope, cur)
+            cur = self.inputs_of(args, scope, cur)[0]  # a list: the chain starts at the first
         for i in range(count):
             variables = dict(scope.vars)
             variables[var] = i
@@ -659,7 +758,7 @@ class Expander:
 
     def construct_parallel(self, args, scope, cur):
         self._check_keys("parallel", args, ("branches", "merge", "input"))
-        (start,) = self.inputs_of(args, scope, cur) if "input" in args else (cur,)
+        start = self.inputs_of(args, scope, cur)[0]  # a list: the chain starts at the first
         inner = scope.child(self.local_name(args, scope, None), start)
         branches = self._required("parallel", args, "branches")
         if not isinstance(branches, dict) or len(branches) < 2:
@@ -679,7 +778,7 @@ class Expander:
 
     def construct_residual(self, args, scope, cur):
         self._check_keys("residual", args, ("body", "shortcut", "shortcut_bn", "projection_from", "input"))
-        (start,) = self.inputs_of(args, scope, cur) if "input" in args else (cur,)
+        start = self.inputs_of(args, scope, cur)[0]  # a list: the chain starts at the first
         inner = scope.child(self.local_name(args, scope, None), start)
         body_end = self.items(self._required("residual", args, "body"), inner, start, args, "body")
         shortcut = self.value(args.get("shortcut", "auto"), scope.vars, args, "shortcut")

@@ -99,7 +99,7 @@ def explain(graph: Graph, settings: Settings | None = None) -> Explanation:
         params = counted_params(graph.nodes, settings.include_side, convention)
         running = [node for node in graph.nodes if not node.side or settings.include_side]
         side_params = params - counted_params(running, settings.include_side, convention)
-        uncounted = sum(node.params for node in running if node.kind in convention.unregistered)
+        uncounted = sum(node.params for node in running if convention.is_unregistered(node.kind, node.call))
         results.append(ConventionTotals(convention.name, convention.reproduces, convention.figure, params, total,
                                         tuple(differences), side_params, uncounted))
     return Explanation(graph.name, tuple(graph.input_shape), n, settings.include_side, baseline.name,

@@ -91,6 +91,22 @@ class Graph:
     description: str = ""
     source: str | None = None  # the YAML file
     notes: list[str] = field(default_factory=list)
+    # (regular expression, replacement): a layer whose name fully matches gets that torch module path, so that
+    # to_torch's state-dict keys can be a reference implementation's (torchvision's) while rows keep their names
+    torch_names: tuple = ()
+    # side outputs that could not be computed at this input (a head too big for a small map), each with why;
+    # they are absent from nodes, and the main network does not need them
+    left_out: tuple = ()
+
+    def torch_path(self, name: str) -> str:
+        """The torch module path of a layer: the first of torch_names that fully matches, else its name."""
+        import re
+
+        for pattern, path in self.torch_names:
+            match = re.fullmatch(pattern, name)
+            if match:
+                return match.expand(path)
+        return name
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

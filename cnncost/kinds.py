@@ -73,8 +73,13 @@ positive_pair = _pair_of(positive_int, 1)
 nonnegative_pair = _pair_of(nonnegative_int, 0)
 
 
+SAME = "same"
+
+
 def padding(value, what):
-    """int p, [ph, pw], or asymmetric [top, bottom, left, right]."""
+    """int p, [ph, pw], asymmetric [top, bottom, left, right], or "same" (worked out from the input)."""
+    if value == SAME:
+        return SAME
     if isinstance(value, (list, tuple)) and len(value) == 4:
         t, b, l, r = (nonnegative_int(v, what) for v in value)
         return (t, b, l, r)
@@ -82,6 +87,29 @@ def padding(value, what):
         raise CnnCostError(f"{what} must be p, [ph, pw] or [top, bottom, left, right]")
     ph, pw = nonnegative_pair(value, what)
     return (ph, ph, pw, pw)
+
+
+def pool_padding(value, what):
+    """p or [ph, pw] (implicit padding on both sides), or "same" (worked out from the input)."""
+    return SAME if value == SAME else nonnegative_pair(value, what)
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow's and PyTorch's "same": the output has ceil(size / stride) positions; an odd total puts the
+    extra pixel after (bottom, right)."""
+    span = dilation * (kernel - 1) + 1
+    total = max((-(-size // stride) - 1) * stride + span - size, 0)
+    return total // 2, total - total // 2
+
+
+def _resolve_same(a: dict, shapes) -> dict:
+    """A kind's ``resolve``: padding "same" as [top, bottom, left, right] for this input."""
+    if a.get("padding") != SAME:
+        return a
+    _, h, w = feature_map(shapes, "padding 'same'")
+    (kh, kw), (dh, dw) = a["kernel"], a.get("dilation", (1, 1))
+    sh, sw = a["stride"] or a["kernel"]
+    return {**a, "padding": same_padding(h, kh, sh, dh) + same_padding(w, kw, sw, dw)}
 
 
 def boolean(value, what):
@@ -137,7 +165,9 @@ class Measure:
         self.read, self.basis = read, basis
 
 
-CALLS = ("module", "function", "operator", "mean")  # every way a reference implementation may run a row
+# every way a reference implementation may run a row; "subclass" is a torch.nn subclass with its own forward
+# (torchvision's LayerNorm2d), which tools that look modules up by exact type do not recognise
+CALLS = ("module", "subclass", "function", "operator", "mean")
 
 
 @dataclass(frozen=True)
@@ -155,6 +185,7 @@ class LayerKind:
     inputs: str = "one"  # "one" or "many"
     inplace: bool = False  # computed in place at inference: allocates no activation memory
     calls: tuple = ("module", "function")  # how a reference implementation may run it; the first is the default
+    resolve: Callable = None  # (args, input shapes) -> args: what depends on the input (padding "same")
     build: Callable = None  # (torch_backend, args, input shapes, output shape) -> torch.nn.Module
     measure: dict = field(default_factory=dict)  # quantity -> Measure; validate.py has the defaults
     formulas: dict = field(default_factory=dict)  # output, params, macs: for the docs' table
@@ -293,7 +324,7 @@ _TORCH_BIAS_ADDS = Measure(lambda s: s.output_numel if s.module.bias is not None
 
 _CONV_COMMON = (
     Arg("stride", positive_pair, 1, "step of the window: s or [sh, sw]"),
-    Arg("padding", padding, 0, "zeros added: p, [ph, pw] or [top, bottom, left, right]"),
+    Arg("padding", padding, 0, "zeros added: p, [ph, pw], [top, bottom, left, right], or same"),
     Arg("dilation", positive_pair, 1, "spacing of kernel taps"),
     Arg("bias", boolean, True, "add a learnable bias per output channel"),
 )
@@ -346,6 +377,7 @@ define(
         Arg("groups", positive_int, 1, "channel groups; must divide in and out channels"),
     ),
     shape=_conv_shape,
+    resolve=_resolve_same,
     params=lambda a, ins, out: _conv_params(ins[0][0], a["out"], a["groups"], a),
     macs=lambda a, ins, out: _conv_macs(ins[0][0], a["groups"], a, out),
     bias_adds=_conv_bias_adds,
@@ -371,6 +403,7 @@ define(
         Arg("multiplier", positive_int, 1, "output channels per input channel"),
     ),
     shape=_dw_shape,
+    resolve=_resolve_same,
     params=lambda a, ins, out: _conv_params(ins[0][0], out[0], ins[0][0], a),
     macs=lambda a, ins, out: _conv_macs(ins[0][0], ins[0][0], a, out),
     bias_adds=_conv_bias_adds,
@@ -381,44 +414,121 @@ define(
 )
 
 
+def _conv_transpose_shape(a, shapes):
+    c, h, w = feature_map(shapes, "conv_transpose")
+    g = a["groups"]
+    if c % g or a["out"] % g:
+        raise CnnCostError(
+            f"groups={g} must divide both input channels ({c}) and output channels ({a['out']})")
+    sizes = []
+    for axis, size, k, s, p, d, op in zip(("height", "width"), (h, w), a["kernel"], a["stride"], a["padding"],
+                                           a["dilation"], a["output_padding"]):
+        if op >= max(s, d):
+            raise CnnCostError(f"output_padding {op} must be smaller than the stride ({s}) or the dilation ({d})")
+        out = (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+        if out < 1:
+            raise CnnCostError(f"conv_transpose {axis}: padding {p} leaves no output from an input of {size}")
+        sizes.append(out)
+    return (a["out"], *sizes)
+
+
+def _conv_transpose_macs(a, ins, out):
+    # every input element meets every tap of its group's filters: Cin * H * W * (Cout/groups) * kh * kw
+    (c, h, w), (kh, kw) = ins[0], a["kernel"]
+    return c * h * w * (a["out"] // a["groups"]) * kh * kw
+
+
+define(
+    "conv_transpose",
+    "conv",
+    "Transposed 2-D convolution (ConvTranspose2d): learnable upsampling, as in U-Net's up-convolutions.",
+    args=(
+        Arg("out", positive_int, doc="output channels"),
+        Arg("kernel", positive_pair, doc="kernel size: k or [kh, kw]"),
+        Arg("stride", positive_pair, 1, "upsampling step: s or [sh, sw]"),
+        Arg("padding", nonnegative_pair, 0, "rows and columns taken off each side of the full output"),
+        Arg("output_padding", nonnegative_pair, 0, "rows and columns added at the bottom and right; below the "
+            "stride or the dilation"),
+        Arg("dilation", positive_pair, 1, "spacing of kernel taps"),
+        Arg("groups", positive_int, 1, "channel groups; must divide in and out channels"),
+        Arg("bias", boolean, True, "add a learnable bias per output channel"),
+    ),
+    shape=_conv_transpose_shape,
+    params=lambda a, ins, out: ins[0][0] * (a["out"] // a["groups"]) * math.prod(a["kernel"])
+    + (a["out"] if a["bias"] else 0),
+    macs=_conv_transpose_macs,
+    bias_adds=_conv_bias_adds,
+    build=lambda t, a, ins, out: t.nn.ConvTranspose2d(
+        ins[0][0], a["out"], a["kernel"], a["stride"], a["padding"], a["output_padding"], a["groups"], a["bias"],
+        a["dilation"]),
+    measure={"bias_adds": _TORCH_BIAS_ADDS},
+    formulas={"output": "out x H' x W', H' = (H-1)*stride - 2*padding + dilation*(k-1) + output_padding + 1",
+              "params": "Cin*(out/groups)*kh*kw (+ out)", "macs": "Cin*H*W*(out/groups)*kh*kw (per input position)"},
+)
+
+
 # --- linear ---
 
 
-def _vector(shapes, kind):
-    (shape,) = shapes
-    if len(shape) != 1:
-        raise CnnCostError(f"{kind} expects a flat vector, got shape {format_shape(shape)} (add a flatten layer)")
-    return shape[0]
-
-
 def _linear_shape(a, shapes):
-    _vector(shapes, "linear")
-    return (a["out"],)
+    (shape,) = shapes
+    if a["per_position"]:
+        feature_map(shapes, "linear with per_position")
+    elif len(shape) != 1:
+        raise CnnCostError(f"linear expects a flat vector, got shape {format_shape(shape)}",
+                           hint="add a flatten layer, or per_position: true to apply it to each position's channels")
+    return (a["out"], *shape[1:])
+
+
+def _positions(shape) -> int:
+    return math.prod(shape[1:])  # 1 for a vector
+
+
+def _build_linear(t, a, ins, out):
+    cls = t.nn.Linear if len(ins[0]) == 1 else t.ChannelsLinear
+    return cls(ins[0][0], a["out"], bias=a["bias"])
 
 
 define(
     "linear",
     "linear",
-    "Fully connected layer on a flat vector.",
-    args=(Arg("out", positive_int, doc="output features"), Arg("bias", boolean, True, "add a learnable bias")),
+    "Fully connected layer on a flat vector; with per_position, on each position's channels (ConvNeXt's "
+    "nn.Linear on a channels-last map).",
+    args=(Arg("out", positive_int, doc="output features"), Arg("bias", boolean, True, "add a learnable bias"),
+          Arg("per_position", boolean, False, "on a CxHxW map: apply to each position's channels (a 1x1 conv "
+              "with a linear layer's weights)")),
     shape=_linear_shape,
     params=lambda a, ins, out: ins[0][0] * a["out"] + (a["out"] if a["bias"] else 0),
-    macs=lambda a, ins, out: ins[0][0] * a["out"],
-    bias_adds=lambda a, ins, out: a["out"] if a["bias"] else 0,
-    build=lambda t, a, ins, out: t.nn.Linear(ins[0][0], a["out"], bias=a["bias"]),
+    macs=lambda a, ins, out: ins[0][0] * a["out"] * _positions(out),
+    bias_adds=lambda a, ins, out: math.prod(out) if a["bias"] else 0,
+    build=_build_linear,
     measure={"bias_adds": _TORCH_BIAS_ADDS},
-    formulas={"output": "(out,); needs a flat input", "params": "in*out (+ out)", "macs": "in*out"},
+    formulas={"output": "(out,); per_position: out x H x W", "params": "in*out (+ out)",
+              "macs": "in*out (*H*W on a map)"},
 )
 
 
 # --- pooling ---
 
 
+def pool_pads(a) -> tuple[int, int, int, int]:
+    """A pool's padding as top, bottom, left, right: symmetric, or asymmetric from "same"."""
+    pad = a["padding"]
+    return pad if len(pad) == 4 else (pad[0], pad[0], pad[1], pad[1])
+
+
 def _pool_shape(kind):
     def shape(a, shapes):
         c, h, w = feature_map(shapes, kind)
-        (kh, kw), (ph, pw), (dh, dw) = a["kernel"], a["padding"], a.get("dilation", (1, 1))
+        (kh, kw), (dh, dw) = a["kernel"], a.get("dilation", (1, 1))
         stride = a["stride"] if a["stride"] is not None else a["kernel"]
+        if len(a["padding"]) == 4:  # "same", possibly asymmetric: padded explicitly, then pooled without
+            if a["ceil_mode"]:
+                raise CnnCostError(f"{kind}: padding 'same' cannot go with ceil_mode")
+            t, b, l, r = a["padding"]
+            return (c, conv_size(h, kh, stride[0], t + b, dh, f"{kind} height:"),
+                    conv_size(w, kw, stride[1], l + r, dw, f"{kind} width:"))
+        (ph, pw) = a["padding"]
         return (
             c,
             pool_size(h, kh, stride[0], ph, dh, a["ceil_mode"], f"{kind} height:"),
@@ -426,6 +536,14 @@ def _pool_shape(kind):
         )
 
     return shape
+
+
+def _resolve_pool_same(a: dict, shapes) -> dict:
+    a = _resolve_same(a, shapes)
+    pad = a["padding"]
+    if len(pad) == 4 and pad[0] == pad[1] and pad[2] == pad[3]:
+        a = {**a, "padding": (pad[0], pad[2])}  # symmetric after all: the pool pads it itself
+    return a
 
 
 def choice(value, what, options):
@@ -459,7 +577,7 @@ _TORCH_WINDOW_MACS = Measure(lambda s: s.output_numel * math.prod(_pair(s.module
 _POOL_COMMON = (
     Arg("kernel", positive_pair, doc="window size: k or [kh, kw]"),
     Arg("stride", _optional(positive_pair), None, "step; defaults to the kernel size"),
-    Arg("padding", nonnegative_pair, 0, "implicit padding on each side, at most half the kernel"),
+    Arg("padding", pool_padding, 0, "implicit padding on each side, at most half the kernel; or same"),
     Arg("ceil_mode", boolean, False, "round the output size up (Caffe style)"),
 )
 
@@ -469,10 +587,10 @@ define(
     "Max pooling over a window.",
     args=(*_POOL_COMMON, Arg("dilation", positive_pair, 1, "spacing of window taps")),
     shape=_pool_shape("maxpool"),
+    resolve=_resolve_pool_same,
     macs=_window_macs,
     window=_kernel,
-    build=lambda t, a, ins, out: t.nn.MaxPool2d(a["kernel"], a["stride"], a["padding"], a["dilation"],
-                                                ceil_mode=a["ceil_mode"]),
+    build=lambda t, a, ins, out: t.pool2d("max", a),
     measure={"macs": _TORCH_WINDOW_MACS, "window": _TORCH_WINDOW},
     formulas={"output": "C x H' x W', PyTorch's rounding", "params": "0", "macs": "C*H'*W'*kh*kw"},
 )
@@ -486,10 +604,10 @@ define(
         Arg("count_include_pad", boolean, True, "divide by the full window, padding included"),
     ),
     shape=_pool_shape("avgpool"),
+    resolve=_resolve_pool_same,
     macs=_window_macs,
     window=_kernel,
-    build=lambda t, a, ins, out: t.nn.AvgPool2d(a["kernel"], a["stride"], a["padding"], ceil_mode=a["ceil_mode"],
-                                                count_include_pad=a["count_include_pad"]),
+    build=lambda t, a, ins, out: t.pool2d("avg", a),
     measure={"macs": _TORCH_WINDOW_MACS, "window": _TORCH_WINDOW},
     formulas={"output": "as maxpool", "params": "0", "macs": "C*H'*W'*kh*kw"},
 )
@@ -619,6 +737,39 @@ define(
 )
 
 
+def _layernorm_shape(a, shapes):
+    (shape,) = shapes
+    if len(shape) not in (1, 3):
+        raise CnnCostError(f"layernorm expects CxHxW or a vector, got {format_shape(shape)}")
+    return shape
+
+
+def _build_layernorm(t, a, ins, out):
+    cls = t.nn.LayerNorm if len(ins[0]) == 1 else t.LayerNorm2d
+    return cls(ins[0][0], eps=a["eps"], elementwise_affine=a["affine"])
+
+
+define(
+    "layernorm",
+    "norm",
+    "Layer normalisation over the channels: of each position of a CxHxW map (ConvNeXt's LayerNorm2d), or of "
+    "a vector.",
+    args=(
+        Arg("eps", number, 1e-5),
+        Arg("affine", boolean, True, "learn a scale and shift per channel"),
+    ),
+    shape=_layernorm_shape,
+    params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
+    macs=lambda a, ins, out: math.prod(out),
+    # nn.LayerNorm on a channels-last tensor (ConvNeXt's blocks), a subclass that permutes inside (its
+    # LayerNorm2d), or F.layer_norm
+    calls=("module", "subclass", "function"),
+    build=_build_layernorm,
+    measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
+    formulas={"output": "same", "params": "2C if affine", "macs": "C*H*W (statistics over C at each position)"},
+)
+
+
 # --- element-wise activations and regularisers: same shape, no parameters ---
 
 for _name, _doc, _args, _build in (
@@ -633,6 +784,7 @@ for _name, _doc, _args, _build in (
     ("hardswish", "x * hardsigmoid(x) (MobileNetV3).", (), _no_args("Hardswish")),
     ("silu", "x * sigmoid(x), also called swish (EfficientNet).", (), _no_args("SiLU")),
     ("gelu", "Gaussian error linear unit.", (), _no_args("GELU")),
+    ("mish", "x * tanh(softplus(x)).", (), _no_args("Mish")),
 ):
     # built out of place, so that validation's hooks see each row's own output
     define(_name, "activation", _doc, args=_args, shape=_same_shape, inplace=True, build=_build,
@@ -778,6 +930,32 @@ define(
 )
 
 
+def _layer_scale(m, x):
+    return x * m.layer_scale
+
+
+def _build_layer_scale(t, a, ins, out):
+    module = t.op("LayerScale", _layer_scale)
+    shape = (ins[0][0], *([1] * (len(ins[0]) - 1)))  # C x 1 x 1 on a map, as torchvision's CNBlock
+    module.layer_scale = t.nn.Parameter(t.torch.full(shape, float(a["init"])))
+    return module
+
+
+define(
+    "layer_scale",
+    "elementwise",
+    "A learnable scale per channel (ConvNeXt's layer scale, gamma): x * gamma.",
+    args=(Arg("init", number, 1e-6, "the scale's initial value"),),
+    shape=lambda a, ins: ins[0],
+    params=lambda a, ins, out: ins[0][0],
+    macs=lambda a, ins, out: math.prod(out),
+    calls=("operator",),  # x * self.layer_scale, a parameter of the block
+    build=_build_layer_scale,
+    measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
+    formulas={"output": "same", "params": "C", "macs": "numel"},
+)
+
+
 def _shuffle_shape(a, shapes):
     c = feature_map(shapes, "channel_shuffle")[0]
     if c % a["groups"]:
@@ -861,6 +1039,145 @@ define(
     calls=("function",),
     build=lambda t, a, ins, out: t.op("SubsamplePad", _subsample_pad, out=a["out"], stride=a["stride"]),
     formulas={"output": "out x ceil(H/stride) x ceil(W/stride)", "params": "0", "macs": "0"},
+)
+
+
+def _pad_sides(value, what):
+    """p, [ph, pw] or [top, bottom, left, right]: non-negative."""
+    return padding(value, what) if value != SAME else _bad_same(what)
+
+
+def _bad_same(what):
+    raise CnnCostError(f"{what} must be p, [ph, pw] or [top, bottom, left, right]; 'same' is for conv and pooling")
+
+
+def _pad_shape(a, shapes):
+    c, h, w = feature_map(shapes, "pad")
+    top, bottom, left, right = a["padding"]
+    if a["mode"] == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
+        raise CnnCostError(f"reflect padding must be smaller than the input ({h}x{w}), got {list(a['padding'])}")
+    return (c, h + top + bottom, w + left + right)
+
+
+def _build_pad(t, a, ins, out):
+    top, bottom, left, right = a["padding"]
+    sides = (left, right, top, bottom)  # torch orders the last axis first
+    if a["mode"] == "constant":
+        return t.nn.ConstantPad2d(sides, a["value"])
+    return (t.nn.ReflectionPad2d if a["mode"] == "reflect" else t.nn.ReplicationPad2d)(sides)
+
+
+define(
+    "pad",
+    "reshape",
+    "Pads the borders of a map: with a constant, by reflection, or by repeating the edge; sides may differ.",
+    args=(
+        Arg("padding", _pad_sides, doc="p, [ph, pw] or [top, bottom, left, right]"),
+        Arg("mode", lambda v, w: choice(v, w, ("constant", "reflect", "replicate")), "constant"),
+        Arg("value", number, 0, "the constant, for mode constant"),
+    ),
+    shape=_pad_shape,
+    build=_build_pad,
+    formulas={"output": "C x (H + top + bottom) x (W + left + right)", "params": "0", "macs": "0"},
+)
+
+
+def crop_offsets(size: int, target: int) -> int:
+    """Where a centre crop of ``target`` starts in ``size``: torchvision's and U-Net's rounding down."""
+    return (size - target) // 2
+
+
+def _center_crop_shape(a, shapes):
+    c, h, w = feature_map(shapes[:1], "center_crop")
+    if len(shapes) > 2:
+        raise CnnCostError(f"center_crop takes one input, or two (crop the first to the second's size), "
+                           f"got {len(shapes)}")
+    if (a["size"] is None) == (len(shapes) == 1):
+        raise CnnCostError("center_crop needs either a size, or a second input whose height and width to take")
+    th, tw = a["size"] if a["size"] is not None else feature_map(shapes[1:], "center_crop's second input")[1:]
+    if th > h or tw > w:
+        raise CnnCostError(f"center_crop to {th}x{tw} is larger than its input {h}x{w}")
+    return (c, th, tw)
+
+
+def _center_crop(m, x, *reference):
+    h, w = x.shape[2:]
+    th, tw = reference[0].shape[2:] if reference else m.size
+    top, left = crop_offsets(h, th), crop_offsets(w, tw)
+    return x[:, :, top:top + th, left:left + tw]
+
+
+define(
+    "center_crop",
+    "reshape",
+    "The centre of a map: to a size, or to a second input's height and width (U-Net's cropped skip "
+    "connections); an odd margin leaves the extra row and column at the bottom and right.",
+    args=(Arg("size", _optional(positive_pair), None, "[h, w]; leave out to take the second input's"),),
+    shape=_center_crop_shape,
+    inputs="many",
+    calls=("operator",),  # slicing, x[:, :, top:top + h, left:left + w]
+    build=lambda t, a, ins, out: t.op("CenterCrop", _center_crop, size=a["size"]),
+    formulas={"output": "C x h x w", "params": "0", "macs": "0",
+              "arguments": "`size: [h, w]`, or `input: [x, reference]` to take the reference's H x W"},
+)
+
+
+def _scale(value, what):
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise CnnCostError(f"{what} must be one number or a pair [h, w], got {len(value)} values")
+        pair = tuple(number(v, what) for v in value)
+    else:
+        pair = (number(value, what),) * 2
+    if any(v <= 0 for v in pair):
+        raise CnnCostError(f"{what} must be positive, got {value}")
+    return pair
+
+
+def _upsample_shape(a, shapes):
+    c, h, w = feature_map(shapes, "upsample")
+    if (a["scale"] is None) == (a["size"] is None):
+        raise CnnCostError("upsample needs a scale or a size, not both")
+    if a["align_corners"] and a["mode"] != "bilinear":
+        raise CnnCostError("align_corners goes with mode bilinear only")
+    if a["size"] is not None:
+        return (c, *a["size"])
+    oh, ow = (math.floor(n * s) for n, s in zip((h, w), a["scale"]))  # torch's floor(input * scale)
+    if oh < 1 or ow < 1:
+        raise CnnCostError(f"scale {list(a['scale'])} leaves no output from an input of {h}x{w}")
+    if oh > MAX_UPSAMPLED or ow > MAX_UPSAMPLED:
+        raise CnnCostError(f"upsampling to {oh}x{ow} exceeds {MAX_UPSAMPLED} positions per side")
+    return (c, oh, ow)
+
+
+MAX_UPSAMPLED = 1 << 20  # per side: a bound on what a scale can ask for
+
+
+def _build_upsample(t, a, ins, out):
+    scale = None if a["scale"] is None else tuple(float(s) for s in a["scale"])
+    return t.nn.Upsample(size=a["size"], scale_factor=scale, mode=a["mode"],
+                         align_corners=a["align_corners"] if a["mode"] == "bilinear" else None)
+
+
+define(
+    "upsample",
+    "other",
+    "Resizes a map by interpolation, nearest or bilinear, to a size or by a scale (nn.Upsample, "
+    "F.interpolate).",
+    args=(
+        Arg("scale", _optional(_scale), None, "factor: s or [sh, sw]; the output is floor(H * s)"),
+        Arg("size", _optional(positive_pair), None, "output size: s or [h, w]"),
+        Arg("mode", lambda v, w: choice(v, w, ("nearest", "bilinear")), "nearest"),
+        Arg("align_corners", boolean, False, "bilinear: align the corner pixels of input and output"),
+    ),
+    shape=_upsample_shape,
+    # bilinear weighs four neighbours per output element; nearest copies one
+    macs=lambda a, ins, out: 4 * math.prod(out) if a["mode"] == "bilinear" else 0,
+    build=_build_upsample,
+    measure={"macs": Measure(lambda s: 4 * s.output_numel if s.module.mode == "bilinear" else 0,
+                             "4 x output numel for the module's bilinear mode, else 0")},
+    formulas={"output": "C x size, or C x floor(H*scale) x floor(W*scale)", "params": "0",
+              "macs": "bilinear: 4*C*H'*W' (four weighted neighbours); nearest: 0"},
 )
 
 define(

@@ -24,10 +24,10 @@ from .report import Settings
 MATRIX_RATE = {"float32": "fp32", "float64": "fp32", "float16": "fp16", "bfloat16": "bf16", "int8": "int8",
                "uint8": "int8"}
 # Kinds that move no data at inference: views, and what eval mode skips.
-FREE = {"flatten", "channel_split", "identity", "dropout", "stochastic_depth"}
+FREE = {"flatten", "channel_split", "identity", "dropout", "stochastic_depth", "center_crop"}
 # Activation and norm kinds that --fuse folds into the conv or linear before them.
 FUSABLE = {"batchnorm", "relu", "relu6", "leaky_relu", "hardswish", "hardsigmoid", "silu", "sigmoid", "gelu", "tanh",
-           "elu"}
+           "elu", "mish"}
 
 
 def flops_of(node: Node, n: int) -> int:
@@ -39,7 +39,7 @@ def flops_of(node: Node, n: int) -> int:
         return 0  # views and copies
     if node.kind == "batchnorm":
         return 2 * out  # a scale and a shift per element (running statistics)
-    if node.kind == "groupnorm":
+    if node.kind in ("groupnorm", "layernorm"):
         return 5 * out  # mean, variance, normalise, scale, shift
     if node.kind == "lrn":
         return 2 * node.macs * n  # square and sum over the window, per element

@@ -90,8 +90,17 @@ def _norm_statistics(count: Callable) -> Callable:
     return saved
 
 
+def _pooled(node, ctx):
+    """What a pool saves of its input: the input, or (asymmetric "same" padding, padded first) the padded copy."""
+    pad = node.args["padding"]
+    if len(pad) == 2:
+        return _input()
+    c, h, w = node.input_shapes[0]
+    return _new(ctx.batch * c * (h + pad[0] + pad[1]) * (w + pad[2] + pad[3]) * ctx.element_bytes)
+
+
 def _max_pool(node, ctx):
-    return (_input(), _new(node.output_elements * ctx.batch * INDEX_BYTES))
+    return (_pooled(node, ctx), _new(node.output_elements * ctx.batch * INDEX_BYTES))
 
 
 def _adaptive_pool(node, ctx):
@@ -146,12 +155,19 @@ SAVED_BY_KIND: dict[str, Callable] = {
     "dwconv": _conv,
     "linear": lambda node, ctx: (_input(),),
     "maxpool": _if_grad(_max_pool),
-    "avgpool": _if_grad(lambda node, ctx: (_input(),)),
+    "avgpool": _if_grad(lambda node, ctx: (_pooled(node, ctx),)),
     "adaptive_avgpool": _if_grad(_adaptive_pool),
     "global_avgpool": NOTHING,  # a mean
     "lrn": _if_grad(_lrn),
     "batchnorm": _norm_statistics(lambda node, ctx: node.channels),
     "groupnorm": _norm_statistics(lambda node, ctx: ctx.batch * node.args["groups"]),
+    # one mean and inverse std per position (of a map) or per sample (of a vector)
+    "layernorm": _norm_statistics(lambda node, ctx: ctx.batch * math.prod(node.output_shape[1:])),
+    "conv_transpose": lambda node, ctx: (_input(),),
+    # x * gamma: x, for gamma's gradient
+    "layer_scale": lambda node, ctx: (_input(),),
+    # reflection and replication keep the input for their backward; a constant pad's backward is a slice
+    "pad": _if_grad(lambda node, ctx: () if node.args["mode"] == "constant" else (_input(),)),
     # activations whose gradient PyTorch computes from the output
     "relu": _if_grad(lambda node, ctx: (OUTPUT,)),
     "sigmoid": _if_grad(lambda node, ctx: (OUTPUT,)),
@@ -162,7 +178,8 @@ SAVED_BY_KIND: dict[str, Callable] = {
     "mul": _mul,
 }
 # What a kind saves when the table does not name it, by category: the other activations (ReLU6, leaky
-# ReLU, ELU, the hard ones, SiLU, GELU) save their input; views, merges and copies save nothing.
+# ReLU, ELU, the hard ones, SiLU, GELU, Mish) save their input; views, merges, copies and resizing (whose
+# backward needs only the sizes) save nothing.
 SAVED_BY_CATEGORY: dict[str, Callable] = {
     "activation": _if_grad(lambda node, ctx: (_input(),)),
     "reshape": NOTHING,
@@ -170,7 +187,7 @@ SAVED_BY_CATEGORY: dict[str, Callable] = {
     "other": NOTHING,  # identity
 }
 # Kinds whose output is a view of (or is) their first input in training: no storage of their own.
-VIEWS = {"flatten", "channel_split", "identity"}
+VIEWS = {"flatten", "channel_split", "identity", "center_crop"}
 
 
 def saved_rule(kind: str) -> Callable:
@@ -305,7 +322,7 @@ def saved_storages(graph: Graph, settings: Settings, device: str = "cpu") -> tup
 
 
 # torch.nn modules with an ``inplace`` option (torchvision sets it on its activations)
-INPLACE_IN_TORCH = {"relu", "relu6", "leaky_relu", "elu", "hardsigmoid", "hardswish", "silu"}
+INPLACE_IN_TORCH = {"relu", "relu6", "leaky_relu", "elu", "hardsigmoid", "hardswish", "silu", "mish"}
 
 
 def _inference_storages(graph: Graph, include_side: bool) -> tuple[list, dict, set]:

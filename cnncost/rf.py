@@ -14,7 +14,11 @@ padding + p*stride); element-wise layers keep the field. Extended here to:
   as Araujo et al.'s library reports; a path whose field already covers every other (a squeeze-and-
   excitation gate) makes the merge global;
 - adaptive average pooling: exact when the output divides the input; otherwise the windows differ in
-  length, and the field of the longest is given, marked not uniform (as is everything after it).
+  length, and the field of the longest is given, marked not uniform (as is everything after it);
+- upsampling (transposed conv with stride > 1, nearest and bilinear resizing): unit o reads input units
+  in [a*o + b, a*o + c] for fractions a, b, c, so the field is given as the smallest affine bound on every
+  unit's field, with a fractional stride, marked a bound (as is everything after it); exact for a
+  stride-1 transposed conv. Padding shifts the field; a centre crop shifts it back.
 
 Plain data; ``cnncost validate --rf`` checks the fields against torch gradients (docs/receptive-field.md).
 """
@@ -22,11 +26,12 @@ Plain data; ``cnncost validate --rf`` checks the fields against torch gradients 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Callable
 
 from .errors import CnnCostError
 from .graph import INPUT, Graph, Node
-from .kinds import KINDS
+from .kinds import KINDS, pool_pads
 
 
 @dataclass(frozen=True)
@@ -51,9 +56,19 @@ class Field:
     w: Axis
     aligned: bool = True  # the paths into it agree on stride and centre
     uniform: bool = True  # every unit's field has this size (not after irregular adaptive pooling)
+    bound: bool = False  # not uniform, but the field given contains every unit's own (after upsampling)
 
     def axes(self):
         return self.h, self.w
+
+    def like(self, h: Axis, w: Axis) -> "Field":
+        """A field with new axes and this one's flags: what a layer that maps each unit alike gives."""
+        return Field(h, w, self.aligned, self.uniform, self.bound)
+
+
+def _number(value):
+    """An int where the value is whole; a float otherwise (a fractional stride or padding after upsampling)."""
+    return int(value) if value == int(value) else float(value)
 
 
 @dataclass(frozen=True)
@@ -67,10 +82,13 @@ class LayerField:
         f = self.field
         if f is None:
             return {"name": self.name, "kind": self.kind, "side": self.side, "receptive_field": None,
-                    "effective_stride": None, "effective_padding": None, "aligned": None, "uniform": None}
+                    "effective_stride": None, "effective_padding": None, "aligned": None, "uniform": None,
+                    "bound": None}
         return {"name": self.name, "kind": self.kind, "side": self.side,
-                "receptive_field": [f.h.size, f.w.size], "effective_stride": [f.h.stride, f.w.stride],
-                "effective_padding": [f.h.padding, f.w.padding], "aligned": f.aligned, "uniform": f.uniform}
+                "receptive_field": [_number(f.h.size), _number(f.w.size)],
+                "effective_stride": [_number(f.h.stride), _number(f.w.stride)],
+                "effective_padding": [_number(f.h.padding), _number(f.w.padding)], "aligned": f.aligned,
+                "uniform": f.uniform, "bound": f.bound}
 
 
 # --- per-kind rules: (node, input fields) -> output field ---
@@ -85,15 +103,15 @@ def _conv(node: Node, fields):
     (field,), a = fields, node.args
     (kh, kw), (sh, sw), (dh, dw) = a["kernel"], a["stride"], a["dilation"]
     top, _, left, _ = a["padding"]
-    return Field(_window(field.h, kh, sh, top, dh), _window(field.w, kw, sw, left, dw), field.aligned, field.uniform)
+    return field.like(_window(field.h, kh, sh, top, dh), _window(field.w, kw, sw, left, dw))
 
 
 def _pool(node: Node, fields):
     (field,), a = fields, node.args
-    (kh, kw), (ph, pw) = a["kernel"], a["padding"]
+    (kh, kw), (ph, _, pw, _) = a["kernel"], pool_pads(a)
     sh, sw = a["stride"] or a["kernel"]
     dh, dw = a.get("dilation", (1, 1))
-    return Field(_window(field.h, kh, sh, ph, dh), _window(field.w, kw, sw, pw, dw), field.aligned, field.uniform)
+    return field.like(_window(field.h, kh, sh, ph, dh), _window(field.w, kw, sw, pw, dw))
 
 
 def _global_axis(axis: Axis, units: int) -> Axis:
@@ -103,12 +121,12 @@ def _global_axis(axis: Axis, units: int) -> Axis:
 
 def _global(node: Node, fields):
     (field,), (_, h, w) = fields, node.input_shapes[0]
-    return Field(_global_axis(field.h, h), _global_axis(field.w, w), field.aligned, field.uniform)
+    return field.like(_global_axis(field.h, h), _global_axis(field.w, w))
 
 
 def _vector(node: Node, fields):
     (field,), shape = fields, node.input_shapes[0]
-    if len(shape) != 3:
+    if len(shape) != 3 or node.args.get("per_position"):
         return field  # already one field for the whole vector
     return _global(node, fields)
 
@@ -116,7 +134,7 @@ def _vector(node: Node, fields):
 def _adaptive(node: Node, fields):
     (field,), (_, h, w) = fields, node.input_shapes[0]
     oh, ow = node.args["output"]
-    uniform = field.uniform and h % oh == 0 and w % ow == 0
+    regular = h % oh == 0 and w % ow == 0
 
     def axis(a: Axis, size: int, out: int) -> Axis:
         if out == 1:
@@ -125,12 +143,70 @@ def _adaptive(node: Node, fields):
         longest = max(-(-((i + 1) * size) // out) - (i * size) // out for i in range(out))
         return Axis(a.size + (longest - 1) * a.stride, a.stride * -(-size // out), a.padding)
 
-    return Field(axis(field.h, h, oh), axis(field.w, w, ow), field.aligned, uniform)
+    # irregular windows are neither one size nor bounded by the longest's field at stride ceil(size/out)
+    return Field(axis(field.h, h, oh), axis(field.w, w, ow), field.aligned, field.uniform and regular,
+                 field.bound and regular)
 
 
 def _subsample(node: Node, fields):
     (field,), s = fields, node.args["stride"]
-    return Field(_window(field.h, 1, s, 0), _window(field.w, 1, s, 0), field.aligned, field.uniform)
+    return field.like(_window(field.h, 1, s, 0), _window(field.w, 1, s, 0))
+
+
+def _resampled(axis: Axis, a, b, c) -> Axis:
+    """The field of a layer whose unit o reads input units in [a*o + b, a*o + c] (fractions)."""
+    return Axis(axis.size + (c - b) * axis.stride, a * axis.stride, axis.padding - b * axis.stride)
+
+
+def _upsampling(fields, reads, exact: bool) -> Field:
+    """``reads(axis index)`` gives (a, b, c); ``exact``: every unit reads exactly that interval."""
+    field = fields[0]
+    h, w = (_resampled(axis, *reads(i)) for i, axis in enumerate(field.axes()))
+    if exact:
+        return field.like(h, w)
+    return Field(h, w, field.aligned, False, field.uniform or field.bound)
+
+
+def _conv_transpose(node: Node, fields):
+    # output o = i*stride - padding + t*dilation for input unit i and tap t: i in [(o + p - (k-1)d)/s, (o + p)/s]
+    a = node.args
+
+    def reads(i):
+        k, s, p, d = a["kernel"][i], a["stride"][i], a["padding"][i], a["dilation"][i]
+        return Fraction(1, s), Fraction(p - (k - 1) * d, s), Fraction(p, s)
+
+    return _upsampling(fields, reads, a["stride"] == (1, 1))  # stride 1: a conv, exact
+
+
+def _upsample(node: Node, fields):
+    a, (_, *sizes), (_, *outs) = node.args, node.input_shapes[0], node.output_shape
+
+    def reads(i):
+        size, out = sizes[i], outs[i]
+        if a["mode"] == "bilinear" and a["align_corners"]:
+            # source position o*(size-1)/(out-1), and the unit after it
+            return (Fraction(size - 1, out - 1), -1, 1) if out > 1 else (0, 0, 0)
+        # torch's ratio: 1/scale when a scale is given, else size/out
+        r = 1 / Fraction(a["scale"][i]) if a["scale"] is not None else Fraction(size, out)
+        if a["mode"] == "nearest":
+            return r, -Fraction(r.denominator - 1, r.denominator), 0  # floor(o*r): within (den-1)/den below
+        return r, r / 2 - Fraction(3, 2), r / 2 + Fraction(1, 2)  # the two units around (o + 1/2)*r - 1/2
+
+    same_size = node.input_shapes[0] == node.output_shape
+    return _upsampling(fields, reads, a["mode"] == "nearest" and same_size)
+
+
+def _pad(node: Node, fields):
+    (field,), (top, _, left, _) = fields, node.args["padding"]
+    return field.like(*(Axis(x.size, x.stride, x.padding + p * x.stride) for x, p in zip(field.axes(), (top, left))))
+
+
+def _center_crop(node: Node, fields):
+    from .kinds import crop_offsets
+
+    field, (_, h, w), (_, th, tw) = fields[0], node.input_shapes[0], node.output_shape
+    offsets = (crop_offsets(h, th), crop_offsets(w, tw))
+    return field.like(*(Axis(x.size, x.stride, x.padding - o * x.stride) for x, o in zip(field.axes(), offsets)))
 
 
 def _pointwise(node: Node, fields):
@@ -161,7 +237,9 @@ def _merge(node: Node, fields):
     units_h, units_w = (out[1], out[2]) if len(out) == 3 else (1, 1)
     h, h_aligned = _merge_axis([f.h for f in fields], units_h)
     w, w_aligned = _merge_axis([f.w for f in fields], units_w)
-    return Field(h, w, h_aligned and w_aligned and all(f.aligned for f in fields), all(f.uniform for f in fields))
+    uniform = all(f.uniform for f in fields)
+    return Field(h, w, h_aligned and w_aligned and all(f.aligned for f in fields), uniform,
+                 not uniform and all(f.uniform or f.bound for f in fields))
 
 
 FIELD_BY_KIND: dict[str, Callable] = {
@@ -175,6 +253,11 @@ FIELD_BY_KIND: dict[str, Callable] = {
     "flatten": _vector,
     "linear": _vector,
     "subsample_pad": _subsample,
+    "conv_transpose": _conv_transpose,
+    "upsample": _upsample,
+    "pad": _pad,
+    "center_crop": _center_crop,
+    "layer_scale": lambda node, fields: fields[0],
 }
 FIELD_BY_CATEGORY: dict[str, Callable] = {
     "activation": _pointwise,
@@ -186,9 +269,10 @@ FIELD_BY_CATEGORY: dict[str, Callable] = {
 
 
 def field_rule(node: Node) -> Callable:
-    if KINDS[node.kind].inputs == "many":
+    rule = FIELD_BY_KIND.get(node.kind)
+    if rule is None and KINDS[node.kind].inputs == "many":
         return _merge
-    rule = FIELD_BY_KIND.get(node.kind) or FIELD_BY_CATEGORY.get(KINDS[node.kind].category)
+    rule = rule or FIELD_BY_CATEGORY.get(KINDS[node.kind].category)
     if rule is None:
         raise CnnCostError(f"no receptive-field rule for layer kind '{node.kind}' (add one to cnncost/rf.py)")
     return rule

@@ -12,6 +12,7 @@ YAML reads its input size (in_height, in_width). Plain data; render/sweep.py mak
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from dataclasses import dataclass
@@ -166,8 +167,8 @@ def reads_its_size(source: str | None) -> bool:
     stack = [doc]
     while stack:
         value = stack.pop()
-        if isinstance(value, str) and ("in_height" in value or "in_width" in value):
-            return True
+        if isinstance(value, str) and ("in_height" in value or "in_width" in value or value == "same"):
+            return True  # shapes, or padding "same", worked out from the input size
         if isinstance(value, dict):
             stack.extend(value.values())
             stack.extend(value.keys())
@@ -211,9 +212,7 @@ class Resizer:
         return nodes
 
     def graph_at(self, input_shape: tuple) -> Graph:
-        g = self.graph
-        return Graph(g.name, input_shape, self.nodes(input_shape), g.output, g.params, g.description, g.source,
-                     g.notes)
+        return dataclasses.replace(self.graph, input_shape=input_shape, nodes=self.nodes(input_shape))
 
 
 def _same_graph(a: Graph, b: Graph) -> bool:
@@ -239,7 +238,7 @@ def totals(nodes: list[Node], settings: Settings, cache: dict) -> tuple[int, int
         if found is None:
             counted = side or not node.side
             kind = KINDS[node.kind]
-            found = (node.params if convention.counts_params(node.kind, node.side, side) else 0,
+            found = (node.params if convention.counts_params(node.kind, node.call, node.side, side) else 0,
                      convention.rule(node.kind)(node, n) if counted else 0,
                      node.output_elements * n * b if counted and not kind.inplace else 0)
             cache[(id(node), key)] = found
@@ -328,8 +327,8 @@ def _graph(load, overrides, size, inputs, resizers, key) -> Graph | str:
         return load(overrides, size)
     except CnnCostError as exc:
         if isinstance(resizer, Resizer):
-            try:
-                load(overrides, size)  # the full expansion says where, in the user's terms
+            try:  # the full expansion says where, in the user's terms, or leaves a side output out
+                return load(overrides, size)
             except CnnCostError as full:
                 return str(full)
         return str(exc)
@@ -344,12 +343,12 @@ def _resizer(load, overrides, inputs) -> Resizer | str:
         first = load(overrides, sizes[0])
     except CnnCostError:
         return "no"
-    if reads_its_size(first.source):
+    if reads_its_size(first.source) or first.left_out:
         return "no"
     resizer = Resizer(first)
     try:
         last = load(overrides, sizes[-1])
-        if not _same_graph(resizer.graph_at(sizes[-1]), last):
+        if last.left_out or not _same_graph(resizer.graph_at(sizes[-1]), last):
             return "no"
     except CnnCostError:
         return "no"

@@ -55,6 +55,37 @@ def conv2d(cin: int, cout: int, a: dict, groups: int) -> nn.Conv2d:
     return PaddedConv2d(cin, cout, pad=(top, bottom, left, right), **common)
 
 
+def pool2d(kind: str, a: dict) -> nn.Module:
+    """nn.MaxPool2d or nn.AvgPool2d for a pooling row; asymmetric padding ("same") pads first, in the module."""
+    if len(a["padding"]) == 2:
+        if kind == "max":
+            return nn.MaxPool2d(a["kernel"], a["stride"], a["padding"], a["dilation"], ceil_mode=a["ceil_mode"])
+        return nn.AvgPool2d(a["kernel"], a["stride"], a["padding"], ceil_mode=a["ceil_mode"],
+                            count_include_pad=a["count_include_pad"])
+    top, bottom, left, right = a["padding"]
+    if kind == "max":  # a max never picks the padding
+        pool = PaddedMaxPool2d(a["kernel"], a["stride"], 0, a["dilation"])
+        pool.pad = (left, right, top, bottom)
+        return pool
+    pool = PaddedAvgPool2d(a["kernel"], a["stride"], 0)
+    pool.pad = (left, right, top, bottom)
+    return pool
+
+
+class PaddedMaxPool2d(nn.MaxPool2d):
+    """Max pooling after explicit -inf padding (padding "same" that comes out asymmetric)."""
+
+    def forward(self, x):
+        return super().forward(F.pad(x, self.pad, value=float("-inf")))
+
+
+class PaddedAvgPool2d(nn.AvgPool2d):
+    """Average pooling after explicit zero padding (padding "same" that comes out asymmetric)."""
+
+    def forward(self, x):
+        return super().forward(F.pad(x, self.pad))
+
+
 class LocalResponseNorm(nn.LocalResponseNorm):
     """nn.LocalResponseNorm that also runs in float16/bfloat16 on CPU.
 
@@ -66,6 +97,26 @@ class LocalResponseNorm(nn.LocalResponseNorm):
         if x.device.type == "cpu" and x.dtype in (torch.float16, torch.bfloat16):
             return super().forward(x.float()).to(x.dtype)
         return super().forward(x)
+
+
+class ChannelsLinear(nn.Linear):
+    """nn.Linear on each position's channels of an NCHW map: what ConvNeXt runs on a channels-last view.
+
+    Run as a 1x1 conv with the linear's weight, so that the output stays a contiguous NCHW map (a later
+    flatten is then a view, as cnncost's memory rules expect) and autograd saves the input itself.
+    """
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight[:, :, None, None], self.bias)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """nn.LayerNorm over the channels of each position of an NCHW map (as torchvision's ConvNeXt), returned
+    as a contiguous NCHW map for the same reason."""
+
+    def forward(self, x):
+        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2).contiguous()
 
 
 class Op(nn.Module):
@@ -132,9 +183,10 @@ class GraphNet(nn.Module):
         steps = []
         for node in graph.nodes:
             module = (build and build(node)) or build_layer(node)
-            _attach(self, node.name, module)
+            _attach(self, graph.torch_path(node.name), module)
             steps.append((node.name, node.inputs, node.side, module))
         self._steps = steps  # a plain list: the modules are registered by _attach
+        self._by_name = {name: module for name, _, _, module in steps}
         self._main_plan = _plan(steps, [graph.output], include_side=False)
         self._full_plan = _plan(steps, [graph.output], include_side=True)
 
@@ -153,8 +205,8 @@ class GraphNet(nn.Module):
         return self._run(box, self._full_plan if include_side else self._main_plan)
 
     def layer(self, name: str) -> nn.Module:
-        """The module of one graph node, by its dotted name."""
-        return self.get_submodule(name)
+        """The module of one graph node, by its name."""
+        return self._by_name[name]
 
     def _run(self, box: list, plan, keep=False):
         values = {INPUT: box.pop()}
@@ -184,26 +236,28 @@ def _plan(steps, outputs, include_side):
 
 
 def _attach(root: nn.Module, dotted: str, module: nn.Module):
+    """Place a layer's module at its dotted path; a path may hold a layer and, below it, other layers (a
+    torchvision block with a parameter of its own, like ConvNeXt's layer scale)."""
     *scopes, leaf = dotted.split(".")
     parent = root
-    for depth, part in enumerate(scopes):
+    for part in scopes:
         child = parent._modules.get(part)
         if child is None:
             child = Scope()
             _add(parent, part, child, dotted)
-        elif not isinstance(child, Scope):
-            prefix = ".".join(scopes[:depth + 1])
-            raise CnnCostError(f"'{prefix}' names both a layer and a group of layers, "
-                               "which a torch module tree cannot hold", layer=dotted,
-                               hint="rename the layer or the block around it")
         parent = child
+    existing = parent._modules.get(leaf)
+    if isinstance(existing, Scope):  # layers were placed below this path first: they move under the layer
+        for name, child in existing.named_children():
+            _add(module, name, child, dotted)
+        del parent._modules[leaf]
     _add(parent, leaf, module, dotted)
 
 
 def _add(parent: nn.Module, name: str, module: nn.Module, dotted: str):
     if name in parent._modules or hasattr(parent, name):
-        raise CnnCostError(f"the name '{name}' cannot be a torch submodule (it is already taken)",
-                           layer=dotted, hint="rename the layer")
+        raise CnnCostError(f"the torch module path '{dotted}' is taken by another layer (or by an attribute of "
+                           f"its parent)", layer=dotted, hint="rename the layer, or map it elsewhere in torch_names")
     parent.add_module(name, module)
 
 

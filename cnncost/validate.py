@@ -12,6 +12,7 @@ dataclasses; rendering is elsewhere.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -348,7 +349,7 @@ def _total_checks(graph: Graph, reports: dict[str, Report], measured: dict[str, 
         if whole and not convention.unregistered:
             params, basis = sum(p.numel() for p in net.parameters()), "numel of every parameter of the network"
         else:
-            chosen = [n for n in (graph.nodes if whole else counted) if n.kind not in convention.unregistered]
+            chosen = [n for n in (graph.nodes if whole else counted) if not convention.is_unregistered(n.kind, n.call)]
             params = sum(p.numel() for n in chosen for p in net.layer(n.name).parameters())
             basis = ("numel of the parameters of the modules" + ("" if whole else " that run (side outputs left out)")
                      + (f", but for kinds {name} has no rule for" if convention.unregistered else ""))
@@ -546,16 +547,20 @@ def _linearised(node: Node):
     """A module for the gradient check: every path positive and linear, so no gradient cancels or vanishes.
 
     Activations and other element-wise maps become the identity, max pooling an all-ones window of the
-    same geometry, group norm x + its mean over positions (which keeps its global reach); convs and
+    same geometry, reflect and replicate padding zero padding, group norm x + its mean over positions (which keeps its global reach); convs and
     linears get constant positive weights scaled to keep values near 1; batch norm the identity scale.
     """
     from . import torch_backend as t
 
     kind = KINDS[node.kind]
-    if kind.category == "activation" or node.kind in ("lrn", "softmax", "dropout", "stochastic_depth", "identity"):
+    if kind.category == "activation" or node.kind in ("lrn", "layernorm", "softmax", "dropout", "stochastic_depth",
+                                                      "identity"):
         return t.nn.Identity()
     if node.kind in ("maxpool", "avgpool"):
         return _ones_window(node)
+    if node.kind == "pad":  # a field is in padded coordinates, whatever fills the border: zeros here
+        top, bottom, left, right = node.args["padding"]
+        return t.nn.ZeroPad2d((left, right, top, bottom))
     if node.kind == "groupnorm":
         return t.op("PositionMean", lambda m, x: x + x.mean(dim=(2, 3), keepdim=True))
     return None
@@ -565,16 +570,19 @@ def _ones_window(node: Node):
     """A pooling row as a depthwise conv of ones with its kernel, stride, padding, dilation and ceil mode."""
     from . import torch_backend as t
 
+    from .kinds import pool_pads
+
     a = node.args
-    (kh, kw), (ph, pw), (dh, dw) = a["kernel"], a["padding"], a.get("dilation", (1, 1))
+    (kh, kw), (dh, dw) = a["kernel"], a.get("dilation", (1, 1))
+    top, bottom, left, right = pool_pads(a)
     sh, sw = a["stride"] or a["kernel"]
     c, h, w = node.input_shapes[0]
     _, oh, ow = node.output_shape
 
-    def extra(size, out, k, s, p, d):  # ceil mode's overhanging last window reads zeros past the edge
-        return max(0, (out - 1) * s + d * (k - 1) + 1 - (size + 2 * p))
+    def extra(size, out, k, s, before, after, d):  # ceil mode's overhanging last window reads zeros past the edge
+        return max(0, (out - 1) * s + d * (k - 1) + 1 - (size + before + after))
 
-    pad = (pw, pw + extra(w, ow, kw, sw, pw, dw), ph, ph + extra(h, oh, kh, sh, ph, dh))
+    pad = (left, right + extra(w, ow, kw, sw, left, right, dw), top, bottom + extra(h, oh, kh, sh, top, bottom, dh))
 
     def forward(m, x):
         ones = x.new_ones(c, 1, kh, kw)
@@ -588,7 +596,7 @@ def _constant_weights(net):
     torch = _torch()
     with torch.no_grad():
         for module in net.modules():
-            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
                 module.weight.fill_(1.0 / (module.weight[0].numel()))
                 if module.bias is not None:
                     module.bias.zero_()
@@ -616,15 +624,43 @@ def _support(grad) -> tuple:
     return (int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max()))
 
 
-def _expected(field, unit: tuple, size: tuple) -> tuple | None:
-    spans = []
+@dataclass(frozen=True)
+class FieldCheck(Check):
+    """A field against the gradient's support. Where the field reaches past the image, the support stops at
+    the edge or, with dilation, at the first tap that lands inside: there the support must lie within."""
+
+    clipped: tuple = ()  # per axis: (first clipped, last clipped)
+    bound: bool = False  # the field bounds the unit's (after upsampling): the support must lie within
+
+    @property
+    def ok(self) -> bool:
+        if self.bound and self.torch is None:
+            return True  # a bound holds for a unit that reads only padding
+        if self.cnncost is None or self.torch is None:
+            return self.cnncost == self.torch
+        for (first, last), (got_first, got_last), (cut_first, cut_last) in zip(self.cnncost, self.torch, self.clipped):
+            if not (first <= got_first and got_last <= last):
+                return False
+            if self.bound:
+                continue
+            if (got_first != first and not cut_first) or (got_last != last and not cut_last):
+                return False
+        return True
+
+
+def _expected(field, unit: tuple, size: tuple) -> tuple:
+    """The field of one unit, clipped to the image, and which ends were clipped."""
+    spans, clipped = [], []
     for axis, i, n in zip(field.axes(), unit, size):
         first = i * axis.stride - axis.padding
-        first, last = max(0, first), min(n - 1, first + axis.size - 1)
+        last = first + axis.size - 1
+        first, last = math.ceil(first), math.floor(last)  # a bound's fractional ends, to whole pixels
+        clipped.append((first < 0, last > n - 1))
+        first, last = max(0, first), min(n - 1, last)
         if first > last:
-            return None
+            return None, ()
         spans.append((first, last))
-    return tuple(spans)
+    return tuple(spans), tuple(clipped)
 
 
 def validate_rf_graph(graph: Graph, settings: Settings | None = None, *, device: str = "cpu") -> ModelResult:
@@ -656,15 +692,20 @@ def validate_rf_graph(graph: Graph, settings: Settings | None = None, *, device:
     layers = []
     for node in _probes(graph):
         field, (_, h, w) = fields[node.name], node.output_shape
-        if not field.uniform:
+        if not field.uniform and not field.bound:
             continue  # irregular adaptive windows: no one field size to check
         units = [(0, 0)] + ([(h // 2, w // 2)] if field.aligned and (h, w) != (1, 1) else [])
+        if node.kind == "pad":
+            units = [(h // 2, w // 2)]  # unit 0 is the border itself, which reads no pixel
         checks = []
         for unit in units:
             grad, = torch.autograd.grad(outputs[node.name][0, :, unit[0], unit[1]].sum(), x, retain_graph=True)
-            checks.append(Check(f"rf at {unit[0]},{unit[1]}", _expected(field, unit, size), _support(grad),
-                                "rows and columns of the input where the gradient of this unit (all channels) is "
-                                "non-zero, in the linearised network"))
+            expected, clipped = _expected(field, unit, size)
+            checks.append(FieldCheck(f"rf at {unit[0]},{unit[1]}", expected, _support(grad),
+                                     "rows and columns of the input where the gradient of this unit (all channels) is "
+                                     "non-zero, in the linearised network (within the field where it reaches past "
+                                     "the image)" + ("; the field is a bound, which the support must lie within"
+                                                     if field.bound else ""), clipped, field.bound))
         layers.append(LayerResult(node.name, node.kind, node.side, tuple(checks)))
     return result(layers)
 

@@ -46,7 +46,7 @@ def load_text(text: str, file: str | None = None):
 
 _PARSED: dict = {}  # (name, absolute path) -> (file's identity and stamp, document)
 _MAX_PARSED = 256
-_CACHE_FORMAT = 1  # bump when the encoding below changes
+_CACHE_FORMAT = 2  # bump when the encoding below, or what the parser reads a file as, changes
 
 
 def load_file(path):

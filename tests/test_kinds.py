@@ -4,10 +4,12 @@ Expected figures are written as the arithmetic that produces them, so a
 reader can check each row without running anything.
 """
 
+import re
 from pathlib import Path
 
 import pytest
 
+from cnncost.errors import CnnCostError
 from cnncost.kinds import KINDS, adaptive_windows
 from cnncost.render.kinds import markdown_table
 from tests.helpers import one_layer, network
@@ -72,6 +74,35 @@ CASES = [
     # option-A shortcut: every 2nd pixel (ceil(32/2) = 16), channels zero-padded 16 -> 32
     ("subsample_pad: {out: 32, stride: 2}", (16, 32, 32), (32, 16, 16), 0, 0),
     ("subsample_pad: {out: 8, stride: 2}", (8, 7, 7), (8, 4, 4), 0, 0),
+    # padding "same", TensorFlow's rule: out = ceil(H/s); total = (out-1)*s + k - H, the odd pixel after.
+    # 7/2 -> 4, total (4-1)*2 + 4 - 7 = 3: top 1, bottom 2; H' = (7 + 3 - 4)//2 + 1 = 4
+    ("conv: {out: 2, kernel: 4, stride: 2, padding: same, bias: false}", (3, 7, 7), (2, 4, 4),
+     2 * 3 * 16, 2 * 4 * 4 * 3 * 16),
+    # stride 1 keeps the size: total k - 1 = 4, 2 each side
+    ("conv: {out: 2, kernel: 5, padding: same}", (3, 9, 9), (2, 9, 9), 2 * 3 * 25 + 2, 2 * 9 * 9 * 3 * 25),
+    ("maxpool: {kernel: 3, stride: 2, padding: same}", (4, 8, 8), (4, 4, 4), 0, 4 * 4 * 4 * 9),
+    # transposed conv: H' = (H-1)*s - 2p + d(k-1) + output_padding + 1
+    # U-Net's 2x2 up-conv: (28-1)*2 + 1 + 1 = 56; params Cin*Cout*k*k + Cout; MACs Cin*H*W*Cout*k*k
+    ("conv_transpose: {out: 512, kernel: 2, stride: 2}", (1024, 28, 28), (512, 56, 56),
+     1024 * 512 * 4 + 512, 1024 * 28 * 28 * 512 * 4),
+    # (7-1)*2 - 2 + 2 + 1 + 1 = 14; groups 2: each input channel feeds 8/2 outputs
+    ("conv_transpose: {out: 8, kernel: 3, stride: 2, padding: 1, output_padding: 1, groups: 2, bias: false}",
+     (4, 7, 7), (8, 14, 14), 4 * (8 // 2) * 9, 4 * 7 * 7 * (8 // 2) * 9),
+    # upsampling: floor(H * scale), or the size; bilinear weighs 4 neighbours per output element
+    ("upsample: {scale: 2}", (3, 5, 7), (3, 10, 14), 0, 0),
+    ("upsample: {scale: 1.5, mode: bilinear}", (3, 5, 7), (3, 7, 10), 0, 4 * 3 * 7 * 10),
+    ("upsample: {size: [520, 520], mode: bilinear}", (21, 65, 65), (21, 520, 520), 0, 4 * 21 * 520 * 520),
+    # layer norm over the channels, at each position: a scale and a shift per channel
+    ("layernorm", (96, 56, 56), (96, 56, 56), 2 * 96, 96 * 56 * 56),
+    ("layernorm: {affine: false}", (768,), (768,), 0, 768),
+    # ConvNeXt's pointwise linear: a 1x1 conv's work with a linear's weights
+    ("linear: {out: 384, per_position: true}", (96, 56, 56), (384, 56, 56), 96 * 384 + 384, 96 * 384 * 56 * 56),
+    ("layer_scale", (96, 56, 56), (96, 56, 56), 96, 96 * 56 * 56),
+    ("mish", (8, 4, 4), (8, 4, 4), 0, 0),
+    ("pad: {padding: [1, 2, 3, 4], mode: reflect}", (3, 8, 8), (3, 8 + 1 + 2, 8 + 3 + 4), 0, 0),
+    ("pad: {padding: 2}", (3, 8, 8), (3, 12, 12), 0, 0),
+    # U-Net's first skip: 568 cropped to 392 at offset (568 - 392) // 2 = 88
+    ("center_crop: {size: 392}", (64, 568, 568), (64, 392, 392), 0, 0),
 ]
 
 
@@ -149,3 +180,24 @@ def test_the_docs_kinds_table_is_the_registrys():
     assert table == markdown_table(), "run 'cnncost kinds --format markdown' and paste it into docs/yaml-reference.md"
     for name, kind in KINDS.items():
         assert kind.doc and {"output", "params", "macs"} <= set(kind.formulas), name
+
+
+@pytest.mark.parametrize("item, shape_in, message", [
+    ("pad: {padding: [8, 0, 0, 0], mode: reflect}", (3, 8, 8), "reflect padding must be smaller than the input"),
+    ("pad: {padding: same}", (3, 8, 8), "'same' is for conv and pooling"),
+    ("conv_transpose: {out: 4, kernel: 3, stride: 2, output_padding: 2}", (3, 8, 8),
+     "output_padding 2 must be smaller than the stride (2) or the dilation (1)"),
+    ("conv_transpose: {out: 4, kernel: 3, padding: 3}", (3, 1, 1), "padding 3 leaves no output"),
+    ("upsample: {scale: 2, size: 8}", (3, 8, 8), "a scale or a size, not both"),
+    ("upsample", (3, 8, 8), "a scale or a size, not both"),
+    ("upsample: {scale: 2, align_corners: true}", (3, 8, 8), "align_corners goes with mode bilinear only"),
+    ("upsample: {scale: 0.01}", (3, 8, 8), "leaves no output"),
+    ("upsample: {scale: 1000000}", (3, 8, 8), "exceeds 1048576 positions per side"),
+    ("center_crop: {size: 9}", (3, 8, 8), "larger than its input 8x8"),
+    ("center_crop", (3, 8, 8), "needs either a size, or a second input"),
+    ("linear: {out: 4}", (3, 8, 8), "add a flatten layer, or per_position: true"),
+    ("layernorm", (3, 8), "expects CxHxW or a vector"),
+])
+def test_new_kinds_refuse_what_torch_would_refuse_or_misread(item, shape_in, message):
+    with pytest.raises(CnnCostError, match=re.escape(message)):
+        one_layer(item, shape_in)

@@ -1,5 +1,7 @@
 """The YAML language's constructs, with expected figures worked out by hand."""
 
+import re
+
 import pytest
 
 import cnncost
@@ -303,3 +305,79 @@ def test_call_records_how_the_reference_runs_a_row_and_is_checked():
     assert [r.call for r in cnncost.analyze_text(text).layers] == ["function", "mean", "module"]
     with pytest.raises(CnnCostError, match="relu can run as module or function, not 'mean'"):
         cnncost.analyze_text("input: [3, 8, 8]\nlayers:\n  - relu: {call: mean}\n")
+
+
+def test_a_block_takes_named_inputs():
+    # a U-Net decoder block: handed the upsampled map and the encoder's skip connection
+    text = """
+input: [3, 16, 16]
+blocks:
+  up:
+    inputs: [x, skip]
+    args: {out: null}
+    layers:
+      - conv: {name: reduce, out: "${skip_channels}", kernel: 1}
+      - concat: {input: [reduce, skip]}
+      - conv: {name: conv, out: $out, kernel: 3, padding: 1}
+layers:
+  - conv: {name: e1, out: 8, kernel: 3, padding: 1}
+  - conv: {name: e2, out: 16, kernel: 3, padding: 1}
+  - up: {name: u1, input: [e2, e1], out: 4}
+"""
+    rows = {r.name: r for r in cnncost.analyze_text(text).layers}
+    assert rows["u1.reduce"].inputs == ("e2",) and rows["u1.reduce"].output_shape == (8, 16, 16)  # skip_channels = 8
+    assert rows["u1.concat"].inputs == ("u1.reduce", "e1") and rows["u1.concat"].output_shape == (16, 16, 16)
+    assert rows["u1.conv"].params == 4 * 16 * 9 + 4
+
+
+@pytest.mark.parametrize("call, message", [
+    ("  - one: {input: [a, a]}\n", "block 'one' takes one input, and this call hands it 2"),
+    ("  - two: {input: [a]}\n", "block 'two' takes 2 inputs (x, y), and this call hands it 1"),
+])
+def test_the_number_of_inputs_must_match(call, message):
+    text = ("input: [3, 8, 8]\nblocks:\n  one: {layers: [relu]}\n  two: {inputs: [x, y], layers: [{add: {input: [x, y]}}]}\n"
+            "layers:\n  - conv: {name: a, out: 4, kernel: 1}\n" + call)
+    with pytest.raises(CnnCostError, match=re.escape(message)):
+        cnncost.analyze_text(text)
+
+
+def test_a_block_cannot_reach_outside_and_says_why():
+    text = ("input: [3, 8, 8]\nblocks:\n  b: {layers: [{conv: {out: 4, kernel: 1, input: first}}]}\n"
+            "layers:\n  - conv: {name: first, out: 4, kernel: 1}\n  - b\n  - b: {name: named}\n")
+    with pytest.raises(CnnCostError, match="'first' is outside the block: a block sees only its own layers and the "
+                                           "inputs its call hands it"):
+        cnncost.analyze_text(text)
+
+
+def test_constructs_take_a_list_input_and_start_at_its_first():
+    text = ("input: [3, 8, 8]\nlayers:\n  - conv: {name: a, out: 4, kernel: 1}\n  - conv: {name: b, out: 6, kernel: 1}\n"
+            "  - sequence: {name: s, input: [b, a], layers: [relu, {concat: {input: [relu, a]}}]}\n")
+    rows = {r.name: r for r in cnncost.analyze_text(text).layers}
+    assert rows["s.relu"].inputs == ("b",) and rows["s.concat"].output_shape == (6 + 4, 8, 8)
+
+
+def test_torch_names_map_layers_to_a_reference_implementations_module_paths():
+    torch = pytest.importorskip("torch")
+    text = """
+input: [3, 8, 8]
+torch_names:
+  'conv(\\d)': 'features.\\1'
+  'head': 'classifier.1'
+  'block\\.scale': 'block'
+layers:
+  - conv: {name: conv0, out: 4, kernel: 3, padding: 1}
+  - sequence: {name: block, layers: [{conv: {name: inner, out: 4, kernel: 1}}, {layer_scale: {name: scale}}]}
+  - global_avgpool
+  - flatten
+  - linear: {name: head, out: 2}
+"""
+    graph = cnncost.load_text(text)
+    assert [graph.torch_path(n) for n in ("conv0", "head", "block.inner", "block.scale")] == [
+        "features.0", "classifier.1", "block.inner", "block"]
+    keys = {k: tuple(v.shape) for k, v in cnncost.to_torch(graph).state_dict().items()}
+    # a layer and, below it, another layer share a path, as ConvNeXt's blocks hold their layer scale
+    assert keys == {"features.0.weight": (4, 3, 3, 3), "features.0.bias": (4,), "block.inner.weight": (4, 4, 1, 1),
+                    "block.inner.bias": (4,), "block.layer_scale": (4, 1, 1), "classifier.1.weight": (2, 4),
+                    "classifier.1.bias": (2,)}
+    with pytest.raises(CnnCostError, match="torch_names: '\\(': "):
+        cnncost.load_text("input: [3, 8, 8]\ntorch_names: {'(': x}\nlayers: [relu]\n")

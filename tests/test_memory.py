@@ -69,6 +69,16 @@ CASES = [
     ("concat: {name: x, input: [pre, pre]}", 0),
     ("mul: {name: x, input: [pre, pre]}", X),  # each operand for the other's gradient: one storage here
     ("flatten: {name: x}", 0),
+    ("conv_transpose: {name: x, out: 4, kernel: 2, stride: 2}", X),  # its input, for the weight's gradient
+    ("layernorm: {name: x}", X + 2 * N * H * W * B),  # the input, a mean and an inverse std per position
+    ("layer_scale: {name: x}", X),  # x, for the scale's gradient
+    ("mish: {name: x}", X),  # its input
+    ("pad: {name: x, padding: 1}", 0),  # a constant pad's backward is a slice
+    ("pad: {name: x, padding: [1, 0, 2, 1], mode: reflect}", X),  # reflection keeps its input
+    ("pad: {name: x, padding: 1, mode: replicate}", X),
+    ("center_crop: {name: x, size: [4, 4]}", 0),  # a view
+    ("upsample: {name: x, scale: 2, mode: bilinear}", 0),  # its backward needs only the sizes
+    ("upsample: {name: x, size: 9}", 0),
 ]
 
 
@@ -86,6 +96,13 @@ def test_mul_saves_each_operand_that_the_other_needs():
     assert saved_by("mul: {name: x, input: [pre, pre2]}", before=two) == 2 * X
     # times the network input, which needs no gradient: only the network input is needed, and pre saved it
     assert saved_by("mul: {name: x, input: [pre, input]}") == 0
+
+
+def test_layernorm_on_a_vector_keeps_one_mean_and_inverse_std_per_sample():
+    text = "input: [8, 6, 6]\nlayers:\n  - conv: {name: pre, out: 8, kernel: 1}\n  - flatten\n  - layernorm: {name: x}\n"
+    first, _ = memory.saved_storages(cnncost.load_text(text), cnncost.Settings(batch=N))
+    # the flattened conv output is the conv's, already saved by nobody (the conv saved the network input)
+    assert sum(first["x"].values()) == X + 2 * N * B
 
 
 def test_linear_and_softmax_on_vectors():

@@ -119,3 +119,52 @@ def test_table_rf_adds_the_columns():
     out = run("table", "vgg16", "--rf", "--format", "csv").stdout.splitlines()
     assert out[0].endswith("rf_h,rf_w,rf_stride_h,rf_stride_w")
     assert out[1].startswith("conv1_1,") and out[1].endswith(",3,3,1,1")
+
+
+# --- padding, cropping and upsampling ---
+
+
+def test_padding_moves_the_field_and_a_centre_crop_moves_it_back():
+    # pad 2 on top and 1 on the left: unit 0 sits 2 rows and 1 column further into the padding
+    f = fields(["conv: {name: c, out: 8, kernel: 3, padding: 1}",
+                "pad: {name: p, padding: [2, 0, 1, 0]}",
+                "center_crop: {name: crop, size: [30, 30]}"])  # 34x33 to 30x30: offsets (34-30)//2 = 2, (33-30)//2 = 1
+    p, crop = f["p"], f["crop"]
+    assert (p.h.size, p.h.stride, p.h.padding, p.w.padding) == (3, 1, 1 + 2, 1 + 1)
+    assert (crop.h.padding, crop.w.padding) == (1, 1) and crop.uniform and not crop.bound
+
+
+def test_a_stride_1_transposed_conv_is_a_conv_and_exact():
+    # output o = i - p + t: unit o reads units o + p - (k-1) .. o + p, a window of k at padding k-1-p
+    f = fields(["conv_transpose: {name: t, out: 8, kernel: 3, padding: 0}"])
+    assert hw(f["t"]) == (3, 1, 2) and f["t"].uniform and not f["t"].bound
+
+
+def test_a_2x2_stride_2_up_convolution_halves_the_stride_and_gives_a_bound():
+    # U-Net's up-conv after a 3x3 conv (field 3, stride 1): output o reads input unit o // 2, which the bound
+    # [o/2 - 1/2, o/2] holds; so size 3 + (1/2)*1, stride 1/2, padding 1 + (1/2)*1
+    from fractions import Fraction
+
+    f = fields(["conv: {name: c, out: 8, kernel: 3, padding: 1}",
+                "conv_transpose: {name: up, out: 4, kernel: 2, stride: 2}"])
+    up = f["up"]
+    assert hw(up) == (Fraction(7, 2), Fraction(1, 2), Fraction(3, 2)) and up.bound and not up.uniform
+    # unit 3 reads unit 1 of c, which sees pixels 0..2; the bound is [3/2 - 3/2, 3/2 - 3/2 + 5/2] = [0, 5/2]
+    first = 3 * up.h.stride - up.h.padding
+    assert (first, first + up.h.size - 1) == (0, Fraction(5, 2))
+
+
+def test_nearest_upsampling_by_2_bounds_each_unit_by_its_source():
+    # output o copies input o // 2, within [o/2 - 1/2, o/2]: size 1 + 1/2, stride 1/2, padding 1/2
+    from fractions import Fraction
+
+    f = fields(["upsample: {name: u, scale: 2}"])
+    assert hw(f["u"]) == (Fraction(3, 2), Fraction(1, 2), Fraction(1, 2)) and f["u"].bound
+
+
+def test_a_bound_stays_a_bound_after_a_conv():
+    # a 3x3 conv over the bound's units: size 3/2 + 2 * 1/2, stride 1/2, padding 1/2 + 1 * 1/2
+    from fractions import Fraction
+
+    f = fields(["upsample: {name: u, scale: 2}", "conv: {name: c, out: 4, kernel: 3, padding: 1}"])
+    assert hw(f["c"]) == (Fraction(5, 2), Fraction(1, 2), Fraction(1)) and f["c"].bound

@@ -149,6 +149,17 @@ def _layernorm2d():
     return LayerNorm2d(8)
 
 
+class ScaleCase(nn.Module):
+    """ConvNeXt's layer scale: a parameter of the module itself, used as ``x * self.layer_scale``."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer_scale = nn.Parameter(torch.full((8, 1, 1), 1e-6))
+
+    def forward(self, x):
+        return x * self.layer_scale
+
+
 M = "forward(x) = self.m(x), self.m = "
 FN = "no submodules; forward(x) = "
 # id -> (description, factory of the module held as self.m or None, forward)
@@ -191,6 +202,28 @@ CASES = {
     "layernorm_channels_nhwc": ("forward(x) = self.m(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2), self.m = nn.LayerNorm(8) (ConvNeXt style: normalise over channels)", lambda: nn.LayerNorm(8), _nhwc),
     "layernorm2d_torchvision": (M + "torchvision.models.convnext.LayerNorm2d(8) (a subclass of nn.LayerNorm whose forward permutes, calls F.layer_norm and permutes back; what torchvision's ConvNeXt uses)", _layernorm2d, _call_m),
     "layernorm_chw": (M + "nn.LayerNorm([8, 12, 12]) (normalise over C, H and W)", lambda: nn.LayerNorm([8, 12, 12]), _call_m),
+    "layernorm_vector": ("forward(x) = self.m(x.flatten(1)), self.m = nn.LayerNorm(1152)", lambda: nn.LayerNorm(8 * 12 * 12), lambda self, x: self.m(x.flatten(1))),
+    "layernorm_function_nhwc": (FN + "F.layer_norm(x.permute(0, 2, 3, 1), (8,)).permute(0, 3, 1, 2)", None, lambda self, x: F.layer_norm(x.permute(0, 2, 3, 1), (8,)).permute(0, 3, 1, 2)),
+    "linear_channels_nhwc": ("forward(x) = self.m(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2), self.m = nn.Linear(8, 16) (ConvNeXt style: on each position's channels)", lambda: nn.Linear(8, 16), _nhwc),
+    "linear_channels_nhwc_contiguous": ("forward(x) = self.m(x.permute(0, 2, 3, 1).contiguous()).permute(0, 3, 1, 2), self.m = nn.Linear(8, 16) (on a contiguous channels-last tensor, as ConvNeXt's Linear after its LayerNorm)", lambda: nn.Linear(8, 16), lambda self, x: self.m(x.permute(0, 2, 3, 1).contiguous()).permute(0, 3, 1, 2)),
+    "layernorm_noaffine_nhwc": ("forward(x) = self.m(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2), self.m = nn.LayerNorm(8, elementwise_affine=False)", lambda: nn.LayerNorm(8, elementwise_affine=False), _nhwc),
+    "layer_scale": ("a module with its own parameter self.layer_scale = nn.Parameter(torch.full((8, 1, 1), 1e-6)); forward(x) = x * self.layer_scale (ConvNeXt's CNBlock)", "scale", None),
+    "mish_module": (M + "nn.Mish()", nn.Mish, _call_m),
+    "pad_zero_module": (M + "nn.ZeroPad2d((1, 2, 3, 0)) (left, right, top, bottom); output 1x8x15x15", lambda: nn.ZeroPad2d((1, 2, 3, 0)), _call_m),
+    "pad_reflect_module": (M + "nn.ReflectionPad2d((1, 2, 3, 0)); output 1x8x15x15", lambda: nn.ReflectionPad2d((1, 2, 3, 0)), _call_m),
+    "pad_replicate_module": (M + "nn.ReplicationPad2d((1, 2, 3, 0)); output 1x8x15x15", lambda: nn.ReplicationPad2d((1, 2, 3, 0)), _call_m),
+    "pad_function": (FN + "F.pad(x, (1, 2, 3, 0)); output 1x8x15x15", None, lambda self, x: F.pad(x, (1, 2, 3, 0))),
+    "crop_slice": (FN + "x[:, :, 2:10, 1:11] (a centre crop to 8x10); output 1x8x8x10", None, lambda self, x: x[:, :, 2:10, 1:11]),
+    "convtranspose2x2_s2_bias": (M + "nn.ConvTranspose2d(8, 4, 2, stride=2) (bias=True); output 1x4x24x24", lambda: nn.ConvTranspose2d(8, 4, 2, stride=2), _call_m),
+    "convtranspose2x2_s2_nobias": (M + "nn.ConvTranspose2d(8, 4, 2, stride=2, bias=False); output 1x4x24x24", lambda: nn.ConvTranspose2d(8, 4, 2, stride=2, bias=False), _call_m),
+    "convtranspose3x3_s2_p1_op1": (M + "nn.ConvTranspose2d(8, 16, 3, stride=2, padding=1, output_padding=1); output 1x16x24x24", lambda: nn.ConvTranspose2d(8, 16, 3, stride=2, padding=1, output_padding=1), _call_m),
+    "convtranspose4x4_g4_nobias": (M + "nn.ConvTranspose2d(8, 8, 4, stride=2, padding=1, groups=4, bias=False); output 1x8x24x24", lambda: nn.ConvTranspose2d(8, 8, 4, stride=2, padding=1, groups=4, bias=False), _call_m),
+    "upsample_nearest_scale2": (M + "nn.Upsample(scale_factor=2) (nearest); output 1x8x24x24", lambda: nn.Upsample(scale_factor=2), _call_m),
+    "upsample_nearest_size": (M + "nn.Upsample(size=(20, 30)) (nearest); output 1x8x20x30", lambda: nn.Upsample(size=(20, 30)), _call_m),
+    "upsample_bilinear_scale2": (M + "nn.Upsample(scale_factor=2, mode='bilinear', align_corners=False); output 1x8x24x24", lambda: nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), _call_m),
+    "upsample_bilinear_size_aligned": (M + "nn.Upsample(size=(20, 30), mode='bilinear', align_corners=True); output 1x8x20x30", lambda: nn.Upsample(size=(20, 30), mode="bilinear", align_corners=True), _call_m),
+    "interpolate_nearest_function": (FN + "F.interpolate(x, scale_factor=2) (nearest); output 1x8x24x24", None, lambda self, x: F.interpolate(x, scale_factor=2)),
+    "interpolate_bilinear_function": (FN + "F.interpolate(x, size=(20, 30), mode='bilinear', align_corners=False) (as torchvision's segmentation heads); output 1x8x20x30", None, lambda self, x: F.interpolate(x, size=(20, 30), mode="bilinear", align_corners=False)),
 }
 CASE_SHAPE = (8, 12, 12)
 
@@ -198,6 +231,8 @@ CASE_SHAPE = (8, 12, 12)
 def build_case(name: str) -> nn.Module:
     torch.manual_seed(SEED)
     _, factory, fn = CASES[name]
+    if factory == "scale":
+        return ScaleCase().eval()
     return Case(fn, factory() if factory is not None else None).eval()
 
 

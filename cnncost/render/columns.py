@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..conventions import CONVENTIONS
 from ..report import LayerCost, Report
+from .rf import field_pair
 
 HEADERS = ("Layer", "Type", "Cin", "Cout", "K", "S", "P", "H/W in", "H/W out",
            "Memory (KB)", "Params (k)", "MACs (M)")
@@ -76,19 +77,14 @@ def headers(view) -> tuple:
     return base + RF_HEADERS if view.fields is not None else base
 
 
-def _field_pair(values) -> str:
-    if values is None:
-        return "-"
-    return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
-
-
 def cells(layer: LayerCost, view) -> list[str]:
     """A row's cells, with the receptive-field columns when the view has fields (table --rf)."""
     cells = row(layer, view.exact)
     if view.fields is not None:
-        field = view.fields.get(layer.name)
-        d = field.to_dict() if field is not None else {"receptive_field": None, "effective_stride": None}
-        cells += [_field_pair(d["receptive_field"]), _field_pair(d["effective_stride"])]
+        row_field = view.fields.get(layer.name)
+        f = row_field.field if row_field is not None else None
+        cells += [field_pair(None if f is None else (f.h.size, f.w.size)),
+                  field_pair(None if f is None else (f.h.stride, f.w.stride))]
     return cells
 
 

@@ -5,11 +5,20 @@ from __future__ import annotations
 import io
 
 
-def _pair(values) -> str:
+def _number(value) -> str:
+    """A whole number as itself; a fraction (after upsampling) as 1/2, or to two decimals where that is long."""
+    if value == int(value):
+        return str(int(value))
+    if getattr(value, "denominator", 100) <= 16:
+        return f"{value.numerator}/{value.denominator}"
+    return f"{float(value):.2f}"
+
+
+def field_pair(values) -> str:
     if values is None:
         return "-"
-    h, w = values
-    return str(h) if h == w else f"{h}x{w}"
+    h, w = (_number(v) for v in values)
+    return h if h == w else f"{h}x{w}"
 
 
 HEADERS = ("Layer", "Type", "Receptive field", "Effective stride", "Effective padding", "Note")
@@ -24,21 +33,24 @@ def _note(row) -> str:
         notes.append("global")
     if not f.aligned:
         notes.append("paths disagree")
-    if not f.uniform:
+    if f.bound:
+        notes.append("a bound (upsampled)")
+    elif not f.uniform:
         notes.append("irregular windows")
     return ", ".join(notes)
 
 
 def cells(row) -> list[str]:
-    d = row.to_dict()
-    return [row.name, row.kind + (" (side)" if row.side else ""), _pair(d["receptive_field"]),
-            _pair(d["effective_stride"]), _pair(d["effective_padding"]), _note(row)]
+    f = row.field
+    axes = [None] * 3 if f is None else [(getattr(f.h, k), getattr(f.w, k)) for k in ("size", "stride", "padding")]
+    return [row.name, row.kind + (" (side)" if row.side else ""), *map(field_pair, axes), _note(row)]
 
 
 FOOTER = ("Unit i of a layer sees input pixels [i*stride - padding, i*stride - padding + field - 1] on each "
           "axis (padding included). Stride 0: every unit sees the same field (after a global pool, a "
           "squeeze-and-excitation gate or a group norm). 'paths disagree': the merged paths differ in stride or "
-          "centre, and the field given is unit 0's (docs/receptive-field.md).")
+          "centre, and the field given is unit 0's. 'a bound': after upsampling, units see fields of different sizes, "
+          "all within the one given, whose stride is a fraction (docs/receptive-field.md).")
 
 
 def render_rf(model: str, rows: list, fmt: str, color: bool = False) -> str:
@@ -52,12 +64,12 @@ def render_rf(model: str, rows: list, fmt: str, color: bool = False) -> str:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(("name", "type", "rf_h", "rf_w", "stride_h", "stride_w", "padding_h", "padding_w", "aligned",
-                         "uniform", "side"))
+                         "uniform", "bound", "side"))
         for r in rows:
             d = r.to_dict()
             flat = [v for key in ("receptive_field", "effective_stride", "effective_padding")
                     for v in (d[key] or ("", ""))]
-            writer.writerow((r.name, r.kind, *flat, d["aligned"], d["uniform"], str(r.side).lower()))
+            writer.writerow((r.name, r.kind, *flat, d["aligned"], d["uniform"], d["bound"], str(r.side).lower()))
         return out.getvalue()
     if fmt == "markdown":
         lines = ["| " + " | ".join(HEADERS) + " |", "| :--- | :--- | ---: | ---: | ---: | :--- |"]
