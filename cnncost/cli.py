@@ -12,6 +12,7 @@ import functools
 import gc
 import os
 import sys
+from dataclasses import replace
 
 import click
 
@@ -556,10 +557,14 @@ def check_claims(models, model_files, explain, fmt, output):
               help="Time each layer and the network in torch against the roofline (docs/latency.md).")
 @click.option("--profile", metavar="NAME", default="local", show_default=True,
               help="With --latency: the device whose roofline to compare with (local: 'cnncost calibrate').")
+@click.option("--smallest-input", "smallest", is_flag=True,
+              help="Run each model at its smallest square input (64, 68, ... up to its default) that builds the "
+                   "same layers: the same rules, checked with far less work.")
 @model_options
 @output_options
 @handle_errors
-def validate(models, all_models, device, check_memory, check_rf, check_latency, profile, settings, fmt, output):
+def validate(models, all_models, device, check_memory, check_rf, check_latency, profile, smallest, settings, fmt,
+             output):
     """Check cnncost's figures against PyTorch running MODEL (needs: pip install 'cnncost[torch]').
 
     One forward pass; every row is compared: output shape, activation bytes,
@@ -578,6 +583,8 @@ def validate(models, all_models, device, check_memory, check_rf, check_latency, 
         raise CnnCostError("give MODEL names or --all, not both")
     if check_memory + check_rf + check_latency > 1:
         raise CnnCostError("give one of --memory, --rf and --latency")
+    if smallest and (settings.input or check_latency):
+        raise CnnCostError("--smallest-input chooses the input: give it without --input and --latency")
     if check_latency:
         return validate_latency(models, all_models, device, profile, settings, fmt, output)
     if not all_models and not models:
@@ -586,6 +593,8 @@ def validate(models, all_models, device, check_memory, check_rf, check_latency, 
     chosen = (settings.convention,) if given else None
     if len(models) == 1:
         # one model: errors in its file are the user's, reported on one line
+        if smallest:
+            settings = replace(settings, input=checker.smallest_input(models[0], settings))
         run = checker.validate_one(models[0], settings, device=device, convention_names=chosen, memory=check_memory,
                                    rf=check_rf)
     else:
@@ -593,7 +602,7 @@ def validate(models, all_models, device, check_memory, check_rf, check_latency, 
         with Progress(len(chosen_models)) as progress:
             run = checker.validate_many(chosen_models, settings, device=device, convention_names=chosen,
                                         memory=check_memory, rf=check_rf, on_model=progress.start,
-                                        on_done=progress.done)
+                                        on_done=progress.done, smallest=smallest)
     emit(render_validation(run, fmt, detail=len(run.models) == 1, color=use_color(output)), output)
     if not run.ok:
         sys.exit(1)

@@ -62,8 +62,8 @@ def load_graph(
 def with_base(doc: LineDict, file: str, chain: list) -> LineDict:
     """Merge a file that ``extends`` another over its base.
 
-    params and blocks are merged by name (the derived file wins); name,
-    description, reference, input, layers and notes replace the base's when given.
+    params and blocks are merged by name (the derived file wins), and torch_names with the derived file's
+    patterns first; name, description, reference, input, layers and notes replace the base's when given.
     """
     from . import zoo
 
@@ -98,9 +98,20 @@ def with_base(doc: LineDict, file: str, chain: list) -> LineDict:
     for key in ("params", "blocks"):
         if key in doc:
             merged[key] = _merge_mapping(base.get(key), doc[key])
-    for key in ("description", "reference", "input", "layers", "notes", "torch_names"):
+    for key in ("description", "reference", "input", "layers", "notes"):
         if key in doc:
             merged[key] = doc[key]
+    if isinstance(doc.get("torch_names"), dict) and isinstance(base.get("torch_names"), dict):
+        # this file's patterns first, so that they win; then the base's for the layers it shares
+        names = LineDict(doc["torch_names"])
+        names.line, names.file = doc["torch_names"].line, doc["torch_names"].file
+        names.key_lines = dict(doc["torch_names"].key_lines)
+        for pattern, path in base["torch_names"].items():
+            if pattern not in names:
+                names[pattern] = path
+        merged["torch_names"] = names
+    elif "torch_names" in doc:
+        merged["torch_names"] = doc["torch_names"]
     return merged
 
 

@@ -1135,13 +1135,19 @@ def _scale(value, what):
 
 
 def _upsample_shape(a, shapes):
-    c, h, w = feature_map(shapes, "upsample")
-    if (a["scale"] is None) == (a["size"] is None):
-        raise CnnCostError("upsample needs a scale or a size, not both")
+    c, h, w = feature_map(shapes[:1], "upsample")
+    if len(shapes) > 2:
+        raise CnnCostError(f"upsample takes one input, or two (resize the first to the second's size), "
+                           f"got {len(shapes)}")
+    given = (a["scale"] is not None) + (a["size"] is not None) + (len(shapes) == 2)
+    if given != 1:
+        raise CnnCostError("upsample needs one of a scale, a size, or a second input whose size to take")
     if a["align_corners"] and a["mode"] != "bilinear":
         raise CnnCostError("align_corners goes with mode bilinear only")
     if a["size"] is not None:
         return (c, *a["size"])
+    if len(shapes) == 2:
+        return (c, *feature_map(shapes[1:], "upsample's second input")[1:])
     oh, ow = (math.floor(n * s) for n, s in zip((h, w), a["scale"]))  # torch's floor(input * scale)
     if oh < 1 or ow < 1:
         raise CnnCostError(f"scale {list(a['scale'])} leaves no output from an input of {h}x{w}")
@@ -1153,31 +1159,41 @@ def _upsample_shape(a, shapes):
 MAX_UPSAMPLED = 1 << 20  # per side: a bound on what a scale can ask for
 
 
+def _resize_to(m, x, reference):
+    from torch.nn.functional import interpolate  # runs only in torch
+
+    return interpolate(x, size=reference.shape[2:], mode=m.mode, align_corners=m.align_corners)
+
+
 def _build_upsample(t, a, ins, out):
+    corners = a["align_corners"] if a["mode"] == "bilinear" else None
+    if len(ins) == 2:  # F.interpolate(x, size=reference.shape[-2:]), as segmentation heads resize to the image
+        return t.op("ResizeTo", _resize_to, mode=a["mode"], align_corners=corners)
     scale = None if a["scale"] is None else tuple(float(s) for s in a["scale"])
-    return t.nn.Upsample(size=a["size"], scale_factor=scale, mode=a["mode"],
-                         align_corners=a["align_corners"] if a["mode"] == "bilinear" else None)
+    return t.nn.Upsample(size=a["size"], scale_factor=scale, mode=a["mode"], align_corners=corners)
 
 
 define(
     "upsample",
     "other",
-    "Resizes a map by interpolation, nearest or bilinear, to a size or by a scale (nn.Upsample, "
-    "F.interpolate).",
+    "Resizes a map by interpolation, nearest or bilinear: by a scale, to a size, or to a second input's size "
+    "(nn.Upsample, F.interpolate).",
     args=(
         Arg("scale", _optional(_scale), None, "factor: s or [sh, sw]; the output is floor(H * s)"),
-        Arg("size", _optional(positive_pair), None, "output size: s or [h, w]"),
+        Arg("size", _optional(positive_pair), None, "output size: s or [h, w]; or neither, and a second input"),
         Arg("mode", lambda v, w: choice(v, w, ("nearest", "bilinear")), "nearest"),
         Arg("align_corners", boolean, False, "bilinear: align the corner pixels of input and output"),
     ),
     shape=_upsample_shape,
+    inputs="many",
     # bilinear weighs four neighbours per output element; nearest copies one
     macs=lambda a, ins, out: 4 * math.prod(out) if a["mode"] == "bilinear" else 0,
     build=_build_upsample,
     measure={"macs": Measure(lambda s: 4 * s.output_numel if s.module.mode == "bilinear" else 0,
                              "4 x output numel for the module's bilinear mode, else 0")},
     formulas={"output": "C x size, or C x floor(H*scale) x floor(W*scale)", "params": "0",
-              "macs": "bilinear: 4*C*H'*W' (four weighted neighbours); nearest: 0"},
+              "macs": "bilinear: 4*C*H'*W' (four weighted neighbours); nearest: 0",
+              "arguments": "`scale`, `size`, or `input: [x, reference]` to take the reference's H x W"},
 )
 
 define(

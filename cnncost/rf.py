@@ -186,13 +186,13 @@ def _upsample(node: Node, fields):
         if a["mode"] == "bilinear" and a["align_corners"]:
             # source position o*(size-1)/(out-1), and the unit after it
             return (Fraction(size - 1, out - 1), -1, 1) if out > 1 else (0, 0, 0)
-        # torch's ratio: 1/scale when a scale is given, else size/out
+        # torch's ratio: 1/scale when a scale is given, else size/out (a size, or a reference's)
         r = 1 / Fraction(a["scale"][i]) if a["scale"] is not None else Fraction(size, out)
         if a["mode"] == "nearest":
             return r, -Fraction(r.denominator - 1, r.denominator), 0  # floor(o*r): within (den-1)/den below
         return r, r / 2 - Fraction(3, 2), r / 2 + Fraction(1, 2)  # the two units around (o + 1/2)*r - 1/2
 
-    same_size = node.input_shapes[0] == node.output_shape
+    same_size = node.input_shapes[0][1:] == node.output_shape[1:]
     return _upsampling(fields, reads, a["mode"] == "nearest" and same_size)
 
 

@@ -208,6 +208,19 @@ class GraphNet(nn.Module):
         """The module of one graph node, by its name."""
         return self._by_name[name]
 
+    def own(self, name: str, what: str = "parameters") -> list:
+        """One node's own parameters (or buffers): its module's, without those of other nodes' modules placed
+        below it by torch_names (ConvNeXt's block holds its layer scale above its sub-layers)."""
+        layers = self.__dict__.get("_layer_ids")
+        if layers is None:
+            layers = self.__dict__["_layer_ids"] = {id(m) for m in self._by_name.values()}
+        found, stack = [], [self._by_name[name]]
+        while stack:
+            module = stack.pop()
+            found.extend(getattr(module, what)(recurse=False))
+            stack.extend(child for child in module.children() if id(child) not in layers)
+        return found
+
     def _run(self, box: list, plan, keep=False):
         values = {INPUT: box.pop()}
         for name, inputs, module, release in plan:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -275,9 +275,9 @@ def _run_torch(graph: Graph, batch: int, dtype, device: str, seed: int):
                 output_numel=output.numel(),
                 element_size=output.element_size(),
                 flops=counter.get_total_flops(),
-                params=sum(p.numel() for p in module.parameters()),
+                params=sum(p.numel() for p in net.own(name)),
                 # BN's num_batches_tracked is an integer counter, not a statistic
-                buffers=sum(b.numel() for b in module.buffers() if b.is_floating_point()),
+                buffers=sum(b.numel() for b in net.own(name, "buffers") if b.is_floating_point()),
             )
 
         return hook
@@ -350,7 +350,7 @@ def _total_checks(graph: Graph, reports: dict[str, Report], measured: dict[str, 
             params, basis = sum(p.numel() for p in net.parameters()), "numel of every parameter of the network"
         else:
             chosen = [n for n in (graph.nodes if whole else counted) if not convention.is_unregistered(n.kind, n.call)]
-            params = sum(p.numel() for n in chosen for p in net.layer(n.name).parameters())
+            params = sum(p.numel() for n in chosen for p in net.own(n.name))
             basis = ("numel of the parameters of the modules" + ("" if whole else " that run (side outputs left out)")
                      + (f", but for kinds {name} has no rule for" if convention.unregistered else ""))
         checks.append(Check(f"params ({name})", report.totals.params, params, basis))
@@ -854,6 +854,32 @@ def validate(model: str | Path | Graph, settings: Settings | None = None, *, mem
     return validate_graph(graph, settings, **options)
 
 
+SMALLEST_FROM = 64  # smaller inputs clip most fields to the image and leave 1x1 maps: too little to check
+SIZE_STEP = 4
+
+
+def smallest_input(model: str | Path | Graph, settings: Settings | None = None) -> tuple:
+    """The smallest square input (SMALLEST_FROM, then steps of SIZE_STEP, up to the default) at which the
+    model builds the same layers as at its default input, and no more of them see a 1x1 map (a batch norm
+    there cannot train on one sample): the same rules, at a fraction of the work."""
+    settings = settings or Settings()
+    default = api.load(model, settings)
+    channels, height, width = default.input_shape if len(default.input_shape) == 3 else (None, 0, 0)
+
+    def layers(graph):
+        return [n.name for n in graph.nodes], sum(n.output_shape[1:] == (1, 1) for n in graph.nodes)
+
+    names = layers(default)
+    for size in range(SMALLEST_FROM, min(height, width), SIZE_STEP):
+        try:
+            graph = api.load(model, replace(settings, input=(channels, size, size)))
+        except CnnCostError:
+            continue
+        if not graph.left_out and layers(graph) == names:
+            return graph.input_shape
+    return default.input_shape
+
+
 def validate_many(
     models: Iterable[str | Path],
     settings: Settings | None = None,
@@ -861,9 +887,11 @@ def validate_many(
     device: str = "cpu",
     on_model: Callable[[str], None] | None = None,
     on_done: Callable[[ModelResult], None] | None = None,
+    smallest: bool = False,
     **options,
 ) -> ValidationRun:
-    """Validate several models; a model that fails to load is recorded, not raised."""
+    """Validate several models; a model that fails to load is recorded, not raised. ``smallest``: each at
+    its smallest_input."""
     settings = settings or Settings()
     torch = _torch()
     device = resolve_device(device)  # a bad device or dtype is one error, not one per model
@@ -873,7 +901,8 @@ def validate_many(
         if on_model:
             on_model(str(model))
         try:
-            result = validate(model, settings, device=device, **options)
+            chosen = replace(settings, input=smallest_input(model, settings)) if smallest else settings
+            result = validate(model, chosen, device=device, **options)
         except CnnCostError as exc:
             result = ModelResult(str(model), (), settings.batch, settings.dtype, device, (), (), 0.0, str(exc))
         results.append(result)

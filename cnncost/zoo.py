@@ -31,7 +31,9 @@ def names() -> list[str]:
 def file_of(model) -> str:
     """A zoo name (``alexnet``) or a path to a YAML file, as the file's path."""
     text = os.fspath(model)
-    if text.endswith((".yaml", ".yml")) or os.path.exists(text) or os.sep in text or "/" in text:
+    # a bare name is a zoo model unless a file of that name is here: a folder named like a model (a checkout
+    # of its code) does not hide the model
+    if text.endswith((".yaml", ".yml")) or os.path.isfile(text) or os.sep in text or "/" in text:
         return text
     candidate = os.path.join(_folder(), f"{text}.yaml")
     if os.path.isfile(candidate):

@@ -188,8 +188,9 @@ def test_the_docs_kinds_table_is_the_registrys():
     ("conv_transpose: {out: 4, kernel: 3, stride: 2, output_padding: 2}", (3, 8, 8),
      "output_padding 2 must be smaller than the stride (2) or the dilation (1)"),
     ("conv_transpose: {out: 4, kernel: 3, padding: 3}", (3, 1, 1), "padding 3 leaves no output"),
-    ("upsample: {scale: 2, size: 8}", (3, 8, 8), "a scale or a size, not both"),
-    ("upsample", (3, 8, 8), "a scale or a size, not both"),
+    ("upsample: {scale: 2, size: 8}", (3, 8, 8), "needs one of a scale, a size, or a second input"),
+    ("upsample", (3, 8, 8), "needs one of a scale, a size, or a second input"),
+    ("upsample: {size: 8, input: [input, input]}", (3, 8, 8), "needs one of a scale, a size, or a second input"),
     ("upsample: {scale: 2, align_corners: true}", (3, 8, 8), "align_corners goes with mode bilinear only"),
     ("upsample: {scale: 0.01}", (3, 8, 8), "leaves no output"),
     ("upsample: {scale: 1000000}", (3, 8, 8), "exceeds 1048576 positions per side"),
@@ -201,3 +202,16 @@ def test_the_docs_kinds_table_is_the_registrys():
 def test_new_kinds_refuse_what_torch_would_refuse_or_misread(item, shape_in, message):
     with pytest.raises(CnnCostError, match=re.escape(message)):
         one_layer(item, shape_in)
+
+
+def test_upsample_to_a_second_inputs_size():
+    # F.interpolate(x, size=image.shape[-2:]): a segmentation head's 65x65 logits back to the 520x520 image
+    text = """
+input: [3, 520, 520]
+layers:
+  - conv: {name: logits, out: 21, kernel: 8, stride: 8}
+  - upsample: {name: out, input: [logits, input], mode: bilinear, call: function}
+"""
+    rows = {r.name: r for r in network(text).layers}
+    assert rows["out"].input_shapes == ((21, 65, 65), (3, 520, 520))
+    assert rows["out"].output_shape == (21, 520, 520)

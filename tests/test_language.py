@@ -1,6 +1,7 @@
 """The YAML language's constructs, with expected figures worked out by hand."""
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -381,3 +382,27 @@ layers:
                     "classifier.1.bias": (2,)}
     with pytest.raises(CnnCostError, match="torch_names: '\\(': "):
         cnncost.load_text("input: [3, 8, 8]\ntorch_names: {'(': x}\nlayers: [relu]\n")
+
+
+def _worked_example(name):
+    text = (Path(__file__).parent.parent / "docs" / "yaml-reference.md").read_text()
+    start = text.index(f"<!-- worked example: {name} -->\n```yaml\n") + len(f"<!-- worked example: {name} -->\n```yaml\n")
+    return text[start:text.index("```\n", start)]
+
+
+def test_the_worked_unet_gives_the_papers_shape_and_the_hand_count():
+    report = cnncost.analyze_text(_worked_example("unet"))
+    rows = {r.name: r for r in report.layers}
+    assert rows["head"].output_shape == (2, 388, 388)  # Ronneberger et al. 2015, Fig. 1
+    assert rows["dec4.crop"].input_shapes == ((512, 64, 64), (512, 56, 56))  # 64 cropped to 56 at offset 4
+    encoder = [9 * (1 * 64 + 64 * 64) + 2 * 64] + [9 * (c // 2 * c + c * c) + 2 * c for c in (128, 256, 512, 1024)]
+    decoder = [4 * 2 * c * c + c + 9 * (2 * c * c + c * c) + 2 * c for c in (512, 256, 128, 64)]
+    assert encoder == [37_568, 221_440, 885_248, 3_539_968, 14_157_824]
+    assert decoder == [9_176_576, 2_294_528, 573_824, 143_552]
+    assert report.totals.params == sum(encoder) + sum(decoder) + 64 * 2 + 2 == 31_030_658
+
+
+def test_the_worked_convnext_block_gives_the_hand_count():
+    report = cnncost.analyze_text(_worked_example("convnext_block"), convention="torchvision")
+    assert report.totals.params == (96 * 49 + 96) + 2 * 96 + (96 * 384 + 384) + (384 * 96 + 96) + 96 == 79_296
+    assert report.totals.macs == 96 * 56 * 56 * 49 + 2 * 96 * 384 * 56 * 56 == 245_962_752

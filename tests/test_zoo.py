@@ -15,9 +15,24 @@ import yaml
 import cnncost
 from cnncost import zoo
 
-PUBLISHED = yaml.safe_load(
-    (Path(cnncost.__file__).parent / "data" / "published" / "torchvision.yaml").read_text())["models"]
+_DATA = yaml.safe_load((Path(cnncost.__file__).parent / "data" / "published" / "torchvision.yaml").read_text())
+PUBLISHED = _DATA["models"]
+SEGMENTATION = _DATA["segmentation"]  # their figures count the auxiliary classifier, which runs in eval
 IN_ZOO = [name for name in PUBLISHED if name in zoo.names()]
+SEGMENTATION_IN_ZOO = [name for name in SEGMENTATION if name in zoo.names()]
+
+
+def _state_dicts() -> dict:
+    """tests/data/torchvision_state_dicts.tsv: per model, {key: shape} of torchvision's own module."""
+    models: dict = {}
+    for line in (Path(__file__).parent / "data" / "torchvision_state_dicts.tsv").read_text().splitlines():
+        if line and not line.startswith("#"):
+            model, key, shape = line.split("\t")
+            models.setdefault(model, {})[key] = tuple(int(d) for d in shape.split("x")) if shape else ()
+    return models
+
+
+STATE_DICTS = _state_dicts()
 
 
 @pytest.mark.parametrize("name", IN_ZOO)
@@ -38,9 +53,36 @@ def test_macs_equal_torchvision_gflops_to_every_printed_digit(name):
     assert gmacs.quantize(printed, rounding=ROUND_HALF_UP) == printed
 
 
+@pytest.mark.parametrize("name", SEGMENTATION_IN_ZOO)
+def test_segmentation_parameters_and_macs_equal_torchvision(name):
+    meta = SEGMENTATION[name]
+    report = cnncost.analyze(name, input=tuple(meta["input"]), convention="torchvision")
+    assert report.totals.params == meta["num_params"]
+    printed = Decimal(meta["ops"])
+    assert (Decimal(report.totals.macs) / Decimal(10**9)).quantize(printed, rounding=ROUND_HALF_UP) == printed
+
+
 def test_every_torchvision_model_of_the_issue_is_in_the_zoo():
-    missing = sorted(set(PUBLISHED) - set(zoo.names()))
+    missing = sorted((set(PUBLISHED) | set(SEGMENTATION)) - set(zoo.names()))
     assert not missing, f"torchvision models without a zoo file: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(STATE_DICTS))
+def test_state_dict_keys_and_shapes_equal_torchvisions(name):
+    # so that torchvision's pretrained weights load into cnncost's module with load_state_dict(strict=True)
+    pytest.importorskip("torch")
+    meta = PUBLISHED.get(name) or SEGMENTATION[name]
+    # torchvision drops GoogLeNet's auxiliary heads when it loads the published weights (the reference too)
+    settings = {"aux_logits": False} if name == "googlenet" else {}
+    net = cnncost.to_torch(cnncost.load(name, input=tuple(meta["input"]), set=settings))
+    ours = {key: tuple(value.shape) for key, value in net.state_dict().items()}
+    expected = STATE_DICTS[name]
+    missing = sorted(set(expected) - set(ours))
+    extra = sorted(set(ours) - set(expected))
+    wrong = sorted(k for k in set(ours) & set(expected) if ours[k] != expected[k])
+    assert not (missing or extra or wrong), (
+        f"{len(missing)} missing, e.g. {missing[:3]}; {len(extra)} extra, e.g. {extra[:3]}; "
+        f"{len(wrong)} of other shapes, e.g. {[(k, ours[k], expected[k]) for k in wrong[:3]]}")
 
 
 @pytest.mark.parametrize("name", IN_ZOO)

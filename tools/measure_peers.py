@@ -8,8 +8,8 @@ Needs torch, torchvision, ptflops, fvcore, thop, torchinfo and torchscan
 installed. Writes, with a ``#`` provenance header (date, versions, settings,
 how each tool was called and how its figure was converted to MACs):
 
-* ``peer_totals.tsv``: ``model convention params macs`` for 28 torchvision
-  models at batch 1, weights=None, eval mode;
+* ``peer_totals.tsv``: ``model convention params macs`` for every torchvision
+  model of cnncost/data/published/torchvision.yaml, at batch 1, weights=None, eval mode;
 * ``peer_modules.tsv``: ``case convention params macs`` for single modules and
   functions on a 1x8x12x12 input, each wrapped in a tiny ``nn.Module`` whose
   ``forward`` calls the thing.
@@ -80,16 +80,17 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 # ---------------------------------------------------------------------------
 # Models
 
-MODELS = [
-    ("alexnet", 224), ("vgg11", 224), ("vgg11_bn", 224), ("vgg13", 224), ("vgg13_bn", 224),
-    ("vgg16", 224), ("vgg16_bn", 224), ("vgg19", 224), ("vgg19_bn", 224),
-    ("googlenet", 224), ("inception_v3", 299),
-    ("resnet18", 224), ("resnet34", 224), ("resnet50", 224), ("resnet101", 224), ("resnet152", 224),
-    ("wide_resnet50_2", 224), ("resnext50_32x4d", 224), ("resnext101_32x8d", 224),
-    ("mobilenet_v2", 224), ("mobilenet_v3_large", 224), ("mobilenet_v3_small", 224),
-    ("shufflenet_v2_x0_5", 224), ("shufflenet_v2_x1_0", 224), ("shufflenet_v2_x1_5", 224),
-    ("shufflenet_v2_x2_0", 224), ("densenet121", 224), ("efficientnet_b0", 224),
-]
+def _published_models() -> list[tuple[str, int]]:
+    """Every model of cnncost/data/published/torchvision.yaml, classification then segmentation, at the
+    input size its published figures are for."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "cnncost" / "data" / "published" / "torchvision.yaml").read_text())
+    return [(name, meta["input"][1]) for section in ("models", "segmentation") for name, meta in data[section].items()]
+
+
+MODELS = _published_models()
+SEGMENTATION_KEYWORDS = dict(num_classes=21, weights_backbone=None)  # as their COCO_WITH_VOC_LABELS weights
 
 # Parameter counts every tool should agree on (torchvision's published num_params).
 EXPECTED_PARAMS = {"googlenet": 6624904, "inception_v3": 27161264, "resnet50": 25557032}
@@ -105,9 +106,26 @@ def build_model(name: str) -> nn.Module:
     elif name == "inception_v3":
         # Keeps AuxLogits (aux_logits=True by default); transform_input stays False.
         model = models.inception_v3(weights=None, init_weights=False)
+    elif name.startswith(("fcn_", "deeplabv3_")):
+        # their weights' builder forces aux_loss=True; the aux head runs in eval too
+        model = SegmentationOut(models.get_model(name, weights=None, aux_loss=True, **SEGMENTATION_KEYWORDS))
+    elif name.startswith("lraspp_"):
+        model = SegmentationOut(models.get_model(name, weights=None, **SEGMENTATION_KEYWORDS))
     else:
         model = models.get_model(name, weights=None)
     return model.eval()
+
+
+class SegmentationOut(nn.Module):
+    """torchvision's segmentation model, returning its outputs as a tuple (out, aux) rather than a dict, which
+    some tools cannot take; every module and parameter is the model's, under the prefix 'model.'."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return tuple(self.model(x).values())
 
 
 BUILD_NOTE = (
@@ -115,6 +133,9 @@ BUILD_NOTE = (
     "googlenet = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False) "
     "and inception_v3 = torchvision.models.inception_v3(weights=None, init_weights=False) "
     "(AuxLogits head kept, as aux_logits defaults to True; transform_input=False); "
+    "fcn_* and deeplabv3_* get_model(name, weights=None, aux_loss=True, num_classes=21, weights_backbone=None), "
+    "lraspp_mobilenet_v3_large the same without aux_loss, each wrapped so that forward returns the tuple "
+    "(out, aux) of its dict; "
     f"torch.manual_seed({SEED}) before each build; then .eval()"
 )
 
@@ -427,7 +448,7 @@ def write(path: Path, head: list[str], notes: list[str], columns: str, rows: lis
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=("models", "modules"), help="write one of the two files")
-    parser.add_argument("--models", help="comma-separated subset of the 28 models")
+    parser.add_argument("--models", help="comma-separated subset of the models")
     parser.add_argument("--cases", help="comma-separated subset of the single-module cases")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "tests" / "data")
     args = parser.parse_args(argv)
@@ -457,9 +478,10 @@ def main(argv=None) -> int:
                         ", exactly the difference" if EXPECTED_PARAMS[name] - params == held else "")
                 notes.append(note)
         settings = [
-            "settings: batch 1; eval mode; weights=None (random init, no download); input 1x3xSxS, S = 224 except "
-            "inception_v3 (299); x = torch.randn(1, 3, S, S, generator=torch.Generator().manual_seed(0)) for the "
-            "tools that take a tensor",
+            "settings: batch 1; eval mode; weights=None (random init, no download); input 1x3xSxS, S the size "
+            "of the model's published figures (cnncost/data/published/torchvision.yaml: 224 for most, 299 "
+            "inception_v3, 520 segmentation, the EfficientNets' and regnet_y_128gf's own); x = torch.randn(1, 3, "
+            "S, S, generator=torch.Generator().manual_seed(0)) for the tools that take a tensor",
             "models: " + BUILD_NOTE,
             "columns: model; convention (the tool); params (the tool's parameter count); macs (its operation count "
             "in multiply-accumulates, converted as below)",
