@@ -10,7 +10,13 @@ from __future__ import annotations
 import marshal
 import os
 import re
-import zlib
+import stat
+import time
+
+try:  # hashlib's own blake2b, without the 2 ms that importing hashlib (OpenSSL) takes
+    from _blake2 import blake2b
+except ImportError:  # another Python implementation
+    from hashlib import blake2b
 
 from .errors import CnnCostError, Location
 
@@ -44,39 +50,61 @@ def load_text(text: str, file: str | None = None):
     return parse(text, file)
 
 
-_PARSED: dict = {}  # (name, absolute path) -> (file's identity and stamp, document)
-_MAX_PARSED = 256
-_CACHE_FORMAT = 2  # bump when the encoding below, or what the parser reads a file as, changes
+_PARSED: dict = {}  # (name, digest of the text) -> document
+_MAX_PARSED = 256  # documents kept in memory ...
+_MAX_PARSED_CHARS = 64 * 1024 * 1024  # ... and characters of their text, whichever is reached first
+_parsed_chars = 0
+# Bump when the encoding below, what the parser reads a text as, or the limits load_text applies change:
+# entries written under another format (or another cnncost version) are never read.
+_CACHE_FORMAT = 3
+CACHE_MAX_BYTES = 64 * 1024 * 1024  # the cache folder's entries, in all; the oldest are removed beyond it
+CACHE_MAX_FILES = 2048  # and at most this many entries, which keeps the scan on each write short
+_CACHE_REFRESH_S = 86400  # an entry read is marked as used (its mtime) at most once a day
+_MISS = object()
 
 
 def load_file(path):
-    """read_file and load_text, kept while the file is unchanged (same inode, mtime and size).
+    """read_file and load_text, kept in memory and on disk under a hash of the text.
 
-    The document is shared by every caller that loads the file: never change it.
+    The file is read every time and the hash taken of what was read, so an edit is always seen, whatever
+    it does to the file's size and mtime. The document is shared by every caller that loads the same text
+    under the same name: never change it.
     """
     name = os.fspath(path)
-    try:
-        st = os.stat(name)
-        stamp = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
-    except OSError:
-        stamp = None  # read_file says what is wrong
-    key = (name, os.path.abspath(name))
-    kept = _PARSED.get(key)
-    if stamp is not None and kept is not None and kept[0] == stamp:
-        return kept[1]
-    doc = _from_disk(key[1], name, stamp) if stamp is not None else None
-    if doc is None:
-        doc = load_text(read_file(path), name)
-        if stamp is not None:
-            _to_disk(key[1], name, stamp, doc)
-    if stamp is not None:
-        if len(_PARSED) >= _MAX_PARSED:
-            _PARSED.clear()
-        _PARSED[key] = (stamp, doc)
+    text = read_file(name)
+    digest = blake2b(text.encode("utf-8", "surrogatepass"), digest_size=32).digest()
+    key = (name, digest)
+    doc = _PARSED.get(key, _MISS)
+    if doc is _MISS:
+        doc = _from_disk(digest, name)
+        if doc is _MISS:
+            doc = load_text(text, name)
+            _to_disk(digest, doc)
+        _keep_in_memory(key, doc, len(text))
     return doc
 
 
-# --- the parse cache on disk: marshal (no code runs on load, unlike pickle), one file per YAML file ---
+def _keep_in_memory(key, doc, chars: int) -> None:
+    global _parsed_chars
+    if len(_PARSED) >= _MAX_PARSED or _parsed_chars + chars > _MAX_PARSED_CHARS:
+        _PARSED.clear()
+        _parsed_chars = 0
+    _PARSED[key] = doc
+    _parsed_chars += chars
+
+
+# --- the parse cache on disk: marshal (no code runs on load, unlike pickle), one file per text ---
+#
+# An entry is named by a hash of (format, cnncost version, hash of the text) and holds that key again,
+# checked on load. Since marshal data is trusted by the loader, the cache is used only in a folder that
+# the user owns and that neither group nor others can write, and an entry is read only if it is a regular
+# file (not a symlink) owned by the user. Where those checks are not available (no os.getuid, no dir_fd),
+# there is no disk cache.
+
+_CACHE_ENTRY = re.compile(r"[0-9a-f]{8,64}\.marshal(\.[0-9]+\.[0-9a-f]+\.tmp)?\Z")  # entries, temporaries
+# os.replace shares os.rename's dir_fd support but is not listed in os.supports_dir_fd
+_CAN_CHECK = (hasattr(os, "getuid") and hasattr(os, "O_NOFOLLOW") and hasattr(os, "O_DIRECTORY")
+              and {os.open, os.unlink, os.rename} <= os.supports_dir_fd and os.scandir in os.supports_fd)
 
 
 def cache_dir() -> str | None:
@@ -88,46 +116,143 @@ def cache_dir() -> str | None:
     return os.path.join(base, "cnncost")
 
 
-def _cache_path(absolute: str) -> str | None:
-    folder = cache_dir()
-    if folder is None:
-        return None
-    return os.path.join(folder, f"{zlib.crc32(absolute.encode('utf-8', 'surrogateescape')):08x}.marshal")
-
-
-def _cache_key(absolute: str, name: str, stamp) -> tuple:
+def _cache_key(digest: bytes) -> tuple:
     from . import __version__
 
-    return (_CACHE_FORMAT, __version__, absolute, name, stamp[2], stamp[3])
+    return (_CACHE_FORMAT, __version__, digest)
 
 
-def _from_disk(absolute: str, name: str, stamp):
-    target = _cache_path(absolute)
-    if target is None:
+def _cache_path(digest: bytes) -> str:
+    """The entry's file name inside the cache folder."""
+    fmt, version, _ = _cache_key(digest)
+    named = blake2b(f"{fmt}\0{version}\0".encode("utf-8", "surrogatepass") + digest, digest_size=20)
+    return named.hexdigest() + ".marshal"
+
+
+def _open_cache_dir(create: bool) -> int | None:
+    """A descriptor of the cache folder if it can be trusted: the user's own, and writable by no one else.
+
+    Entries are then opened relative to this descriptor, so the folder checked is the folder used.
+    """
+    folder = cache_dir()
+    if folder is None or not _CAN_CHECK:
+        return None
+    if create:
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+        except OSError:
+            return None
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
         return None
     try:
-        with open(target, "rb") as f:
-            key, encoded = marshal.load(f)
-        if key != _cache_key(absolute, name, stamp):
-            return None
-        return _decode(encoded, name)
-    except Exception:  # missing, stale, from another Python, or damaged: parse instead
-        return None
+        st = os.fstat(fd)
+        if st.st_uid == os.getuid() and not st.st_mode & 0o022:
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
 
 
-def _to_disk(absolute: str, name: str, stamp, doc) -> None:
-    target = _cache_path(absolute)
-    if target is None:
+def _from_disk(digest: bytes, name: str):
+    """The kept document for this text, or _MISS."""
+    folder = _open_cache_dir(create=False)
+    if folder is None:
+        return _MISS
+    try:
+        fd = os.open(_cache_path(digest), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+        with open(fd, "rb") as f:
+            st = os.fstat(fd)
+            if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022
+                    or st.st_size > CACHE_MAX_BYTES):
+                return _MISS
+            key, encoded = marshal.loads(f.read())
+            if key != _cache_key(digest):
+                return _MISS
+            doc = _decode(encoded, name)
+            if time.time() - st.st_mtime > _CACHE_REFRESH_S:
+                try:
+                    os.utime(fd)  # still in use: keep it from being evicted as old
+                except OSError:
+                    pass
+            return doc
+    except Exception:  # missing, from another Python, damaged, a symlink: parse instead
+        return _MISS
+    finally:
+        os.close(folder)
+
+
+def _to_disk(digest: bytes, doc) -> None:
+    try:
+        data = marshal.dumps((_cache_key(digest), _encode(doc)))
+    except (ValueError, RecursionError):  # a value marshal cannot hold: just do not keep it
+        return
+    if len(data) > CACHE_MAX_BYTES:
+        return
+    folder = _open_cache_dir(create=True)
+    if folder is None:
         return
     try:
-        data = marshal.dumps((_cache_key(absolute, name, stamp), _encode(doc)))
-        os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-        temporary = f"{target}.{os.getpid()}.tmp"
-        with open(temporary, "wb") as f:
-            f.write(data)
-        os.replace(temporary, target)  # readers see the old file or the new one, never half of one
-    except (OSError, ValueError):  # read-only home, or a value marshal cannot hold: just do not keep it
+        entry = _cache_path(digest)
+        _write_entry(folder, entry, data)
+        _evict(folder, entry)
+    except OSError:  # a full disk, or another process removing the same file: just do not keep it
         pass
+    finally:
+        os.close(folder)
+
+
+def _write_entry(folder: int, entry: str, data: bytes) -> None:
+    """Write data to entry in the folder, atomically; the temporary file is removed on every failure."""
+    temporary = f"{entry}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=folder)
+    replaced = False
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)  # may report ENOSPC too
+        # readers see the old file or the new one, never half of one
+        os.replace(temporary, entry, src_dir_fd=folder, dst_dir_fd=folder)
+        replaced = True
+    finally:
+        if not replaced:
+            try:
+                os.unlink(temporary, dir_fd=folder)
+            except OSError:
+                pass
+
+
+def _evict(folder: int, keep: str) -> None:
+    """Remove the oldest entries (by mtime) until the cache holds CACHE_MAX_BYTES and CACHE_MAX_FILES."""
+    entries = []
+    with os.scandir(folder) as found:
+        for item in found:
+            if not _CACHE_ENTRY.match(item.name):
+                continue
+            try:
+                st = item.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                entries.append((st.st_mtime_ns, item.name, st.st_size))
+    total = sum(size for _, _, size in entries)
+    count = len(entries)
+    for _, entry, size in sorted(entries):
+        if total <= CACHE_MAX_BYTES and count <= CACHE_MAX_FILES:
+            break
+        if entry == keep:
+            continue
+        try:
+            os.unlink(entry, dir_fd=folder)
+        except OSError:
+            continue
+        total -= size
+        count -= 1
 
 
 def _encode(value):
