@@ -97,21 +97,19 @@ def measure(progress=None) -> dict:
 
 def write(entry: dict) -> str:
     """Write the profile atomically; the path written."""
-    import tempfile
-
     import yaml
+
+    from .errors import OutputError
+    from .output import write_text
 
     folder = config_dir()
     path = os.path.join(folder, PROFILE)
     try:
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".cnncost-")
-        with os.fdopen(fd, "w") as f:
-            f.write("# written by 'cnncost calibrate'; '--device local' reads it (docs/latency.md)\n")
-            yaml.safe_dump({"devices": {"local": entry}}, f, sort_keys=False)
-        os.replace(tmp, path)
     except OSError as exc:
-        raise CnnCostError(f"cannot write the profile {path}: {exc.strerror}") from None
+        raise OutputError(f"cannot write the profile {path}: {exc.strerror}") from None
+    write_text(path, "# written by 'cnncost calibrate'; '--device local' reads it (docs/latency.md)\n"
+               + yaml.safe_dump({"devices": {"local": entry}}, sort_keys=False))
     return path
 
 

@@ -16,8 +16,8 @@ from dataclasses import replace
 
 import click
 
-from . import __version__, api, conventions, engine, zoo
-from .errors import CnnCostError
+from . import __version__, api, conventions, engine, yamlio, zoo
+from .errors import CnnCostError, did_you_mean, one_line
 from .report import Settings, parse_input as parse_shape
 
 EXIT_USAGE = 2
@@ -30,7 +30,13 @@ atexit.register(gc.freeze)
 
 
 def fail(message: str, code: int = EXIT_USAGE):
-    click.echo(f"cnncost: error: {message}", err=True)
+    """One line on stderr, whatever the message holds, and exit with code."""
+    line = f"cnncost: error: {one_line(message) or 'unknown error'}\n"
+    try:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):  # stderr closed or failing: the exit code still tells
+        pass
     sys.exit(code)
 
 
@@ -46,15 +52,10 @@ def parse_input(text: str | None):
 def parse_sets(pairs) -> dict:
     values = {}
     for pair in pairs:
-        import yaml  # only when there is a value to read
-
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise CnnCostError(f"--set '{pair}' must be name=value, e.g. --set classes=10")
-        try:
-            values[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            values[key.strip()] = raw
+        values[key.strip()] = yamlio.load_value(raw, f"--set {key.strip()}") if raw.strip() else ""
     return values
 
 
@@ -69,11 +70,11 @@ def handle_errors(command):
         except CnnCostError as exc:
             if debug:
                 raise
-            fail(str(exc))
+            fail(str(exc), code=exc.exit_code)
         except BrokenPipeError:
             # the reader went away (| head): not an error for a Unix filter
             devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            os.dup2(devnull, 1)
             sys.exit(0)
         except RecursionError:
             if debug:
@@ -81,6 +82,11 @@ def handle_errors(command):
             fail("the network is nested too deeply to expand")
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
+        except MemoryError:
+            if debug:
+                raise
+            fail("out of memory (please report the input that caused it: cnncost bounds the work any input "
+                 "may cause, docs/security.md)", code=1)
         except Exception as exc:  # a bug in cnncost: still no traceback unless asked
             if debug:
                 raise
@@ -91,20 +97,13 @@ def handle_errors(command):
 
 
 def emit(text: str, output: str | None):
-    """Write all of text to stdout or, atomically, to a file."""
-    if output is None or output == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    import tempfile  # only for -o: kept off the start-up path
+    """Write all of text to stdout or, atomically, to a file (cnncost/output.py)."""
+    from . import output as out
 
-    try:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(output) or ".", prefix=".cnncost-")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, output)
-    except OSError as exc:
-        raise CnnCostError(f"cannot write {output}: {exc.strerror}") from None
+    if output is None or output == "-":
+        out.write_stdout(text)
+    else:
+        out.write_text(output, text)
 
 
 def model_options(command):
@@ -150,12 +149,12 @@ def output_options(command):
 
 def analyze_model(model: str, settings: Settings):
     if model == "-":  # a network piped in on stdin
-        return api.analyze_text(sys.stdin.read(), name="<stdin>", settings=settings)
+        return api.analyze_text(yamlio.read_stdin(), name="<stdin>", settings=settings)
     return api.analyze(model, settings)
 
 
 def use_color(output) -> bool:
-    return output in (None, "-") and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    return output in (None, "-") and sys.stdout is not None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
 class CnnCostGroup(click.Group):
@@ -231,7 +230,7 @@ def explain_conventions(model, settings, fmt, output):
     from .explain import explain
     from .render.explain import render_explanation
 
-    graph = api.load_text(sys.stdin.read(), "<stdin>", settings) if model == "-" else api.load(model, settings)
+    graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
     emit(render_explanation(explain(graph, settings), fmt, color=use_color(output)), output)
 
 
@@ -258,7 +257,7 @@ def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_na
     known = devices.table(device_file) if device_names or device_file else {}
     chosen = tuple(devices.get(name, known) for name in device_names)
     memory.check_optimizer(optimizer)
-    graph = api.load_text(sys.stdin.read(), "<stdin>", settings) if model == "-" else api.load(model, settings)
+    graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
     result = memory.analyze_memory(graph, settings, mode=mode, optimizer=optimizer, amp=amp, devices=chosen)
     emit(render_memory(result, fmt, color=use_color(output)), output)
 
@@ -274,7 +273,7 @@ def receptive_field(model, settings, fmt, output):
     from .render.rf import render_rf
     from .rf import receptive_fields
 
-    graph = api.load_text(sys.stdin.read(), "<stdin>", settings) if model == "-" else api.load(model, settings)
+    graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
     emit(render_rf(graph.name, receptive_fields(graph), fmt, color=use_color(output)), output)
 
 
@@ -297,7 +296,7 @@ def latency_command(model, settings, fmt, output, device_name, device_file, fuse
     from .render.latency import render_latency
 
     device = devices.get(device_name, devices.table(device_file))
-    graph = api.load_text(sys.stdin.read(), "<stdin>", settings) if model == "-" else api.load(model, settings)
+    graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
     result = roofline(graph, settings, device, fuse=fuse, overhead_s=overhead_us * 1e-6)
     emit(render_latency(result, fmt, color=use_color(output)), output)
 
@@ -365,7 +364,7 @@ def sweep_command(model, inputs, sets, batches, dtypes, conventions_, device_nam
     table = devices.table()
     for name in sweep.list_values(device_names, "--device"):
         devices.get(name, table)  # an unknown device is one error up front
-    text = sys.stdin.read() if model == "-" else None
+    text = yamlio.read_stdin() if model == "-" else None
     total = 1
     for axis in axes:
         total *= len(axis.values)
@@ -530,6 +529,10 @@ def check_claims(models, model_files, explain, fmt, output):
             raise CnnCostError(f"--model-file '{pair}' must be MODEL=FILE, e.g. --model-file vgg16=my_vgg16.yaml")
         if not os.path.isfile(path):
             raise CnnCostError(f"--model-file {pair}: no such file '{path}'")
+        if name.strip() not in zoo.names():
+            raise CnnCostError(f"--model-file {pair}: '{name.strip()}' is not a zoo model",
+                               hint=did_you_mean(name.strip(), zoo.names()))
+        api.load(path.strip())  # a broken file is the user's one-line error, not a failed claim per figure
         files[name.strip()] = path.strip()
     chosen = claims.load()
     if models:

@@ -26,6 +26,8 @@ class CnnCostError(Exception):
     Rendered as a single line: ``file:line:col: layer 'a.b': message (hint)``.
     """
 
+    exit_code = 2  # the command line's: a usage or input error
+
     def __init__(
         self,
         message: str,
@@ -72,3 +74,31 @@ def did_you_mean(word, choices) -> str | None:
 
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+class OutputError(CnnCostError):
+    """Output that could not be written (a full disk, a closed stdout, a directory as -o): exit 1."""
+
+    exit_code = 1
+
+
+# C0 and C1 control characters, DEL, the Unicode line and paragraph separators, and lone surrogates (bytes
+# that were not UTF-8, in a file name): each would break the one-line error or the terminal.
+_UNPRINTABLE = None
+
+
+def one_line(text: str) -> str:
+    """Text with every character that could break a line or a terminal escaped, as Python's repr does."""
+    global _UNPRINTABLE
+    if _UNPRINTABLE is None:
+        import re
+
+        _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
+        return f"\\x{code - 0xDC00:02x}"
+    return repr(match.group())[1:-1] if code < 0x100 else f"\\u{code:04x}"

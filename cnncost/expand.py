@@ -38,7 +38,7 @@ TOP_KEYS = ("extends", "name", "description", "reference", "input", "params", "b
 MAX_EXTENDS = 8
 COMMON_KEYS = ("name", "when")  # allowed on every item
 MAX_REPEAT = 10_000
-MAX_NODES = 1_000_000
+MAX_NODES = 20_000  # 20x the largest zoo network; keeps any command under a second (docs/security.md)
 SHORTCUTS = ("auto", "identity", "projection", "zero_pad", "none")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOCAL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
@@ -566,6 +566,13 @@ class Expander:
                                hint="rename the layer or the group")
         if len(self.nodes) >= MAX_NODES:
             raise CnnCostError(f"the network expands to more than {MAX_NODES:,} layers")
+        if not scope.side:
+            for i in inputs:
+                if i != INPUT and self.nodes[self.position[i]].side:
+                    raise CnnCostError(
+                        f"reads '{self.display(i, scope)}', which is in a side branch: the totals leave side "
+                        f"outputs out, so the main chain may not depend on one",
+                        hint="move the layers it needs out of 'side'")
         shapes = self.shapes
         kind = KINDS[kind_name]
         in_shapes = (shapes[inputs[0]],) if len(inputs) == 1 else tuple([shapes[i] for i in inputs])

@@ -32,6 +32,8 @@ def make_divisible(value, divisor=8, min_value=None):
 
 
 def _round_half_up(x, ndigits=None):
+    if ndigits is not None and abs(ndigits) > 30:  # round(5, -10**9) would compute 10**(10**9)
+        raise ValueError("ndigits must be between -30 and 30")
     return round(x, ndigits) if ndigits is not None else int(math.floor(x + 0.5))
 
 
@@ -46,8 +48,19 @@ FUNCTIONS = {
     "abs": abs,
     "make_divisible": make_divisible,
     "len": len,
-    "sum": sum,
+    "sum": lambda values, start=0: _sum(values, start),
 }
+
+
+def _sum(values, start):
+    # numbers only: sum(lists, []) builds a list per step, quadratic work that a short expression could ask for
+    if not isinstance(values, (list, tuple)) or not all(_is_number(v) for v in [*values, start]):
+        raise TypeError("sum() adds numbers only")
+    return sum(values, start)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 CONSTANTS = {"true": True, "false": False, "True": True, "False": False, "none": None, "None": None}
 
@@ -71,6 +84,8 @@ _COMPARE = {
 }
 _MAX_ABS = 10**30  # beyond any real network; stops 10**10**10 from eating the machine
 _MAX_LENGTH = 500
+MAX_ITEMS = 10_000  # characters of a string, or values of a list counted through nested lists: 'a' * 10**9 and
+# [0] * 10**9 are refused before they are built
 
 
 @lru_cache(maxsize=4096)
@@ -138,7 +153,24 @@ class _Evaluator:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if abs(value) > _MAX_ABS or value != value:
                 self.fail("value out of range")
+        elif isinstance(value, complex):  # (-8) ** 0.5
+            self.fail("the value is not a real number")
+        elif isinstance(value, (str, list, tuple)) and _size(value) > MAX_ITEMS:
+            self.fail(f"a string or list longer than {MAX_ITEMS:,}")
         return value
+
+    def check_size(self, op, left, right):
+        """Refuse a string or list operation whose result would be too long, before it is built."""
+        if op is operator.mul:
+            sequence, count = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
+            if isinstance(sequence, (str, list, tuple)) and isinstance(count, int):
+                if max(count, 0) * max(_size(sequence), 1) > MAX_ITEMS:
+                    self.fail(f"a string or list longer than {MAX_ITEMS:,}")
+        elif op is operator.add and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+            if _size(left) + _size(right) > MAX_ITEMS:
+                self.fail(f"a string or list longer than {MAX_ITEMS:,}")
+        elif op is operator.mod and isinstance(left, str):  # '%0999999999d' % 1
+            self.fail("'%' formats no strings in expressions; it takes numbers")
 
     def visit(self, node):
         method = getattr(self, "visit_" + type(node).__name__, None)
@@ -168,6 +200,7 @@ class _Evaluator:
         left, right = self.visit(node.left), self.visit(node.right)
         if op is operator.pow and isinstance(right, (int, float)) and abs(right) > 64:
             self.fail("exponent too large")
+        self.check_size(op, left, right)
         try:
             return self.check(op(left, right))
         except ZeroDivisionError:
@@ -244,6 +277,20 @@ class _Evaluator:
             self.fail("division by zero")
         except (TypeError, ValueError, OverflowError) as exc:
             self.fail(f"{node.func.id}(): {exc}")
+
+
+def _size(value) -> int:
+    """Characters of a string; values of a list, counting those of nested lists (once per distinct list:
+    [[0] * 100] * 100 shares one inner list, but whatever walks it walks 10,000 values)."""
+    if isinstance(value, str):
+        return len(value)
+    total = len(value)
+    for item in value:
+        if isinstance(item, (list, tuple)):
+            total += _size(item)
+            if total > MAX_ITEMS:
+                break
+    return total
 
 
 _TEMPLATE = re.compile(r"\$\{([^}]*)\}")

@@ -614,8 +614,21 @@ define(
 
 
 def adaptive_windows(size: int, out: int) -> int:
-    """Total extent of PyTorch's adaptive pooling windows along one axis."""
-    return sum(-(-((i + 1) * size) // out) - (i * size) // out for i in range(out))
+    """Total extent of PyTorch's adaptive pooling windows along one axis: window i is
+    [floor(i*size/out), ceil((i+1)*size/out)), and the sum of those extents is size + out - gcd(size, out).
+
+    Closed form, so that no output size, however large, costs a loop (tests/test_speedups.py checks it
+    against the sum over the windows).
+    """
+    return size + out - math.gcd(size, out)
+
+
+def longest_adaptive_window(size: int, out: int) -> int:
+    """The longest of those windows: size // out, plus 1 or 2 where they do not tile evenly (the remainder
+    is a multiple of g = gcd(size, out); the windows start at every multiple of g, so a remainder of g adds
+    one position and a larger one two). Checked against the windows in tests/test_speedups.py."""
+    q, r = divmod(size, out)
+    return q if r == 0 else q + 1 if r == math.gcd(size, out) else q + 2
 
 
 def _adaptive_shape(a, shapes):

@@ -37,19 +37,12 @@ def _pyplot():
 
 def _save(fig, path: str):
     check_path(path)
-    import tempfile
+    from .output import write_file
 
-    folder = os.path.dirname(path) or "."
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".cnncost-", suffix=os.path.splitext(path)[1])
-        os.close(fd)
-        fig.savefig(tmp, bbox_inches="tight", dpi=110)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as a shell redirection would create it, not mkstemp's 0600
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
+        write_file(path, lambda name: fig.savefig(name, bbox_inches="tight", dpi=110,
+                                                  format=os.path.splitext(path)[1][1:].lower() or None),
+                   suffix=os.path.splitext(path)[1], by_name=True)
     finally:
         import matplotlib.pyplot as plt
 

@@ -31,7 +31,7 @@ from typing import Callable
 
 from .errors import CnnCostError
 from .graph import INPUT, Graph, Node
-from .kinds import KINDS, pool_pads
+from .kinds import KINDS, longest_adaptive_window, pool_pads
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def _adaptive(node: Node, fields):
         if out == 1:
             return _global_axis(a, size)
         # PyTorch's window i is [floor(i*size/out), ceil((i+1)*size/out)): the longest gives the field
-        longest = max(-(-((i + 1) * size) // out) - (i * size) // out for i in range(out))
+        longest = longest_adaptive_window(size, out)
         return Axis(a.size + (longest - 1) * a.stride, a.stride * -(-size // out), a.padding)
 
     # irregular windows are neither one size nor bounded by the longest's field at stride ceil(size/out)

@@ -23,7 +23,13 @@ from .kinds import KINDS
 INSTALL_HINT = "pip install 'cnncost[torch]'"
 
 try:
-    import torch
+    import warnings
+
+    with warnings.catch_warnings():
+        # torch without numpy (a plain "pip install 'cnncost[torch]'") warns over several lines at import;
+        # nothing here converts to numpy, so the warning says nothing that matters
+        warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+        import torch
     import torch.nn.functional as F
     from torch import nn
 except ImportError:  # pragma: no cover - exercised by a test that hides torch

@@ -22,6 +22,7 @@ from .errors import CnnCostError, Location
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_ALIASES = 100  # anchors are handy; an alias bomb needs thousands
+MAX_DOCUMENT_ITEMS = 100_000  # values in one document, aliases expanded; the largest zoo file has 1,200
 # An alias token is '*' and then its name, never a space. This also counts '*x' in
 # strings and comments, so it can only over-count: it spares the full scan below.
 _MAYBE_ALIAS = re.compile(r"\*\S")
@@ -47,7 +48,23 @@ def load_text(text: str, file: str | None = None):
     """Parse YAML text into LineDict/LineList values; errors carry file and line."""
     from ._yamlparse import load_text as parse
 
-    return parse(text, file)
+    check_items(text, file)
+    document = parse(text, file)
+    check_expanded_size(document, file)
+    return document
+
+
+def load_value(text: str, where: str):
+    """A value given on the command line (--set), read as YAML under a document's limits; text that is not
+    valid YAML is taken as the string it is."""
+    if len(text.encode("utf-8", "surrogateescape")) > MAX_FILE_BYTES:
+        raise CnnCostError(f"larger than {MAX_FILE_BYTES // 1024 // 1024} MiB", location=Location(where))
+    try:
+        return load_text(text, where)
+    except CnnCostError as exc:
+        if exc.message.startswith("invalid YAML"):
+            return text
+        raise
 
 
 _PARSED: dict = {}  # (name, digest of the text) -> document
@@ -287,15 +304,78 @@ def read_file(path) -> str:
         raise CnnCostError("is a directory, not a YAML file", location=Location(name))
     try:
         with open(name, "rb") as f:
-            data = f.read()
+            data = f.read(MAX_FILE_BYTES + 1)  # a device or a FIFO may never end: never read more than the limit
     except OSError as exc:
         raise CnnCostError(f"cannot read: {exc.strerror}", location=Location(name)) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise CnnCostError(f"file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB", location=Location(name))
-    if b"\0" in data:
-        raise CnnCostError("binary file, not YAML text", location=Location(name))
+    return decode(data, name)
+
+
+def read_stdin() -> str:
+    """Read the network piped in on stdin, with the file's limits and checks."""
+    import sys
+
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # closed, or replaced by a text-only stream
+        if sys.stdin is None:
+            raise CnnCostError("stdin is closed", location=Location("<stdin>"))
+        return decode(sys.stdin.read(MAX_FILE_BYTES + 1).encode("utf-8", "surrogateescape"), "<stdin>")
     try:
-        return data.decode("utf-8")
+        return decode(stream.read(MAX_FILE_BYTES + 1), "<stdin>")
+    except OSError as exc:
+        raise CnnCostError(f"cannot read: {exc.strerror}", location=Location("<stdin>")) from None
+
+
+def decode(data: bytes, name: str) -> str:
+    """Bytes of a YAML document as text: at most MAX_FILE_BYTES, no NUL, UTF-8, and not too many items."""
+    if len(data) > MAX_FILE_BYTES:
+        raise CnnCostError(f"larger than {MAX_FILE_BYTES // 1024 // 1024} MiB", location=Location(name))
+    if b"\0" in data:
+        raise CnnCostError("binary data, not YAML text", location=Location(name))
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise CnnCostError("not UTF-8 text", location=Location(name, line)) from None
+    return text
+
+
+def check_items(text: str, name: str | None) -> None:
+    """Refuse text with more YAML items than MAX_DOCUMENT_ITEMS, before parsing it.
+
+    Block items need a line each and flow items a comma (nesting is capped by the parser), so lines + commas
+    bound the number of values. Parsing 2 million one-letter items took 4.7 s and 660 MiB.
+    """
+    items = text.count("\n") + text.count(",")
+    if items > MAX_DOCUMENT_ITEMS:
+        raise CnnCostError(f"more than {MAX_DOCUMENT_ITEMS:,} lines and commas: too large for a network description",
+                           location=Location(name))
+
+
+def check_expanded_size(document, name: str | None) -> None:
+    """Refuse a parsed document whose values, each alias expanded, number more than MAX_DOCUMENT_ITEMS.
+
+    Aliases share one object, so a few of them can stand for billions of values that whatever walks the
+    document (extends, params, the cache, --set) would expand. Counted once per distinct container, so the
+    check itself costs only the document's own size.
+    """
+    sizes: dict[int, int] = {}
+    open_now: set[int] = set()  # containers whose children are being counted: meeting one again is a cycle
+    stack = [(document, False)]
+    while stack:
+        value, done = stack.pop()
+        if not isinstance(value, (dict, list)) or (id(value) in sizes and not done):
+            continue
+        children = value.values() if isinstance(value, dict) else value
+        if not done:
+            if id(value) in open_now:
+                raise CnnCostError("a YAML alias refers to a value that contains it", location=Location(name))
+            open_now.add(id(value))
+            stack.append((value, True))
+            stack.extend((child, False) for child in children if isinstance(child, (dict, list)))
+            continue
+        total = len(value) + sum(sizes.get(id(c), 0) for c in children if isinstance(c, (dict, list)))
+        if total > MAX_DOCUMENT_ITEMS:
+            raise CnnCostError(f"the document expands to more than {MAX_DOCUMENT_ITEMS:,} values (through YAML "
+                               f"aliases); refusing", location=Location(name))
+        sizes[id(value)] = total
+        open_now.discard(id(value))

@@ -54,7 +54,7 @@ CASES = [
      ["--set widht", "did you mean 'width'"]),
     ("input does not parse", GOOD_HEAD + "  - relu\n", ["--input", "3x2x"], ["--input '3x2x'"]),
     ("non-utf8", b"input: [3, 8, 8]\nlayers:\n  - relu: {name: \xff\xfe}\n", [], ["not UTF-8", ":3"]),
-    ("binary", b"\x00\x01\x02\x03 ELF", [], ["binary file"]),
+    ("binary", b"\x00\x01\x02\x03 ELF", [], ["binary data, not YAML text"]),
     ("alias bomb", "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(12)), [],
      ["aliases"]),

@@ -126,3 +126,22 @@ def test_a_view_counts_what_each_rule_says():
     for name, convention in conventions.CONVENTIONS.items():
         report = view(graph, cnncost.Settings(convention=name, batch=3))
         assert [r.macs for r in report.layers] == [convention.rule(n.kind)(n, 3) for n in graph.nodes], name
+
+
+def test_adaptive_windows_in_closed_form_equal_the_sum_over_torchs_windows():
+    from cnncost.kinds import adaptive_windows, longest_adaptive_window
+
+    for size in range(1, 90):
+        for out in range(1, 90):
+            # PyTorch's window i: [floor(i*size/out), ceil((i+1)*size/out))
+            extents = [-(-((i + 1) * size) // out) - (i * size) // out for i in range(out)]
+            assert adaptive_windows(size, out) == sum(extents), (size, out)
+            assert longest_adaptive_window(size, out) == max(extents), (size, out)
+    assert adaptive_windows(13, 6) == 6 * 3  # every window of 13 -> 6 spans 3: [0,3) [2,5) [4,7) ...
+
+
+def test_a_huge_adaptive_output_costs_no_loop():
+    text = "input: [3, 8, 8]\nlayers:\n  - adaptive_avgpool: {output: 1000000000}\n"
+    # windows of 8 -> 10**9: 8 + 10**9 - gcd(8, 10**9) = 10**9 positions per axis, each 1 wide
+    report = cnncost.analyze_text(text)
+    assert report.layers[0].output_shape == (3, 10**9, 10**9)
