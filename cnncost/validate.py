@@ -135,6 +135,34 @@ def _torch():
 TORCH_DTYPES = ("float64", "float32", "float16", "bfloat16")
 
 
+def _machine_bytes(device: str) -> int | None:
+    """The memory torch can use on device: the GPU's, or this machine's RAM; None when unknown."""
+    try:
+        if device.startswith("cuda"):
+            return _torch().cuda.get_device_properties(device).total_memory
+        import os
+
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError, RuntimeError):
+        return None
+
+
+def refuse_what_cannot_fit(graph: Graph, settings: Settings, device: str, outputs_held: int = 1) -> None:
+    """Refuse, before torch allocates it, a run that needs more memory than the device has: the weights and
+    every layer's output, held ``outputs_held`` times over (a training pass keeps what backward needs)."""
+    have = _machine_bytes(device)
+    if have is None:
+        return
+    totals = view(graph, settings).totals
+    _, element = dtype_bytes(settings.dtype)
+    need = (totals.params + totals.buffers) * element + outputs_held * totals.memory_bytes
+    if need > have:
+        raise CnnCostError(
+            f"running {graph.name} in torch needs about {need / 2**30:,.1f} GiB (its weights and every layer's "
+            f"output), more than the {have / 2**30:,.1f} GiB of {device}",
+            hint="validate at a smaller --input or --batch, or with --smallest-input")
+
+
 def torch_dtype(name: str):
     dtype, _ = dtype_bytes(name)
     if dtype not in TORCH_DTYPES:
@@ -380,6 +408,7 @@ def validate_graph(
     tdtype = torch_dtype(settings.dtype)
     device = resolve_device(device)
     batch = settings.batch
+    refuse_what_cannot_fit(graph, settings, device)
 
     def result(layers, error=None, totals=None):
         return ModelResult(graph.name, tuple(graph.input_shape), batch, settings.dtype, device, names,
@@ -500,6 +529,7 @@ def validate_memory_graph(graph: Graph, settings: Settings | None = None, *, dev
     kind = "cuda" if device.startswith("cuda") else "cpu"
     batch, include_side = settings.batch, settings.include_side
     analytic = memory.analyze_memory(graph, settings, device_kind=kind)  # refuses what PyTorch cannot train
+    refuse_what_cannot_fit(graph, settings, device, outputs_held=3)  # outputs, saved tensors, gradients
     expected_saved = memory.saved_storages(graph, settings, kind)[0]
     expected_live = memory.live_activations(graph, settings)
 
@@ -681,6 +711,7 @@ def validate_rf_graph(graph: Graph, settings: Settings | None = None, *, device:
     if len(graph.input_shape) != 3:
         return result([], "receptive fields need a feature-map input")
     fields = {row.name: row.field for row in rf.receptive_fields(graph)}
+    refuse_what_cannot_fit(graph, Settings(), device, outputs_held=3)  # every output kept, and its gradient
     net = build_module(graph, _linearised).to(device=device).eval()
     _constant_weights(net)
     x = torch.ones(1, *graph.input_shape, device=device, requires_grad=True)
@@ -766,6 +797,7 @@ def validate_latency_graph(graph: Graph, settings: Settings | None = None, *, de
     device = resolve_device(device)
     profile = profile or devices.get(devices.LOCAL, devices.table())
     predicted = latency.roofline(graph, settings, profile)
+    refuse_what_cannot_fit(graph, settings, device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         net = build_module(graph).to(device=device, dtype=tdtype).eval()
