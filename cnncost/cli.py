@@ -136,21 +136,53 @@ def model_options(command):
     return with_settings
 
 
+# -o FILE's extension names the format when --format is not given; anything else is the text table
+FORMAT_OF_EXTENSION = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown"}
+
+
+def format_for(fmt: str | None, output: str | None) -> str:
+    """The format asked for: --format when given, else the one -o FILE's extension names, else table."""
+    if fmt is not None:
+        return fmt
+    if output is None or output == "-":
+        return "table"
+    return FORMAT_OF_EXTENSION.get(os.path.splitext(output)[1].lower(), "table")
+
+
 def output_options(command):
+    """--format and -o FILE; the command gets ``fmt`` already resolved (format_for)."""
     options = [
-        click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default="table", show_default=True,
-                     help="Output format."),
+        click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default=None,
+                     help="Output format [default: from -o FILE's extension (.csv, .json, .md), else table]."),
         click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically) instead of stdout."),
     ]
+
+    @functools.wraps(command)
+    def with_format(*args, fmt, output, **kwargs):
+        return command(*args, fmt=format_for(fmt, output), output=output, **kwargs)
+
     for option in reversed(options):
-        command = option(command)
-    return command
+        with_format = option(with_format)
+    return with_format
 
 
 def analyze_model(model: str, settings: Settings):
     if model == "-":  # a network piped in on stdin
         return api.analyze_text(yamlio.read_stdin(), name="<stdin>", settings=settings)
     return api.analyze(model, settings)
+
+
+def load_model(model: str, settings: Settings):
+    """MODEL expanded into a graph: a zoo name, a file, or - for a network on stdin."""
+    if model == "-":
+        return api.load_text(yamlio.read_stdin(), "<stdin>", settings)
+    return api.load(model, settings)
+
+
+def one_stdin(models) -> None:
+    """stdin can be read once: at most one MODEL may be -."""
+    if list(models).count("-") > 1:
+        raise CnnCostError("stdin (-) can be given as one MODEL only: it is read once")
 
 
 def use_color(output) -> bool:
@@ -495,15 +527,72 @@ def compare_models(models, until_resolution, until, baseline, exact, settings, f
     """MODELs side by side: memory, params, MACs, FLOPs and their ratios, whole and for their stems.
 
     A stem runs from the input to the first layer whose output is at or below
-    28x28 (--until-resolution N, or --until LAYER, for another cut). Published
-    figures about these stems (cnncost check) are listed under the tables.
+    28x28 (--until-resolution N, or --until LAYER, for another cut); a model
+    that never gets that small is compared whole only, with a line saying so.
+    Published figures about these stems (cnncost check) are listed under the
+    tables. One MODEL may be - for a network on stdin.
     """
     from .compare import compare
     from .render.comparison import render_comparison
 
-    comparison = compare(list(models), settings, until_resolution=until_resolution, until=until,
-                         baseline=baseline)
+    one_stdin(models)
+    chosen = [load_model(m, settings) if m == "-" else m for m in models]  # a graph is labelled by its name
+    if baseline == "-" and "-" in models:
+        baseline = chosen[models.index("-")].name
+    comparison = compare(chosen, settings, until_resolution=until_resolution, until=until, baseline=baseline)
     emit(render_comparison(comparison, fmt, exact=exact, color=use_color(output)), output)
+
+
+@main.command(name="info")
+@click.argument("model")
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default=None,
+              help="Output format [default: json for -o FILE.json, else table].")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically) instead of stdout.")
+@click.option("--convention", type=click.Choice(list(conventions.CONVENTIONS)), default=conventions.DEFAULT,
+              show_default=True, help="The convention of the totals at the defaults.")
+@handle_errors
+def info_command(model, fmt, output, convention):
+    """What MODEL is: its description, references, parameters (defaults, choices, docs), default input,
+    totals at its defaults, and the figures published about it. MODEL may be - for stdin."""
+    from .info import model_info
+    from .render.info import render_info
+
+    fmt = "json" if format_for(fmt, output) == "json" else "table"
+    settings = Settings(convention=convention)
+    if model == "-":
+        info = model_info("<stdin>", settings, text=yamlio.read_stdin())
+    else:
+        info = model_info(model, settings)
+    emit(render_info(info, fmt), output)
+
+
+@main.command(name="budget")
+@click.argument("model")
+@click.option("--max-params", metavar="N", help="The most parameters, e.g. 5M (k, M, G: powers of 1000).")
+@click.option("--max-macs", metavar="N", help="The most MACs for the batch, e.g. 600M.")
+@click.option("--max-flops", metavar="N", help="The most FLOPs for the batch, e.g. 1.2G.")
+@click.option("--max-memory", metavar="SIZE",
+              help="The most activation memory (the table's Memory total, for --batch and --dtype), e.g. 64MiB "
+                   "(KiB, MiB, GiB: powers of 1024; KB, MB, GB: powers of 1000; a bare number is bytes).")
+@model_options
+@output_options
+@handle_errors
+def budget_command(model, max_params, max_macs, max_flops, max_memory, settings, fmt, output):
+    """A CI gate: exit 1, with one line per limit exceeded, when MODEL's totals exceed any --max-* limit;
+    exit 0 with one line when it is within all of them (docs/budget.md). MODEL may be - for stdin."""
+    from . import budget
+    from .render.budget import render_budget
+
+    limits = {"params": max_params, "macs": max_macs, "flops": max_flops, "memory": max_memory}
+    if all(v is None for v in limits.values()):
+        raise CnnCostError("give at least one limit: --max-params, --max-macs, --max-flops or --max-memory")
+    for figure, text in limits.items():  # a bad limit is an error before the model is read
+        if text is not None:
+            (budget.parse_bytes if figure == "memory" else budget.parse_count)(text, f"--max-{figure}")
+    result = budget.check(analyze_model(model, settings), limits, model="<stdin>" if model == "-" else model)
+    emit(render_budget(result, fmt), output)
+    if not result.ok:
+        sys.exit(1)
 
 
 @main.command(name="check")
@@ -588,6 +677,10 @@ def validate(models, all_models, device, check_memory, check_rf, check_latency, 
         raise CnnCostError("give one of --memory, --rf and --latency")
     if smallest and (settings.input or check_latency):
         raise CnnCostError("--smallest-input chooses the input: give it without --input and --latency")
+    if "-" in models and len(models) > 1:
+        raise CnnCostError("validate reads stdin (-) only as its one MODEL")
+    if "-" in models and smallest:
+        raise CnnCostError("--smallest-input expands MODEL at many inputs: give a file, not stdin (-)")
     if check_latency:
         return validate_latency(models, all_models, device, profile, settings, fmt, output)
     if not all_models and not models:
@@ -598,7 +691,8 @@ def validate(models, all_models, device, check_memory, check_rf, check_latency, 
         # one model: errors in its file are the user's, reported on one line
         if smallest:
             settings = replace(settings, input=checker.smallest_input(models[0], settings))
-        run = checker.validate_one(models[0], settings, device=device, convention_names=chosen, memory=check_memory,
+        model = load_model(models[0], settings) if models[0] == "-" else models[0]
+        run = checker.validate_one(model, settings, device=device, convention_names=chosen, memory=check_memory,
                                    rf=check_rf)
     else:
         chosen_models = zoo.names() if all_models else list(models)
@@ -613,7 +707,7 @@ def validate(models, all_models, device, check_memory, check_rf, check_latency, 
 
 def validate_latency(models, all_models, device, profile, settings, fmt, output):
     """validate --latency: timing is not a pass or fail, so it reports and exits 0 unless a model failed."""
-    from . import api as _api, devices
+    from . import devices
     from . import validate as checker
     from .render.latency import render_latency_validation
 
@@ -623,7 +717,7 @@ def validate_latency(models, all_models, device, profile, settings, fmt, output)
     names = zoo.names() if all_models else list(models)
     results = []
     for name in names:
-        results.append(checker.validate_latency_graph(_api.load(name, settings), settings, device=device,
+        results.append(checker.validate_latency_graph(load_model(name, settings), settings, device=device,
                                                       profile=chosen_profile))
         if len(names) > 1:
             click.echo(f"validate: {name}: {results[-1].measured_s * 1e3:.1f} ms measured", err=True)

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from . import api
 from .errors import CnnCostError, did_you_mean
+from .graph import Graph
 from .kinds import KINDS
 from .report import FIGURES, LayerCost, Report, Settings, Totals
 
@@ -173,12 +174,17 @@ def select(report: Report, spec: Mapping[str, Any] | None) -> Slice:
 
 @dataclass(frozen=True)
 class Entry:
-    """One model of a comparison: its report, the whole network and its stem."""
+    """One model of a comparison: its report, the whole network and its stem.
+
+    ``stem`` is None when no output of the model is at or below the cut's resolution (a CIFAR network asked
+    for a stem to 4x4, a segmentation network that keeps 65x65 maps); ``stem_absent`` says why.
+    """
 
     label: str  # the name it was asked for by
     report: Report
     whole: Slice
-    stem: Slice
+    stem: Slice | None
+    stem_absent: str = ""
 
 
 @dataclass(frozen=True)
@@ -190,12 +196,30 @@ class Comparison:
     notes: tuple = field(default_factory=tuple)  # errata and explanations from the claims registry
 
     def ratio(self, entry: Entry, part: str, figure: str) -> float | None:
-        """entry's figure over the baseline's, for part 'whole' or 'stem'; None when the baseline's is 0."""
-        base = getattr(getattr(self.entries[self.baseline], part).totals, figure)
-        return getattr(getattr(entry, part).totals, figure) / base if base else None
+        """entry's figure over the baseline's, for part 'whole' or 'stem'; None when the baseline's is 0, or
+        either has no such part."""
+        mine, theirs = getattr(entry, part), getattr(self.entries[self.baseline], part)
+        if mine is None or theirs is None:
+            return None
+        base = getattr(theirs.totals, figure)
+        return getattr(mine.totals, figure) / base if base else None
+
+    @property
+    def stem_note(self) -> str:
+        """One line on the models without a stem, and why; empty when every model has one."""
+        absent = [e for e in self.entries if e.stem is None]
+        if not absent:
+            return ""
+        why = ", ".join(f"{e.label}'s {e.stem_absent}" for e in absent)
+        line = f"No stem part for {', '.join(e.label for e in absent)}: the stem ends at the {self.cut}, and {why}."
+        if len(absent) == len(self.entries):
+            line += " Only the whole networks are compared."
+        return line
 
     def to_dict(self) -> dict[str, Any]:
-        def part(s: Slice) -> dict[str, Any]:
+        def part(s: Slice | None) -> dict[str, Any] | None:
+            if s is None:
+                return None
             return {"description": s.description, "last_layer": s.last.name if s.last else None,
                     "output_shape": list(s.last.output_shape) if s.last else None,
                     "layers": len(s.rows), **{f: getattr(s.totals, f) for f in FIGURES}}
@@ -207,15 +231,17 @@ class Comparison:
             "models": [
                 {"model": e.label, "name": e.report.model, "input": list(e.report.input), "batch": e.report.batch,
                  "dtype": e.report.dtype, "whole": part(e.whole), "stem": part(e.stem),
+                 "stem_absent": e.stem_absent or None,
                  "ratios": {p: {f: self.ratio(e, p, f) for f in FIGURES} for p in ("whole", "stem")}}
                 for e in self.entries
             ],
+            "stem_note": self.stem_note or None,
             "notes": list(self.notes),
         }
 
 
 def compare(
-    models: Sequence[str],
+    models: Sequence[str | Graph],
     settings: Settings | None = None,
     *,
     until_resolution: int | None = None,
@@ -229,6 +255,8 @@ def compare(
     model must have it. ``baseline`` is the model the ratios divide by
     (default: the last). ``notes`` adds the claims registry's notes about
     these models' stems, where they were printed for these settings.
+    A model with no output at or below the cut's resolution has no stem
+    (its Entry's ``stem`` is None); ``Comparison.stem_note`` says why.
     """
     settings = settings or Settings()
     if len(models) < 2:
@@ -239,8 +267,15 @@ def compare(
     entries = []
     for model in models:
         report = api.analyze(model, settings)
-        stem = until_layer(report, until) if until is not None else until_resolution_slice(report, resolution)
-        entries.append(Entry(str(model), report, whole(report), stem))
+        label = model.name if isinstance(model, Graph) else str(model)
+        if until is not None:
+            entries.append(Entry(label, report, whole(report), until_layer(report, until)))
+            continue
+        rows = _counted(report)
+        if first_at_or_below(rows, resolution) is None:
+            entries.append(Entry(label, report, whole(report), None, _why_no_stem(report, rows, resolution)))
+        else:
+            entries.append(Entry(label, report, whole(report), until_resolution_slice(report, resolution)))
     labels = [e.label for e in entries]
     if baseline is None:
         base = len(entries) - 1
@@ -260,3 +295,13 @@ def compare(
 
 
 until_resolution_slice = until_resolution  # the name compare() uses, where its argument shadows it
+
+
+def _why_no_stem(report: Report, rows, resolution: int) -> str:
+    """'smallest map is 65x65 at input 3x520x520': why a model has no stem at this resolution."""
+    maps = [r.output_shape for r in rows if len(r.output_shape) == 3]
+    where = f"at input {'x'.join(map(str, report.input))}"
+    if not maps:
+        return f"output has no feature maps {where}"
+    smallest = min(maps, key=lambda s: s[1] * s[2])
+    return f"smallest map is {smallest[1]}x{smallest[2]} {where}"

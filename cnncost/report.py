@@ -16,6 +16,15 @@ from .graph import Graph, fast_constructor
 
 FIGURES = ("params", "buffers", "macs", "flops", "memory_bytes")
 
+# The JSON contract's version (docs/json.md): fields may be added within a version; one renamed, removed or
+# changed in meaning or type bumps it.
+SCHEMA_VERSION = 1
+
+
+def versioned(data: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object output with ``schema_version`` as its first key."""
+    return {"schema_version": SCHEMA_VERSION, **data}
+
 DTYPE_BYTES = {
     "float64": 8,
     "float32": 4,
@@ -165,7 +174,9 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON contract (docs/json.md)."""
         return {
+            "schema_version": SCHEMA_VERSION,
             "model": self.model,
+            "description": self.description,
             "input": list(self.input),
             "batch": self.batch,
             "dtype": self.dtype,

@@ -7,6 +7,7 @@ import io
 import json
 
 from ..claims import Result, computed_text, format_scaled
+from ..report import SCHEMA_VERSION
 
 HEADERS = ("Claim", "Published", "Computed", "Outcome")
 
@@ -94,7 +95,7 @@ def render_csv(results: list[Result]) -> str:
 
 def render_check(results: list[Result], fmt: str, *, explain: bool = False, color: bool = False) -> str:
     if fmt == "json":
-        data = {"ok": all(r.ok for r in results), "summary": summary(results),
+        data = {"schema_version": SCHEMA_VERSION, "ok": all(r.ok for r in results), "summary": summary(results),
                 "claims": [r.to_dict() for r in results]}
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":

@@ -8,6 +8,7 @@ import json
 
 from ..compare import Comparison, Entry, Slice
 from ..conventions import CONVENTIONS
+from ..report import versioned
 
 PARTS = (("stem", "Stem"), ("whole", "Whole network"))
 HEADERS = ("Model", "Input", "Last layer", "Output", "Layers", "Memory (MB)", "Params", "MACs", "FLOPs",
@@ -54,6 +55,11 @@ def cells(comparison: Comparison, entry: Entry, part: str, exact: bool) -> list[
     ]
 
 
+def shown_entries(comparison: Comparison, part: str) -> list[Entry]:
+    """The models that have this part: a model without a stem has no row in the stem table."""
+    return [e for e in comparison.entries if getattr(e, part) is not None]
+
+
 def headers(exact: bool) -> tuple:
     return tuple("Memory (bytes)" if exact and h == "Memory (MB)" else h for h in HEADERS)
 
@@ -65,7 +71,8 @@ def titles(comparison: Comparison) -> dict[str, str]:
 def footer(comparison: Comparison) -> list[str]:
     base = comparison.entries[comparison.baseline].label
     first = comparison.entries[0].report
-    lines = [
+    lines = [comparison.stem_note] if comparison.stem_note else []
+    lines += [
         f"Ratios: each model's figure over {base}'s (FLOPs = 2 x MACs, so their ratios are the MACs ratios). "
         f"Batch {first.batch}, {first.dtype}; MB = 1024 x 1024 bytes.",
         f"Convention '{comparison.convention}': {CONVENTIONS[comparison.convention].summary}",
@@ -84,11 +91,14 @@ def render_table(comparison: Comparison, exact: bool, color: bool) -> str:
     out = io.StringIO()
     console = Console(file=out, force_terminal=color, no_color=not color, width=200, highlight=False)
     for part, _ in PARTS:
+        shown = shown_entries(comparison, part)
+        if not shown:
+            continue
         table = Table(title=titles(comparison)[part], header_style="bold")
         for header in headers(exact):
             table.add_column(header, justify="right" if header in NUMERIC or header == "Memory (bytes)" else "left",
                              no_wrap=True)
-        for entry in comparison.entries:
+        for entry in shown:
             table.add_row(*cells(comparison, entry, part, exact))
         console.print(table)
     for line in footer(comparison):
@@ -99,12 +109,15 @@ def render_table(comparison: Comparison, exact: bool, color: bool) -> str:
 def render_markdown(comparison: Comparison, exact: bool) -> str:
     lines = []
     for part, _ in PARTS:
+        shown = shown_entries(comparison, part)
+        if not shown:
+            continue
         hs = headers(exact)
         lines.append(f"**{titles(comparison)[part]}**")
         lines.append("")
         lines.append("| " + " | ".join(hs) + " |")
         lines.append("| " + " | ".join("---:" if h in NUMERIC or h == "Memory (bytes)" else ":---" for h in hs) + " |")
-        for entry in comparison.entries:
+        for entry in shown:
             lines.append("| " + " | ".join(cells(comparison, entry, part, exact)) + " |")
         lines.append("")
     lines.extend(footer(comparison))
@@ -118,7 +131,7 @@ def render_csv(comparison: Comparison) -> str:
     writer.writerow(("model", "part", "input", "last_layer", "output_shape", "layers", *figures,
                      *(f"{f}_ratio" for f in figures)))
     for part, _ in PARTS:
-        for entry in comparison.entries:
+        for entry in shown_entries(comparison, part):
             s: Slice = getattr(entry, part)
             ratios = [comparison.ratio(entry, part, f) for f in figures]
             writer.writerow((entry.label, part, _shape(entry.report.input), s.last.name if s.last else "",
@@ -130,7 +143,7 @@ def render_csv(comparison: Comparison) -> str:
 
 def render_comparison(comparison: Comparison, fmt: str, *, exact: bool = False, color: bool = False) -> str:
     if fmt == "json":
-        return json.dumps(comparison.to_dict(), indent=2) + "\n"
+        return json.dumps(versioned(comparison.to_dict()), indent=2) + "\n"
     if fmt == "csv":
         return render_csv(comparison)
     if fmt == "markdown":

@@ -107,9 +107,10 @@ def render_csv(e: Explanation) -> str:
 
 def render_explanation(e: Explanation, fmt: str, color: bool = False) -> str:
     if fmt == "json":
+        from ..report import versioned
         from .text import dumps_by_line
 
-        return dumps_by_line(e.to_dict())
+        return dumps_by_line(versioned(e.to_dict()))
     if fmt == "csv":
         return render_csv(e)
     if fmt == "markdown":

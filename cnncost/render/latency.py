@@ -50,9 +50,10 @@ def summary_lines(lat: Latency) -> list[str]:
 
 def render_latency(lat: Latency, fmt: str, color: bool = False) -> str:
     if fmt == "json":
+        from ..report import versioned
         from .text import dumps_by_line
 
-        return dumps_by_line(lat.to_dict())
+        return dumps_by_line(versioned(lat.to_dict()))
     if fmt == "csv":
         import csv
 
@@ -62,6 +63,9 @@ def render_latency(lat: Latency, fmt: str, color: bool = False) -> str:
         for l in lat.layers:
             writer.writerow((l.name, l.kind, l.flops, l.bytes_read, l.bytes_written,
                              "" if l.intensity is None else l.intensity, l.time_s, l.bound, str(l.side).lower()))
+        flops, read, written = (sum(getattr(l, k) for l in lat.layers) for k in ("flops", "bytes_read",
+                                                                                   "bytes_written"))
+        writer.writerow(("total", "total", flops, read, written, "", lat.time_s, "", ""))
         return out.getvalue()
     if fmt == "markdown":
         lines = ["| " + " | ".join(HEADERS) + " |", "| :--- | :--- | ---: | ---: | ---: | ---: | ---: | :--- |"]
@@ -104,8 +108,10 @@ def render_latency_validation(results: list, fmt: str, *, detail: bool, color: b
     if fmt == "json":
         import json
 
+        from ..report import SCHEMA_VERSION
+
         return json.dumps({
-            "profile": profile, "median_ratio": median, "spearman": rho,
+            "schema_version": SCHEMA_VERSION, "profile": profile, "median_ratio": median, "spearman": rho,
             "models": [{"model": r.model, "input": list(r.input), "batch": r.batch, "dtype": r.dtype, "device": r.device,
                         "predicted_s": r.predicted_s, "measured_s": r.measured_s, "ratio": r.ratio, "error": r.error,
                         "layers": [{"name": l.name, "kind": l.kind, "predicted_s": l.predicted_s,

@@ -95,6 +95,9 @@ def render_csv(m: Memory) -> str:
     writer.writerow(("name", "type", *fields, "side"))
     for row in m.layers:
         writer.writerow((row.name, row.kind, *(getattr(row, f) for f in fields), str(row.side).lower()))
+    # the JSON's totals: transient and live are the largest of any row, not sums (docs/json.md)
+    writer.writerow(("total", "total", m.weights_bytes, m.gradient_bytes, m.optimizer_bytes, m.buffer_bytes,
+                     m.saved_activation_bytes, m.transient_bytes, m.peak_activation_bytes, ""))
     return out.getvalue()
 
 
@@ -111,9 +114,10 @@ def render_markdown(m: Memory) -> str:
 
 def render_memory(m: Memory, fmt: str, color: bool = False) -> str:
     if fmt == "json":
+        from ..report import versioned
         from .text import dumps_by_line
 
-        return dumps_by_line(m.to_dict())
+        return dumps_by_line(versioned(m.to_dict()))
     if fmt == "csv":
         return render_csv(m)
     if fmt == "markdown":

@@ -55,9 +55,10 @@ FOOTER = ("Unit i of a layer sees input pixels [i*stride - padding, i*stride - p
 
 def render_rf(model: str, rows: list, fmt: str, color: bool = False) -> str:
     if fmt == "json":
+        from ..report import versioned
         from .text import dumps_by_line
 
-        return dumps_by_line({"model": model, "layers": [r.to_dict() for r in rows]})
+        return dumps_by_line(versioned({"model": model, "layers": [r.to_dict() for r in rows]}))
     if fmt == "csv":
         import csv
 

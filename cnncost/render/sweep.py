@@ -41,9 +41,10 @@ def headers(s: Sweep) -> list[str]:
 
 def render_sweep(s: Sweep, fmt: str, color: bool = False) -> str:
     if fmt == "json":
+        from ..report import versioned
         from .text import dumps_by_line
 
-        return dumps_by_line(s.to_dict())
+        return dumps_by_line(versioned(s.to_dict()))
     if fmt == "csv":
         import csv
 

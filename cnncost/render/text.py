@@ -56,6 +56,10 @@ def render_csv(view) -> str:
             d = field.to_dict() if field is not None else {"receptive_field": None, "effective_stride": None}
             cells += [*(d["receptive_field"] or ("", "")), *(d["effective_stride"] or ("", ""))]
         writer.writerow(cells)
+    # the last row is the report's totals (side outputs as the report counts them), name and type "total"
+    t = view.report.totals
+    writer.writerow(["total", "total", "x".join(map(str, view.report.input)), "", t.params, t.buffers, t.macs,
+                     t.flops, t.memory_bytes, ""] + (["", "", "", ""] if rf else []))
     return out.getvalue()
 
 

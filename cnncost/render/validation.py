@@ -203,7 +203,9 @@ def render_csv(run: ValidationRun) -> str:
 def render_validation(run: ValidationRun, fmt: str, *, detail: bool, color: bool = False) -> str:
     """``detail``: every row of every model (one model), or one line per model (--all)."""
     if fmt == "json":
-        return json.dumps(to_dict(run), indent=2) + "\n"
+        from ..report import versioned
+
+        return json.dumps(versioned(to_dict(run)), indent=2) + "\n"
     if fmt == "csv":
         return render_csv(run)
     if fmt == "markdown":

@@ -1,0 +1,78 @@
+"""Rendering 'cnncost info': a ModelInfo in, text or JSON out."""
+
+from __future__ import annotations
+
+from ..info import ModelInfo
+
+
+def _value(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return str(value)
+
+
+def render_text(info: ModelInfo) -> str:
+    t = info.report.totals
+    lines = [f"{info.model}: {info.description}" if info.description else info.model, ""]
+    lines.append(f"File:        {info.source}" + (f" (extends {info.extends})" if info.extends else ""))
+    for i, reference in enumerate(info.references or ("-",)):
+        lines.append(("References:  " if i == 0 else " " * 13) + reference)
+    lines.append(f"Input:       {'x'.join(map(str, info.input))} (per sample; --input CxHxW changes it)")
+    lines.append(f"At defaults: {len(info.report.layers):,} layers, {t.params:,} params, {t.macs:,} MACs, "
+                 f"{t.memory_bytes:,} bytes of activations (batch 1, float32, convention "
+                 f"'{info.report.convention}')")
+    lines.append("")
+    if info.parameters:
+        lines.append("Parameters (--set NAME=VALUE):")
+        rows = []
+        for p in info.parameters:
+            default = _value(p.default)
+            if p.value != p.default:
+                default += f" (= {_value(p.value)})"
+            about = []
+            if p.choices is not None:
+                about.append("one of " + ", ".join(_value(c) for c in p.choices))
+            if p.doc:
+                about.append(p.doc)
+            rows.append((p.name, default, "; ".join(about)))
+        widths = [max(len(r[i]) for r in rows) for i in range(2)]
+        for name, default, about in rows:
+            lines.append(f"  {name:<{widths[0]}}  {default:<{widths[1]}}  {about}".rstrip())
+    else:
+        lines.append("Parameters: none")
+    if info.claims:
+        from ..claims import computed_text
+
+        lines.append("")
+        lines.append(f"Published figures ({len(info.claims)}; cnncost check {info.model} for the table):")
+        for r in info.claims:
+            c = r.claim
+            computed = computed_text(r) if r.computed is not None else "nothing"
+            outcome = r.outcome if r.ok else f"{r.outcome} (cnncost check fails here)"
+            lines.append(f"  {c.source}, {c.where}: {c.what} printed \"{c.printed}\"; the network gives {computed}: "
+                         f"{outcome}")
+    if info.accuracy:
+        a = info.accuracy
+        lines.append("")
+        five = f", top-5 {a['top5']}%" if a.get("top5") is not None else ""
+        lines.append(f"ImageNet accuracy: top-1 {a['top1']}%{five} ({a.get('source') or a.get('kind')})")
+        if a.get("v2"):
+            v2 = a["v2"]
+            lines.append(f"  later weights {v2.get('weights')}: top-1 {v2.get('top1')}%, top-5 {v2.get('top5')}%")
+    if info.notes:
+        lines.append("")
+        lines.append("Notes:")
+        lines.extend(f"  {n}" for n in info.notes)
+    return "\n".join(lines) + "\n"
+
+
+def render_info(info: ModelInfo, fmt: str) -> str:
+    if fmt == "json":
+        import json
+
+        from ..report import versioned
+
+        return json.dumps(versioned(info.to_dict()), indent=2, ensure_ascii=False) + "\n"
+    return render_text(info)
