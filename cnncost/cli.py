@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import click
 
-from . import __version__, api, conventions, engine, yamlio, zoo
+from . import __version__, api, conventions, yamlio, zoo
 from .errors import CnnCostError, did_you_mean, one_line
 from .report import Settings, parse_input as parse_shape
 
@@ -189,6 +189,22 @@ def use_color(output) -> bool:
     return output in (None, "-") and sys.stdout is not None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
+def terminal_width(output, wide: bool = False) -> int | None:
+    """The columns a terminal table must fit: COLUMNS when set, else the terminal's when stdout is one.
+    None (the whole table) with --wide, for a file, and for a pipe."""
+    if wide or output not in (None, "-") or sys.stdout is None:
+        return None
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        if sys.stdout.isatty():
+            return os.get_terminal_size(sys.stdout.fileno()).columns or None
+    except (AttributeError, OSError, ValueError):  # no real file behind stdout
+        pass
+    return None
+
+
 class CnnCostGroup(click.Group):
     """Click's usage errors, reworded as the single line every other error is."""
 
@@ -221,14 +237,30 @@ def main(debug):
 @click.option("--depth", type=click.IntRange(min=1), help="Show subtotals per block, N levels of names deep.")
 @click.option("--exact", is_flag=True, help="Show params and MACs as exact integers, not in k and M.")
 @click.option("--rf", "with_rf", is_flag=True, help="Add each layer's receptive field and effective stride.")
+@click.option("--fold/--no-fold", default=False, show_default=True,
+              help="Show each in-place layer (activation, dropout, batch norm) in the row of the layer it follows, "
+                   "its figures added there.")
+@click.option("--share", is_flag=True, help="Add each row's share of the total memory, params and MACs (%).")
+@click.option("--sort", "sort_by", type=click.Choice(("macs", "params", "memory")),
+              help="List the rows by this figure, largest first (adds --share).")
+@click.option("--top", type=click.IntRange(min=1), metavar="N",
+              help="Show only the N rows that cost the most, by --sort (default: MACs).")
+@click.option("--notes/--no-notes", default=True, show_default=True,
+              help="The published errata about the model and the model's own notes, under the table.")
+@click.option("--wide", is_flag=True, help="Every column, nothing wrapped, whatever the terminal's width.")
 @handle_errors
-def table(model, settings, fmt, output, depth, exact, with_rf):
-    """Per-layer costs of MODEL: a zoo name (see 'cnncost list'), a YAML file, or - for stdin."""
-    from .render import View, render
+def table(model, settings, fmt, output, depth, exact, with_rf, fold, share, sort_by, top, notes, wide):
+    """Per-layer costs of MODEL: a zoo name (see 'cnncost list'), a YAML file, or - for stdin.
+
+    On a terminal the table fits its width: it leaves out or merges columns in a
+    stated order (H/W in, Cin, K/S/P merged, names wrapped, Type, ...) and never
+    cuts a number; --wide shows it whole. Piped or written to a file it is whole.
+    """
+    from .render import render
+    from .render.rows import layer_view
 
     report = analyze_model(model, settings)
-    rows = engine.group_by_depth(report, depth) if depth else list(report.layers)
-    notes = published_errata(model, report) if fmt in ("table", "markdown") else ()
+    errata = published_errata(model, report) if notes and fmt in ("table", "markdown") else ()
     fields = None
     if with_rf:
         from .rf import receptive_fields
@@ -237,18 +269,48 @@ def table(model, settings, fmt, output, depth, exact, with_rf):
         if depth:  # a group's field is its last layer's
             for row in report.layers:
                 fields[".".join(row.name.split(".")[:depth])] = fields[row.name]
-    emit(render(View(report, rows, exact=exact, color=use_color(output), notes=notes, grouped=depth is not None,
-                     fields=fields), fmt), output)
+    view = layer_view(report, depth=depth, fold=fold, sort=sort_by, top=top, share=share, notes=errata,
+                      model_notes=notes, exact=exact, color=use_color(output), width=terminal_width(output, wide),
+                      fields=fields)
+    emit(render(view, fmt), output)
 
 
 def published_errata(model, report) -> tuple:
     """The claims registry's errata about this model, printed for these settings, for under the table."""
-    from . import claims
-
     try:
+        if not errata_name(model):
+            return ()
+        from . import claims
+
         return tuple(claims.errata_notes(model, report))
     except CnnCostError:  # a broken registry is 'cnncost check''s to report, not the table's
         return ()
+
+
+def errata_name(model) -> bool:
+    """Whether any erratum in the registry's parsed files is about model's file (as claims._identity
+    compares them). Importing and reading the registry as claims does costs 20-30 ms, a quarter of a
+    table's run; this look at the raw claims costs 1 ms. It may say yes where claims finds none to show."""
+    try:
+        me = os.path.realpath(zoo.file_of(model))
+    except CnnCostError:
+        return False
+    folder = os.path.join(os.path.dirname(os.path.realpath(__file__)), "data", "claims")
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".yaml"):
+            continue
+        doc = yamlio.load_file(os.path.join(folder, name)) or {}
+        if not isinstance(doc, dict) or set(doc.get("defaults") or {}) & {"model", "expected"}:
+            return True  # not the form looked for here: claims decides
+        for raw in doc.get("claims") or ():  # (from_published adds only claims expected to reproduce)
+            if not isinstance(raw, dict) or raw.get("expected") != "erratum":
+                continue
+            try:
+                if os.path.realpath(zoo.file_of(str(raw.get("model")))) == me:
+                    return True
+            except CnnCostError:
+                pass
+    return False
 
 
 @main.command(name="explain")

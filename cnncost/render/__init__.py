@@ -20,12 +20,17 @@ class View:
     notes: tuple = field(default_factory=tuple)  # errata and explanations shown under the table
     grouped: bool = False  # rows are --depth subtotals, not the report's layers
     fields: dict | None = None  # receptive fields by row name (table --rf), rf.LayerField
+    share: bool = False  # share-of-total columns (% of memory, params, MACs)
+    folded: dict | None = None  # in-place rows folded into a shown row, by its name (--fold)
+    width: int | None = None  # the terminal's columns to fit; None: the whole table, nothing wrapped
+    model_notes: bool = True  # the model's own notes under the table (--no-notes: off)
+    reshaped: bool = False  # rows folded, sorted or cut (--fold, --sort, --top): JSON lists the rows shown
 
 
 def _table(view):
-    from .table import render_rich  # rich is imported only for this format
+    from .table import render_table
 
-    return render_rich(view)
+    return render_table(view)
 
 
 def _csv(view):

@@ -1,4 +1,4 @@
-"""The lecture's table columns, as plain strings, shared by the rich and Markdown tables."""
+"""The lecture's table columns, as plain strings, shared by the terminal and Markdown tables."""
 
 from __future__ import annotations
 
@@ -9,8 +9,14 @@ from .rf import field_pair
 HEADERS = ("Layer", "Type", "Cin", "Cout", "K", "S", "P", "H/W in", "H/W out",
            "Memory (KB)", "Params (k)", "MACs (M)")
 EXACT_HEADERS = HEADERS[:-2] + ("Params", "MACs")
+RF_HEADERS = ("RF", "RF stride")
+# share-of-total columns (--share), each shown after its figure
+SHARE_HEADERS = {"Memory (KB)": "% mem", "Params (k)": "% params", "Params": "% params", "MACs (M)": "% MACs",
+                 "MACs": "% MACs"}
 NUMERIC = {"Cin", "Cout", "H/W in", "H/W out", "Memory (KB)", "Params (k)", "MACs (M)", "Params", "MACs", "RF",
-           "RF stride"}
+           "RF stride", *SHARE_HEADERS.values()}
+# the kinds' names as a folded row's type lists them ("conv+bn+relu")
+SHORT_KINDS = {"batchnorm": "bn", "dropout": "drop", "stochastic_depth": "droppath"}
 
 
 def _pair(value) -> str:
@@ -31,15 +37,29 @@ def _size(shape) -> str:
     return str(shape[1]) if shape[1] == shape[2] else f"{shape[1]}x{shape[2]}"
 
 
-def _channels_in(shapes) -> str:
+def _channels_in(layer: LayerCost) -> str:
+    shapes = layer.input_shapes
+    if len(shapes) == 1:
+        return str(shapes[0][0])
+    if layer.type == "concat":  # joined along channels: its total input channels
+        return str(sum(s[0] for s in shapes))
     channels = [str(s[0]) for s in shapes]
     return channels[0] if len(set(channels)) <= 1 else "+".join(channels)
 
 
 def number(value: float, decimals: int) -> str:
+    """value to decimals places, with thousands commas and no trailing zeros; a small value that is not
+    zero gets the places its first significant digit needs, so it never reads 0."""
+    if not value:
+        return "0"
     text = f"{value:,.{decimals}f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
+    if text == "0" and value:
+        while text.strip("0.") == "" and decimals < 40:
+            decimals += 1
+            text = f"{value:.{decimals}f}"
+        text = text.rstrip("0")
     return text
 
 
@@ -50,15 +70,31 @@ def figures(layer, exact: bool) -> tuple[str, str, str]:
     return memory, number(layer.params / 1e3, 3), number(layer.macs / 1e6, 3)
 
 
-def row(layer: LayerCost, exact: bool) -> list[str]:
+def share(value: int, total: int) -> str:
+    """value as a percentage of total, to one place (a small non-zero share to its first digit)."""
+    return number(100 * value / total, 1) if total else "-"
+
+
+def kind_label(layer: LayerCost, folded=()) -> str:
+    """The Type cell: the kind, its conv groups, the kinds folded into it, and whether it is a side output."""
+    label = layer.type
+    groups = layer.args.get("groups", 1) if layer.type in ("conv", "conv_transpose") else 1
+    if groups != 1:
+        label += f" g={groups}"
+    for member in folded:
+        label += "+" + SHORT_KINDS.get(member.type, member.type)
+    return label + (" (side)" if layer.side else "")
+
+
+def row(layer: LayerCost, exact: bool, folded=()) -> list[str]:
     a = layer.args
     stride = a.get("stride")
     if stride is None and "kernel" in a:
         stride = a["kernel"]  # pooling's default stride
     return [
         layer.name,
-        layer.type + (" (side)" if layer.side else ""),
-        _channels_in(layer.input_shapes),
+        kind_label(layer, folded),
+        _channels_in(layer),
         str(layer.output_shape[0]),
         _pair(a.get("kernel")),
         _pair(stride) if "kernel" in a else "",
@@ -69,17 +105,26 @@ def row(layer: LayerCost, exact: bool) -> list[str]:
     ]
 
 
-RF_HEADERS = ("RF", "RF stride")
-
-
 def headers(view) -> tuple:
+    """The columns of the complete table: the lecture's, then the shares (--share) and fields (--rf)."""
     base = EXACT_HEADERS if view.exact else HEADERS
+    if view.share:
+        base = base[:-3] + tuple(x for h in base[-3:] for x in (h, SHARE_HEADERS[h]))
     return base + RF_HEADERS if view.fields is not None else base
 
 
+def _with_shares(cells: list[str], layer, totals) -> list[str]:
+    return cells[:-3] + [cells[-3], share(layer.memory_bytes, totals.memory_bytes),
+                         cells[-2], share(layer.params, totals.params),
+                         cells[-1], share(layer.macs, totals.macs)]
+
+
 def cells(layer: LayerCost, view) -> list[str]:
-    """A row's cells, with the receptive-field columns when the view has fields (table --rf)."""
-    cells = row(layer, view.exact)
+    """A row's cells, in the order of headers(view)."""
+    folded = view.folded.get(layer.name, ()) if view.folded else ()
+    cells = row(layer, view.exact, folded)
+    if view.share:
+        cells = _with_shares(cells, layer, view.report.totals)
     if view.fields is not None:
         row_field = view.fields.get(layer.name)
         f = row_field.field if row_field is not None else None
@@ -89,14 +134,20 @@ def cells(layer: LayerCost, view) -> list[str]:
 
 
 def totals_cells(view) -> list[str]:
-    return totals_row(view.report, view.exact) + (["", ""] if view.fields is not None else [])
+    t = view.report.totals
+    cells = totals_row(view.report, view.exact)
+    if view.share:
+        cells = _with_shares(cells, t, t)
+    return cells + (["", ""] if view.fields is not None else [])
 
 
 def totals_row(report: Report, exact: bool) -> list[str]:
     return ["total", "", "", "", "", "", "", "", "", *figures(report.totals, exact)]
 
 
-def footer(report: Report, notes=()) -> list[str]:
+def footer(report: Report, notes=(), model_notes: bool = True) -> list[str]:
+    """The lines under a table: totals, the convention, side outputs, the model's notes (unless
+    model_notes is false) and the given notes."""
     t = report.totals
     lines = [
         f"{report.model}: input {'x'.join(map(str, report.input))}, batch {report.batch}, {report.dtype}. "
@@ -112,6 +163,7 @@ def footer(report: Report, notes=()) -> list[str]:
                          f"which {report.convention} counts although they do not run.")
         else:
             lines.append("Side outputs (auxiliary heads) are excluded from the totals.")
-    lines.extend(report.notes)
+    if model_notes:
+        lines.extend(report.notes)
     lines.extend(notes)
     return lines

@@ -14,8 +14,12 @@ CSV_FIELDS = ("name", "type", "input_shape", "output_shape", "params", "buffers"
 
 def render_json(view) -> str:
     data = view.report.to_dict()
-    if view.grouped:  # --depth subtotals, even where every group is one layer
+    if view.grouped or view.reshaped:  # --depth subtotals (even where every group is one layer); --fold, --sort, --top
         data["layers"] = [layer_to_dict(r) for r in view.rows]
+    if view.folded:  # a shown row's figures include these layers' (--fold)
+        for layer in data["layers"]:
+            if layer["name"] in view.folded:
+                layer["folded"] = [r.name for r in view.folded[layer["name"]]]
     if view.fields is not None:  # table --rf
         for layer in data["layers"]:
             field = view.fields.get(layer["name"])
