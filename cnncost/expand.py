@@ -29,7 +29,7 @@ from typing import Any
 from . import expr
 from .errors import CnnCostError, Location, did_you_mean
 from .graph import INPUT, Graph, Node, make_node
-from .kinds import KINDS, format_shape
+from .kinds import KINDS, MAX_INT_ARGUMENT, _short, format_shape
 from .yamlio import LineDict, load_file, load_text
 
 CONSTRUCTS = ("sequence", "repeat", "parallel", "residual", "side")
@@ -84,6 +84,8 @@ def with_base(doc: LineDict, file: str, chain: list) -> LineDict:
     try:
         base = load_file(base_path)
     except CnnCostError as exc:
+        if exc.location is None or exc.location.line is None:  # about the base as a whole: say which
+            exc.message = f"extends '{ref}': {exc.message}"
         raise exc.with_context(location=where)
     if not isinstance(base, dict):
         raise CnnCostError(f"the base {base_name} is not a network description", location=where)
@@ -292,8 +294,9 @@ class Expander:
                 self.fail("'input' must be a list [C, H, W]", doc, "input")
             input_shape = tuple(raw)
         for d in input_shape:
-            if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-                self.fail(f"input dimensions must be positive integers, got {list(input_shape)}", doc, "input")
+            if isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= MAX_INT_ARGUMENT:
+                self.fail(f"input dimensions must be integers from 1 to {MAX_INT_ARGUMENT:,}, got "
+                          f"{_short(list(input_shape))}", doc, "input")
         self.shapes[INPUT] = tuple(input_shape)
         layers = doc.get("layers")
         if not layers:

@@ -37,26 +37,38 @@ def _type_name(value) -> str:
     )
 
 
+# No size, count or stride of a real network comes near this; beyond it, figures could outgrow a float
+# (10**400 channels) and the renderers' arithmetic with them.
+MAX_INT_ARGUMENT = 10**9
+
+
 def _int(value, what: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise CnnCostError(f"{what} must be an integer, got {_type_name(value)} ({value!r})")
+        raise CnnCostError(f"{what} must be an integer, got {_type_name(value)} ({_short(value)})")
     if value < minimum:
         bound = "positive" if minimum == 1 else f"at least {minimum}"
-        raise CnnCostError(f"{what} must be {bound}, got {value}")
+        raise CnnCostError(f"{what} must be {bound}, got {_short(value)}")
+    if value > MAX_INT_ARGUMENT:
+        raise CnnCostError(f"{what} must be at most {MAX_INT_ARGUMENT:,}, got {_short(value)}")
     return value
 
 
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-8:]} ({len(text)} characters)"
+
+
 def positive_int(value, what):
-    return value if type(value) is int and value >= 1 else _int(value, what, 1)
+    return value if type(value) is int and 1 <= value <= MAX_INT_ARGUMENT else _int(value, what, 1)
 
 
 def nonnegative_int(value, what):
-    return value if type(value) is int and value >= 0 else _int(value, what, 0)
+    return value if type(value) is int and 0 <= value <= MAX_INT_ARGUMENT else _int(value, what, 0)
 
 
 def _pair_of(check, minimum):
     def pair(value, what):
-        if type(value) is int and value >= minimum:  # the common case, as check would find it
+        if type(value) is int and minimum <= value <= MAX_INT_ARGUMENT:  # the common case, as check would find it
             return (value, value)
         if isinstance(value, (list, tuple)):
             if len(value) != 2:

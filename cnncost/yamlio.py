@@ -303,8 +303,14 @@ def read_file(path) -> str:
     if os.path.isdir(name):
         raise CnnCostError("is a directory, not a YAML file", location=Location(name))
     try:
-        with open(name, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)  # a device or a FIFO may never end: never read more than the limit
+        # non-blocking, so that opening a FIFO with no writer cannot wait forever; a file named by a model (or
+        # by a symlink in a pull request) must be a regular file: a FIFO, tty or device may never end
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise CnnCostError("not a regular file (a device, FIFO or socket); to read a stream, pipe it to "
+                                   "'-'", location=Location(name))
+            data = f.read(MAX_FILE_BYTES + 1)  # never more than the limit, even if the file grows meanwhile
     except OSError as exc:
         raise CnnCostError(f"cannot read: {exc.strerror}", location=Location(name)) from None
     return decode(data, name)

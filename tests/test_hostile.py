@@ -91,11 +91,33 @@ def test_expressions_still_build_what_networks_use():
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
 def test_endless_sources_are_read_only_up_to_the_limit(tmp_path):
-    assert "larger than 4 MiB" in one_error_line(cnncost_cli("table", "/dev/zero"))
+    assert "not a regular file" in one_error_line(cnncost_cli("table", "/dev/zero"))
     (tmp_path / "child.yaml").write_text("extends: /dev/zero\n")
-    assert "larger than 4 MiB" in one_error_line(cnncost_cli("table", str(tmp_path / "child.yaml")))
+    err = one_error_line(cnncost_cli("table", str(tmp_path / "child.yaml")))
+    assert "child.yaml:1: extends '/dev/zero': not a regular file" in err
     with open("/dev/zero", "rb") as zeros:
         assert "larger than 4 MiB" in one_error_line(cnncost_cli("table", "-", stdin=zeros))
+
+
+def test_a_fifo_as_the_model_or_its_base_is_refused_without_waiting_for_a_writer(tmp_path):
+    # found by tools/fuzz.py (F2): open() of a FIFO with no writer blocked forever
+    os.mkfifo(tmp_path / "f.yaml")
+    assert "not a regular file" in one_error_line(cnncost_cli("table", str(tmp_path / "f.yaml")))
+    (tmp_path / "m.yaml").write_text("extends: f.yaml\n")
+    assert "extends 'f.yaml': not a regular file" in one_error_line(cnncost_cli("table", str(tmp_path / "m.yaml")))
+
+
+@pytest.mark.parametrize("text, message", [
+    # found by tools/fuzz.py (F1): 10**400 channels overflowed the renderers' float arithmetic
+    (f"input: [3, 8, 8]\nlayers:\n  - conv: {{out: {10**400}, kernel: 1}}\n", "'out' must be at most 1,000,000,000"),
+    (f"input: [3, 8, {10**10}]\nlayers: [relu]\n", "input dimensions must be integers from 1 to 1,000,000,000"),
+    ("input: [3, 8, 8]\nlayers:\n  - pad: {padding: 10000000000}\n", "must be at most 1,000,000,000"),
+])
+def test_integers_past_any_real_network_are_refused(text, message):
+    with pytest.raises(CnnCostError, match=message):
+        cnncost.analyze_text(text)
+    with pytest.raises(CnnCostError, match="batch must be an integer from 1 to 1,000,000,000"):
+        cnncost.analyze_text(NET, batch=10**10)
 
 
 def test_a_network_past_the_layer_limit_is_refused():
