@@ -64,8 +64,8 @@ class Settings:
         from . import conventions  # conventions imports the kinds; kept off this module's import
 
         batch = self.batch
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise CnnCostError(f"batch must be a positive integer, got {batch!r}")
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10**9:
+            raise CnnCostError(f"batch must be an integer from 1 to 1,000,000,000, got {str(batch)[:40]}")
         object.__setattr__(self, "dtype", dtype_bytes(self.dtype)[0])
         object.__setattr__(self, "convention", conventions.get(self.convention).name)
         object.__setattr__(self, "set", dict(self.set or {}))
