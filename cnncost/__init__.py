@@ -4,6 +4,7 @@ from .api import analyze, analyze_text, load, load_text, to_torch
 from .engine import group_by_depth
 from .errors import CnnCostError
 from .graph import Graph, Node
+from .info import ModelInfo, model_info
 from .report import LayerCost, Report, Settings, Totals
 
 __version__ = "0.1.0"
@@ -12,6 +13,7 @@ __all__ = [
     "CnnCostError",
     "Graph",
     "LayerCost",
+    "ModelInfo",
     "Node",
     "Report",
     "Settings",
@@ -21,6 +23,7 @@ __all__ = [
     "group_by_depth",
     "load",
     "load_text",
+    "model_info",
     "to_torch",
     "__version__",
 ]

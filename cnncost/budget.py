@@ -141,6 +141,8 @@ def check(report: Report, limits: dict[str, str], model: str | None = None) -> B
     Keys are params, macs, flops and memory (the activation memory of the
     report's batch and dtype, its totals' memory_bytes). At least one is needed.
     """
+    if not isinstance(report, Report):
+        raise CnnCostError(f"check needs a Report (from cnncost.analyze), got {type(report).__name__}")
     if not isinstance(limits, dict):
         raise CnnCostError(f"limits must be a mapping such as {{'params': '5M'}}, got {type(limits).__name__}")
     unknown = [k for k in limits if k not in FIGURES]

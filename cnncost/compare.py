@@ -258,9 +258,14 @@ def compare(
     A model with no output at or below the cut's resolution has no stem
     (its Entry's ``stem`` is None); ``Comparison.stem_note`` says why.
     """
-    settings = settings or Settings()
+    settings = Settings.of(settings)
+    if isinstance(models, (str, bytes)) or not isinstance(models, Sequence):
+        raise CnnCostError(f"models must be a list of zoo names, files or graphs, got {type(models).__name__}")
     if len(models) < 2:
         raise CnnCostError("compare needs two or more models")
+    if until_resolution is not None and (isinstance(until_resolution, bool) or
+                                         not isinstance(until_resolution, int) or until_resolution < 1):
+        raise CnnCostError(f"until_resolution must be a positive integer, got {until_resolution!r}")
     if until is not None and until_resolution is not None:
         raise CnnCostError("give --until or --until-resolution, not both")
     resolution = DEFAULT_RESOLUTION if until is None and until_resolution is None else until_resolution

@@ -68,8 +68,10 @@ def counted_params(rows, include_side: bool, convention: conventions.Convention 
 
 def group_by_depth(report: Report, depth: int) -> list[LayerCost]:
     """Subtotals: layers merged by the first ``depth`` parts of their names."""
-    if depth < 1:
-        raise CnnCostError(f"--depth must be at least 1, got {depth}")
+    if not isinstance(report, Report):
+        raise CnnCostError(f"group_by_depth needs a Report (from cnncost.analyze), got {type(report).__name__}")
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise CnnCostError(f"depth must be an integer of at least 1, got {depth!r}")
     groups: dict[str, list[LayerCost]] = {}
     for layer in report.layers:
         key = ".".join(layer.name.split(".")[:depth])

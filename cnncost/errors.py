@@ -24,6 +24,8 @@ class CnnCostError(Exception):
     """A user error: bad YAML, bad arguments, shapes that do not fit.
 
     Rendered as a single line: ``file:line:col: layer 'a.b': message (hint)``.
+    Its parts are attributes: ``file``, ``line``, ``column`` and ``layer`` (each
+    None where unknown), ``message`` and ``hint``.
     """
 
     exit_code = 2  # the command line's: a usage or input error
@@ -36,11 +38,27 @@ class CnnCostError(Exception):
         layer: str | None = None,
         hint: str | None = None,
     ):
+        message = str(message)
         super().__init__(message)
         self.message = message
         self.location = location
         self.layer = layer
         self.hint = hint
+
+    @property
+    def file(self) -> str | None:
+        """The file the error is in (a YAML file, ``<stdin>``), or None."""
+        return self.location.file if self.location is not None else None
+
+    @property
+    def line(self) -> int | None:
+        """The 1-based line in ``file``, or None."""
+        return self.location.line if self.location is not None else None
+
+    @property
+    def column(self) -> int | None:
+        """The 1-based column in ``line``, or None."""
+        return self.location.column if self.location is not None else None
 
     def with_context(
         self, *, location: Location | None = None, layer: str | None = None

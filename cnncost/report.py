@@ -7,9 +7,9 @@ costs no second expansion. Rendering is elsewhere (cnncost/render/).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from operator import attrgetter
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from .errors import CnnCostError, did_you_mean
 from .graph import Graph, fast_constructor
@@ -66,13 +66,26 @@ class Settings:
         batch = self.batch
         if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10**9:
             raise CnnCostError(f"batch must be an integer from 1 to 1,000,000,000, got {str(batch)[:40]}")
+        for name in ("dtype", "convention"):
+            if not isinstance(getattr(self, name), str):
+                raise CnnCostError(f"{name} must be a name (a str), got {getattr(self, name)!r}")
+        if not isinstance(self.include_side, bool):
+            raise CnnCostError(f"include_side must be True or False, got {self.include_side!r}")
+        if self.set is not None and (not isinstance(self.set, Mapping) or
+                                     not all(isinstance(k, str) for k in self.set)):
+            raise CnnCostError(f"set must map parameter names to values, e.g. {{'classes': 10}}, got {self.set!r}")
         object.__setattr__(self, "dtype", dtype_bytes(self.dtype)[0])
         object.__setattr__(self, "convention", conventions.get(self.convention).name)
         object.__setattr__(self, "set", dict(self.set or {}))
         if self.input is not None:
             object.__setattr__(self, "input", parse_input(self.input))
 
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes: Any) -> "Settings":
+        """These settings with some fields changed (checked as new ones are)."""
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise CnnCostError(f"Settings has no field '{unknown[0]}'",
+                               hint="choose from " + ", ".join(f.name for f in fields(self)))
         return replace(self, **changes)
 
     @property
@@ -80,30 +93,35 @@ class Settings:
         return DTYPE_BYTES[self.dtype]
 
     @classmethod
-    def of(cls, settings: "Settings | None" = None, **options) -> "Settings":
+    def of(cls, settings: "Settings | None" = None, **options: Any) -> "Settings":
         """``settings`` with ``options`` changed, or new settings from ``options``: the API's keyword form."""
         options = {k: v for k, v in options.items() if v is not None}  # None: not given
         if settings is None:
-            return cls(**options)
+            return cls().replace(**options) if options else cls()
+        if not isinstance(settings, Settings):
+            raise CnnCostError(f"settings must be a cnncost.Settings, got {type(settings).__name__}",
+                               hint="or give the options as keywords: batch=, dtype=, convention=, set=, input=")
         return settings.replace(**options) if options else settings
 
 
-def parse_input(value) -> tuple:
+def parse_input(value: "str | tuple[int, int, int] | list[int]") -> tuple:
     """An input shape from a tuple/list of ints or the CLI's text form ``3x224x224``."""
+    given = value
     if isinstance(value, str):
         parts = value.lower().replace(",", "x").replace("*", "x").split("x")
-        try:
-            value = tuple(int(p) for p in parts)
-        except ValueError:
-            raise CnnCostError(f"input '{value}' is not of the form CxHxW, e.g. 3x224x224") from None
+        if len(value) > 100 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
+            raise CnnCostError(f"input {given!r} is not of the form CxHxW, e.g. 3x224x224") from None
+        value = tuple(int(p) for p in parts)
     if not isinstance(value, (tuple, list)) or len(value) != 3 or any(
             isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in value):
-        raise CnnCostError(f"input {value!r} must be three positive integers CxHxW, e.g. 3x224x224")
+        raise CnnCostError(f"input {given!r} must be three positive integers CxHxW, e.g. 3x224x224 or (3, 224, 224)")
     return tuple(value)
 
 
 @dataclass(frozen=True)
 class LayerCost:
+    """One row of a report: a layer's shapes and its figures under the report's settings."""
+
     name: str
     type: str  # the layer kind
     input_shapes: tuple  # per sample, one per input
@@ -134,6 +152,8 @@ _figures_of = attrgetter(*FIGURES)
 
 @dataclass(frozen=True)
 class Totals:
+    """A report's (or a slice's) sums: exact integers, MACs, FLOPs and memory for the whole batch."""
+
     params: int = 0
     buffers: int = 0
     macs: int = 0
@@ -141,13 +161,20 @@ class Totals:
     memory_bytes: int = 0
 
     @classmethod
-    def of(cls, layers) -> "Totals":
+    def of(cls, layers: Iterable[LayerCost]) -> "Totals":
+        """The sums of these rows' figures."""
         columns = zip(*map(_figures_of, layers))
         return cls(**{key: sum(column) for key, column in zip(FIGURES, columns)})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Report:
+    """A model analysed under one Settings value: every layer's row (``layers``) and the ``totals``.
+
+    ``repr(report)`` is one short line; ``str(report)`` and ``report.table()``
+    are the text table of ``cnncost table``; ``report.to_dict()`` is its JSON.
+    """
+
     model: str
     input: tuple
     batch: int
@@ -161,7 +188,33 @@ class Report:
     graph: Graph | None = field(default=None, compare=False, repr=False)  # what this is a view of
     settings: Settings | None = field(default=None, compare=False, repr=False)
 
-    def counted(self):
+    def __repr__(self) -> str:
+        t = self.totals
+        return (f"<Report {self.model}: input {'x'.join(map(str, self.input))}, batch {self.batch}, {self.dtype}, "
+                f"{self.convention}; {len(self.layers):,} layers, {t.params:,} params, {t.macs:,} MACs, "
+                f"{t.memory_bytes:,} bytes of activations>")
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def table(self, format: str = "table", *, depth: int | None = None, exact: bool = False, rf: bool = False,
+              fold: bool = False, share: bool = False, sort: str | None = None, top: int | None = None,
+              notes: bool = True, width: int | None = None) -> str:
+        """The report as ``cnncost table`` prints it, with the command's options as keywords.
+
+        ``format``: table (the default; plain text, no colour), csv, json or
+        markdown. ``depth``, ``exact``, ``rf``, ``fold``, ``share``, ``sort``
+        (macs, params or memory) and ``top`` are --depth, --exact, --rf, --fold,
+        --share, --sort and --top; ``notes=False`` is --no-notes. ``width`` fits
+        the table to that many columns, as on a terminal; None (the default) is
+        the whole table, as the command writes to a file or a pipe.
+        """
+        from .render.report_table import render_report
+
+        return render_report(self, format, depth=depth, exact=exact, rf=rf, fold=fold, share=share, sort=sort,
+                             top=top, notes=notes, width=width)
+
+    def counted(self) -> list[LayerCost]:
         """The layers that the totals count (side outputs only when included)."""
         return [l for l in self.layers if self.include_side or not l.side]
 

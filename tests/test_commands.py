@@ -395,3 +395,150 @@ def test_info_text():
 def test_info_of_an_unknown_model_is_one_error():
     result = invoke("info", "resnet5")
     assert result.exit_code == 2 and "no architecture named 'resnet5'" in result.stderr
+
+
+# ---------------------------------------------------------------- the Python API
+
+import doctest  # noqa: E402
+import inspect  # noqa: E402
+import os  # noqa: E402
+from importlib import resources  # noqa: E402
+
+import cnncost  # noqa: E402
+from cnncost import CnnCostError  # noqa: E402
+
+DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
+
+
+def test_report_repr_is_one_short_line():
+    report = cnncost.analyze_text(TINY)
+    assert repr(report) == ("<Report tiny: input 3x32x32, batch 1, float32, lecture; 5 layers, 314 params, "
+                            "229,456 MACs, 32,872 bytes of activations>")
+    # 515 rows, and still one short line
+    assert len(repr(cnncost.analyze("resnet152"))) < 200
+
+
+def test_str_of_a_report_is_the_commands_table():
+    report = cnncost.analyze_text(TINY, name="<stdin>")
+    assert str(report) == invoke("table", "-", input=TINY).stdout  # piped: the whole table, no colour
+
+
+@pytest.mark.parametrize("options, args", [
+    (dict(format="markdown", exact=True), ["--format", "markdown", "--exact"]),
+    (dict(format="csv", depth=1), ["--format", "csv", "--depth", "1"]),
+    (dict(sort="params", top=2, notes=False), ["--sort", "params", "--top", "2", "--no-notes"]),
+    (dict(format="json", rf=True), ["--format", "json", "--rf"]),
+])
+def test_report_table_takes_the_commands_options(options, args):
+    report = cnncost.analyze("resnet18")
+    assert report.table(**options) == invoke("table", "resnet18", *args).stdout
+
+
+def test_report_table_fits_a_width():
+    text = cnncost.analyze("resnet18").table(width=72)
+    assert max(len(line) for line in text.splitlines()) <= 72
+
+
+def test_analyze_takes_the_input_as_the_command_line_writes_it():
+    # at 3x16x16: conv 8*16*16*27 = 55,296, pool 8*16*16 = 2,048, fc 80
+    assert cnncost.analyze_text(TINY, input="3x16x16").totals.macs == 57_424
+    assert cnncost.analyze_text(TINY, input=(3, 16, 16)).totals.macs == 57_424
+    assert cnncost.analyze("resnet18", input="3x64x64").input == (3, 64, 64)
+
+
+def test_a_bad_input_names_the_argument_not_the_zoo_file():
+    with pytest.raises(CnnCostError) as caught:
+        cnncost.analyze("resnet50", input="224x224")
+    assert caught.value.file is None and str(caught.value).startswith("input '224x224' must be three")
+
+
+def test_errors_carry_file_line_and_layer():
+    with pytest.raises(CnnCostError) as caught:
+        cnncost.analyze_text(TINY.replace("out: 10", "out: 0"), name="tiny.yaml")
+    error = caught.value
+    assert (error.file, error.line, error.layer) == ("tiny.yaml", 9, "fc")  # TINY's line 9 is fc
+    assert str(error).startswith("tiny.yaml:9: layer 'fc': ")
+
+
+BAD_CALLS = {
+    "model is an int": lambda: cnncost.analyze(5),
+    "model is None": lambda: cnncost.load(None),
+    "settings is a dict": lambda: cnncost.analyze("alexnet", {"batch": 2}),
+    "batch is text": lambda: cnncost.analyze("alexnet", batch="4"),
+    "batch is a float": lambda: cnncost.analyze("alexnet", batch=2.0),
+    "dtype is an int": lambda: cnncost.analyze("alexnet", dtype=16),
+    "convention is a list": lambda: cnncost.analyze("alexnet", convention=["fvcore"]),
+    "include_side is text": lambda: cnncost.analyze("alexnet", include_side="yes"),
+    "set is an int": lambda: cnncost.analyze("alexnet", set=5),
+    "set has an int key": lambda: cnncost.analyze("alexnet", set={1: 2}),
+    "input has two numbers": lambda: cnncost.analyze("alexnet", input=(3, 224)),
+    "input has a string in it": lambda: cnncost.analyze("alexnet", input=(3, "224", 224)),
+    "input text is not numbers": lambda: cnncost.analyze("alexnet", input="3x22ax224"),
+    "text is bytes": lambda: cnncost.analyze_text(TINY.encode()),
+    "name is an int": lambda: cnncost.load_text(TINY, 5),
+    "unknown option to load": lambda: cnncost.load("alexnet", batches=2),
+    "under an unknown convention": lambda: cnncost.analyze("alexnet").under("flops"),
+    "group_by_depth of a name": lambda: cnncost.group_by_depth("alexnet", 1),
+    "group_by_depth of depth text": lambda: cnncost.group_by_depth(cnncost.analyze("alexnet"), "1"),
+    "table in a format that is not one": lambda: cnncost.analyze("alexnet").table("html"),
+    "table sorted by nothing known": lambda: cnncost.analyze("alexnet").table(sort="flops"),
+    "table depth 0": lambda: cnncost.analyze("alexnet").table(depth=0),
+    "settings replaced by an unknown field": lambda: cnncost.Settings().replace(batches=2),
+    "model_info of an int": lambda: cnncost.model_info(5),
+    "to_torch of a list": lambda: cnncost.to_torch(["alexnet"]),
+}
+
+
+@pytest.mark.parametrize("name", BAD_CALLS)
+def test_bad_arguments_raise_cnncost_errors(name):
+    with pytest.raises(CnnCostError):
+        BAD_CALLS[name]()
+
+
+def test_to_torch_takes_analyzes_options():
+    torch = pytest.importorskip("torch")
+    options = dict(input="3x16x16", batch=4, dtype="float64", convention="fvcore", include_side=False)
+    net = cnncost.to_torch(cnncost.load_text(TINY, input=(3, 16, 16)), **options)
+    assert sum(p.numel() for p in net.parameters()) == TINY_PARAMS
+    assert {p.dtype for p in net.parameters()} == {torch.float64}
+    assert net(torch.zeros(4, 3, 16, 16, dtype=torch.float64)).shape == (4, 10)
+    resnet = cnncost.to_torch("resnet18", set={"classes": 7}, input="3x32x32")
+    assert resnet.fc.out_features == 7 and resnet.input_shape == (3, 32, 32)
+    # ResNet-18 with 7 classes: torchvision's 11,689,512 less 513 * (1000 - 7) fc weights and biases
+    assert sum(p.numel() for p in resnet.parameters()) == 11_689_512 - 513 * 993
+
+
+@pytest.mark.parametrize("options, words", [
+    (dict(dtype="int8"), "floating point"), (dict(device=0), "device must be a str"),
+    (dict(device="tpu"), "unknown device"), (dict(batch=0), "batch must be"),
+])
+def test_to_torch_errors(options, words):
+    pytest.importorskip("torch")
+    with pytest.raises(CnnCostError, match=words):
+        cnncost.to_torch("alexnet", **options)
+
+
+def test_public_api_has_docstrings_and_type_hints():
+    for name in cnncost.__all__:
+        thing = getattr(cnncost, name)
+        if name == "__version__":
+            continue
+        assert inspect.getdoc(thing), name
+        if inspect.isfunction(thing):
+            signature = inspect.signature(thing)
+            assert signature.return_annotation is not inspect.Signature.empty, name
+            for parameter in signature.parameters.values():
+                assert parameter.annotation is not inspect.Parameter.empty, (name, parameter.name)
+
+
+def test_the_package_ships_py_typed():
+    assert resources.files("cnncost").joinpath("py.typed").is_file()
+    with open(os.path.join(os.path.dirname(DOCS), "pyproject.toml")) as f:
+        assert '"cnncost" = ["py.typed"]' in f.read()
+
+
+def test_api_docs_run_as_doctests():
+    pytest.importorskip("torch")  # its last section builds a torch module
+    result = doctest.testfile(os.path.join(DOCS, "api.md"), module_relative=False,
+                              optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 30 and result.failed == 0
