@@ -190,19 +190,20 @@ def use_color(output) -> bool:
 
 
 def terminal_width(output, wide: bool = False) -> int | None:
-    """The columns a terminal table must fit: COLUMNS when set, else the terminal's when stdout is one.
-    None (the whole table) with --wide, for a file, and for a pipe."""
+    """The columns a table must fit when stdout is a terminal: COLUMNS when set, else the terminal's.
+    None (the whole table) with --wide, for a file, and for a pipe, whatever COLUMNS says: shells and CI
+    jobs export it, and output read by a program must be whole."""
     if wide or output not in (None, "-") or sys.stdout is None:
         return None
-    columns = os.environ.get("COLUMNS", "").strip()
-    if columns.isdigit() and int(columns) > 0:
-        return int(columns)
     try:
-        if sys.stdout.isatty():
-            return os.get_terminal_size(sys.stdout.fileno()).columns or None
+        if not sys.stdout.isatty():
+            return None
+        columns = os.environ.get("COLUMNS", "").strip()
+        if columns.isdigit() and int(columns) > 0:
+            return int(columns)
+        return os.get_terminal_size(sys.stdout.fileno()).columns or None
     except (AttributeError, OSError, ValueError):  # no real file behind stdout
-        pass
-    return None
+        return None
 
 
 class CnnCostGroup(click.Group):
@@ -325,7 +326,8 @@ def explain_conventions(model, settings, fmt, output):
     from .render.explain import render_explanation
 
     graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
-    emit(render_explanation(explain(graph, settings), fmt, color=use_color(output)), output)
+    emit(render_explanation(explain(graph, settings), fmt, color=use_color(output),
+                            width=terminal_width(output)), output)
 
 
 @main.command(name="memory")
@@ -353,7 +355,8 @@ def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_na
     memory.check_optimizer(optimizer)
     graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
     result = memory.analyze_memory(graph, settings, mode=mode, optimizer=optimizer, amp=amp, devices=chosen)
-    emit(render_memory(result, fmt, color=use_color(output)), output)
+    emit(render_memory(result, fmt, color=use_color(output),
+                       width=terminal_width(output)), output)
 
 
 @main.command(name="rf")
@@ -368,7 +371,8 @@ def receptive_field(model, settings, fmt, output):
     from .rf import receptive_fields
 
     graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
-    emit(render_rf(graph.name, receptive_fields(graph), fmt, color=use_color(output)), output)
+    emit(render_rf(graph.name, receptive_fields(graph), fmt, color=use_color(output),
+                   width=terminal_width(output)), output)
 
 
 @main.command(name="latency")
@@ -392,7 +396,8 @@ def latency_command(model, settings, fmt, output, device_name, device_file, fuse
     device = devices.get(device_name, devices.table(device_file))
     graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
     result = roofline(graph, settings, device, fuse=fuse, overhead_s=overhead_us * 1e-6)
-    emit(render_latency(result, fmt, color=use_color(output)), output)
+    emit(render_latency(result, fmt, color=use_color(output),
+                        width=terminal_width(output)), output)
 
 
 @main.command(name="calibrate")
@@ -542,7 +547,8 @@ def list_devices(fmt, output, device_file):
     from . import devices
     from .render.memory import render_devices
 
-    emit(render_devices(devices.table(device_file), fmt, color=use_color(output)), output)
+    emit(render_devices(devices.table(device_file), fmt, color=use_color(output),
+                        width=terminal_width(output)), output)
 
 
 @main.command(name="kinds")
@@ -564,7 +570,8 @@ def list_models(fmt, output):
     """The architectures that ship with cnncost."""
     from .render.zoo_list import render_list
 
-    emit(render_list(zoo_summaries(), fmt, color=use_color(output)), output)
+    emit(render_list(zoo_summaries(), fmt, color=use_color(output),
+                     width=terminal_width(output)), output)
 
 
 def zoo_summaries():
@@ -602,7 +609,8 @@ def compare_models(models, until_resolution, until, baseline, exact, settings, f
     if baseline == "-" and "-" in models:
         baseline = chosen[models.index("-")].name
     comparison = compare(chosen, settings, until_resolution=until_resolution, until=until, baseline=baseline)
-    emit(render_comparison(comparison, fmt, exact=exact, color=use_color(output)), output)
+    emit(render_comparison(comparison, fmt, exact=exact, color=use_color(output),
+                           width=terminal_width(output)), output)
 
 
 @main.command(name="info")
@@ -691,7 +699,8 @@ def check_claims(models, model_files, explain, fmt, output):
         if not chosen:
             raise CnnCostError("no claims about " + ", ".join(models) + " in the registry")
     results = claims.evaluate(chosen, model_files=files)
-    emit(render_check(results, fmt, explain=explain, color=use_color(output)), output)
+    emit(render_check(results, fmt, explain=explain, color=use_color(output),
+                      width=terminal_width(output)), output)
     if not all(r.ok for r in results):
         sys.exit(1)
 
@@ -762,7 +771,8 @@ def validate(models, all_models, device, check_memory, check_rf, check_latency, 
             run = checker.validate_many(chosen_models, settings, device=device, convention_names=chosen,
                                         memory=check_memory, rf=check_rf, on_model=progress.start,
                                         on_done=progress.done, smallest=smallest)
-    emit(render_validation(run, fmt, detail=len(run.models) == 1, color=use_color(output)), output)
+    emit(render_validation(run, fmt, detail=len(run.models) == 1, color=use_color(output),
+                           width=terminal_width(output)), output)
     if not run.ok:
         sys.exit(1)
 
@@ -783,7 +793,8 @@ def validate_latency(models, all_models, device, profile, settings, fmt, output)
                                                       profile=chosen_profile))
         if len(names) > 1:
             click.echo(f"validate: {name}: {results[-1].measured_s * 1e3:.1f} ms measured", err=True)
-    emit(render_latency_validation(results, fmt, detail=len(names) == 1, color=use_color(output)), output)
+    emit(render_latency_validation(results, fmt, detail=len(names) == 1, color=use_color(output),
+                                   width=terminal_width(output)), output)
     if not all(r.ok for r in results):
         sys.exit(1)
 

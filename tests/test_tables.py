@@ -62,7 +62,8 @@ def run(*args, columns=None, stdin=None):
 
 
 def run_in_pty(args, columns: int, env_extra=None) -> str:
-    """cnncost on a pseudo-terminal of the given width (no COLUMNS), as a user's terminal runs it."""
+    """cnncost on a pseudo-terminal of the given width (and no COLUMNS unless env_extra has it), as a
+    user's terminal runs it."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "NO_COLOR")}
@@ -82,6 +83,12 @@ def run_in_pty(args, columns: int, env_extra=None) -> str:
     os.close(master)
     assert child.wait() == 0
     return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def on_terminal(args, columns: int) -> str:
+    """What a terminal shows, its width given by COLUMNS (over a pseudo-terminal of 200 columns), colours
+    taken out."""
+    return ANSI.sub("", run_in_pty(args, 200, {"COLUMNS": str(columns)}))
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +163,7 @@ def width_of(text: str) -> int:
 @pytest.mark.parametrize("model", ["resnet50", "googlenet", "alexnet"])
 @pytest.mark.parametrize("columns", [60, 80, 100, 120])
 def test_the_table_fits_the_width_in_columns_and_cuts_no_number(model, columns):
-    text = run("table", model, columns=columns)
+    text = on_terminal(["table", model], columns)
     assert width_of(text) <= columns
     check_numbers_whole(text, json.loads(run("table", model, "--format", "json")))
     headers, rows = parse(text)
@@ -177,6 +184,12 @@ def test_columns_wins_over_the_terminal_size():
     assert width_of(run_in_pty(["table", "resnet50"], 200, {"COLUMNS": "70"})) <= 70
 
 
+def test_columns_does_not_narrow_piped_output():
+    # shells and CI jobs export COLUMNS; what a program reads must still be whole
+    assert run("table", "resnet50", columns=60) == run("table", "resnet50")
+    assert run("memory", "resnet50", columns=60) == run("memory", "resnet50")
+
+
 def test_a_wide_terminal_shows_the_whole_table():
     whole = run("table", "alexnet")
     shown = ANSI.sub("", run_in_pty(["table", "alexnet"], 200))
@@ -192,7 +205,7 @@ def test_columns_go_in_the_stated_order():
     previous = None
     gone: list[str] = []
     for columns in range(140, 39, -4):
-        headers, _ = parse(run("table", "resnet50", "--rf", columns=columns))
+        headers, _ = parse(on_terminal(["table", "resnet50", "--rf"], columns))
         shown = set(headers)
         if previous is not None:
             assert shown - previous <= {"K/S/P"}, columns  # only the merged column ever appears
@@ -218,15 +231,15 @@ def test_piped_output_is_whole_and_plain():
 
 
 def test_wide_keeps_every_column_in_a_narrow_terminal():
-    wide = run("table", "resnet50", "--wide", columns=60)
-    assert wide == run("table", "resnet50")
+    wide = on_terminal(["table", "resnet50", "--wide"], 60)
+    assert box(wide) == box(run("table", "resnet50"))
     assert width_of(wide) > 60
     assert len(parse(run_in_pty(["table", "resnet50", "--wide"], 60))[0]) == 12
 
 
 def test_output_to_a_file_is_whole(tmp_path):
     target = tmp_path / "t.txt"
-    run("table", "resnet50", "-o", str(target), columns=60)
+    run_in_pty(["table", "resnet50", "-o", str(target)], 60)
     assert target.read_text() == run("table", "resnet50")
 
 
@@ -235,7 +248,7 @@ def test_long_names_wrap_and_never_cut(tmp_path):
     path = tmp_path / "long.yaml"
     path.write_text(f"input: [3, 32, 32]\nlayers:\n  - conv: {{name: {long}, out: 493, kernel: 3}}\n"
                     "  - global_avgpool: {name: gap}\n")
-    text = run("table", str(path), columns=70)
+    text = on_terminal(["table", str(path)], 70)
     assert width_of(text) <= 70
     headers, rows = parse(text)
     assert long in rows  # the wrapped pieces join up to the name
@@ -244,7 +257,7 @@ def test_long_names_wrap_and_never_cut(tmp_path):
 
 
 def test_a_number_too_wide_for_any_layout_still_prints_whole():
-    text = run("table", "resnet50", columns=20)
+    text = on_terminal(["table", "resnet50"], 20)
     check_numbers_whole(text, json.loads(run("table", "resnet50", "--format", "json")))
 
 
@@ -366,3 +379,33 @@ def test_errata_prefilter_finds_every_zoo_model_with_errata():
         else:
             assert not claims.errata_notes(name, api.analyze(name)), name
     assert not errata_name("-")
+
+
+NUMBER = re.compile(r"(?<![\w.,/-])\d[\d,]*(?:\.\d+)?(?![\w,/-]|\.\d)")
+
+
+@pytest.mark.parametrize("args", [
+    ["memory", "resnet50"], ["memory", "resnet50", "--mode", "infer", "--device", "t4"], ["rf", "vgg16"],
+    ["latency", "resnet50", "--device", "a100-80gb"], ["explain", "inception_v3"], ["devices"],
+    ["compare", "vgg16", "googlenet"], ["check", "alexnet", "--explain"]])
+def test_every_command_fits_an_80_column_terminal(args):
+    """The other commands' tables fit too, and a number they show is one of the whole table's (not cut)."""
+    narrow = on_terminal(args, 80)
+    whole = run(*args)
+    assert width_of(narrow) <= 80 < width_of(whole)
+    numbers = set(NUMBER.findall(whole))
+    assert NUMBER.findall(narrow) and all(n in numbers for n in NUMBER.findall(narrow))
+    assert run_in_pty(args, 200).count("\x1b[") > 0  # colour on a terminal ...
+    assert "\x1b[" not in whole  # ... none in a pipe
+
+
+@pytest.mark.parametrize("text, width, lines", [
+    ("72,855,552 (72.9M)", 10, ["72,855,552", "(72.9M)"]),  # at the space, not inside the number
+    ("182.25 KB", 6, ["182.25", "KB"]),  # '.' is a separator, but not between digits
+    ("layer1.0.shortcut.conv", 10, ["layer1.0.", "shortcut.", "conv"]),
+    ("ab 1,234.5 cd", 4, ["ab", "1,234.5", "cd"]),  # a number wider than the line keeps a line of its own
+])
+def test_wrapping_never_splits_a_number(text, width, lines):
+    from cnncost.render.grid import wrap_text
+
+    assert wrap_text(text, width) == lines

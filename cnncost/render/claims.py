@@ -52,23 +52,17 @@ def failures(results: list[Result]) -> list[str]:
     return lines
 
 
-def render_table(results: list[Result], explain: bool, color: bool) -> str:
-    from rich.console import Console
-    from rich.table import Table
+def render_table(results: list[Result], explain: bool, color: bool, width: int | None = None) -> str:
+    from .grid import draw, simple_grid, wrap_lines
 
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=color, no_color=not color, width=220 if explain else 160,
-                      highlight=False)
-    table = Table(title="Published claims", header_style="bold")
-    for header in HEADERS:
-        table.add_column(header, overflow="fold", no_wrap=header != "Outcome" or not explain)
+    grid = simple_grid(HEADERS, wrap={"Claim": 16, "Published": 10, "Computed": 10, "Outcome": 16},
+                       title="Published claims")
     for r in results:
-        table.add_row(*cells(r, explain), style=None if r.ok else "bold red")
-    console.print(table)
-    for line in failures(results):
-        console.print(line, soft_wrap=True, markup=False, style="red" if color else None)
-    console.print(summary_line(results), soft_wrap=True, markup=False)
-    return out.getvalue()
+        grid.add_row(cells(r, explain), style=None if r.ok else "bold red")
+    text = draw(grid, width, color)
+    for line in wrap_lines(failures(results), width):
+        text += (f"\x1b[31m{line}\x1b[0m" if color else line) + "\n"
+    return text + "".join(line + "\n" for line in wrap_lines([summary_line(results)], width))
 
 
 def render_markdown(results: list[Result], explain: bool) -> str:
@@ -93,7 +87,8 @@ def render_csv(results: list[Result]) -> str:
     return out.getvalue()
 
 
-def render_check(results: list[Result], fmt: str, *, explain: bool = False, color: bool = False) -> str:
+def render_check(results: list[Result], fmt: str, *, explain: bool = False, color: bool = False,
+                 width: int | None = None) -> str:
     if fmt == "json":
         data = {"schema_version": SCHEMA_VERSION, "ok": all(r.ok for r in results), "summary": summary(results),
                 "claims": [r.to_dict() for r in results]}
@@ -102,4 +97,4 @@ def render_check(results: list[Result], fmt: str, *, explain: bool = False, colo
         return render_csv(results)
     if fmt == "markdown":
         return render_markdown(results, explain)
-    return render_table(results, explain, color)
+    return render_table(results, explain, color, width)

@@ -84,26 +84,33 @@ def footer(comparison: Comparison) -> list[str]:
     return lines
 
 
-def render_table(comparison: Comparison, exact: bool, color: bool) -> str:
-    from rich.console import Console
-    from rich.table import Table
+# on a narrow terminal: headers on two lines, text wrapped, then these columns left out in turn
+DROPS = ("FLOPs", "Output", "Input", "Layers", "Last layer", "Memory ×", "Params ×")
+STACKED = {"Last layer": "Last\nlayer", "Memory (MB)": "Memory\n(MB)", "Memory (bytes)": "Memory\n(bytes)",
+           "Memory ×": "Memory\n×", "Params ×": "Params\n×", "MACs ×": "MACs\n×"}
 
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=color, no_color=not color, width=200, highlight=False)
+
+def render_table(comparison: Comparison, exact: bool, color: bool, width: int | None = None) -> str:
+    from .grid import draw, simple_grid
+
+    text = ""
     for part, _ in PARTS:
         shown = shown_entries(comparison, part)
         if not shown:
             continue
-        table = Table(title=titles(comparison)[part], header_style="bold")
-        for header in headers(exact):
-            table.add_column(header, justify="right" if header in NUMERIC or header == "Memory (bytes)" else "left",
-                             no_wrap=True)
+        hs = headers(exact)
+        grid = simple_grid(hs, right={h for h in hs if h in NUMERIC or h == "Memory (bytes)"},
+                           wrap={"Model": 12, "Last layer": 12}, stacked=STACKED, title=titles(comparison)[part])
         for entry in shown:
-            table.add_row(*cells(comparison, entry, part, exact))
-        console.print(table)
-    for line in footer(comparison):
-        console.print(line, soft_wrap=True, markup=False)
-    return out.getvalue()
+            grid.add_row(cells(comparison, entry, part, exact))
+        text += draw(grid, width, color, DROPS)
+    return text + draw_footer(footer(comparison), width)
+
+
+def draw_footer(lines, width) -> str:
+    from .grid import wrap_lines
+
+    return "".join(line + "\n" for line in wrap_lines(lines, width))
 
 
 def render_markdown(comparison: Comparison, exact: bool) -> str:
@@ -141,11 +148,12 @@ def render_csv(comparison: Comparison) -> str:
     return out.getvalue()
 
 
-def render_comparison(comparison: Comparison, fmt: str, *, exact: bool = False, color: bool = False) -> str:
+def render_comparison(comparison: Comparison, fmt: str, *, exact: bool = False, color: bool = False,
+                      width: int | None = None) -> str:
     if fmt == "json":
         return json.dumps(versioned(comparison.to_dict()), indent=2) + "\n"
     if fmt == "csv":
         return render_csv(comparison)
     if fmt == "markdown":
         return render_markdown(comparison, exact)
-    return render_table(comparison, exact, color)
+    return render_table(comparison, exact, color, width)

@@ -49,34 +49,28 @@ def _detail_rows(e: Explanation) -> list[list[str]]:
     return rows
 
 
-def render_table(e: Explanation, color: bool = False) -> str:
-    from rich.console import Console
-    from rich.table import Table
+def render_table(e: Explanation, color: bool = False, width: int | None = None) -> str:
+    from .grid import draw, simple_grid
 
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=color, no_color=not color, width=160, highlight=False)
-    table = Table(title=e.model, header_style="bold")
-    for header in SUMMARY_HEADERS:
-        table.add_column(header, justify="left" if header in ("Convention", "Reproduces") else "right",
-                         no_wrap=header != "Reproduces")
+    grid = simple_grid(SUMMARY_HEADERS, right=set(SUMMARY_HEADERS) - {"Convention", "Reproduces"},
+                       wrap={"Reproduces": 12, "Convention": 10}, title=e.model)
     for c in e.conventions:
-        table.add_row(*_summary_cells(e, c), style="bold" if c.convention == e.baseline else None)
-    console.print(table)
-    console.print(_header(e), soft_wrap=True, markup=False)
+        grid.add_row(_summary_cells(e, c), style="bold" if c.convention == e.baseline else None)
+    text = draw(grid, width, color, ("%",), [_header(e)])
     details = _detail_rows(e)
     if details:
-        table = Table(title=f"What each convention counts differently from '{e.baseline}'", header_style="bold")
-        for header in DETAIL_HEADERS:
-            table.add_column(header, justify="right" if header in ("Rows", "MACs vs baseline") else "left",
-                             no_wrap=header != DETAIL_HEADERS[-1])
+        grid = simple_grid(DETAIL_HEADERS, right={"Rows", "MACs vs baseline"},
+                           wrap={"How it counts this kind": 16, "Convention": 10, "Kind": 10},
+                           stacked={"MACs vs baseline": "MACs vs\nbaseline"},
+                           title=f"What each convention counts differently from '{e.baseline}'")
         previous = None
         for row in details:
             if previous is not None and row[0] != previous:
-                table.add_section()
-            table.add_row(*([""] + row[1:] if row[0] == previous else row))
+                grid.add_section()
+            grid.add_row([""] + row[1:] if row[0] == previous else row)
             previous = row[0]
-        console.print(table)
-    return out.getvalue()
+        text += draw(grid, width, color, ("Rows",))
+    return text
 
 
 def render_markdown(e: Explanation) -> str:
@@ -105,7 +99,7 @@ def render_csv(e: Explanation) -> str:
     return out.getvalue()
 
 
-def render_explanation(e: Explanation, fmt: str, color: bool = False) -> str:
+def render_explanation(e: Explanation, fmt: str, color: bool = False, width: int | None = None) -> str:
     if fmt == "json":
         from ..report import versioned
         from .text import dumps_by_line
@@ -115,4 +109,4 @@ def render_explanation(e: Explanation, fmt: str, color: bool = False) -> str:
         return render_csv(e)
     if fmt == "markdown":
         return render_markdown(e)
-    return render_table(e, color)
+    return render_table(e, color, width)

@@ -41,18 +41,47 @@ class Layout(NamedTuple):
     wrap: bool = False  # may text columns wrap (down to their Column.wrap)?
 
 
+def _inside_number(text: str, cut: int) -> bool:
+    """Whether a break before text[cut] would split a number (digits, with , or . between digits)."""
+    if cut <= 0 or cut >= len(text):
+        return False
+    before, after = text[cut - 1], text[cut]
+    if after in ",." and before.isdigit():  # 1|,234 or 3|.14
+        return cut + 1 < len(text) and text[cut + 1].isdigit()
+    return after.isdigit() and (before.isdigit() or (before in ",." and cut >= 2 and text[cut - 2].isdigit()))
+
+
+def longest_number(text: str) -> int:
+    """The length of the longest number in text: the narrowest a wrapping column holding it may be."""
+    import re
+
+    return max(map(len, re.findall(r"\d(?:\d|[,.](?=\d))*", text)), default=0)
+
+
 def wrap_text(text: str, width: int) -> list[str]:
-    """Lines of at most width characters, broken after a separator where there is one in reach."""
+    """Lines of at most width characters, broken after a separator where there is one in reach, and
+    never inside a number (where width is at least the longest number, see longest_number)."""
     if width < 1:
         width = 1
     lines = []
     while len(text) > width:
-        cut = max(text.rfind(sep, 0, width) for sep in SEPARATORS) + 1
+        cut = 0
+        for at in range(width, 0, -1):  # the last separator in reach that is not inside a number
+            if text[at - 1] in SEPARATORS and not _inside_number(text, at):
+                cut = at
+                break
         if cut <= 0:
             cut = width
+            while cut > 0 and _inside_number(text, cut):  # back to the number's start
+                cut -= 1
+            if cut <= 0:  # a number wider than the line: whole, on a line of its own
+                cut = width
+                while _inside_number(text, cut):
+                    cut += 1
         lines.append(text[:cut].rstrip(" ") or text[:cut])
         text = text[cut:].lstrip(" ")
-    lines.append(text)
+    if text or not lines:
+        lines.append(text)
     return lines
 
 
@@ -83,7 +112,7 @@ class Grid:
         self.header_style = header_style
         self.rows: list[tuple[list[str], str | None]] = []
         self.rules: set[int] = set()  # a rule is drawn before these rows
-        self._measured = self._columnwise = None
+        self._measured = self._columnwise = self._numbers = None
 
     def add_row(self, cells: Sequence[str], style: str | None = None):
         self.rows.append((list(cells), style))
@@ -126,22 +155,31 @@ class Grid:
         column = self.columns[index]
         return (column.stacked if stacked and column.stacked else column.header).split("\n")
 
+    def _floor(self, index: int, stacked: bool) -> int:
+        """The narrowest a wrapping column may be: its own floor, its header, and its longest number."""
+        if self._numbers is None:
+            self._numbers = {}
+        if index not in self._numbers:
+            self._numbers[index] = longest_number("\n".join(self._texts()[index]))
+        return max(self.columns[index].wrap, self._numbers[index], *map(len, self._header(index, stacked)))
+
     def widths(self, layout: Layout, width: int | None = None) -> list[int]:
-        """Column widths for the layout: natural, or with text columns wrapped to fit width where allowed."""
+        """Column widths for the layout: natural, or with text columns wrapped to fit width where allowed
+        (the widest of them narrowed first, each down to its floor)."""
         content, _ = self._measure()
         natural = [max(content[i], *map(len, self._header(i, layout.stacked))) for i in layout.columns]
         if width is None or not layout.wrap:
             return natural
-        excess = self.total(natural) - width
         widths = list(natural)
-        for k, i in enumerate(layout.columns):  # wrap columns give up width, left to right, to their floor
-            if excess <= 0:
+        floors = {k: self._floor(i, layout.stacked) for k, i in enumerate(layout.columns) if self.columns[i].wrap}
+        excess = self.total(natural) - width
+        while excess > 0:
+            narrower = [k for k, floor in floors.items() if widths[k] > floor]
+            if not narrower:
                 break
-            floor = max(self.columns[i].wrap, *map(len, self._header(i, layout.stacked)))
-            if self.columns[i].wrap and widths[k] > floor:
-                give = min(widths[k] - floor, excess)
-                widths[k] -= give
-                excess -= give
+            widest = max(narrower, key=lambda k: widths[k])
+            widths[widest] -= 1
+            excess -= 1
         return widths
 
     @staticmethod
@@ -245,3 +283,22 @@ def drop_layouts(count: int, order: Sequence[int], stacked: bool = True) -> list
         gone.add(index)
         layouts.append(Layout(tuple(i for i in every if i not in gone), stacked=stacked, wrap=True))
     return layouts
+
+
+def simple_grid(headers: Sequence[str], *, right=(), wrap: dict | None = None, stacked: dict | None = None,
+                title: str | None = None) -> Grid:
+    """A grid of the given headers: those in right right-aligned, the rest left; wrap: the text columns that
+    may wrap, to their narrowest width; stacked: two-line forms of long headers."""
+    wrap, stacked = wrap or {}, stacked or {}
+    return Grid([Column(h, "right" if h in right else "left", wrap.get(h, 0), stacked.get(h)) for h in headers],
+                title=title)
+
+
+def draw(grid: Grid, width: int | None, color: bool, drop: Sequence[str] = (), footer: Sequence[str] = ()) -> str:
+    """The grid fitted to width (None: whole) by drop_layouts, leaving out the columns named in drop in that
+    order; then the footer lines, wrapped to width."""
+    headers = [c.header for c in grid.columns]
+    order = [headers.index(h) for h in drop if h in headers]
+    stacked = any(c.stacked for c in grid.columns)
+    text = grid.render(drop_layouts(len(headers), order, stacked=stacked), width, color)
+    return text + "".join(line + "\n" for line in wrap_lines(footer, width))

@@ -23,6 +23,8 @@ def _count(value: int) -> str:
 
 
 HEADERS = ("Layer", "Type", "FLOPs", "Bytes read", "Bytes written", "FLOPs/byte", "Time", "Bound")
+STACKED = {"Bytes read": "Bytes\nread", "Bytes written": "Bytes\nwritten", "FLOPs/byte": "FLOPs/\nbyte",
+           "Measured / predicted": "Measured /\npredicted"}
 
 
 def cells(layer) -> list[str]:
@@ -48,7 +50,7 @@ def summary_lines(lat: Latency) -> list[str]:
     return lines
 
 
-def render_latency(lat: Latency, fmt: str, color: bool = False) -> str:
+def render_latency(lat: Latency, fmt: str, color: bool = False, width: int | None = None) -> str:
     if fmt == "json":
         from ..report import versioned
         from .text import dumps_by_line
@@ -71,26 +73,20 @@ def render_latency(lat: Latency, fmt: str, color: bool = False) -> str:
         lines = ["| " + " | ".join(HEADERS) + " |", "| :--- | :--- | ---: | ---: | ---: | ---: | ---: | :--- |"]
         lines += ["| " + " | ".join(cells(l)) + " |" for l in lat.layers]
         return "\n".join(lines + [""] + summary_lines(lat)) + "\n"
-    from rich.console import Console
-    from rich.table import Table
+    from .grid import draw, simple_grid
 
-    table = Table(title=f"{lat.model}: roofline latency on {lat.device}", header_style="bold")
-    for header in HEADERS:
-        table.add_column(header, no_wrap=True, justify="left" if header in ("Layer", "Type", "Bound") else "right")
+    grid = simple_grid(HEADERS, right=set(HEADERS) - {"Layer", "Type", "Bound"}, wrap={"Layer": 14},
+                       stacked=STACKED, title=f"{lat.model}: roofline latency on {lat.device}")
     for l in lat.layers:
-        table.add_row(*cells(l), style="dim" if l.bound in ("none", "fused") else None)
-    table.add_section()
-    table.add_row("total", "", _count(sum(l.flops for l in lat.layers)), _count(sum(l.bytes_read for l in lat.layers)),
-                  _count(sum(l.bytes_written for l in lat.layers)), "", seconds(lat.time_s), "", style="bold")
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=color, no_color=not color, width=160, highlight=False)
-    console.print(table)
-    for line in summary_lines(lat):
-        console.print(line, soft_wrap=True, markup=False)
-    return out.getvalue()
+        grid.add_row(cells(l), style="dim" if l.bound in ("none", "fused") else None)
+    grid.add_section()
+    grid.add_row(["total", "", _count(sum(l.flops for l in lat.layers)), _count(sum(l.bytes_read for l in lat.layers)),
+                  _count(sum(l.bytes_written for l in lat.layers)), "", seconds(lat.time_s), ""], style="bold")
+    return draw(grid, width, color, ("Type", "FLOPs/byte", "Bytes written", "Bytes read"), summary_lines(lat))
 
 
-def render_latency_validation(results: list, fmt: str, *, detail: bool, color: bool = False) -> str:
+def render_latency_validation(results: list, fmt: str, *, detail: bool, color: bool = False,
+                              width: int | None = None) -> str:
     """'cnncost validate --latency': measured against predicted, per model (and per layer for one model)."""
     from ..validate import spearman
 
@@ -146,16 +142,10 @@ def render_latency_validation(results: list, fmt: str, *, detail: bool, color: b
         lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(":---" for _ in headers) + " |"]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         return "\n".join(lines + ["", summary]) + "\n"
-    from rich.console import Console
-    from rich.table import Table
+    from .grid import draw, simple_grid
 
-    table = Table(title="roofline against torch", header_style="bold")
-    for header in headers:
-        table.add_column(header, no_wrap=True, justify="left" if header in ("Layer", "Type", "Model") else "right")
+    grid = simple_grid(headers, right=set(headers) - {"Layer", "Type", "Model"}, wrap={"Layer": 14, "Model": 14},
+                       stacked=STACKED, title="roofline against torch")
     for row in rows:
-        table.add_row(*row)
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=color, no_color=not color, width=160, highlight=False)
-    console.print(table)
-    console.print(summary, soft_wrap=True, markup=False)
-    return out.getvalue()
+        grid.add_row(row)
+    return draw(grid, width, color, ("Type",), [summary])

@@ -57,32 +57,30 @@ def summary_lines(m: Memory) -> list[str]:
     return lines
 
 
-def render_table(m: Memory, color: bool = False) -> str:
-    from rich.console import Console
-    from rich.table import Table
+# on a narrow terminal: headers on two lines, names wrapped, then these columns left out in turn
+MEMORY_DROPS = ("Type", "Backward working set", "Optimizer", "Gradients")
+STACKED = {"Saved for backward": "Saved for\nbackward", "Backward working set": "Backward\nworking set",
+           "Live activations": "Live\nactivations", "Bandwidth (GB/s)": "Bandwidth\n(GB/s)",
+           "INT8 (TOPS)": "INT8\n(TOPS)"}
+
+
+def render_table(m: Memory, color: bool = False, width: int | None = None) -> str:
+    from .grid import draw, simple_grid
 
     columns = _columns(m)
-    table = Table(title=f"{m.model}: {'training' if m.mode == 'train' else 'inference'} memory",
-                  header_style="bold")
-    table.add_column("Layer", no_wrap=True)
-    table.add_column("Type", no_wrap=True)
-    for header, _ in columns:
-        table.add_column(header, justify="right", no_wrap=True)
+    grid = simple_grid(["Layer", "Type", *(h for h, _ in columns)], right={h for h, _ in columns},
+                       wrap={"Layer": 14}, stacked=STACKED,
+                       title=f"{m.model}: {'training' if m.mode == 'train' else 'inference'} memory")
     for row in m.layers:
-        table.add_row(row.name, row.kind + (" (side)" if row.side else ""),
-                      *(size(getattr(row, key)) for _, key in columns))
-    table.add_section()
+        grid.add_row([row.name, row.kind + (" (side)" if row.side else ""),
+                      *(size(getattr(row, key)) for _, key in columns)])
+    grid.add_section()
     totals = {"weights_bytes": m.weights_bytes, "gradient_bytes": m.gradient_bytes,
               "optimizer_bytes": m.optimizer_bytes, "saved_bytes": m.saved_activation_bytes,
               "transient_bytes": m.transient_bytes, "live_bytes": m.peak_activation_bytes}
-    table.add_row("total" if m.mode == "train" else "total (live: peak)", "",
-                  *(size(totals[key]) for _, key in columns), style="bold")
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=color, no_color=not color, width=160, highlight=False)
-    console.print(table)
-    for line in summary_lines(m):
-        console.print(line, soft_wrap=True, markup=False)
-    return out.getvalue()
+    grid.add_row(["total" if m.mode == "train" else "total (live: peak)", "",
+                  *(size(totals[key]) for _, key in columns)], style="bold")
+    return draw(grid, width, color, MEMORY_DROPS, summary_lines(m))
 
 
 def render_csv(m: Memory) -> str:
@@ -112,7 +110,7 @@ def render_markdown(m: Memory) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_memory(m: Memory, fmt: str, color: bool = False) -> str:
+def render_memory(m: Memory, fmt: str, color: bool = False, width: int | None = None) -> str:
     if fmt == "json":
         from ..report import versioned
         from .text import dumps_by_line
@@ -122,7 +120,7 @@ def render_memory(m: Memory, fmt: str, color: bool = False) -> str:
         return render_csv(m)
     if fmt == "markdown":
         return render_markdown(m)
-    return render_table(m, color)
+    return render_table(m, color, width)
 
 
 def _rate(value) -> str:
@@ -138,7 +136,7 @@ def _device_cells(d) -> list[str]:
             *(_rate(d.peak_tflops.get(r)) for r in ("fp32", "tf32", "fp16", "bf16", "int8"))]
 
 
-def render_devices(devices: dict, fmt: str, color: bool = False) -> str:
+def render_devices(devices: dict, fmt: str, color: bool = False, width: int | None = None) -> str:
     rows = list(devices.values())
     if fmt == "json":
         import json
@@ -161,18 +159,12 @@ def render_devices(devices: dict, fmt: str, color: bool = False) -> str:
         lines = ["| " + " | ".join(DEVICE_HEADERS) + " |", "| " + " | ".join("---" for _ in DEVICE_HEADERS) + " |"]
         lines += ["| " + " | ".join(_device_cells(d)) + " |" for d in rows]
         return "\n".join(lines) + "\n\nPeak rates in TFLOP/s, dense (no sparsity); sources: cnncost/data/devices.yaml.\n"
-    from rich.console import Console
-    from rich.table import Table
+    from .grid import draw, simple_grid
 
-    table = Table(title="Devices (peak TFLOP/s, dense)", header_style="bold")
-    for header in DEVICE_HEADERS:
-        table.add_column(header, no_wrap=header != "Name", min_width=12 if header == "Name" else None,
-                         justify="left" if header in ("Device", "Name", "Kind") else "right")
+    grid = simple_grid(DEVICE_HEADERS, right=set(DEVICE_HEADERS) - {"Device", "Name", "Kind"}, wrap={"Name": 12},
+                       stacked=STACKED, title="Devices (peak TFLOP/s, dense)")
     for d in rows:
-        table.add_row(*_device_cells(d))
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=color, no_color=not color, width=160, highlight=False)
-    console.print(table)
-    console.print("Sources: the vendors' spec sheets, cited per device in cnncost/data/devices.yaml; "
-                  "add your own with --device-file.", soft_wrap=True, markup=False)
-    return out.getvalue()
+        grid.add_row(_device_cells(d))
+    return draw(grid, width, color, ("Kind", "TF32", "INT8 (TOPS)", "Name"),
+                ["Sources: the vendors' spec sheets, cited per device in cnncost/data/devices.yaml; "
+                 "add your own with --device-file."])

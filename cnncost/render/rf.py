@@ -53,7 +53,7 @@ FOOTER = ("Unit i of a layer sees input pixels [i*stride - padding, i*stride - p
           "all within the one given, whose stride is a fraction (docs/receptive-field.md).")
 
 
-def render_rf(model: str, rows: list, fmt: str, color: bool = False) -> str:
+def render_rf(model: str, rows: list, fmt: str, color: bool = False, width: int | None = None) -> str:
     if fmt == "json":
         from ..report import versioned
         from .text import dumps_by_line
@@ -76,16 +76,12 @@ def render_rf(model: str, rows: list, fmt: str, color: bool = False) -> str:
         lines = ["| " + " | ".join(HEADERS) + " |", "| :--- | :--- | ---: | ---: | ---: | :--- |"]
         lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
         return "\n".join(lines) + "\n\n" + FOOTER + "\n"
-    from rich.console import Console
-    from rich.table import Table
+    from .grid import draw, simple_grid
 
-    table = Table(title=f"{model}: receptive fields", header_style="bold")
-    for header in HEADERS:
-        table.add_column(header, no_wrap=True, justify="right" if "ffective" in header or "field" in header else "left")
+    grid = simple_grid(HEADERS, right={"Receptive field", "Effective stride", "Effective padding"},
+                       wrap={"Layer": 14, "Note": 10}, title=f"{model}: receptive fields",
+                       stacked={"Receptive field": "Receptive\nfield", "Effective stride": "Effective\nstride",
+                                "Effective padding": "Effective\npadding"})
     for r in rows:
-        table.add_row(*cells(r), style="dim" if r.side else None)
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=color, no_color=not color, width=160, highlight=False)
-    console.print(table)
-    console.print(FOOTER, soft_wrap=True, markup=False)
-    return out.getvalue()
+        grid.add_row(cells(r), style="dim" if r.side else None)
+    return draw(grid, width, color, ("Type", "Effective padding"), [FOOTER])

@@ -85,39 +85,33 @@ def _layer_cells(layer, columns=COLUMNS) -> list[str]:
     return [layer.name, layer.kind + (" (side)" if layer.side else ""), *cells]
 
 
-def render_table(run: ValidationRun, detail: bool, color: bool = False) -> str:
-    from rich.console import Console
-    from rich.table import Table
+def render_table(run: ValidationRun, detail: bool, color: bool = False, width: int | None = None) -> str:
+    from .grid import draw, simple_grid, wrap_lines
 
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=color, no_color=not color, width=220, highlight=False)
+    text = ""
     if detail:
         for m in run.models:
-            table = Table(title=f"{m.model}: cnncost vs torch", header_style="bold")
-            for header in ("Layer", "Type", *figure_names(m)):
-                table.add_column(header, no_wrap=True)
+            grid = simple_grid(("Layer", "Type", *figure_names(m)), wrap={"Layer": 14, "other checks": 12},
+                               stacked={"memory_bytes": "memory\nbytes", "other checks": "other\nchecks"},
+                               title=f"{m.model}: cnncost vs torch")
             for layer in m.rows:
-                table.add_row(*_layer_cells(layer, _columns(m)), style=None if layer.ok else "bold red")
+                grid.add_row(_layer_cells(layer, _columns(m)), style=None if layer.ok else "bold red")
             if m.layers:
-                console.print(table)
+                text += draw(grid, width, color, ("Type", "buffers", "bias adds", "raw macs", "other checks"))
     else:
-        table = Table(title="cnncost vs torch", header_style="bold")
-        for header in MODEL_HEADERS:
-            table.add_column(header, no_wrap=True, justify="right" if header in ("Layers", "Figures",
-                                                                                 "Mismatches", "Seconds") else "left")
+        grid = simple_grid(MODEL_HEADERS, right={"Layers", "Figures", "Mismatches", "Seconds"}, wrap={"Model": 12},
+                           title="cnncost vs torch")
         for m in run.models:
-            table.add_row(*_model_cells(m), style=None if m.ok else "bold red")
-        console.print(table)
+            grid.add_row(_model_cells(m), style=None if m.ok else "bold red")
+        text += draw(grid, width, color, ("Seconds", "Input", "Figures"))
     differences = _differences(run)
     if differences:
-        table = Table(title="Differences", header_style="bold")
-        for header in DIFF_HEADERS:
-            table.add_column(header)
+        grid = simple_grid(DIFF_HEADERS, wrap={"Model": 10, "Layer": 14, "torch's figure is": 16, "cnncost": 10,
+                                               "torch": 10}, title="Differences")
         for row in differences:
-            table.add_row(*row)
-        console.print(table)
-    console.print(summary_line(run), soft_wrap=True, markup=False)
-    return out.getvalue()
+            grid.add_row(row)
+        text += draw(grid, width, color)
+    return text + "".join(line + "\n" for line in wrap_lines([summary_line(run)], width))
 
 
 def render_markdown(run: ValidationRun, detail: bool) -> str:
@@ -200,7 +194,8 @@ def render_csv(run: ValidationRun) -> str:
     return out.getvalue()
 
 
-def render_validation(run: ValidationRun, fmt: str, *, detail: bool, color: bool = False) -> str:
+def render_validation(run: ValidationRun, fmt: str, *, detail: bool, color: bool = False,
+                      width: int | None = None) -> str:
     """``detail``: every row of every model (one model), or one line per model (--all)."""
     if fmt == "json":
         from ..report import versioned
@@ -210,7 +205,7 @@ def render_validation(run: ValidationRun, fmt: str, *, detail: bool, color: bool
         return render_csv(run)
     if fmt == "markdown":
         return render_markdown(run, detail)
-    return render_table(run, detail, color)
+    return render_table(run, detail, color, width)
 
 
 class Progress:

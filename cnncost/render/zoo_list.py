@@ -15,7 +15,7 @@ def _cells(name, report):
             report.description]
 
 
-def render_list(rows, fmt: str, color: bool = False) -> str:
+def render_list(rows, fmt: str, color: bool = False, width: int | None = None) -> str:
     if fmt == "json":
         return json.dumps([
             {"model": n, "input": list(r.input), "params": r.totals.params, "macs": r.totals.macs,
@@ -31,15 +31,11 @@ def render_list(rows, fmt: str, color: bool = False) -> str:
         lines = ["| " + " | ".join(HEADERS) + " |", "| :--- | :--- | ---: | ---: | :--- |"]
         lines += ["| " + " | ".join(_cells(n, r)) + " |" for n, r in rows]
         return "\n".join(lines) + "\n"
-    from rich.console import Console
-    from rich.table import Table
+    from .grid import draw, simple_grid
 
-    table = Table(header_style="bold")
-    for h in HEADERS:
-        table.add_column(h, justify="right" if "(" in h else "left", no_wrap=h != "Description")
+    grid = simple_grid(HEADERS, right={"Params (M)", "MACs (G)"}, wrap={"Description": 16, "Model": 12},
+                       stacked={"Params (M)": "Params\n(M)", "MACs (G)": "MACs\n(G)"})
     for n, r in rows:
-        table.add_row(*_cells(n, r))
-    out = io.StringIO()
-    Console(file=out, force_terminal=color, no_color=not color, width=160).print(table)
-    out.write("MACs under the lecture convention, at each model's default input, batch 1.\n")
-    return out.getvalue()
+        grid.add_row(_cells(n, r))
+    return draw(grid, width, color, ("Input", "Description"),
+                ["MACs under the lecture convention, at each model's default input, batch 1."])
