@@ -542,3 +542,13 @@ def test_api_docs_run_as_doctests():
     result = doctest.testfile(os.path.join(DOCS, "api.md"), module_relative=False,
                               optionflags=doctest.ELLIPSIS)
     assert result.attempted > 30 and result.failed == 0
+
+
+def test_docs_stand_alone():
+    # users have the docs and the README, not the project's shared folder
+    folder = os.path.dirname(DOCS)
+    paths = [os.path.join(DOCS, name) for name in os.listdir(DOCS) if name.endswith(".md")]
+    for path in paths + [os.path.join(folder, "README.md")]:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        assert "shared/" not in text and "lecture8.txt" not in text, path
