@@ -848,10 +848,12 @@ class Expander:
     def _shortcut_stride(self, x, y, kind, args) -> int:
         if len(x) != 3 or len(y) != 3:
             self.fail(f"a {kind} shortcut needs feature maps, got {format_shape(x)} and {format_shape(y)}", args)
-        stride = max(1, -(-x[1] // y[1]))
-        if (x[1] - 1) // stride + 1 != y[1] or (x[2] - 1) // stride + 1 != y[2]:
-            self.fail(f"no stride takes the shortcut from {format_shape(x)} to the body's {format_shape(y)}", args)
-        return stride
+        # the stride a 1x1 conv needs, read off each axis in turn: an axis of size 1 fits any stride
+        for axis in (1, 2):
+            stride = max(1, -(-x[axis] // y[axis]))
+            if (x[1] - 1) // stride + 1 == y[1] and (x[2] - 1) // stride + 1 == y[2]:
+                return stride
+        self.fail(f"no stride takes the shortcut from {format_shape(x)} to the body's {format_shape(y)}", args)
 
 
 _CONSTANT = {int, float, bool, type(None)}  # what resolve returns unchanged

@@ -720,14 +720,20 @@ def validate_rf_graph(graph: Graph, settings: Settings | None = None, *, device:
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         return result([], f"torch failed: {str(exc).strip().splitlines()[0]}")
     size = graph.input_shape[1:]
+    after_pad: set[str] = set()  # layers at or after a pad layer
+    for node in graph.nodes:
+        if node.kind == "pad" or any(i in after_pad for i in node.inputs):
+            after_pad.add(node.name)
     layers = []
     for node in _probes(graph):
         field, (_, h, w) = fields[node.name], node.output_shape
         if not field.uniform and not field.bound:
             continue  # irregular adaptive windows: no one field size to check
         units = [(0, 0)] + ([(h // 2, w // 2)] if field.aligned and (h, w) != (1, 1) else [])
-        if node.kind == "pad":
-            units = [(h // 2, w // 2)]  # unit 0 is the border itself, which reads no pixel
+        if node.name in after_pad:
+            # unit 0 may lie in a pad layer's border, whose constant reads no pixel, while the field (in padded
+            # coordinates) clips to the image's edge: the centre is inside
+            units = [(h // 2, w // 2)]
         checks = []
         for unit in units:
             grad, = torch.autograd.grad(outputs[node.name][0, :, unit[0], unit[1]].sum(), x, retain_graph=True)

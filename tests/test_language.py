@@ -406,3 +406,13 @@ def test_the_worked_convnext_block_gives_the_hand_count():
     report = cnncost.analyze_text(_worked_example("convnext_block"), convention="torchvision")
     assert report.totals.params == (96 * 49 + 96) + 2 * 96 + (96 * 384 + 384) + (384 * 96 + 96) + 96 == 79_296
     assert report.totals.macs == 96 * 56 * 56 * 49 + 2 * 96 * 384 * 56 * 56 == 245_962_752
+
+
+def test_a_projection_shortcut_reads_its_stride_off_an_axis_longer_than_1():
+    # found by tools/fuzz.py (F4): 4x1x4 -> 8x1x2 was refused, the stride read off the height alone (1 -> 1)
+    text = ("input: [4, 1, 4]\nlayers:\n  - residual: {body: [{conv: {out: 8, kernel: 3, stride: 2, padding: 1}}], "
+            "shortcut: projection}\n")
+    shortcut = {l.name: l for l in cnncost.analyze_text(text).layers}["shortcut.conv"]
+    # a 1x1 conv at stride 2: width (4 - 1) // 2 + 1 = 2, height (1 - 1) // 2 + 1 = 1; 8 x 4 weights, no bias
+    # (the batch norm after it has one)
+    assert shortcut.output_shape == (8, 1, 2) and shortcut.params == 8 * 4
