@@ -1290,7 +1290,8 @@ def wild_value(rng, depth=0):
     return Raw(rng.choice(("!!binary aGk=", "!!set {a}", "2001-12-14", "!!timestamp 2001-12-14",
                            "!!python/name:os.system", "!!python/object/apply:os.system [ls]", "0x10", "0o17",
                            "1_000", "+1", ".5", "1e3", "010", "0b11", "~", "!!str 3", "!!int '3'", "!!float 1",
-                           "!!map {}", "!!seq []", "!custom x", "? a", "12:30:00", "-.inf", "!!null ''")))
+                           "!!map {}", "!!seq []", "!custom x", "? a", "12:30:00", "-.inf", "!!null ''",
+                           "9" * 5000, "0x" + "f" * 4000, "1" + "0" * 4300 + ".5")))
 
 
 def gen_layer_args(rng) -> Case:
@@ -1324,6 +1325,53 @@ def gen_layer_args(rng) -> Case:
     doc = {"input": shape, "layers": layers}
     text = to_yaml(doc, rng)
     return Case("layer_args", table_like(rng, "net.yaml"), {"net.yaml": encode(text)})
+
+
+def gen_wiring(rng) -> Case:
+    """'input:' references, good and bad, on layers, merges, constructs and block calls of one or two inputs."""
+    refs = ("a", "b", "g", "input", "nope", "a.b", "blk", "blk.relu", "", "A", "${'a'}", "$x", "a ", "s.add")
+    def ref():
+        r = rng.random()
+        if r < 0.5:
+            return rng.choice(refs)
+        if r < 0.85:
+            return [rng.choice(refs) for _ in range(rng.choice((0, 1, 2, 2, 3)))]
+        return wild_value(rng)
+    kinds = ("relu", "conv", "concat", "add", "mul", "center_crop", "upsample", "linear", "global_avgpool")
+    item_kind = rng.choice(kinds + CONSTRUCTS + ("one", "two", "two"))
+    args = {"input": ref()}
+    if item_kind == "conv":
+        args.update(out=4, kernel=1)
+    elif item_kind == "linear":
+        args["out"] = 3
+    elif item_kind == "upsample":
+        args["scale"] = 2
+    elif item_kind in ("sequence", "side"):
+        args["layers"] = ["relu"]
+    elif item_kind == "repeat":
+        args.update(count=2, layers=["relu"])
+    elif item_kind == "parallel":
+        args["branches"] = {"p": ["relu"], "q": ["relu"]}
+    elif item_kind == "residual":
+        args["body"] = ["relu"]
+        if rng.random() < 0.3:
+            args["projection_from"] = ref()
+    if rng.random() < 0.3:
+        args["name"] = rng.choice(("w", "blk", "a", "input"))
+    doc = {
+        "input": [4, 8, 8],
+        "params": {"x": "a"},
+        "blocks": {"one": {"layers": ["relu"]},
+                   "two": {"inputs": ["x", "y"], "layers": [{"add": {"input": ["x", "y"]}}]}},
+        "layers": [{"conv": {"name": "a", "out": 4, "kernel": 3, "padding": 1}},
+                   {"conv": {"name": "b", "input": "input", "out": 4, "kernel": 1, "stride": rng.choice((1, 2))}},
+                   {"global_avgpool": {"name": "g", "input": "a"}},
+                   {"sequence": {"name": "blk", "layers": ["relu"]}},
+                   {item_kind: args}],
+    }
+    if rng.random() < 0.3:
+        doc["layers"].append({"relu": {"input": ref()}})
+    return Case("wiring", table_like(rng, "net.yaml"), {"net.yaml": encode(to_yaml(doc, rng))})
 
 
 # --- expressions ---
@@ -1793,7 +1841,7 @@ def gen_stdin(rng) -> Case:
 
 def gen_sizes(rng) -> Case:
     """Huge numbers where a shape or a count is read: inputs, channels, kernels, pools, upsampling, batch."""
-    big = rng.choice(HUGE_INTS[:14])
+    big = rng.choice(HUGE_INTS[:14] + (Raw("9" * 5000),))  # past Python's 4,300-digit conversion limit
     r = rng.randrange(12)
     shape = [3, 32, 32]
     layer = None
@@ -1828,7 +1876,7 @@ def gen_sizes(rng) -> Case:
     argv = table_like(rng, "net.yaml")
     if rng.random() < 0.3:
         argv += ["--batch", str(rng.choice((10**6, 10**12, 2**62)))]
-    return Case("sizes", argv, {"net.yaml": encode(to_yaml(doc, rng))}, note=json.dumps(layer))
+    return Case("sizes", argv, {"net.yaml": encode(to_yaml(doc, rng))}, note=flow(layer, random.Random(0))[:120])
 
 
 def gen_repeat_bombs(rng) -> Case:
@@ -1962,6 +2010,7 @@ FAMILIES = {
     "valid_net": (gen_valid_net, 24),
     "extends": (gen_extends, 7),
     "layer_args": (gen_layer_args, 16),
+    "wiring": (gen_wiring, 4),
     "expressions": (gen_expressions, 10),
     "names": (gen_names, 7),
     "yaml_syntax": (gen_yaml_syntax, 8),
@@ -1981,6 +2030,15 @@ FAMILIES = {
 }
 
 
+def _arg(arg):
+    if isinstance(arg, str):
+        try:
+            os.fsencode(arg)
+        except UnicodeEncodeError:
+            arg = arg.encode("utf-8", "surrogatepass")
+    return arg.replace("\x00", "") if isinstance(arg, str) else arg.replace(b"\x00", b"")
+
+
 def generate(seed: int, index: int, family: str | None = None) -> Case:
     """Case number index of a run with this seed; the same arguments always give the same case."""
     rng = random.Random(f"{seed}:{index}:{family or ''}")
@@ -1989,8 +2047,9 @@ def generate(seed: int, index: int, family: str | None = None) -> Case:
         family = rng.choices(names, [FAMILIES[n][1] for n in names])[0]
     case = FAMILIES[family][0](rng)
     case.seed, case.index = seed, index
-    # a command line cannot hold NUL (execve): NUL reaches cnncost through files and stdin instead
-    case.argv = [a.replace("\x00", "") if isinstance(a, str) else a.replace(b"\x00", b"") for a in case.argv]
+    # a command line cannot hold NUL (execve): NUL reaches cnncost through files and stdin instead; a lone
+    # surrogate cannot be encoded, so it goes as the bytes it stands for (an argument that is not UTF-8)
+    case.argv = [_arg(a) for a in case.argv]
     return case
 
 
@@ -2023,7 +2082,8 @@ class Limits:
 
 
 VIOLATIONS = ("timeout", "memory", "traceback", "internal-error", "bad-stderr", "exit-other", "slow",
-              "torch-mismatch", "validate-error", "check-exit", "output-file", "stdout-on-failure")
+              "torch-mismatch", "validate-error", "check-exit", "output-file", "stdout-on-failure",
+              "harness-error")  # the last is the fuzzer's own failure, never hidden
 FINE = ("ok", "refused", "io-error", "claims")
 
 
@@ -2041,9 +2101,19 @@ class Result:
         return self.outcome in VIOLATIONS
 
 
+def _fs_name(rel: str) -> str:
+    """A file name with a lone surrogate, as the bytes it stands for (what the command line gets too)."""
+    try:
+        os.fsencode(rel)
+        return rel
+    except UnicodeEncodeError:
+        return os.fsdecode(rel.encode("utf-8", "surrogatepass"))
+
+
 def write_files(case: Case, where: Path):
     modes = {}
     for rel, data in case.files.items():
+        rel = _fs_name(rel)
         if rel.startswith(".mode "):
             modes[rel[6:]] = int(data.decode(), 8)
             continue
@@ -2200,6 +2270,15 @@ def check_outputs(case: Case, where: Path, run: Run) -> str:
 
 
 def run_case(case: Case, workdir: Path, limits: Limits, validate_share: float = 0.0) -> Result:
+    try:
+        return _run_case(case, workdir, limits, validate_share)
+    except Exception as exc:  # the harness's own failure: reported, and the run goes on
+        run = Run(argv=list(case.argv), rc=None, signal=None, stdout=b"", stderr=b"", wall_s=0.0, cpu_s=0.0,
+                  rss_mib=0.0, killed=False)
+        return Result(case, "harness-error", run, f"{type(exc).__name__}: {exc}"[:300])
+
+
+def _run_case(case: Case, workdir: Path, limits: Limits, validate_share: float) -> Result:
     where = Path(tempfile.mkdtemp(prefix=f"{case.family}-{case.index}-", dir=workdir))
     try:
         write_files(case, where)
@@ -2235,6 +2314,9 @@ def run_case(case: Case, workdir: Path, limits: Limits, validate_share: float = 
             elif summary.get("mismatches") or summary.get("errors") or vrun.rc != 0:
                 result.outcome = "torch-mismatch"
                 result.detail = _mismatches(report)
+        if not result.violation:  # keep a long run's memory small: only violations are written out
+            result.run.stdout, result.run.stderr = b"", result.run.stderr[:300]
+            result.case.files = {}
         return result
     finally:
         shutil.rmtree(where, ignore_errors=True)
@@ -2271,8 +2353,8 @@ def run_cases(cases, workdir: Path, limits: Limits, jobs=2, validate_share=0.0, 
 # Reproduction and the summary.
 
 def quote(arg) -> str:
-    if isinstance(arg, bytes) or any(ord(ch) < 32 or ord(ch) == 127 for ch in arg):
-        data = arg if isinstance(arg, bytes) else arg.encode("utf-8", "surrogateescape")
+    if isinstance(arg, bytes) or any(ord(ch) < 32 or ord(ch) >= 127 for ch in arg):
+        data = arg if isinstance(arg, bytes) else arg.encode("utf-8", "surrogatepass")
         return "$'" + "".join(chr(b) if 32 <= b < 127 and chr(b) not in "'\\" else f"\\x{b:02x}" for b in data) + "'"
     return shlex.quote(arg)
 
@@ -2376,6 +2458,7 @@ def main(argv=None):
     for index in indices:  # with --family, the families take turns
         cases.append(generate(args.seed, index, families[index % len(families)] if families else None))
     if args.show:
+        sys.stdout.reconfigure(errors="backslashreplace")
         for case in cases:
             print(f"== case {case.index} ({case.family}) {command_line(case)}")
             for rel, data in case.files.items():
