@@ -79,8 +79,19 @@ def _count_aliases(text: str) -> int:
     return count
 
 
+# Python refuses to read an integer of more than 4,300 digits (sys.int_info), and PyYAML lets that
+# ValueError out; no figure of a network needs more than a few dozen.
+MAX_DIGITS = 1000
+_LONG_NUMBER = re.compile(r"[0-9_]{%d,}" % (MAX_DIGITS + 1))
+
+
 def load_text(text: str, file: str | None = None):
     """Parse YAML text into LineDict/LineList values; errors carry file and line."""
+    long_number = _LONG_NUMBER.search(text)
+    if long_number is not None:
+        line = text.count("\n", 0, long_number.start()) + 1
+        raise CnnCostError(f"a run of more than {MAX_DIGITS:,} digits: no figure of a network is that long",
+                           location=Location(file, line))
     try:
         if len(_MAYBE_ALIAS.findall(text)) > MAX_ALIASES and _count_aliases(text) > MAX_ALIASES:
             raise CnnCostError(

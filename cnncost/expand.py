@@ -506,6 +506,8 @@ class Expander:
             return [cur]
         raw = self.value(args["input"], scope.vars, args, "input")
         refs = raw if isinstance(raw, list) else [raw]
+        if not refs:
+            self.fail("'input' names no layer: give a layer, or a list of them", args, "input")
         return [self.resolve_ref(r, scope, args, "input") for r in refs]
 
     # --- primitives ---

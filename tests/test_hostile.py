@@ -120,6 +120,23 @@ def test_integers_past_any_real_network_are_refused(text, message):
         cnncost.analyze_text(NET, batch=10**10)
 
 
+def test_a_number_past_pythons_digit_limit_is_refused_with_its_line():
+    # found by tools/fuzz.py (F5): PyYAML let out Python's ValueError for integers of more than 4,300 digits
+    nines = "9" * 5000
+    with pytest.raises(CnnCostError, match="more than 1,000 digits") as caught:
+        cnncost.analyze_text(f"input: [3, 8, 8]\nlayers:\n  - conv: {{out: {nines}, kernel: 1}}\n")
+    assert caught.value.location.line == 3
+    assert "more than 1,000 digits" in one_error_line(cnncost_cli("table", "alexnet", "--set", f"classes={nines}"))
+
+
+@pytest.mark.parametrize("item", ["sequence: {input: [], layers: [relu]}", "center_crop: {size: 1, input: []}",
+                                  "upsample: {scale: 2, input: []}", "repeat: {count: 2, input: [], layers: [relu]}"])
+def test_an_empty_input_list_is_refused(item):
+    # found by tools/fuzz.py (F6): an IndexError or a ValueError where a construct or a kind read input: []
+    with pytest.raises(CnnCostError, match="'input' names no layer"):
+        cnncost.analyze_text(f"input: [3, 8, 8]\nlayers:\n  - {item}\n")
+
+
 def test_a_network_past_the_layer_limit_is_refused():
     text = ("input: [3, 8, 8]\nlayers:\n  - repeat:\n      count: 10000\n      layers:\n"
             "        - repeat: {count: 100, layers: [relu]}\n")  # 1,000,000 layers
