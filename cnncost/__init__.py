@@ -1,6 +1,7 @@
 """cnncost: what a convolutional network costs, computed analytically from YAML."""
 
 from .api import analyze, analyze_text, load, load_text, to_torch
+from .importers import from_onnx, from_torch
 from .engine import group_by_depth
 from .errors import CnnCostError
 from .graph import Graph, Node
@@ -20,6 +21,8 @@ __all__ = [
     "Totals",
     "analyze",
     "analyze_text",
+    "from_onnx",
+    "from_torch",
     "group_by_depth",
     "load",
     "load_text",

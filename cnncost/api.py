@@ -78,6 +78,10 @@ def load(
     settings = Settings.of(settings, set=set, input=input, **options)
     if isinstance(model, Graph):
         return model
+    if os.fspath(model).lower().endswith(".onnx"):  # read statically: cnncost/importers/onnx.py
+        from .importers.onnx import load_onnx
+
+        return load_onnx(model, settings.input, settings.set)
     return load_graph(zoo.file_of(model), overrides=settings.set, input_shape=settings.input)
 
 

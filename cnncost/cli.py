@@ -799,5 +799,21 @@ def validate_latency(models, all_models, device, profile, settings, fmt, output)
         sys.exit(1)
 
 
+@main.command(name="import")
+@click.argument("source", metavar="FILE.onnx")
+@click.option("--input", "input_shape", metavar="CxHxW", help="Input size per sample, instead of the file's.")
+@click.option("-o", "--output", metavar="FILE", help="Write the YAML to FILE (atomically) instead of stdout.")
+@handle_errors
+def import_model(source, input_shape, output):
+    """Write an ONNX model as cnncost YAML, read statically (docs/import.md). Any command also takes the
+    .onnx file itself as its MODEL; from Python, cnncost.from_torch(module) imports a torch module."""
+    if not source.lower().endswith(".onnx"):
+        raise CnnCostError(f"'{source}' is not an .onnx file; a torch module is imported from Python: "
+                           "cnncost.from_torch(module, input='3x224x224').to_yaml()")
+    from .importers.onnx import load_onnx
+
+    emit(load_onnx(source, parse_input(input_shape)).to_yaml(), output)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

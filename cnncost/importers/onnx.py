@@ -1,0 +1,1009 @@
+"""Import an ONNX file as cnncost layers, statically: nothing runs, and no weight is read.
+
+The graph is walked once, in its order. Each value is one of:
+- ``Const``: known before anything runs (an initializer, a Constant, or shape
+  arithmetic over them and over activations' shapes), evaluated here
+  (tensors.py);
+- ``Act``: an activation, the output of a cnncost row (or the input), with
+  its full ONNX shape;
+- ``Pending``: an activation that is not a row by itself, the middle of a
+  pattern that exporters spell in several operators (a channel shuffle is a
+  Reshape, a Transpose and a Reshape; a SiLU a Sigmoid and a Mul; torch's
+  local response norm a dozen operators). It becomes a row where the pattern
+  completes, or where something else reads it.
+
+Each operator with a cnncost kind becomes a row (the mapping table is in
+docs/import.md). An operator that cannot be mapped is collected, and the
+import fails once, listing every one with its node name and count.
+Shapes come from cnncost's own rules (Builder.add); where the file carries
+inferred shapes (value_info), they are compared with cnncost's, and a
+disagreement is an error.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import struct
+from collections import Counter
+
+from ..errors import CnnCostError, Location
+from ..graph import INPUT
+from . import onnx_proto as proto
+from .builder import Builder, ImportedGraph, Row
+from .values import UNKNOWN, Act, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text as _dims
+from .tensors import (Const, axis_of, broadcast_dims, concat, divide, elementwise, gather, reshape_dims,
+                      slice_, slice_ranges, transpose)
+
+FLOAT_TYPES = (proto.FLOAT, proto.DOUBLE, proto.FLOAT16, proto.BFLOAT16)
+
+
+class SigmoidOf(Pending):
+    """Sigmoid(x): a sigmoid row, unless a Mul(x, Sigmoid(x)) makes it a SiLU."""
+
+    def __init__(self, node, src: Act):
+        super().__init__(node)
+        self.src, self.shape = src, src.shape
+
+    def make(self, imp):
+        return imp.row("sigmoid", {}, [self.src], self.node)
+
+
+class Lrn(Pending):
+    """Part of torch's local response norm, exported as x*x, a window average over channels (a 3-D AveragePool
+    of a 5-D view), then *alpha, +k, **beta, and x divided by that: one lrn row, at the Div.
+
+    The stages: squared, 5d (viewed as N x 1 x C x H x W), padded, pooled, averaged (back to the map's shape),
+    scaled, shifted, powered."""
+
+    def __init__(self, node, src: Act, shape, stage="squared", **found):
+        super().__init__(node)
+        self.src, self.shape, self.stage = src, tuple(shape), stage
+        self.found = found  # size, alpha, k, beta as they are met
+
+    def step(self, stage=None, shape=None, **more) -> "Lrn":
+        return Lrn(self.node, self.src, shape or self.shape, stage or self.stage, **{**self.found, **more})
+
+    def reshaped(self, shape) -> "Lrn":
+        """A view of it (Reshape, Squeeze, Unsqueeze): the stage moves on where the view is the one torch takes."""
+        shape = tuple(shape)
+        if self.stage == "squared" and len(shape) == 5:
+            return self.step("5d", shape)
+        if self.stage == "pooled" and shape == self.src.shape:
+            return self.step("averaged", shape)
+        return self.step(shape=shape)
+
+    def make(self, imp):
+        if self.stage == "squared" and self.shape == self.src.shape:  # just x * x
+            return imp.row("mul", {}, [self.src, self.src], self.node, call="operator")
+        raise Unmappable("computes part of a local response normalisation that does not end in x / (...)")
+
+
+def short_float(value: float) -> float:
+    """A float32 attribute (1e-05 stored as 9.99999974737e-06) as the shortest decimal that is the same float32."""
+    packed = struct.pack("<f", value)
+    for digits in range(1, 10):
+        candidate = float(f"{value:.{digits}g}")
+        if struct.pack("<f", candidate) == packed:
+            return candidate
+    return value
+
+
+class OnnxImporter:
+    def __init__(self, model: proto.Model, path: str, input_shape: tuple | None = None):
+        self.model, self.path = model, path
+        graph = model.graph
+        self.values: dict = {}
+        self.refused: list = []  # (op_type, node name, reason)
+        self.consumers = Counter(i for n in graph.nodes for i in n.inputs if i)
+        for o in graph.outputs:
+            self.consumers[o.name] += 1
+        data = self._bind_inputs(graph, input_shape)
+        self.data_input, self.overridden = data, input_shape is not None
+        self.builder = Builder(self.values[data].shape[1:], path)
+        self.row_of_node: dict = {}  # for the Add after a MatMul
+
+    # --- inputs and initializers ---
+
+    def _bind_inputs(self, graph, input_shape) -> str:
+        for name, tensor in graph.initializers.items():
+            self.values[name] = self._const_of(tensor, name)
+        data = None
+        for info in graph.inputs:
+            if info.name in graph.initializers:
+                continue
+            if data is None:
+                data = info.name
+                continue
+            # another input that is no initializer: a weight, when the file was saved without them
+            if info.dims is None or not all(isinstance(d, int) for d in info.dims):
+                raise CnnCostError(f"the model has a second input '{info.name}' of unknown shape; cnncost "
+                                   "imports networks of one input", location=Location(self.path))
+            self.values[info.name] = Const(None, info.dims, info.elem_type in FLOAT_TYPES, name=info.name)
+        if data is None:
+            raise CnnCostError("the model has no input", location=Location(self.path))
+        info = next(i for i in graph.inputs if i.name == data)
+        dims = list(info.dims or [])
+        if len(dims) < 2:
+            raise CnnCostError(f"the input '{data}' has {len(dims)} dimensions; cnncost needs a batch and at "
+                               "least one more (N x C x H x W for an image)", location=Location(self.path))
+        batch = dims[0] if isinstance(dims[0], int) and dims[0] > 0 else 1
+        if input_shape is not None:
+            if len(input_shape) != len(dims) - 1:
+                raise CnnCostError(f"--input {_dims(input_shape)} does not fit the model's input "
+                                   f"'{data}' of {len(dims) - 1} dimensions per sample", location=Location(self.path))
+            dims = [batch, *input_shape]
+        for i, d in enumerate(dims[1:], 1):
+            if not isinstance(d, int) or d < 1:
+                raise CnnCostError(f"dimension {i} of the input '{data}' is {d!r}, not a number: give the input "
+                                   f"size with --input (input=... in Python)", location=Location(self.path))
+        self.values[data] = Act(INPUT, [batch, *dims[1:]])
+        return data
+
+    @staticmethod
+    def _const_of(tensor: proto.Tensor, name=None) -> Const:
+        values = tensor.values()
+        is_float = tensor.data_type in FLOAT_TYPES
+        if values is not None and tensor.data_type == proto.BOOL:
+            values = [bool(v) for v in values]
+        return Const(values, tensor.dims, is_float, name=name)
+
+    # --- the walk ---
+
+    def run(self) -> ImportedGraph:
+        graph = self.model.graph
+        unknown = Counter()
+        names: dict = {}
+        for node in _all_nodes(graph.nodes):
+            if node.domain not in ("", "ai.onnx") or not (hasattr(self, "op_" + node.op_type)
+                                                          or node.op_type in CONST_OPS):
+                unknown[node.op_type] += 1
+                names.setdefault(node.op_type, []).append(node.name or node.op_type)
+        if unknown:
+            self.fail_unmappable([(op, n, None) for op in unknown for n in names[op]])
+        self.run_nodes(graph.nodes)
+        if self.refused:
+            self.fail_unmappable(self.refused)
+        outputs = []
+        for info in graph.outputs:
+            value = self.values.get(info.name)
+            try:
+                outputs.append(self.plain(value, None))
+            except Unmappable as exc:
+                self.fail_unmappable([("output", info.name, str(exc))])
+        if not outputs:
+            raise CnnCostError("the model has no output", location=Location(self.path))
+        self.check_value_info()
+        name = os.path.splitext(os.path.basename(self.path))[0]
+        producer = self.model.producer.strip() or "an unnamed producer"
+        header = [f"Imported from {os.path.basename(self.path)} by 'cnncost import' ({producer}, opset "
+                  f"{self.model.opsets.get('', self.model.opsets.get('ai.onnx', '?'))}).",
+                  "Layer names are the ONNX node names, or their weights' names, made legal; docs/import.md."]
+        return self.builder.graph(outputs[0].row, name, header, f"{name}, imported from ONNX")
+
+    def fail_unmappable(self, found):
+        by_op: dict = {}
+        for op, name, reason in found:
+            by_op.setdefault(op, []).append((name, reason))
+        parts = []
+        for op, items in by_op.items():
+            shown = ", ".join(f"'{n}'" + (f" ({r})" if r else "") for n, r in items[:3])
+            more = f", and {len(items) - 3} more" if len(items) > 3 else ""
+            parts.append(f"{op} x{len(items)}: {shown}{more}")
+        total = sum(len(v) for v in by_op.values())
+        raise CnnCostError(f"{total} operator{'s' if total != 1 else ''} cnncost cannot map: " + "; ".join(parts),
+                           location=Location(self.path), hint="docs/import.md lists what maps to what")
+
+    def run_nodes(self, nodes):
+        for node in nodes:
+            ins = [self.values.get(i) if i else None for i in node.inputs]
+            if any(i is UNKNOWN for i in ins):
+                outs = [UNKNOWN] * len(node.outputs)
+            else:
+                missing = [n for n, v in zip(node.inputs, ins) if n and v is None]
+                if missing:
+                    raise CnnCostError(f"node '{node.name}' reads '{missing[0]}', which nothing before it makes "
+                                       "(the graph is not in order)", location=Location(self.path))
+                try:
+                    outs = self.evaluate(node, ins)
+                except Unmappable as exc:
+                    self.refused.append((node.op_type, node.name or node.op_type, str(exc)))
+                    outs = [UNKNOWN] * len(node.outputs)
+            for name, value in zip(node.outputs, outs):
+                if name:
+                    self.values[name] = value
+
+    def evaluate(self, node, ins) -> list:
+        if node.op_type in CONST_OPS and all(i is None or isinstance(i, Const) for i in ins):
+            try:
+                return CONST_OPS[node.op_type](self, node, ins)
+            except (ValueError, IndexError, ZeroDivisionError, TypeError) as exc:
+                raise Unmappable(f"cannot compute it statically: {exc}") from None
+        handler = getattr(self, "op_" + node.op_type, None)
+        if handler is None:
+            raise Unmappable("on activations, cnncost has no kind for it")
+        try:
+            out = handler(node, ins)
+        except CnnCostError as exc:
+            raise Unmappable(exc.message) from None
+        except ValueError as exc:  # a constant it needs is not known
+            raise Unmappable(str(exc)) from None
+        return out if isinstance(out, list) else [out]
+
+    # --- helpers for the handlers ---
+
+    def plain(self, value, node, nhwc_ok=False) -> Act:
+        """An activation as a row's input: a pending pattern becomes its row here."""
+        if isinstance(value, Pending):
+            value = value.materialize(self)
+        if isinstance(value, Act):
+            if value.nhwc and not nhwc_ok:
+                raise Unmappable("reads a channels-last view (Transpose 0,2,3,1) that only layer norms, linear "
+                                 "layers and activations can read in cnncost")
+            return value
+        if isinstance(value, Const):
+            raise Unmappable("reads a constant where cnncost needs an activation")
+        raise Unmappable("reads nothing cnncost knows")
+
+    def row(self, kind, args, inputs: list, node, call=None, wanted=None) -> Act:
+        nhwc = inputs[0].nhwc
+        row = self.builder.add(kind, args, [a.row for a in inputs], wanted or self.wanted(node, kind),
+                               _origin(node), call)
+        shape = (inputs[0].shape[0],) + row.shape
+        if nhwc:
+            shape = (shape[0], *shape[2:], shape[1])
+        return Act(row, shape, nhwc)
+
+    def wanted(self, node, kind) -> str:
+        """A row's name: its weight's module path (``layer1.0.conv1.weight`` -> ``layer1.0.conv1``), else its
+        node's name with the scopes torch writes collapsed (``/layer1/layer1.0/relu/Relu`` -> ``layer1.0.relu``)."""
+        if node is None:
+            return kind
+        for name in node.inputs:
+            value = self.values.get(name)
+            if isinstance(value, Const) and value.name and "." in value.name and not value.name.startswith(
+                    ("onnx::", "/")):
+                return value.name.rsplit(".", 1)[0]
+        parts = [p for p in node.name.split("/") if p]
+        if len(parts) > 1:
+            scope: list = []
+            for part in parts[:-1]:
+                if scope and part.startswith(scope[-1] + "."):
+                    scope[-1] = part
+                else:
+                    scope.append(part)
+            return ".".join(scope)
+        if not parts or re.fullmatch(re.escape(node.op_type) + r"(_\d+)?", parts[0]):
+            return kind  # an exporter's default name (/Flatten, Conv_12): the kind, numbered by the builder
+        return parts[0]
+
+    def const(self, value, what: str) -> Const:
+        if not isinstance(value, Const):
+            raise Unmappable(f"its {what} is computed from activations, not known statically")
+        return value
+
+    # --- convolution and linear ---
+
+    def op_Conv(self, node, ins):
+        x = self.plain(ins[0], node)
+        w = self.const(ins[1], "weight")
+        a = node.attrs
+        if len(x.shape) != 4 or len(w.dims) != 4:
+            raise Unmappable(f"a {len(x.shape) - 2}-D convolution; cnncost's are 2-D")
+        bias = len(ins) > 2 and ins[2] is not None
+        kernel = list(a.get("kernel_shape") or w.dims[2:])
+        stride = list(a.get("strides", [1, 1]))
+        dilation = list(a.get("dilations", [1, 1]))
+        groups = a.get("group", 1)
+        padding = self._padding(a, "Conv")
+        if w.matrix is not None and kernel == [1, 1] and stride == [1, 1] and groups == 1 and padding == [0, 0, 0, 0]:
+            # a linear layer's 2-D weight, unsqueezed and run as a 1x1 conv (cnncost's own export of a linear on
+            # each position, as ConvNeXt's): a linear per position
+            return self.row("linear", {"out": w.dims[0], "bias": bias, "per_position": True}, [x], node)
+        cin = x.shape[1]
+        args = {"kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation, "bias": bias}
+        if groups > 1 and groups == cin and w.dims[0] % cin == 0:
+            return self.row("dwconv", {**args, "multiplier": w.dims[0] // cin}, [x], node)
+        return self.row("conv", {"out": w.dims[0], **args, "groups": groups}, [x], node)
+
+    def _padding(self, a, op):
+        auto = a.get("auto_pad", "NOTSET")
+        if auto == "SAME_UPPER":
+            return "same"
+        if auto == "SAME_LOWER":
+            raise Unmappable("auto_pad SAME_LOWER puts the odd padding first; cnncost's 'same' puts it last")
+        if auto == "VALID":
+            return 0
+        pads = list(a.get("pads", [0, 0, 0, 0]))
+        if len(pads) != 4:
+            raise Unmappable(f"{op} pads {pads} are not 2-D")
+        top, left, bottom, right = pads  # ONNX: all the begins, then all the ends
+        return [top, bottom, left, right]
+
+    def op_ConvTranspose(self, node, ins):
+        x = self.plain(ins[0], node)
+        w = self.const(ins[1], "weight")
+        a = node.attrs
+        if len(x.shape) != 4:
+            raise Unmappable("a transposed convolution that is not 2-D")
+        if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or "output_shape" in a:
+            raise Unmappable("a transposed convolution sized by auto_pad or output_shape")
+        top, left, bottom, right = a.get("pads", [0, 0, 0, 0])
+        if top != bottom or left != right:
+            raise Unmappable(f"asymmetric pads {a.get('pads')}")
+        groups = a.get("group", 1)
+        return self.row("conv_transpose", {
+            "out": w.dims[1] * groups, "kernel": list(a.get("kernel_shape") or w.dims[2:]),
+            "stride": list(a.get("strides", [1, 1])), "padding": [top, left],
+            "output_padding": list(a.get("output_padding", [0, 0])), "dilation": list(a.get("dilations", [1, 1])),
+            "groups": groups, "bias": len(ins) > 2 and ins[2] is not None}, [x], node)
+
+    def op_Gemm(self, node, ins):
+        x = self.plain(ins[0], node)
+        w = self.const(ins[1], "weight")
+        a = node.attrs
+        if a.get("transA", 0) or len(x.shape) != 2 or len(w.dims) != 2:
+            raise Unmappable("a matrix product that is not a linear layer on a vector")
+        out = w.dims[0] if a.get("transB", 0) else w.dims[1]
+        bias = len(ins) > 2 and ins[2] is not None
+        return self.row("linear", {"out": out, "bias": bias}, [x], node)
+
+    def op_MatMul(self, node, ins):
+        if not isinstance(ins[1], Const) or len(ins[1].dims) != 2:
+            raise Unmappable("a product of two activations, or with a weight that is not a matrix")
+        x = self.plain(ins[0], node, nhwc_ok=True)
+        w = ins[1]
+        if x.nhwc:
+            act = self.row("linear", {"out": w.dims[1], "bias": False, "per_position": True}, [x], node)
+        elif len(x.shape) == 2:
+            act = self.row("linear", {"out": w.dims[1], "bias": False}, [x], node)
+        else:
+            raise Unmappable(f"a matrix product on a {_dims(x.shape)} tensor")
+        self.row_of_node[node.outputs[0]] = act.row
+        return act
+
+    # --- pooling ---
+
+    def _pool(self, node, ins, kind):
+        x = self.plain(ins[0], node)
+        a = node.attrs
+        kernel = list(a["kernel_shape"])
+        if len(kernel) != 2:
+            raise Unmappable(f"a {len(kernel)}-D pooling")
+        padding = self._padding(a, node.op_type)
+        if isinstance(padding, list):
+            top, bottom, left, right = padding
+            if top != bottom or left != right:
+                raise Unmappable(f"asymmetric pooling pads {a.get('pads')}")
+            padding = [top, left]
+        args = {"kernel": kernel, "stride": list(a.get("strides", [1, 1])), "padding": padding,
+                "ceil_mode": bool(a.get("ceil_mode", 0))}
+        if kind == "maxpool":
+            args["dilation"] = list(a.get("dilations", [1, 1]))
+            if len(node.outputs) > 1 and node.outputs[1]:
+                raise Unmappable("max pooling that also returns indices")
+        else:
+            args["count_include_pad"] = bool(a.get("count_include_pad", 0))
+        return self.row(kind, args, [x], node)
+
+    def op_MaxPool(self, node, ins):
+        return self._pool(node, ins, "maxpool")
+
+    def op_AveragePool(self, node, ins):
+        if isinstance(ins[0], Lrn) and ins[0].stage == "padded":
+            return ins[0].step("pooled", _pool_shape(ins[0].shape, node.attrs), size=node.attrs["kernel_shape"][0])
+        return self._pool(node, ins, "avgpool")
+
+    def op_GlobalAveragePool(self, node, ins):
+        return self.row("global_avgpool", {}, [self.plain(ins[0], node)], node)
+
+    def op_GlobalMaxPool(self, node, ins):
+        x = self.plain(ins[0], node)
+        if len(x.shape) != 4:
+            raise Unmappable("a global max pool that is not over a 2-D map")
+        return self.row("maxpool", {"kernel": list(x.shape[2:])}, [x], node)
+
+    def op_ReduceMean(self, node, ins):
+        x = self.plain(ins[0], node)
+        axes = node.attrs.get("axes")
+        if axes is None and len(ins) > 1 and ins[1] is not None:
+            axes = self.const(ins[1], "axes").ints()
+        if axes is None or sorted(axis_of(i, len(x.shape)) for i in axes) != [2, 3] or len(x.shape) != 4:
+            raise Unmappable(f"a mean over axes {axes}; cnncost's is over H and W of a map")
+        pooled = self.row("global_avgpool", {}, [x], node, call="mean")
+        if node.attrs.get("keepdims", 1):
+            return pooled
+        return Reshaped(node, pooled, pooled.shape[:2])
+
+    # --- normalisation ---
+
+    def op_BatchNormalization(self, node, ins):
+        if len(node.outputs) > 1 and any(node.outputs[1:]):
+            raise Unmappable("batch norm in training mode (it returns running statistics)")
+        x = self.plain(ins[0], node)
+        if len(x.shape) not in (2, 4):
+            raise Unmappable(f"batch norm over a {_dims(x.shape)} tensor")
+        return self.row("batchnorm", {"eps": short_float(node.attrs.get("epsilon", 1e-5))}, [x], node)
+
+    def op_LayerNormalization(self, node, ins):
+        x = self.plain(ins[0], node, nhwc_ok=True)
+        axis = axis_of(node.attrs.get("axis", -1), len(x.shape))
+        if axis != len(x.shape) - 1 or not (x.nhwc or len(x.shape) == 2):
+            raise Unmappable(f"layer norm over axes {axis}.. of {_dims(x.shape)}; cnncost's is over the channels "
+                             "at each position (a channels-last map) or over a vector")
+        affine = len(ins) > 1 and ins[1] is not None
+        return self.row("layernorm", {"eps": short_float(node.attrs.get("epsilon", 1e-5)), "affine": affine},
+                        [x], node)
+
+    def op_GroupNormalization(self, node, ins):
+        x = self.plain(ins[0], node)
+        return self.row("groupnorm", {"groups": node.attrs["num_groups"],
+                                      "eps": short_float(node.attrs.get("epsilon", 1e-5))}, [x], node)
+
+    def op_LRN(self, node, ins):
+        a = node.attrs
+        return self.row("lrn", {"size": a["size"], "alpha": short_float(a.get("alpha", 1e-4)),
+                                "beta": short_float(a.get("beta", 0.75)), "k": short_float(a.get("bias", 1.0))},
+                        [self.plain(ins[0], node)], node)
+
+    # --- activations ---
+
+    def _unary(self, kind, node, ins, **args):
+        return self.row(kind, args, [self.plain(ins[0], node, nhwc_ok=True)], node)
+
+    def op_Relu(self, node, ins):
+        return self._unary("relu", node, ins)
+
+    def op_Tanh(self, node, ins):
+        return self._unary("tanh", node, ins)
+
+    def op_HardSwish(self, node, ins):
+        return self._unary("hardswish", node, ins)
+
+    def op_Mish(self, node, ins):
+        return self._unary("mish", node, ins)
+
+    def op_Gelu(self, node, ins):
+        return self._unary("gelu", node, ins)
+
+    def op_Softmax(self, node, ins):
+        x = self.plain(ins[0], node)
+        if axis_of(node.attrs.get("axis", -1), len(x.shape)) != 1:
+            raise Unmappable("a softmax that is not over the channels (or features)")
+        return self.row("softmax", {}, [x], node)
+
+    def op_Elu(self, node, ins):
+        return self._unary("elu", node, ins, alpha=short_float(node.attrs.get("alpha", 1.0)))
+
+    def op_LeakyRelu(self, node, ins):
+        return self._unary("leaky_relu", node, ins, slope=short_float(node.attrs.get("alpha", 0.01)))
+
+    def op_HardSigmoid(self, node, ins):
+        alpha, beta = node.attrs.get("alpha", 0.2), node.attrs.get("beta", 0.5)
+        if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
+            raise Unmappable(f"hard sigmoid with alpha {alpha:g} and beta {beta:g}; cnncost's (torch's) is "
+                             "alpha 1/6, beta 1/2")
+        return self._unary("hardsigmoid", node, ins)
+
+    def op_Sigmoid(self, node, ins):
+        x = self.plain(ins[0], node, nhwc_ok=True)
+        return SigmoidOf(node, x)
+
+    def op_Clip(self, node, ins):
+        low = node.attrs.get("min")
+        high = node.attrs.get("max")
+        if len(ins) > 1 and ins[1] is not None:
+            low = self.const(ins[1], "minimum").scalar()
+        if len(ins) > 2 and ins[2] is not None:
+            high = self.const(ins[2], "maximum").scalar()
+        if low == 0 and high == 6:
+            return self._unary("relu6", node, ins)
+        if low == 0 and (high is None or high == math.inf):
+            return self._unary("relu", node, ins)
+        raise Unmappable(f"a clip to [{low}, {high}]; cnncost has ReLU (0, inf) and ReLU6 (0, 6)")
+
+    def op_Dropout(self, node, ins):
+        p = node.attrs.get("ratio", 0.5)
+        if len(ins) > 1 and ins[1] is not None:
+            p = self.const(ins[1], "ratio").scalar()
+        return self._unary("dropout", node, ins, p=short_float(p))
+
+    def op_Identity(self, node, ins):
+        if isinstance(ins[0], Pending):
+            return ins[0]
+        return self._unary("identity", node, ins)
+
+    def op_Cast(self, node, ins):
+        return ins[0]  # an element type cnncost's counts do not depend on
+
+    # --- element-wise ---
+
+    def op_Add(self, node, ins):
+        a, b = ins
+        if isinstance(b, Const) and not isinstance(a, Const):
+            a, b = b, a
+        if isinstance(a, Const):
+            if isinstance(b, Lrn) and b.stage == "scaled":
+                return b.step("shifted", k=short_float(a.scalar()))
+            return self._bias(node, a, b)
+        x, y = self.plain(a, node, nhwc_ok=True), self.plain(b, node, nhwc_ok=True)
+        if x.nhwc != y.nhwc:
+            raise Unmappable("adds a channels-last view to a map")
+        return self.row("add", {}, [x, y], node)
+
+    def _bias(self, node, bias: Const, value):
+        """Add(MatMul(x, W), b): the linear layer's bias."""
+        x = self.plain(value, node, nhwc_ok=True)
+        row = x.row
+        if (isinstance(row, Row) and row.kind == "linear" and not row.args.get("bias") and
+                self._made_by_matmul(node.inputs, row) and bias.size == row.shape[0] and
+                self.consumers[self._matmul_output(node.inputs, row)] == 1):
+            self.builder.change(row, bias=True)
+            return x
+        raise Unmappable("adds a constant to an activation; cnncost only has a linear layer's bias")
+
+    def _made_by_matmul(self, names, row) -> bool:
+        return any(self.row_of_node.get(n) is row for n in names)
+
+    def _matmul_output(self, names, row) -> str:
+        return next(n for n in names if self.row_of_node.get(n) is row)
+
+    def op_Mul(self, node, ins):
+        a, b = ins
+        if isinstance(b, Const) and not isinstance(a, Const):
+            a, b = b, a
+        if isinstance(a, Const):
+            if isinstance(b, Lrn) and b.stage == "averaged":
+                return b.step("scaled", alpha=short_float(a.scalar()))
+            x = self.plain(b, node)
+            if a.name is not None and a.size == x.shape[1] and len(x.shape) == 4 and a.dims[-2:] == (1, 1):
+                return self.row("layer_scale", {}, [x], node)  # a learnt scale per channel: x * gamma
+            raise Unmappable("multiplies an activation by a constant; cnncost only has a learnt layer scale")
+        if isinstance(b, SigmoidOf) and isinstance(a, Act) and b.src is a and b.done is None:
+            a, b = b, a
+        if isinstance(a, SigmoidOf) and a.done is None and b is a.src:
+            return self.row("silu", {}, [self.plain(b, node, nhwc_ok=True)], a.node)  # x * sigmoid(x)
+        if a is b and isinstance(a, Act) and not a.nhwc:
+            return Lrn(node, a, a.shape)  # x * x: a mul row, unless a local response norm follows
+        x, y = self.plain(a, node), self.plain(b, node)
+        return self.row("mul", {}, [x, y], node)
+
+    def op_Div(self, node, ins):
+        x, d = ins
+        if isinstance(d, Lrn) and d.stage == "powered" and isinstance(x, Act) and x is d.src:
+            f = d.found
+            return self.row("lrn", {"size": f["size"], "alpha": f["alpha"], "beta": f["beta"], "k": f["k"]},
+                            [x], d.node)
+        raise Unmappable("divides activations; cnncost has no division")
+
+    def op_Pow(self, node, ins):
+        x, e = ins
+        if isinstance(x, Lrn) and x.stage == "shifted" and isinstance(e, Const):
+            return x.step("powered", beta=short_float(e.scalar()))
+        raise Unmappable("raises an activation to a power; cnncost has no power")
+
+    def op_Concat(self, node, ins):
+        xs = [self.plain(v, node) for v in ins]
+        if axis_of(node.attrs["axis"], len(xs[0].shape)) != 1:
+            raise Unmappable("a concatenation that is not along the channels")
+        if len(xs) == 1:
+            return xs[0]
+        return self.row("concat", {}, xs, node)
+
+    def op_Split(self, node, ins):
+        x = self.plain(ins[0], node)
+        axis = axis_of(node.attrs.get("axis", 0), len(x.shape))
+        sizes = node.attrs.get("split")
+        if sizes is None and len(ins) > 1 and ins[1] is not None:
+            sizes = self.const(ins[1], "split sizes").ints()
+        parts = len(node.outputs)
+        if sizes is None:
+            sizes = [x.shape[axis] // parts] * parts
+        if axis != 1 or len(set(sizes)) != 1 or sum(sizes) != x.shape[1]:
+            raise Unmappable(f"splits axis {axis} into {sizes}; cnncost splits channels into equal parts")
+        return [self.row("channel_split", {"parts": parts, "index": i}, [x], node, wanted=None) if name else None
+                for i, name in enumerate(node.outputs)]
+
+    # --- shapes ---
+
+    def op_Shape(self, node, ins):
+        shape = ins[0].shape if not isinstance(ins[0], Const) else ins[0].dims
+        if shape is None:
+            raise Unmappable("the shape of something cnncost does not know")
+        start, end = node.attrs.get("start", 0), node.attrs.get("end")
+        dims = list(shape)[start:end]
+        return Const(dims, (len(dims),))
+
+    def op_Size(self, node, ins):
+        return Const([math.prod(ins[0].shape)], ())
+
+    def op_Flatten(self, node, ins):
+        x = ins[0]
+        axis = axis_of(node.attrs.get("axis", 1), len(x.shape))
+        if axis != 1:
+            raise Unmappable(f"a flatten from axis {axis}; cnncost's keeps the batch and flattens the rest")
+        return Reshaped(node, self.plain(x, node), (x.shape[0], math.prod(x.shape[1:])))
+
+    def op_Reshape(self, node, ins):
+        x = ins[0]
+        target = reshape_dims(x.shape, self.const(ins[1], "target shape").ints(), bool(node.attrs.get("allowzero")))
+        if isinstance(x, Lrn):
+            return x.reshaped(target)
+        if isinstance(x, Shuffled):
+            if target == x.src.shape:
+                return self.row("channel_shuffle", {"groups": x.groups}, [x.src], node)
+            raise Unmappable(f"reshapes transposed channel groups to {_dims(target)}")
+        src = x.src if isinstance(x, Reshaped) else self.plain(x, node)
+        if target == src.shape:
+            return src
+        return Reshaped(node, src, target)
+
+    def op_Squeeze(self, node, ins):
+        x = ins[0]
+        axes = node.attrs.get("axes")
+        if axes is None and len(ins) > 1 and ins[1] is not None:
+            axes = self.const(ins[1], "axes").ints()
+        rank = len(x.shape)
+        drop = {axis_of(a, rank) for a in axes} if axes is not None else {i for i, d in enumerate(x.shape) if d == 1}
+        target = tuple(d for i, d in enumerate(x.shape) if i not in drop)
+        if isinstance(x, Lrn):
+            return x.reshaped(target)
+        src = x.src if isinstance(x, Reshaped) else self.plain(x, node)
+        return src if target == src.shape else Reshaped(node, src, target)
+
+    def op_Unsqueeze(self, node, ins):
+        x = ins[0]
+        axes = node.attrs.get("axes")
+        if axes is None:
+            axes = self.const(ins[1], "axes").ints()
+        target = _unsqueezed(x.shape, axes)
+        if isinstance(x, Lrn):
+            return x.reshaped(target)
+        src = x.src if isinstance(x, Reshaped) else self.plain(x, node)
+        return src if target == src.shape else Reshaped(node, src, target)
+
+    def op_Transpose(self, node, ins):
+        x = ins[0]
+        perm = list(node.attrs.get("perm") or range(len(x.shape)))[::1]
+        if isinstance(x, Reshaped) and len(x.shape) == 5 and perm == [0, 2, 1, 3, 4]:
+            src = x.src
+            n, g, per, h, w = x.shape
+            if len(src.shape) == 4 and src.shape == (n, g * per, h, w):
+                return Shuffled(node, src, g, (n, per, g, h, w))
+        if isinstance(x, Act) and len(x.shape) == 4:
+            if perm == [0, 2, 3, 1] and not x.nhwc:
+                return Act(x.row, (x.shape[0], x.shape[2], x.shape[3], x.shape[1]), nhwc=True)
+            if perm == [0, 3, 1, 2] and x.nhwc:
+                return Act(x.row, (x.shape[0], x.shape[3], x.shape[1], x.shape[2]))
+        if perm == list(range(len(x.shape))):
+            return x
+        raise Unmappable(f"transposes {_dims(x.shape)} by {perm}; cnncost knows a channel shuffle and the "
+                         "channels-last view of a map")
+
+    def op_Slice(self, node, ins):
+        x = ins[0]
+        if "starts" in node.attrs:  # opset < 10
+            starts, ends, axes, steps = node.attrs["starts"], node.attrs["ends"], node.attrs.get("axes"), None
+        else:
+            starts, ends = self.const(ins[1], "starts").ints(), self.const(ins[2], "ends").ints()
+            axes = self.const(ins[3], "axes").ints() if len(ins) > 3 and ins[3] is not None else None
+            steps = self.const(ins[4], "steps").ints() if len(ins) > 4 and ins[4] is not None else None
+        base = x.src if isinstance(x, Sliced) else self.plain(x, node)
+        shape = x.shape
+        ranges = slice_ranges(shape, starts, ends, axes, steps)
+        changed = [i for i, (r, n) in enumerate(zip(ranges, shape)) if r != range(n)]
+        if not changed:
+            return x
+        if len(shape) == 4 and all(i in (2, 3) for i in changed):
+            previous = x.ranges if isinstance(x, Sliced) else [range(n) for n in base.shape[2:]]
+            return Sliced(node, base, [p[r.start:r.stop:r.step] for p, r in zip(previous, ranges[2:])])
+        if changed == [1] and ranges[1].step == 1 and not isinstance(x, Sliced):
+            c, size, start = shape[1], len(ranges[1]), ranges[1].start
+            if size and c % size == 0 and start % size == 0:
+                return self.row("channel_split", {"parts": c // size, "index": start // size}, [base], node)
+            raise Unmappable(f"takes channels {start}:{start + size} of {c}, not one of equal parts")
+        raise Unmappable(f"slices {_dims(shape)} along axes {changed}")
+
+    def op_Pad(self, node, ins):
+        x = ins[0]
+        a = node.attrs
+        pads = a.get("pads")
+        if pads is None:
+            pads = self.const(ins[1], "pads").ints()
+        value = a.get("value", 0.0)
+        if len(ins) > 2 and ins[2] is not None:
+            value = self.const(ins[2], "value").scalar()
+        if len(ins) > 3 and ins[3] is not None:
+            raise Unmappable("padding only some axes (the axes input)")
+        mode = a.get("mode", "constant")
+        rank = len(x.shape)
+        begin, end = pads[:rank], pads[rank:]
+        if isinstance(x, Lrn) and x.stage == "5d":
+            return x.step("padded", tuple(d + b + e for d, b, e in zip(x.shape, begin, end)))
+        if isinstance(x, Sliced) and x.subsample_stride() and begin == [0] * rank and end[0] == 0 and \
+                end[2:] == [0, 0] and mode == "constant" and value == 0:
+            return self.row("subsample_pad", {"out": x.shape[1] + end[1], "stride": x.subsample_stride()},
+                            [x.src], x.node)
+        x = self.plain(x, node)
+        if rank != 4 or begin[:2] != [0, 0] or end[:2] != [0, 0]:
+            raise Unmappable(f"pads {pads} of a {_dims(x.shape)} tensor; cnncost pads the height and width")
+        if min(pads) < 0:
+            raise Unmappable(f"negative pads {pads} (a crop)")
+        modes = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
+        if mode not in modes:
+            raise Unmappable(f"pad mode {mode}")
+        args = {"padding": [begin[2], end[2], begin[3], end[3]], "mode": modes[mode]}
+        if mode == "constant":
+            args["value"] = short_float(value) if isinstance(value, float) else value
+        return self.row("pad", args, [x], node)
+
+    def op_Resize(self, node, ins):
+        x = self.plain(ins[0], node)
+        a = node.attrs
+        scales = sizes = None
+        if len(ins) == 2:  # opset 10: X, scales
+            scales = self.const(ins[1], "scales").known()
+        else:
+            if len(ins) > 2 and ins[2] is not None and self.const(ins[2], "scales").size:
+                scales = ins[2].known()
+            if len(ins) > 3 and ins[3] is not None:
+                sizes = self.const(ins[3], "sizes").ints()
+        return self._resize(node, x, a.get("mode", "nearest"), a.get("coordinate_transformation_mode", "half_pixel"),
+                            scales, sizes)
+
+    def op_Upsample(self, node, ins):
+        x = self.plain(ins[0], node)
+        scales = node.attrs.get("scales") or self.const(ins[1], "scales").known()
+        return self._resize(node, x, node.attrs.get("mode", "nearest"), "asymmetric", scales, None)
+
+    def _resize(self, node, x, mode, transform, scales, sizes):
+        if len(x.shape) != 4:
+            raise Unmappable("a resize that is not of a 2-D map")
+        modes = {"nearest": "nearest", "linear": "bilinear", "bilinear": "bilinear"}
+        if mode not in modes:
+            raise Unmappable(f"resize mode {mode}; cnncost has nearest and bilinear")
+        args = {"mode": modes[mode]}
+        if args["mode"] == "bilinear":
+            args["align_corners"] = transform == "align_corners"
+        if sizes is not None and len(sizes) == 4:
+            if sizes[:2] != list(x.shape[:2]):
+                raise Unmappable("a resize of the batch or channels")
+            args["size"] = sizes[2:]
+        elif scales is not None and len(scales) == 4:
+            if scales[:2] != [1, 1]:
+                raise Unmappable("a resize of the batch or channels")
+            args["scale"] = [short_float(s) for s in scales[2:]]
+        else:
+            raise Unmappable("a resize with neither scales nor sizes for all four axes")
+        return self.row("upsample", args, [x], node)
+
+    def op_If(self, node, ins):
+        condition = self.const(ins[0], "condition").scalar()
+        branch = node.attrs["then_branch" if condition else "else_branch"]
+        for name, tensor in branch.initializers.items():
+            self.values[name] = self._const_of(tensor, name)
+        self.run_nodes(branch.nodes)
+        return [self.values.get(o.name, UNKNOWN) for o in branch.outputs]
+
+    # --- the file's shapes ---
+
+    def check_value_info(self):
+        if self.overridden:
+            return  # the file's shapes are for its own input size
+        graph = self.model.graph
+        wrong = []
+        for info in list(graph.value_info.values()) + list(graph.outputs):
+            value = self.values.get(info.name)
+            if info.dims is None or not isinstance(value, (Act, Pending)) or value.shape is None:
+                continue
+            mine = value.shape
+            if len(info.dims) != len(mine) or any(isinstance(d, int) and d > 0 and d != m and i > 0
+                                                   for i, (d, m) in enumerate(zip(info.dims, mine))):
+                wrong.append(f"'{info.name}': {_dims(info.dims)} in the file, {_dims(mine)} by cnncost")
+        if wrong:
+            raise CnnCostError(f"{len(wrong)} shape{'s' if len(wrong) > 1 else ''} in the file's value_info "
+                               "disagree with cnncost's: " + "; ".join(wrong[:5]) +
+                               (f"; and {len(wrong) - 5} more" if len(wrong) > 5 else ""),
+                               location=Location(self.path))
+
+
+def _origin(node) -> str:
+    if node is None:
+        return "the network's output"
+    return f"{node.op_type} node '{node.name}'" if node.name else f"a {node.op_type} node"
+
+
+def _unsqueezed(shape, axes) -> tuple:
+    rank = len(shape) + len(axes)
+    axes = sorted(axis_of(a, rank) for a in axes)
+    out, rest = [], iter(shape)
+    for i in range(rank):
+        out.append(1 if i in axes else next(rest))
+    return tuple(out)
+
+
+def _pool_shape(shape, a) -> tuple:
+    kernel, strides_ = a["kernel_shape"], a.get("strides", [1] * len(a["kernel_shape"]))
+    pads = a.get("pads", [0] * 2 * len(kernel))
+    spatial = [(n + pads[i] + pads[i + len(kernel)] - k) // s + 1
+               for i, (n, k, s) in enumerate(zip(shape[2:], kernel, strides_))]
+    return tuple(shape[:2]) + tuple(spatial)
+
+
+def _all_nodes(nodes):
+    for node in nodes:
+        yield node
+        for value in node.attrs.values():
+            graphs = value if isinstance(value, list) else [value]
+            for g in graphs:
+                if isinstance(g, proto.GraphProto):
+                    yield from _all_nodes(g.nodes)
+
+
+# --- operators on constants ---
+
+
+def _c_constant(imp, node, ins):
+    a = node.attrs
+    if "value" in a:
+        return [imp._const_of(a["value"])]
+    for key, is_float in (("value_float", True), ("value_int", False)):
+        if key in a:
+            return [Const([a[key]], (), is_float)]
+    for key, is_float in (("value_floats", True), ("value_ints", False)):
+        if key in a:
+            return [Const(list(a[key]), (len(a[key]),), is_float)]
+    raise ValueError("a Constant of a kind cnncost does not read")
+
+
+def _c_shape(imp, node, ins):
+    return [imp.op_Shape(node, ins)]
+
+
+def _c_identity(imp, node, ins):
+    c = ins[0]
+    out = node.outputs[0]
+    name = out if ("." in out and not out.startswith(("onnx::", "/"))) else c.name
+    return [Const(c.values, c.dims, c.is_float, name=name, matrix=c.matrix)]
+
+
+def _c_cast(imp, node, ins):
+    c = ins[0]
+    to_float = node.attrs["to"] in FLOAT_TYPES
+    values = None if c.values is None else [float(v) if to_float else (bool(v) if node.attrs["to"] == proto.BOOL
+                                                                       else int(v)) for v in c.values]
+    return [Const(values, c.dims, to_float, name=c.name, matrix=c.matrix)]
+
+
+def _c_unsqueeze(imp, node, ins):
+    c = ins[0]
+    axes = node.attrs.get("axes")
+    if axes is None:
+        axes = ins[1].ints()
+    dims = _unsqueezed(c.dims, axes)
+    matrix = c.matrix if c.matrix is not None else (c.dims if len(c.dims) == 2 and c.name else None)
+    return [Const(c.values, dims, c.is_float, name=c.name, matrix=matrix)]
+
+
+def _c_squeeze(imp, node, ins):
+    c = ins[0]
+    axes = node.attrs.get("axes")
+    if axes is None and len(ins) > 1 and ins[1] is not None:
+        axes = ins[1].ints()
+    rank = len(c.dims)
+    drop = {axis_of(a, rank) for a in axes} if axes is not None else {i for i, d in enumerate(c.dims) if d == 1}
+    return [Const(c.values, tuple(d for i, d in enumerate(c.dims) if i not in drop), c.is_float, name=c.name)]
+
+
+def _c_reshape(imp, node, ins):
+    c = ins[0]
+    dims = reshape_dims(c.dims, ins[1].ints(), bool(node.attrs.get("allowzero")))
+    return [Const(c.values, dims, c.is_float, name=c.name)]
+
+
+def _c_concat(imp, node, ins):
+    return [concat([i for i in ins if i is not None], node.attrs["axis"])]
+
+
+def _c_gather(imp, node, ins):
+    return [gather(ins[0], ins[1], node.attrs.get("axis", 0))]
+
+
+def _c_slice(imp, node, ins):
+    c = ins[0]
+    if "starts" in node.attrs:
+        starts, ends, axes, steps = node.attrs["starts"], node.attrs["ends"], node.attrs.get("axes"), None
+    else:
+        starts, ends = ins[1].ints(), ins[2].ints()
+        axes = ins[3].ints() if len(ins) > 3 and ins[3] is not None else None
+        steps = ins[4].ints() if len(ins) > 4 and ins[4] is not None else None
+    return [slice_(c, slice_ranges(c.dims, starts, ends, axes, steps))]
+
+
+def _c_transpose(imp, node, ins):
+    return [transpose(ins[0], node.attrs.get("perm"))]
+
+
+def _c_constant_of_shape(imp, node, ins):
+    dims = ins[0].ints()
+    value = node.attrs.get("value")
+    fill = imp._const_of(value).known()[0] if value is not None else 0.0
+    return [Const([fill] * math.prod(dims), dims, value is None or value.data_type in FLOAT_TYPES)]
+
+
+def _c_range(imp, node, ins):
+    start, limit, delta = (i.scalar() for i in ins)
+    count = max(math.ceil((limit - start) / delta), 0)
+    return [Const([start + i * delta for i in range(count)], (count,), any(i.is_float for i in ins))]
+
+
+def _binary(fn, is_float=None):
+    def op(imp, node, ins):
+        return [elementwise(fn, ins[0], ins[1], is_float)]
+    return op
+
+
+def _c_div(imp, node, ins):
+    floating = ins[0].is_float or ins[1].is_float
+    return [elementwise(lambda x, y: divide(x, y, floating), ins[0], ins[1])]
+
+
+def _c_where(imp, node, ins):
+    cond, x, y = ins
+    dims = broadcast_dims(broadcast_dims(cond.dims, x.dims), y.dims)
+    pick = elementwise(lambda c, v: (c, v), cond, x)
+    both = elementwise(lambda cv, w: cv[1] if cv[0] else w, pick, y)
+    return [Const(both.values, dims, x.is_float or y.is_float)]
+
+
+def _unary_const(fn, is_float=None):
+    def op(imp, node, ins):
+        c = ins[0]
+        return [Const([fn(v) for v in c.known()], c.dims, c.is_float if is_float is None else is_float)]
+    return op
+
+
+def _c_expand(imp, node, ins):
+    c, shape = ins
+    dims = broadcast_dims(c.dims, shape.ints())
+    return [elementwise(lambda x, _: x, c, Const([0] * math.prod(dims), dims))]
+
+
+def _c_reduce_prod(imp, node, ins):
+    c = ins[0]
+    if node.attrs.get("axes") is not None or (len(ins) > 1 and ins[1] is not None) or len(c.dims) > 1:
+        raise ValueError("a product over chosen axes")
+    out = math.prod(c.known())
+    return [Const([out], (1,) if node.attrs.get("keepdims", 1) else (), c.is_float)]
+
+
+CONST_OPS = {
+    "Constant": _c_constant, "Shape": _c_shape, "Identity": _c_identity, "Cast": _c_cast,
+    "Unsqueeze": _c_unsqueeze, "Squeeze": _c_squeeze, "Reshape": _c_reshape, "Concat": _c_concat,
+    "Gather": _c_gather, "Slice": _c_slice, "Transpose": _c_transpose, "ConstantOfShape": _c_constant_of_shape,
+    "Range": _c_range, "Add": _binary(lambda x, y: x + y), "Sub": _binary(lambda x, y: x - y),
+    "Mul": _binary(lambda x, y: x * y), "Div": _c_div, "Pow": _binary(lambda x, y: x ** y),
+    "Min": _binary(min), "Max": _binary(max), "Mod": _binary(lambda x, y: x % y),
+    "Equal": _binary(lambda x, y: x == y, False), "Less": _binary(lambda x, y: x < y, False),
+    "Greater": _binary(lambda x, y: x > y, False), "And": _binary(lambda x, y: bool(x and y), False),
+    "Or": _binary(lambda x, y: bool(x or y), False), "Not": _unary_const(lambda x: not x, False),
+    "Neg": _unary_const(lambda x: -x), "Abs": _unary_const(abs), "Floor": _unary_const(math.floor, False),
+    "Ceil": _unary_const(math.ceil, False), "Sqrt": _unary_const(math.sqrt, True), "Where": _c_where,
+    "Expand": _c_expand, "ReduceProd": _c_reduce_prod,
+    "If": lambda imp, node, ins: imp.op_If(node, ins),
+}
+
+
+def load_onnx(path, input_shape: tuple | None = None, overrides: dict | None = None) -> ImportedGraph:
+    """The network in an ONNX file, as a cnncost graph (``input_shape``: per sample, instead of the file's)."""
+    path = os.fspath(path)
+    if overrides:
+        raise CnnCostError(f"--set {next(iter(overrides))}: an ONNX model has no parameters to set",
+                           location=Location(path))
+    model = proto.read(path)
+    if model.functions:
+        raise CnnCostError("the model defines its own functions (ONNX local functions), which cnncost does not "
+                           "read", location=Location(path))
+    return OnnxImporter(model, path, input_shape).run()
+

@@ -1,0 +1,1052 @@
+"""Import a torch module as cnncost layers, by symbolic tracing with torch.fx: nothing runs.
+
+torch.fx records every module call, function and tensor method of
+``forward``. This tracer gives each traced value what cnncost knows of it
+as it is recorded (values.py: an activation and its shape, a parameter, a
+pattern in the middle), and answers shape questions (``x.shape``,
+``x.size(0)``, ``len(x)``) with plain numbers, as torch.export does by
+specialising on the input's shape: so ``x.view(x.size(0), -1)`` and ``if
+x.shape[-1] > 7:`` trace. Only control flow on the data itself cannot,
+and is reported with the line that does it.
+
+Rows are named by module path: a module that torch.nn defines (and that
+does not override its forward) is one row named by its path
+(``layer1.0.conv1``); a function called inside a module's forward is a row
+named ``<module path>.<function>`` (``layer1.0.add``), or the module's path
+itself when that function is all the module does. Functional calls are
+recorded as such (``call: function``, ``operator``, ``mean``): the peer
+conventions count them differently from modules.
+
+The module is traced in eval mode (its modes are restored afterwards), as
+it is costed: stochastic depth and dropout then do what they do at
+inference.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+import traceback
+
+from ..errors import CnnCostError, Location
+from ..graph import INPUT
+from ..report import parse_input
+from .builder import Builder, ImportedGraph
+from .values import UNKNOWN, Act, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text
+
+try:
+    import torch
+    import torch.fx as fx
+    import torch.nn.functional as F
+    from torch import nn
+except ImportError:  # pragma: no cover - exercised where torch is missing
+    raise CnnCostError("importing a torch module needs PyTorch, which is not installed",
+                       hint="pip install 'cnncost[torch]'") from None
+
+
+class Param:
+    """A parameter, buffer or tensor constant: its shape, and its path in the module when it has one."""
+
+    __slots__ = ("tensor", "path")
+
+    def __init__(self, tensor, path=None):
+        self.tensor, self.path = tensor, path
+
+    @property
+    def shape(self):
+        return tuple(self.tensor.shape)
+
+
+class _Stop(Exception):
+    """Tracing cannot go on: a shape was asked of something cnncost could not map."""
+
+
+class ShapedProxy(fx.Proxy):
+    """An fx Proxy that answers shape questions with numbers, from what the importer knows of its value."""
+
+    def _known(self):
+        value = self.tracer.importer.meta.get(self.node)
+        if isinstance(value, (Act, Pending, Param)):
+            return value
+        raise _Stop(f"the shape of '{self.node.name}', which cnncost could not map")
+
+    def __getattr__(self, k):
+        if k in ("shape", "size", "dim", "ndim", "numel", "dtype", "device", "is_cuda", "requires_grad"):
+            value = self._known()
+            shape = torch.Size(value.shape)
+            if k == "shape":
+                return shape
+            if k == "ndim":
+                return len(shape)
+            if k == "size":
+                return lambda dim=None: shape if dim is None else shape[dim]
+            if k == "dim":
+                return lambda: len(shape)
+            if k == "numel":
+                return lambda: math.prod(shape)
+            if k == "dtype":
+                return value.tensor.dtype if isinstance(value, Param) else torch.float32
+            if k == "device":
+                return value.tensor.device if isinstance(value, Param) else torch.device("cpu")
+            return False
+        return super().__getattr__(k)
+
+    def __len__(self):
+        return self._known().shape[0]
+
+
+class _Tracer(fx.Tracer):
+    def __init__(self, importer):
+        super().__init__()
+        self.importer = importer
+
+    def proxy(self, node):
+        return ShapedProxy(node, self)
+
+    def is_leaf_module(self, m, qualified_name) -> bool:
+        return self.importer.is_leaf(m)
+
+    def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
+        proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        scope = next(reversed(self.module_stack.values()))[0] if self.module_stack else ""
+        self.importer.record(proxy.node, kind, target, args, kwargs, scope)
+        return proxy
+
+
+# --- the importer ---
+
+
+class TorchImporter:
+    def __init__(self, module, input_shape: tuple, name: str):
+        self.root = module
+        self.input_shape = input_shape
+        self.name = name
+        self.builder = Builder(input_shape, name)
+        self.meta: dict = {}  # fx node -> what cnncost knows of its value
+        self.refused: list = []  # (what, where, why)
+        self.placed: dict = {}  # row -> (scope, base, module path for a module's own row)
+        self.current = None  # (node, scope) being recorded
+
+    # --- tracing ---
+
+    def is_leaf(self, m) -> bool:
+        if type(m) in MODULES or type(m).__name__ in _BACKEND and type(m).__module__ == "cnncost.torch_backend":
+            return True
+        # torch.nn's own modules, and subclasses that keep their forward, are leaves; the rest is traced into
+        if isinstance(m, nn.Sequential) or isinstance(m, (nn.ModuleList, nn.ModuleDict)):
+            return False
+        for cls in MODULES:
+            if isinstance(m, cls) and type(m).forward is cls.forward:
+                return True
+        return type(m).__module__.startswith(("torch.nn", "torch.ao.nn"))
+
+    def trace(self):
+        modes = {m: m.training for m in self.root.modules()}
+        self.root.eval()
+        tracer = _Tracer(self)
+        try:
+            graph = tracer.trace(self.root)
+        except _Stop as exc:
+            if not self.refused:
+                raise CnnCostError(f"tracing stopped: {exc}", location=Location(self.name)) from None
+            graph = None
+        except CnnCostError:
+            raise
+        except Exception as exc:
+            raise self.untraceable(exc) from None
+        finally:
+            for m, mode in modes.items():
+                m.training = mode
+        if self.refused:
+            self.fail()
+        return graph
+
+    def untraceable(self, exc) -> CnnCostError:
+        """One error naming what could not be traced, at the user's line."""
+        where = None
+        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+            path = frame.filename.replace("\\", "/")
+            if "/torch/" not in path and "/cnncost/importers/" not in path:
+                where = frame
+                break
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "control flow" in message or isinstance(exc, fx.proxy.TraceError):
+            message = f"data-dependent control flow cannot be traced ({message})"
+        location = Location(where.filename, where.lineno) if where else Location(self.name)
+        code = f": {where.line.strip()}" if where and where.line else ""
+        return CnnCostError(f"cannot trace the module{code}: {message}", location=location,
+                            hint="cnncost traces forward with torch.fx; a branch on tensor values has no single graph")
+
+    def fail(self):
+        parts = []
+        by_what: dict = {}
+        for what, where, why in self.refused:
+            by_what.setdefault(what, []).append((where, why))
+        for what, items in by_what.items():
+            shown = ", ".join(f"'{w}'" + (f" ({y})" if y else "") for w, y in items[:3])
+            more = f", and {len(items) - 3} more" if len(items) > 3 else ""
+            parts.append(f"{what} x{len(items)}: {shown}{more}")
+        total = len(self.refused)
+        raise CnnCostError(f"{total} module{'s' if total != 1 else ''} or function{'s' if total != 1 else ''} "
+                           "cnncost cannot map: " + "; ".join(parts), location=Location(self.name),
+                           hint="docs/import.md lists what maps to what")
+
+    def record(self, node, kind, target, args, kwargs, scope):
+        """What cnncost knows of a node's value, worked out as the tracer records the node."""
+        if kind == "placeholder":
+            if any(isinstance(v, Act) and v.row is INPUT for v in self.meta.values()):
+                self.refused.append(("second input", node.name, "cnncost imports networks of one input"))
+                self.meta[node] = UNKNOWN
+            else:
+                self.meta[node] = Act(INPUT, (1,) + self.input_shape)
+            return
+        if kind == "get_attr":
+            self.meta[node] = Param(_attribute(self.root, target), target)
+            return
+        args = _map(args, self._value)
+        kwargs = _map(kwargs, self._value)
+        if _contains_unknown(args) or _contains_unknown(kwargs):
+            self.meta[node] = UNKNOWN
+            return
+        self.current = (node, scope)
+        try:
+            if kind == "call_module":
+                module = self.root.get_submodule(target)
+                handler = _module_handler(module)
+                what, where = type(module).__name__, target
+                value = handler(self, module, *args, **kwargs) if handler else _unmappable_module(module)
+            elif kind == "call_function":
+                handler = FUNCTIONS.get(target)
+                what, where = _function_name(target), f"{scope or 'forward'}"
+                value = handler(self, *args, **kwargs) if handler else _unmappable_function(target)
+            elif kind == "call_method":
+                handler = METHODS.get(target)
+                what, where = f"Tensor.{target}", f"{scope or 'forward'}"
+                value = handler(self, *args, **kwargs) if handler else _unmappable_function(target, method=True)
+            else:
+                value = UNKNOWN
+        except Unmappable as exc:
+            self.refused.append((what, where, str(exc)))
+            value = UNKNOWN
+        except CnnCostError as exc:
+            self.refused.append((what, where, exc.message))
+            value = UNKNOWN
+        except TypeError as exc:  # called with arguments cnncost does not read
+            self.refused.append((what, where, f"unexpected arguments: {exc}"))
+            value = UNKNOWN
+        self.meta[node] = value
+
+    def _value(self, a):
+        if isinstance(a, fx.Proxy):
+            return self.meta.get(a.node, UNKNOWN)
+        if isinstance(a, torch.Tensor):
+            return Param(a)
+        return a
+
+    # --- rows ---
+
+    def plain(self, value, nhwc_ok=False) -> Act:
+        if isinstance(value, Pending):
+            value = value.materialize(self)
+        if isinstance(value, Act):
+            if value.nhwc and not nhwc_ok:
+                raise Unmappable("reads a channels-last view (permute 0,2,3,1) that only layer norms, linear "
+                                 "layers and activations can read in cnncost")
+            return value
+        if isinstance(value, Param):
+            raise Unmappable("reads a parameter or constant where cnncost needs an activation")
+        raise Unmappable(f"reads {type(value).__name__} where cnncost needs an activation")
+
+    def row(self, kind, args, inputs, node=None, call=None, base=None) -> Act:
+        """A row made by the node being recorded (or, for a pattern, by the node that started it)."""
+        fx_node, scope = self.current if node is None else node
+        if node is not None and call is None:
+            call = "function"  # a pattern completed here: views, slices and transposes are tensor functions
+        module_path = fx_node.target if fx_node.op == "call_module" else None
+        origin = module_path or f"{_describe(fx_node)} in {scope or 'forward'}"
+        acts = [a if isinstance(a, Act) else self.plain(a) for a in inputs]
+        row = self.builder.add(kind, args, [a.row for a in acts], module_path or kind, origin, call)
+        self.placed[row] = (scope, base or (kind if node is not None else _base_name(fx_node)), module_path)
+        shape = (acts[0].shape[0],) + row.shape
+        if acts[0].nhwc:
+            shape = (shape[0], *shape[2:], shape[1])
+        return Act(row, shape, acts[0].nhwc)
+
+    # --- names ---
+
+    def name_rows(self):
+        """Module rows keep their paths; a function's row is '<module>.<function>', or the module's path when it is
+        the only row that module's forward makes (GraphNet's Add, a user's Concat module)."""
+        rows = self.builder.rows
+        functional: dict = {}
+        paths = []
+        for row in rows:
+            scope, base, path = self.placed[row]
+            if path is None:
+                functional.setdefault(scope, []).append(row)
+            paths.append(path if path is not None else scope)
+        for row in rows:
+            scope, base, path = self.placed[row]
+            if path is not None:
+                row.wanted = path
+                continue
+            alone = bool(scope) and len(functional[scope]) == 1 and not any(
+                p.startswith(scope + ".") for p in paths if p)
+            if alone:
+                row.wanted = scope
+                if row.kind == "layernorm" and isinstance(_attribute(self.root, scope), nn.LayerNorm):
+                    row.call = "subclass"  # a subclass of nn.LayerNorm with its own forward (LayerNorm2d)
+            else:
+                row.wanted = f"{scope}.{base}" if scope else base
+
+    def graph(self, output) -> ImportedGraph:
+        self.name_rows()
+        header = [f"Imported from the torch module {self.name} by cnncost.from_torch (torch {torch.__version__}).",
+                  "Layer names are module paths; docs/import.md."]
+        return self.builder.graph(output.row, self.name, header, f"{self.name}, imported from torch")
+
+
+def import_module(module, input="3x224x224", name=None) -> ImportedGraph:
+    if not isinstance(module, nn.Module):
+        raise CnnCostError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
+    shape = parse_input(input) if isinstance(input, str) else tuple(input)
+    if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
+        raise CnnCostError(f"input {input!r} must be positive integers per sample, e.g. '3x224x224'")
+    name = name or getattr(module, "model_name", None) or type(module).__name__
+    importer = TorchImporter(module, tuple(shape), name)
+    graph = importer.trace()
+    out_node = next(n for n in reversed(graph.nodes) if n.op == "output")
+    outputs = [importer.meta.get(n, UNKNOWN) for n in _nodes_in(out_node.args[0])]
+    outputs = [o for o in outputs if isinstance(o, (Act, Pending))]
+    if not outputs:
+        raise CnnCostError("the module returns no tensor that cnncost could follow", location=Location(name))
+    importer.current = (out_node, "")
+    try:
+        output = importer.plain(outputs[0])
+    except Unmappable as exc:
+        raise CnnCostError(f"the module's output: {exc}", location=Location(name)) from None
+    if output.row is INPUT:
+        raise CnnCostError("the module returns its input: there is no layer to analyse", location=Location(name))
+    return importer.graph(output)
+
+
+# --- helpers ---
+
+
+def _attribute(root, dotted: str):
+    """The module, parameter or buffer at a dotted path, read past fx's patched Module.__getattr__."""
+    value = root
+    for part in dotted.split(".") if dotted else ():
+        if isinstance(value, nn.Module):
+            for store in (value._parameters, value._buffers, value._modules):
+                if part in store:
+                    value = store[part]
+                    break
+            else:
+                value = object.__getattribute__(value, part)
+        else:
+            value = getattr(value, part)
+    return value
+
+
+def _map(value, fn):
+    if isinstance(value, (list, tuple)) and not isinstance(value, torch.Size):
+        return type(value)(_map(v, fn) for v in value) if not hasattr(value, "_fields") else value
+    if isinstance(value, dict):
+        return {k: _map(v, fn) for k, v in value.items()}
+    return fn(value)
+
+
+def _contains_unknown(value) -> bool:
+    if value is UNKNOWN:
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_contains_unknown(v) for v in value)
+    if isinstance(value, dict):
+        return any(_contains_unknown(v) for v in value.values())
+    return False
+
+
+def _nodes_in(value):
+    if isinstance(value, fx.Node):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _nodes_in(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _nodes_in(v)
+
+
+def _function_name(target) -> str:
+    module = getattr(target, "__module__", None) or ""
+    name = getattr(target, "__name__", str(target))
+    if module in ("_operator", "operator"):
+        return f"operator.{name}"
+    if module.startswith("torch.nn.functional") or module == "torch._C._nn":
+        return f"F.{name}"
+    return f"torch.{name}" if module.startswith("torch") else name
+
+
+def _describe(node) -> str:
+    if node.op == "call_method":
+        return f"Tensor.{node.target}"
+    if node.op == "call_function":
+        return _function_name(node.target)
+    return str(node.target)
+
+
+def _base_name(node) -> str:
+    name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "op")
+    name = name.strip("_") or "op"
+    return {"iadd": "add", "imul": "mul", "getitem": "slice", "interpolate": "upsample"}.get(name, name)
+
+
+def _unmappable_module(module):
+    raise Unmappable("cnncost has no kind for it")
+
+
+def _unmappable_function(target, method=False):
+    raise Unmappable("cnncost has no kind for it")
+
+
+def _pair(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value, value]
+
+
+def _act_of(imp, value, nhwc_ok=False) -> Act:
+    return imp.plain(value, nhwc_ok)
+
+
+def _float(value):
+    return float(value) if isinstance(value, float) else value
+
+
+# --- convolution and linear ---
+
+
+def _conv_args(kernel, stride, padding, dilation, bias) -> dict:
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise Unmappable(f"padding {padding!r}")
+        padding = "same" if padding == "same" else 0
+    else:
+        ph, pw = _pair(padding)
+        padding = [ph, ph, pw, pw]
+    return {"kernel": _pair(kernel), "stride": _pair(stride), "padding": padding, "dilation": _pair(dilation),
+            "bias": bias}
+
+
+def _conv_row(imp, x, out, groups, args, call=None):
+    cin = x.shape[1]
+    if groups > 1 and groups == cin and out % cin == 0:
+        return imp.row("dwconv", {**args, "multiplier": out // cin}, [x], call=call)
+    return imp.row("conv", {"out": out, **args, "groups": groups}, [x], call=call)
+
+
+def _conv2d_module(imp, m, x):
+    x = imp.plain(x)
+    if m.padding_mode != "zeros":
+        raise Unmappable(f"padding_mode={m.padding_mode!r}; cnncost's conv pads with zeros (write a pad layer)")
+    args = _conv_args(m.kernel_size, m.stride, m.padding, m.dilation, m.bias is not None)
+    pad = getattr(m, "pad", None)  # cnncost's PaddedConv2d: [top, bottom, left, right] padding, zeros first
+    if isinstance(pad, nn.ZeroPad2d):
+        left, right, top, bottom = pad.padding
+        args["padding"] = [top, bottom, left, right]
+    return _conv_row(imp, x, m.out_channels, m.groups, args)
+
+
+def _conv2d_function(imp, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    x = imp.plain(x)
+    if not isinstance(weight, Param) or len(weight.shape) != 4:
+        raise Unmappable("a convolution whose weight is not a 4-D parameter")
+    args = _conv_args(weight.shape[2:], stride, padding, dilation, bias is not None)
+    return _conv_row(imp, x, weight.shape[0], groups, args, call="function")
+
+
+def _conv_transpose_module(imp, m, x, output_size=None):
+    x = imp.plain(x)
+    if output_size is not None:
+        raise Unmappable("a transposed convolution given output_size")
+    return imp.row("conv_transpose", {
+        "out": m.out_channels, "kernel": _pair(m.kernel_size), "stride": _pair(m.stride), "padding": _pair(m.padding),
+        "output_padding": _pair(m.output_padding), "dilation": _pair(m.dilation), "groups": m.groups,
+        "bias": m.bias is not None}, [x])
+
+
+def _linear_row(imp, x, out, bias, call=None):
+    x = imp.plain(x, nhwc_ok=True)
+    if x.nhwc:
+        return imp.row("linear", {"out": out, "bias": bias, "per_position": True}, [x], call=call)
+    if len(x.shape) != 2:
+        raise Unmappable(f"a linear layer on the last axis of a {dims_text(x.shape)} tensor; cnncost's takes a "
+                         "vector, or the channels of a channels-last map")
+    return imp.row("linear", {"out": out, "bias": bias}, [x], call=call)
+
+
+def _linear_module(imp, m, x):
+    return _linear_row(imp, x, m.out_features, m.bias is not None)
+
+
+def _channels_linear(imp, m, x):  # cnncost's nn.Linear on each position of an NCHW map
+    return imp.row("linear", {"out": m.out_features, "bias": m.bias is not None, "per_position": True},
+                   [imp.plain(x)])
+
+
+def _linear_function(imp, x, weight, bias=None):
+    if not isinstance(weight, Param) or len(weight.shape) != 2:
+        raise Unmappable("a linear function whose weight is not a 2-D parameter")
+    return _linear_row(imp, x, weight.shape[0], bias is not None, call="function")
+
+
+# --- pooling ---
+
+
+def _pool_args(kernel, stride, padding, ceil_mode) -> dict:
+    return {"kernel": _pair(kernel), "stride": _pair(stride) if stride not in (None, [], ()) else None,
+            "padding": _pair(padding), "ceil_mode": bool(ceil_mode)}
+
+
+def _same_pool(m, args):
+    pad = getattr(m, "pad", None)  # cnncost's PaddedMaxPool2d / PaddedAvgPool2d: "same", padded first
+    if pad is not None:
+        args["padding"] = "same"
+    return args
+
+
+def _maxpool_module(imp, m, x):
+    if m.return_indices:
+        raise Unmappable("max pooling that returns indices")
+    args = _same_pool(m, {**_pool_args(m.kernel_size, m.stride, m.padding, m.ceil_mode),
+                          "dilation": _pair(m.dilation)})
+    return imp.row("maxpool", args, [imp.plain(x)])
+
+
+def _avgpool_module(imp, m, x):
+    if m.divisor_override:
+        raise Unmappable("average pooling with divisor_override")
+    args = _same_pool(m, {**_pool_args(m.kernel_size, m.stride, m.padding, m.ceil_mode),
+                          "count_include_pad": m.count_include_pad})
+    return imp.row("avgpool", args, [imp.plain(x)])
+
+
+def _maxpool_function(imp, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                      return_indices=False):
+    if return_indices:
+        raise Unmappable("max pooling that returns indices")
+    args = {**_pool_args(kernel_size, stride, padding, ceil_mode), "dilation": _pair(dilation)}
+    return imp.row("maxpool", args, [imp.plain(x)], call="function")
+
+
+def _avgpool_function(imp, x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                      divisor_override=None):
+    if divisor_override:
+        raise Unmappable("average pooling with divisor_override")
+    args = {**_pool_args(kernel_size, stride, padding, ceil_mode), "count_include_pad": count_include_pad}
+    return imp.row("avgpool", args, [imp.plain(x)], call="function")
+
+
+def _adaptive(imp, x, output, call=None, maximum=False):
+    x = imp.plain(x)
+    if len(x.shape) != 4:
+        raise Unmappable(f"adaptive pooling of a {dims_text(x.shape)} tensor")
+    out = [x.shape[2 + i] if o is None else o for i, o in enumerate(_pair(output))]
+    if maximum:
+        if out != [1, 1]:
+            raise Unmappable(f"adaptive max pooling to {out}; cnncost has the global one (to 1x1)")
+        return imp.row("maxpool", {"kernel": list(x.shape[2:])}, [x], call=call)
+    if out == [1, 1]:
+        return imp.row("global_avgpool", {}, [x], call=call)
+    return imp.row("adaptive_avgpool", {"output": out}, [x], call=call)
+
+
+def _adaptive_module(imp, m, x):
+    return _adaptive(imp, x, m.output_size)
+
+
+def _adaptive_max_module(imp, m, x):
+    if m.return_indices:
+        raise Unmappable("max pooling that returns indices")
+    return _adaptive(imp, x, m.output_size, maximum=True)
+
+
+def _adaptive_function(imp, x, output_size):
+    return _adaptive(imp, x, output_size, call="function")
+
+
+def _adaptive_max_function(imp, x, output_size, return_indices=False):
+    return _adaptive(imp, x, output_size, call="function", maximum=True)
+
+
+def _mean(imp, x, dim=None, keepdim=False, dtype=None):
+    x = imp.plain(x)
+    dims = sorted(d % len(x.shape) for d in (dim if isinstance(dim, (list, tuple)) else [dim])) if dim is not None \
+        else None
+    if len(x.shape) != 4 or dims != [2, 3]:
+        raise Unmappable(f"a mean over {dim}; cnncost's is over H and W of a map")
+    pooled = imp.row("global_avgpool", {}, [x], call="mean", base="mean")
+    return pooled if keepdim else Reshaped(imp.current, pooled, pooled.shape[:2])
+
+
+# --- normalisation ---
+
+
+def _batchnorm_module(imp, m, x):
+    if not m.track_running_stats:
+        raise Unmappable("batch norm without running statistics")
+    x = imp.plain(x)
+    return imp.row("batchnorm", {"eps": m.eps, "momentum": m.momentum, "affine": m.affine}, [x])
+
+
+def _batchnorm_function(imp, x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+                        eps=1e-5):
+    if running_mean is None:
+        raise Unmappable("batch norm without running statistics")
+    return imp.row("batchnorm", {"eps": eps, "momentum": momentum, "affine": weight is not None},
+                   [imp.plain(x)], call="function")
+
+
+def _groupnorm_module(imp, m, x):
+    return imp.row("groupnorm", {"groups": m.num_groups, "eps": m.eps, "affine": m.affine}, [imp.plain(x)])
+
+
+def _groupnorm_function(imp, x, num_groups, weight=None, bias=None, eps=1e-5):
+    return imp.row("groupnorm", {"groups": num_groups, "eps": eps, "affine": weight is not None},
+                   [imp.plain(x)], call="function")
+
+
+def _layernorm(imp, x, shape, eps, affine, call=None):
+    x = imp.plain(x, nhwc_ok=True)
+    shape = list(shape) if isinstance(shape, (list, tuple, torch.Size)) else [shape]
+    if shape != [x.shape[-1]] or not (x.nhwc or len(x.shape) == 2):
+        raise Unmappable(f"layer norm over {shape} of {dims_text(x.shape)}; cnncost's is over the channels of "
+                         "each position (a channels-last map) or over a vector")
+    return imp.row("layernorm", {"eps": eps, "affine": affine}, [x], call=call)
+
+
+def _layernorm_module(imp, m, x):
+    return _layernorm(imp, x, m.normalized_shape, m.eps, m.elementwise_affine)
+
+
+def _layernorm2d(imp, m, x):  # cnncost's LayerNorm2d: over the channels of an NCHW map, as torchvision's
+    return imp.row("layernorm", {"eps": m.eps, "affine": m.elementwise_affine}, [imp.plain(x)], call="subclass")
+
+
+def _layernorm_function(imp, x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    return _layernorm(imp, x, normalized_shape, eps, weight is not None, call="function")
+
+
+def _lrn_module(imp, m, x):
+    return imp.row("lrn", {"size": m.size, "alpha": m.alpha, "beta": m.beta, "k": m.k}, [imp.plain(x)])
+
+
+def _lrn_function(imp, x, size, alpha=1e-4, beta=0.75, k=1.0):
+    return imp.row("lrn", {"size": size, "alpha": alpha, "beta": beta, "k": k}, [imp.plain(x)], call="function")
+
+
+# --- activations ---
+
+
+def _unary_module(kind, **read):
+    def handler(imp, m, x):
+        args = {key: _float(getattr(m, attr)) for key, attr in read.items()}
+        return imp.row(kind, args, [imp.plain(x, nhwc_ok=True)])
+    return handler
+
+
+def _unary_function(kind, call="function", **positional):
+    def handler(imp, x, *args, **kwargs):
+        values = {}
+        for (key, (index, default)) in positional.items():
+            value = args[index] if len(args) > index else kwargs.get(key if key != "slope" else "negative_slope",
+                                                                      default)
+            values[key] = _float(value)
+        return imp.row(kind, values, [imp.plain(x, nhwc_ok=True)], call=call)
+    return handler
+
+
+def _softmax_module(imp, m, x):
+    return _softmax(imp, x, m.dim, None)
+
+
+def _softmax(imp, x, dim=None, call="function", **_):
+    x = imp.plain(x)
+    if dim is None or dim % len(x.shape) != 1:
+        raise Unmappable(f"a softmax over dim {dim}; cnncost's is over the channels (or features)")
+    return imp.row("softmax", {}, [x], call=call)
+
+
+def _hardtanh(imp, x, min_val=-1.0, max_val=1.0, inplace=False):
+    if (min_val, max_val) != (0.0, 6.0):
+        raise Unmappable(f"hardtanh to [{min_val}, {max_val}]; cnncost has ReLU6 (0, 6)")
+    return imp.row("relu6", {}, [imp.plain(x, nhwc_ok=True)], call="function")
+
+
+def _clamp(imp, x, min=None, max=None):
+    if (min, max) == (0, 6) or (min, max) == (0.0, 6.0):
+        return imp.row("relu6", {}, [imp.plain(x, nhwc_ok=True)], call="function")
+    if min == 0 and max is None:
+        return imp.row("relu", {}, [imp.plain(x, nhwc_ok=True)], call="function")
+    raise Unmappable(f"clamp to [{min}, {max}]; cnncost has ReLU (0, inf) and ReLU6 (0, 6)")
+
+
+def _dropout_module(imp, m, x):
+    return imp.row("dropout", {"p": _float(m.p)}, [imp.plain(x, nhwc_ok=True)])
+
+
+def _dropout_function(imp, x, p=0.5, training=True, inplace=False):
+    return imp.row("dropout", {"p": _float(p)}, [imp.plain(x, nhwc_ok=True)], call="function")
+
+
+def _identity_module(imp, m, x, *args, **kwargs):
+    return imp.row("identity", {}, [imp.plain(x, nhwc_ok=True)])
+
+
+def _flatten(imp, x, start_dim=1, end_dim=-1, call="function"):
+    x = imp.plain(x)
+    rank = len(x.shape)
+    if start_dim % rank != 1 or end_dim % rank != rank - 1:
+        raise Unmappable(f"a flatten of dims {start_dim}..{end_dim}; cnncost's keeps the batch and flattens the rest")
+    return imp.row("flatten", {}, [x], call=call)
+
+
+def _flatten_module(imp, m, x):
+    return _flatten(imp, x, m.start_dim, m.end_dim, call=None)
+
+
+def _upsample(imp, x, size=None, scale_factor=None, mode="nearest", align_corners=None, call=None):
+    x = imp.plain(x)
+    if len(x.shape) != 4:
+        raise Unmappable(f"a resize of a {dims_text(x.shape)} tensor")
+    modes = {"nearest": "nearest", "bilinear": "bilinear"}
+    if mode not in modes:
+        raise Unmappable(f"resize mode {mode!r}; cnncost has nearest and bilinear")
+    args = {"mode": mode}
+    if mode == "bilinear":
+        args["align_corners"] = bool(align_corners)
+    if size is not None:
+        args["size"] = [int(s) for s in _pair(size)]
+    elif scale_factor is not None:
+        args["scale"] = [float(s) for s in _pair(scale_factor)]
+    return imp.row("upsample", args, [x], call=call)
+
+
+def _upsample_module(imp, m, x):
+    return _upsample(imp, x, m.size, m.scale_factor, m.mode, m.align_corners)
+
+
+def _interpolate(imp, x, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                 recompute_scale_factor=None, antialias=False):
+    if antialias:
+        raise Unmappable("an antialiased resize")
+    return _upsample(imp, x, size, scale_factor, mode, align_corners, call="function")
+
+
+def _pad_module(imp, m, x):
+    modes = {nn.ZeroPad2d: "constant", nn.ConstantPad2d: "constant", nn.ReflectionPad2d: "reflect",
+             nn.ReplicationPad2d: "replicate"}
+    mode = next(v for k, v in modes.items() if isinstance(m, k))
+    return _pad(imp, x, tuple(m.padding), mode, getattr(m, "value", 0), call=None)
+
+
+def _pad(imp, x, pad, mode="constant", value=None, call="function"):
+    pad = list(pad)
+    value = 0 if value is None else value
+    if isinstance(x, Sliced) and x.subsample_stride() and len(pad) == 6 and pad[:5] == [0, 0, 0, 0, 0] and \
+            mode == "constant" and value == 0:
+        return imp.row("subsample_pad", {"out": x.shape[1] + pad[5], "stride": x.subsample_stride()}, [x.src],
+                       node=x.node, call=call)
+    x = imp.plain(x)
+    if len(pad) != 4 or len(x.shape) != 4:
+        raise Unmappable(f"pads {pad} of a {dims_text(x.shape)} tensor; cnncost pads the height and width")
+    left, right, top, bottom = pad
+    if min(pad) < 0:
+        raise Unmappable(f"negative pads {pad} (a crop)")
+    if mode not in ("constant", "reflect", "replicate"):
+        raise Unmappable(f"pad mode {mode!r}")
+    args = {"padding": [top, bottom, left, right], "mode": mode}
+    if mode == "constant":
+        args["value"] = _float(value)
+    return imp.row("pad", args, [x], call=call)
+
+
+# --- element-wise and merging ---
+
+
+def _binary(kind, call):
+    def handler(imp, a, b, *rest, **kwargs):
+        if kwargs.get("alpha", 1) != 1 or rest:
+            raise Unmappable("an add with alpha")
+        if isinstance(a, Param) and not isinstance(b, Param):
+            a, b = b, a
+        if isinstance(b, Param):
+            x = imp.plain(a)
+            if kind == "mul" and b.path is not None and len(x.shape) == 4 and b.shape in (
+                    (x.shape[1], 1, 1), (1, x.shape[1], 1, 1)):
+                return imp.row("layer_scale", {}, [x], call="operator")  # x * gamma, a parameter per channel
+            raise Unmappable(f"{'multiplies' if kind == 'mul' else 'adds'} an activation and a tensor that is not "
+                             "an activation")
+        if not isinstance(a, (Act, Pending)) or not isinstance(b, (Act, Pending)):
+            raise Unmappable(f"{'multiplies' if kind == 'mul' else 'adds'} an activation and a number; cnncost has "
+                             "no arithmetic with constants")
+        x, y = imp.plain(a, nhwc_ok=True), imp.plain(b, nhwc_ok=True)
+        if x.nhwc != y.nhwc:
+            raise Unmappable("combines a channels-last view with a map")
+        return imp.row(kind, {}, [x, y], call=call)
+    return handler
+
+
+def _cat(imp, tensors, dim=0):
+    xs = [imp.plain(t) for t in tensors]
+    if dim % len(xs[0].shape) != 1:
+        raise Unmappable(f"a concatenation along dim {dim}; cnncost's is along the channels")
+    return xs[0] if len(xs) == 1 else imp.row("concat", {}, xs, call="function")
+
+
+def _chunks(imp, x, sizes, dim):
+    x = imp.plain(x)
+    if dim % len(x.shape) != 1 or len(set(sizes)) != 1 or sum(sizes) != x.shape[1]:
+        raise Unmappable(f"splits dim {dim} into {sizes}; cnncost splits the channels into equal parts")
+    return tuple(_ChannelPart(imp.current, x, len(sizes), i) for i in range(len(sizes)))
+
+
+def _chunk(imp, x, chunks, dim=0):
+    c = x.shape[dim]
+    size = -(-c // chunks)
+    return _chunks(imp, x, [min(size, c - i * size) for i in range(-(-c // size))], dim)
+
+
+def _split(imp, x, split_size_or_sections, dim=0):
+    c = x.shape[dim]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        sizes = [min(size, c - i) for i in range(0, c, size)]
+    else:
+        sizes = list(split_size_or_sections)
+    return _chunks(imp, x, sizes, dim)
+
+
+class _ChannelPart(Pending):
+    """One part of Tensor.chunk along the channels: a channel_split row where it is read."""
+
+    def __init__(self, node, src, parts, index):
+        super().__init__(node)
+        self.src, self.parts, self.index = src, parts, index
+        self.shape = (src.shape[0], src.shape[1] // parts) + src.shape[2:]
+
+    def make(self, imp):
+        return imp.row("channel_split", {"parts": self.parts, "index": self.index}, [self.src], node=self.node,
+                       call="function", base="chunk")
+
+
+def _getitem(imp, value, index):
+    if isinstance(value, (tuple, list)):
+        return value[index]
+    if isinstance(value, torch.Size):
+        return value[index]
+    if not isinstance(value, (Act, Pending)):
+        raise Unmappable(f"indexes {type(value).__name__}")
+    shape = value.shape
+    index = index if isinstance(index, tuple) else (index,)
+    if Ellipsis in index:
+        at = index.index(Ellipsis)
+        index = index[:at] + (slice(None),) * (len(shape) - len(index) + 1) + index[at + 1:]
+    index = index + (slice(None),) * (len(shape) - len(index))
+    if len(index) != len(shape) or not all(isinstance(i, slice) for i in index):
+        raise Unmappable(f"indexes a tensor with {index}; cnncost follows slices")
+    ranges = [range(n)[i] for n, i in zip(shape, index)]
+    changed = [i for i, (r, n) in enumerate(zip(ranges, shape)) if r != range(n)]
+    if not changed:
+        return value
+    base = value.src if isinstance(value, Sliced) else imp.plain(value)
+    if len(shape) == 4 and all(i in (2, 3) for i in changed):
+        previous = value.ranges if isinstance(value, Sliced) else [range(n) for n in base.shape[2:]]
+        return Sliced(imp.current, base, [p[r.start:r.stop:r.step] for p, r in zip(previous, ranges[2:])])
+    if changed == [1] and ranges[1].step == 1 and not isinstance(value, Sliced):
+        c, size, start = shape[1], len(ranges[1]), ranges[1].start
+        if size and c % size == 0 and start % size == 0:
+            return imp.row("channel_split", {"parts": c // size, "index": start // size}, [base], call="function",
+                           base="split")
+        raise Unmappable(f"takes channels {start}:{start + size} of {c}, not one of equal parts")
+    raise Unmappable(f"slices a {dims_text(shape)} tensor along dims {changed}")
+
+
+# --- views ---
+
+
+def _view(imp, x, *shape):
+    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (list, tuple)) else shape
+    shape = [int(s) for s in shape]
+    if isinstance(x, Shuffled):
+        target = _resolve_shape(x.shape, shape)
+        if target == x.src.shape:
+            return imp.row("channel_shuffle", {"groups": x.groups}, [x.src], node=x.node, call="function",
+                           base="shuffle")
+        raise Unmappable(f"reshapes transposed channel groups to {dims_text(target)}")
+    src = x.src if isinstance(x, Reshaped) else imp.plain(x)
+    target = _resolve_shape(x.shape, shape)
+    return src if target == src.shape else Reshaped(imp.current, src, target)
+
+
+def _resolve_shape(old, shape) -> tuple:
+    shape = list(shape)
+    if shape.count(-1) == 1:
+        known = math.prod(s for s in shape if s != -1)
+        shape[shape.index(-1)] = math.prod(old) // known if known else 0
+    if math.prod(shape) != math.prod(old):
+        raise Unmappable(f"cannot view {dims_text(old)} as {shape}")
+    return tuple(shape)
+
+
+def _flatten_method(imp, x, start_dim=0, end_dim=-1):
+    return _flatten(imp, x, start_dim, end_dim)
+
+
+def _transpose(imp, x, dim0, dim1):
+    rank = len(x.shape)
+    perm = list(range(rank))
+    perm[dim0 % rank], perm[dim1 % rank] = perm[dim1 % rank], perm[dim0 % rank]
+    return _permute(imp, x, perm)
+
+
+def _permute(imp, x, *dims):
+    perm = [d % len(x.shape) for d in (dims[0] if len(dims) == 1 and isinstance(dims[0], (list, tuple)) else dims)]
+    if isinstance(x, Reshaped) and len(x.shape) == 5 and perm == [0, 2, 1, 3, 4]:
+        n, g, per, h, w = x.shape
+        if x.src.shape == (n, g * per, h, w):
+            return Shuffled(imp.current, x.src, g, (n, per, g, h, w))
+    if perm == list(range(len(x.shape))):
+        return x
+    x = imp.plain(x, nhwc_ok=True)
+    if len(x.shape) == 4 and perm == [0, 2, 3, 1] and not x.nhwc:
+        return Act(x.row, (x.shape[0], x.shape[2], x.shape[3], x.shape[1]), nhwc=True)
+    if len(x.shape) == 4 and perm == [0, 3, 1, 2] and x.nhwc:
+        return Act(x.row, (x.shape[0], x.shape[3], x.shape[1], x.shape[2]))
+    raise Unmappable(f"permutes {dims_text(x.shape)} by {perm}; cnncost knows a channel shuffle and the "
+                     "channels-last view of a map")
+
+
+def _same(imp, x, *args, **kwargs):
+    return x  # contiguous, clone, float, to, detach: the same values, as far as costs go
+
+
+def _unsqueeze(imp, x, dim):
+    shape = list(x.shape)
+    shape.insert(dim % (len(shape) + 1), 1)
+    return _view(imp, x, *shape)
+
+
+def _squeeze(imp, x, dim=None):
+    dims = range(len(x.shape)) if dim is None else [d % len(x.shape) for d in (dim if isinstance(dim, (list, tuple))
+                                                                              else [dim])]
+    shape = [n for i, n in enumerate(x.shape) if not (i in dims and n == 1)]
+    return _view(imp, x, *shape)
+
+
+# --- the tables ---
+
+_BACKEND = {"PaddedConv2d": "conv", "PaddedMaxPool2d": "maxpool", "PaddedAvgPool2d": "avgpool",
+            "LocalResponseNorm": "lrn", "ChannelsLinear": "linear", "LayerNorm2d": "layernorm"}
+
+MODULES = {
+    nn.Conv2d: _conv2d_module, nn.ConvTranspose2d: _conv_transpose_module, nn.Linear: _linear_module,
+    nn.MaxPool2d: _maxpool_module, nn.AvgPool2d: _avgpool_module, nn.AdaptiveAvgPool2d: _adaptive_module,
+    nn.AdaptiveMaxPool2d: _adaptive_max_module,
+    nn.BatchNorm2d: _batchnorm_module, nn.BatchNorm1d: _batchnorm_module, nn.GroupNorm: _groupnorm_module,
+    nn.LayerNorm: _layernorm_module, nn.LocalResponseNorm: _lrn_module,
+    nn.ReLU: _unary_module("relu"), nn.ReLU6: _unary_module("relu6"),
+    nn.LeakyReLU: _unary_module("leaky_relu", slope="negative_slope"), nn.ELU: _unary_module("elu", alpha="alpha"),
+    nn.Sigmoid: _unary_module("sigmoid"), nn.Tanh: _unary_module("tanh"), nn.Hardsigmoid: _unary_module("hardsigmoid"),
+    nn.Hardswish: _unary_module("hardswish"), nn.SiLU: _unary_module("silu"), nn.GELU: _unary_module("gelu"),
+    nn.Mish: _unary_module("mish"), nn.Softmax: _softmax_module,
+    nn.Dropout: _dropout_module, nn.Dropout2d: _dropout_module, nn.Identity: _identity_module,
+    nn.Flatten: _flatten_module, nn.Upsample: _upsample_module,
+    nn.ZeroPad2d: _pad_module, nn.ConstantPad2d: _pad_module, nn.ReflectionPad2d: _pad_module,
+    nn.ReplicationPad2d: _pad_module,
+}
+
+_BACKEND_HANDLERS = {"PaddedConv2d": _conv2d_module, "PaddedMaxPool2d": _maxpool_module,
+                     "PaddedAvgPool2d": _avgpool_module, "LocalResponseNorm": _lrn_module,
+                     "ChannelsLinear": _channels_linear, "LayerNorm2d": _layernorm2d}
+
+
+def _module_handler(module):
+    cls = type(module)
+    if cls.__module__ == "cnncost.torch_backend" and cls.__name__ in _BACKEND_HANDLERS:
+        return _BACKEND_HANDLERS[cls.__name__]
+    if cls in MODULES:
+        return MODULES[cls]
+    for base, handler in MODULES.items():
+        if isinstance(module, base) and cls.forward is base.forward:
+            return handler
+    return None
+
+
+def _functions() -> dict:
+    table = {}
+
+    def add(names, handler):
+        for dotted in names.split():
+            owner, _, attr = dotted.rpartition(".")
+            target = {"F": F, "torch": torch, "operator": operator, "torch._C._nn": torch._C._nn}[owner]
+            fn = getattr(target, attr, None)
+            if fn is not None:
+                table[fn] = handler
+
+    add("F.relu F.relu_ torch.relu torch.relu_", _unary_function("relu"))
+    add("F.relu6", _unary_function("relu6"))
+    add("F.hardtanh", _hardtanh)
+    add("F.leaky_relu", _unary_function("leaky_relu", slope=(1, 0.01)))
+    add("F.elu", _unary_function("elu", alpha=(1, 1.0)))
+    add("F.sigmoid torch.sigmoid", _unary_function("sigmoid"))
+    add("F.tanh torch.tanh", _unary_function("tanh"))
+    add("F.hardsigmoid", _unary_function("hardsigmoid"))
+    add("F.hardswish", _unary_function("hardswish"))
+    add("F.silu", _unary_function("silu"))
+    add("F.gelu", _unary_function("gelu"))
+    add("F.mish", _unary_function("mish"))
+    add("F.softmax torch.softmax", _softmax)
+    add("F.dropout", _dropout_function)
+    add("F.conv2d torch.conv2d", _conv2d_function)
+    add("F.linear torch._C._nn.linear", _linear_function)
+    add("F.max_pool2d F._max_pool2d torch.max_pool2d", _maxpool_function)
+    add("F.avg_pool2d torch._C._nn.avg_pool2d", _avgpool_function)
+    add("F.adaptive_avg_pool2d torch._C._nn.adaptive_avg_pool2d", _adaptive_function)
+    add("F.adaptive_max_pool2d F._adaptive_max_pool2d", _adaptive_max_function)
+    add("F.batch_norm", _batchnorm_function)
+    add("F.group_norm", _groupnorm_function)
+    add("F.layer_norm", _layernorm_function)
+    add("F.local_response_norm", _lrn_function)
+    add("F.interpolate F.upsample", _interpolate)
+    add("F.pad torch._C._nn.pad", _pad)
+    add("torch.cat torch.concat torch.concatenate", _cat)
+    add("torch.flatten", _flatten)
+    add("torch.add", _binary("add", "function"))
+    add("torch.mul", _binary("mul", "function"))
+    add("operator.add operator.iadd", _binary("add", "operator"))
+    add("operator.mul operator.imul", _binary("mul", "operator"))
+    add("operator.getitem", _getitem)
+    add("torch.mean", _mean)
+    add("torch.transpose", _transpose)
+    add("torch.permute", _permute)
+    add("torch.reshape", _view)
+    add("torch.chunk", _chunk)
+    add("torch.split", _split)
+    add("torch.clamp torch.clip", _clamp)
+    return table
+
+
+FUNCTIONS = _functions()
+
+METHODS = {
+    "view": _view, "reshape": _view, "flatten": _flatten_method, "contiguous": _same, "clone": _same,
+    "float": _same, "to": _same, "detach": _same, "type_as": _same,
+    "permute": _permute, "transpose": _transpose, "mean": _mean, "unsqueeze": _unsqueeze, "squeeze": _squeeze,
+    "relu": _unary_function("relu"), "relu_": _unary_function("relu"), "sigmoid": _unary_function("sigmoid"),
+    "sigmoid_": _unary_function("sigmoid"), "tanh": _unary_function("tanh"), "softmax": _softmax,
+    "chunk": _chunk, "split": _split, "clamp": _clamp, "clamp_": _clamp, "clip": _clamp,
+    "clamp_min": lambda imp, x, min: _clamp(imp, x, min, None),
+    "add": _binary("add", "function"), "add_": _binary("add", "function"),
+    "mul": _binary("mul", "function"), "mul_": _binary("mul", "function"),
+}

@@ -1,0 +1,128 @@
+"""The values both importers give each tensor of the source graph, and the patterns they share.
+
+An ``Act`` is an activation that a cnncost row made (or the network's input).
+A ``Pending`` is an activation that is not a row by itself: the middle of a
+pattern that the source spells in several steps (a channel shuffle is a
+view, a transpose and a view back; a centre crop is two slices). It becomes
+a row where the pattern completes, or, through ``materialize``, where
+something else reads it. ``imp`` is the importer: ``imp.row(kind, args,
+inputs, node)`` adds a row and gives its Act.
+"""
+
+from __future__ import annotations
+
+from ..kinds import crop_offsets
+
+
+class Unmappable(Exception):
+    """This node has no cnncost equivalent; the message says why."""
+
+
+class _UnknownValue:
+    """The output of a node that could not be mapped: what reads it is not reported again."""
+
+    shape = None
+
+    def __repr__(self):
+        return "UNKNOWN"
+
+
+UNKNOWN = _UnknownValue()
+
+
+class Act:
+    """An activation: the output of a row (or the network's input), with its full shape, batch first. ``nhwc``:
+    the same tensor viewed channels-last (Transpose 0,2,3,1), as ConvNeXt runs its norms and linear layers."""
+
+    __slots__ = ("row", "shape", "nhwc")
+
+    def __init__(self, row, shape, nhwc=False):
+        self.row, self.shape, self.nhwc = row, tuple(shape), nhwc
+
+    @property
+    def sample(self) -> tuple:
+        return self.shape[1:]
+
+
+class Pending:
+    """An activation that is not yet a row: made into one by ``materialize`` when something else reads it."""
+
+    shape: tuple = ()
+
+    def __init__(self, node):
+        self.node = node  # the node that made it: it names the row
+        self.done = None
+
+    def materialize(self, imp) -> Act:
+        if self.done is None:
+            self.done = self.make(imp)
+        return self.done
+
+    def make(self, imp) -> Act:
+        raise NotImplementedError
+
+
+class Reshaped(Pending):
+    """``src`` reshaped (Reshape, Flatten, Squeeze, Unsqueeze): a flatten when it becomes (N, features)."""
+
+    def __init__(self, node, src: Act, shape):
+        super().__init__(node)
+        self.src, self.shape = src, tuple(shape)
+
+    def make(self, imp):
+        src, shape = self.src, self.shape
+        if shape == src.shape:
+            return src
+        if len(shape) == 2 and shape[0] == src.shape[0] and len(src.shape) > 2:
+            return imp.row("flatten", {}, [src], self.node)
+        if len(shape) == 2 and len(src.shape) == 2 and shape == src.shape:
+            return src
+        raise Unmappable(f"reshapes {dims_text(src.shape)} to {dims_text(shape)}, which no cnncost kind does")
+
+
+class Shuffled(Pending):
+    """A map viewed as (N, groups, C/groups, H, W) and transposed: a channel shuffle once reshaped back."""
+
+    def __init__(self, node, src: Act, groups: int, shape):
+        super().__init__(node)
+        self.src, self.groups, self.shape = src, groups, tuple(shape)
+
+    def make(self, imp):
+        raise Unmappable("transposes channel groups without reshaping them back to a map (not a channel shuffle)")
+
+
+class Sliced(Pending):
+    """A map sliced along H and W: a centre crop (step 1), or every stride-th position (a shortcut's subsampling)."""
+
+    def __init__(self, node, src: Act, ranges):
+        super().__init__(node)
+        self.src, self.ranges = src, ranges  # range per spatial axis
+        self.shape = src.shape[:2] + tuple(len(r) for r in ranges)
+
+    def subsample_stride(self) -> int | None:
+        steps = {r.step for r in self.ranges}
+        if len(steps) == 1 and all(r.start == 0 and r.step > 1 and len(r) == -(-n // r.step)
+                                   for r, n in zip(self.ranges, self.src.shape[2:])):
+            return steps.pop()
+        return None
+
+    def make(self, imp):
+        src = self.src
+        stride = self.subsample_stride()
+        if stride is not None:
+            return imp.row("subsample_pad", {"out": src.shape[1], "stride": stride}, [src], self.node)
+        if all(r.step == 1 for r in self.ranges):
+            sizes = [len(r) for r in self.ranges]
+            if all(r.start == crop_offsets(n, len(r)) for r, n in zip(self.ranges, src.shape[2:])):
+                return imp.row("center_crop", {"size": sizes}, [src], self.node)
+            raise Unmappable(f"crops {dims_text(src.shape[2:])} to rows {_span(self.ranges[0])} and columns "
+                             f"{_span(self.ranges[1])}, not the centre (cnncost's center_crop)")
+        raise Unmappable(f"slices {dims_text(src.shape[2:])} with steps {[r.step for r in self.ranges]}")
+
+
+def dims_text(shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def _span(r: range) -> str:
+    return f"{r.start}:{r.stop}" + (f":{r.step}" if r.step != 1 else "")
