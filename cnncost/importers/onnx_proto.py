@@ -1,7 +1,7 @@
 """An ONNX file's graph, read straight from the protobuf wire format: no onnx package, no weights read.
 
-``import onnx`` alone takes 0.18 s, and parsing a 100 MB ResNet-50 with it
-another 0.1 s, most of it copying weights that cnncost never needs
+``import onnx`` alone takes 0.26 s, and loading a 102 MB ResNet-50 with it
+another 0.18 s, most of it copying weights that cnncost never needs
 (docs/performance.md). What cnncost needs is the graph: nodes, attributes,
 the shapes of the initializers, small constants, inputs, outputs and
 value_info. This reads exactly that from a memory map, skipping each
