@@ -583,3 +583,72 @@ def test_the_onnx_families_name_zoo_models():
     names = set(zoo.names())
     assert set(LARGER_SIBLINGS) <= names and set(LARGER_SIBLINGS.values()) <= names
     assert not set(LARGER_SIBLINGS) & set(LARGER_SIBLINGS.values())  # every family's first member runs
+
+
+def _torchvision():
+    """torchvision, if installed. A torchvision built for another torch fails on its compiled ops' fake kernels,
+    which no model here uses: they are skipped, as tools/measure_peers.py does."""
+    _torch()
+    import types
+
+    try:
+        import torchvision
+    except ImportError:
+        pytest.skip("torchvision is not installed")
+    except RuntimeError as error:
+        if "torchvision::" not in str(error):
+            raise
+        for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
+            del sys.modules[name]
+        sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
+        import torchvision
+    return torchvision
+
+
+def _peer_totals() -> dict:
+    path = os.path.join(os.path.dirname(__file__), "data", "peer_totals.tsv")
+    totals = {}
+    with open(path) as f:
+        for line in f:
+            fields = line.rstrip("\n").split("\t")
+            if fields[0].startswith("#") or fields[0] == "model":
+                continue
+            totals[fields[0], fields[1]] = (int(fields[2]), int(fields[3]))
+    return totals
+
+
+def test_torchvision_models_imported_count_what_the_tools_printed():
+    """torchvision's own modules (not the zoo's YAML), imported, under each peer convention: exactly what
+    ptflops, fvcore, thop, torchinfo, torchscan and FlopCounterMode printed for them (tests/data/peer_totals.tsv,
+    measured with torchvision 0.28.0). Needs torchvision, which the test extra does not install."""
+    torch = _torch()
+    torchvision = _torchvision()
+
+    totals = _peer_totals()
+    sizes = {  # the input of torchvision's published figures, at which the tools were run
+"inception_v3": 299, "efficientnet_b1": 240, "efficientnet_b2": 288, "efficientnet_b3": 300,
+             "efficientnet_b4": 380, "efficientnet_b5": 456, "efficientnet_b6": 528, "efficientnet_b7": 600,
+             "efficientnet_v2_s": 384, "efficientnet_v2_m": 480, "efficientnet_v2_l": 480, "regnet_y_128gf": 384}
+    for name in sorted({model for model, _ in totals}):
+        segmentation = name.startswith(("fcn", "deeplab", "lraspp"))
+        options = {"googlenet": dict(aux_logits=False, init_weights=False),
+                   "inception_v3": dict(aux_logits=True, init_weights=False)}.get(name, {})
+        if segmentation:
+            options = dict(weights_backbone=None, aux_loss=None if name.startswith("lraspp") else True)
+        build = getattr(torchvision.models.segmentation if segmentation else torchvision.models, name)
+        if name.startswith("regnet"):  # its constructor computes widths with tensors: not on the meta device
+            net = build(weights=None, **options)
+        else:
+            with torch.device("meta"):
+                net = build(weights=None, **options)
+        size = 520 if segmentation else sizes.get(name, 224)
+        graph = cnncost.from_torch(net, input=(3, size, size), name=name)
+        # Inception3 runs its auxiliary head in training only: its parameters are in no row, and a note says so
+        missing = sum(p.numel() for p in net.AuxLogits.parameters()) if name == "inception_v3" else 0
+        for (model, convention), (params, macs) in totals.items():
+            if model == name:
+                report = cnncost.analyze(graph, convention=convention)
+                counted = 0 if convention == "thop" else missing  # thop counts the modules that ran, like the import
+                assert (report.totals.params + counted, report.totals.macs) == (params, macs), (name, convention)
+        if missing:
+            assert f"AuxLogits ({missing:,})" in " ".join(graph.notes)

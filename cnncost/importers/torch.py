@@ -127,6 +127,7 @@ class TorchImporter:
         self.refused: list = []  # (what, where, why)
         self.placed: dict = {}  # row -> (scope, base, module path for a module's own row)
         self.current = None  # (node, scope) being recorded
+        self.used: set = set()  # the modules called as leaves and the parameters read: what forward runs
 
     # --- tracing ---
 
@@ -203,7 +204,10 @@ class TorchImporter:
             return
         if kind == "get_attr":
             self.meta[node] = Param(_attribute(self.root, target), target)
+            self.used.add(target)
             return
+        if kind == "call_module":
+            self.used.add(target)
         args = _map(args, self._value)
         kwargs = _map(kwargs, self._value)
         if _contains_unknown(args) or _contains_unknown(kwargs):
@@ -217,7 +221,8 @@ class TorchImporter:
                 what, where = type(module).__name__, target
                 value = handler(self, module, *args, **kwargs) if handler else _unmappable_module(module)
             elif kind == "call_function":
-                handler = FUNCTIONS.get(target)
+                handler = FUNCTIONS.get(target) or NAMED_FUNCTIONS.get(
+                    f"{getattr(target, '__module__', '')}.{getattr(target, '__name__', '')}")
                 what, where = _function_name(target), f"{scope or 'forward'}"
                 value = handler(self, *args, **kwargs) if handler else _unmappable_function(target)
             elif kind == "call_method":
@@ -300,11 +305,36 @@ class TorchImporter:
             else:
                 row.wanted = f"{scope}.{base}" if scope else base
 
+    def unused_parameters(self) -> dict:
+        """Parameters of modules that forward does not run in eval mode (Inception3's AuxLogits), by the outermost
+        module whose parameters all go unused: no row holds them, though tools that count every parameter do."""
+        def used(name):
+            return name in self.used or any(name.startswith(u + ".") for u in self.used)
+
+        names = {name: p.numel() for name, p in self.root.named_parameters()}
+        unused = [n for n in names if not used(n)]
+        groups: dict = {}
+        for name in unused:
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                prefix = ".".join(parts[:i])
+                if i == len(parts) or not any(used(n) for n in names if n.startswith(prefix + ".")):
+                    groups[prefix] = groups.get(prefix, 0) + names[name]
+                    break
+        return groups
+
     def graph(self, output) -> ImportedGraph:
         self.name_rows()
         header = [f"Imported from the torch module {self.name} by cnncost.from_torch (torch {torch.__version__}).",
                   "Layer names are module paths; docs/import.md."]
-        return self.builder.graph(output.row, self.name, header, f"{self.name}, imported from torch")
+        unused = self.unused_parameters()
+        notes = []
+        if unused:
+            listed = ", ".join(f"{path} ({count:,})" for path, count in unused.items())
+            notes.append(f"{sum(unused.values()):,} parameters belong to modules that forward does not run in eval "
+                         f"mode, and are in no row: {listed}. Tools that count every parameter of the module count "
+                         "them.")
+        return self.builder.graph(output.row, self.name, header, f"{self.name}, imported from torch", notes)
 
 
 def import_module(module, input="3x224x224", name=None) -> ImportedGraph:
@@ -1038,6 +1068,14 @@ def _functions() -> dict:
 
 
 FUNCTIONS = _functions()
+
+
+def _stochastic_depth(imp, x, p, mode, training=True):
+    return imp.row("stochastic_depth", {"p": _float(p), "mode": mode}, [imp.plain(x, nhwc_ok=True)], call="function")
+
+
+# functions of other libraries that torch.fx records whole (torch.fx.wrap), by module and name
+NAMED_FUNCTIONS = {"torchvision.ops.stochastic_depth.stochastic_depth": _stochastic_depth}
 
 METHODS = {
     "view": _view, "reshape": _view, "flatten": _flatten_method, "contiguous": _same, "clone": _same,

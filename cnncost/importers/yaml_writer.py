@@ -227,8 +227,9 @@ class _Writer:
         return refs
 
 
-def write(name: str, input_shape: tuple, rows: list, header: list[str], description: str, file: str):
-    """The YAML text of the rows, and the document it parses to."""
+def write(name: str, input_shape: tuple, rows: list, header: list[str], description: str, file: str,
+          notes: list[str] = ()):
+    """The YAML text of the rows, and the document it parses to (``notes`` are printed under the table)."""
     w = _Writer(file)
     for comment in header:
         w.line(f"# {comment}".rstrip())
@@ -250,5 +251,12 @@ def write(name: str, input_shape: tuple, rows: list, header: list[str], descript
     for row in rows:
         w.layer(frames, row)
     w.close(frames, 1)
+    if notes:
+        key_lines["notes"] = w.line("notes:")
+        listed = w.sequence_list(key_lines["notes"] + 1)
+        for note in notes:
+            w.line(f"  - {json.dumps(note)}")
+            listed.append(note)
+        top["notes"] = listed
     doc = w.mapping(key_lines["name"], top, key_lines)
     return "\n".join(w.lines) + "\n", doc
