@@ -117,8 +117,10 @@ def test_names_are_made_legal_and_unique():
     x = b.add("relu", {}, [INPUT], "a b/c", "1")
     y = b.add("relu", {}, [x], "a b/c", "2")
     z = b.add("relu", {}, [y], "input", "3")
-    graph = b.graph(z, "names", [])
-    assert [n.name for n in graph.nodes] == ["a_b_c", "a_b_c_2", "input_"]
+    conv = b.add("conv", {"out": 4, "kernel": 1}, [z], "block.conv", "4")
+    relu = b.add("relu", {}, [conv], "block", "5")  # a function in a module's forward, named by the module
+    graph = b.graph(relu, "names", [])
+    assert [n.name for n in graph.nodes] == ["a_b_c", "a_b_c_2", "input_", "block.conv", "block.relu"]
 
 
 # --- ONNX files built by hand (the onnx package), no torch ---
@@ -652,3 +654,45 @@ def test_torchvision_models_imported_count_what_the_tools_printed():
                 assert (report.totals.params + counted, report.totals.macs) == (params, macs), (name, convention)
         if missing:
             assert f"AuxLogits ({missing:,})" in " ".join(graph.notes)
+
+
+@pytest.mark.parametrize("name, size", [
+    ("resnet18", 64), ("mobilenet_v3_small", 64), ("efficientnet_b0", 64), ("convnext_tiny", 64),
+    ("shufflenet_v2_x0_5", 64), ("googlenet", 64), ("inception_v3", 299), ("densenet121", 64),
+    ("regnet_y_400mf", 64), ("squeezenet1_1", 64), ("lraspp_mobilenet_v3_large", 64)])
+def test_torchvision_models_exported_to_onnx_read_as_their_modules(name, size, tmp_path):
+    """torchvision's own code, exported by the TorchScript exporter: the layers with weights have their module
+    paths as names, and the file counts what the module counts, under the conventions that do not depend on how
+    Python called a layer (the file does not say). Needs torchvision (skipped in CI)."""
+    torch = _torch()
+    pytest.importorskip("onnx")
+    torchvision = _torchvision()
+    segmentation = name.startswith("lraspp")
+    options = {"googlenet": dict(aux_logits=False, init_weights=False),
+               "inception_v3": dict(aux_logits=False, init_weights=False)}.get(name, {})
+    if segmentation:
+        options = dict(weights_backbone=None)
+    build = getattr(torchvision.models.segmentation if segmentation else torchvision.models, name)
+    net = build(weights=None, **options).eval()
+    wrapped = net
+    if segmentation:  # it returns a dict
+        class Out(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = net
+
+            def forward(self, x):
+                return self.net(x)["out"]
+
+        wrapped = Out()
+    path = tmp_path / f"{name}.onnx"
+    with torch.no_grad():
+        _export(torch, wrapped, (3, size, size), path, do_constant_folding=False)
+    from_file, from_module = cnncost.load(str(path)), cnncost.from_torch(wrapped, input=(3, size, size))
+    weighted = ("conv", "dwconv", "linear", "batchnorm", "layernorm", "layer_scale")
+    assert [n.name for n in from_file.nodes if n.kind in weighted] == \
+        [n.name for n in from_module.nodes if n.kind in weighted]
+    for convention in ("lecture", "torchvision", "flopcounter", "ptflops-aten"):
+        # not memory: the exporter merges a concatenation that only feeds another (Inception's), and its output
+        a, b = (cnncost.analyze(g, convention=convention).totals for g in (from_file, from_module))
+        assert (a.params, a.buffers, a.macs, a.flops) == (b.params, b.buffers, b.macs, b.flops), convention

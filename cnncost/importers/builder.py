@@ -145,7 +145,8 @@ def assign_names(rows: list[Row]):
 
     Names are dotted paths; the YAML nests them in sequences. A second row that wants a taken name gets
     ``name_2``, ``name_3``, ... as cnncost's own unnamed layers do; a name that is also the prefix of another
-    row's name (a group) would be illegal, so that row gets ``_<kind>`` appended.
+    row's name (a group: a module's forward that calls a function besides its submodules) would be illegal, so
+    that row goes inside the group as ``name.<kind>``.
     """
     wanted = [clean_name(r.wanted) for r in rows]
     groups = set()
@@ -155,7 +156,7 @@ def assign_names(rows: list[Row]):
     taken: set = set()
     for row, name in zip(rows, wanted):
         if name in groups:
-            name = f"{name}_{row.kind}"
+            name = f"{name}.{row.kind}"
         base, n = name, 1
         while name in taken or name in groups:
             n += 1

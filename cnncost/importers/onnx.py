@@ -37,6 +37,9 @@ from .tensors import (Const, axis_of, broadcast_dims, concat, divide, elementwis
                       slice_, slice_ranges, transpose)
 
 FLOAT_TYPES = (proto.FLOAT, proto.DOUBLE, proto.FLOAT16, proto.BFLOAT16)
+# what torch.nn's modules call their parameters and buffers: the module's path names the row
+_MODULE_PARAMETERS = {"weight", "bias", "running_mean", "running_var", "num_batches_tracked", "in_proj_weight",
+                      "in_proj_bias"}
 
 
 class SigmoidOf(Pending):
@@ -264,7 +267,9 @@ class OnnxImporter:
             value = self.values.get(name)
             if isinstance(value, Const) and value.name and "." in value.name and not value.name.startswith(
                     ("onnx::", "/")):
-                return value.name.rsplit(".", 1)[0]
+                path, attribute = value.name.rsplit(".", 1)
+                # a module's weight names the module; a parameter of its own (ConvNeXt's layer_scale) is the row
+                return path if attribute in _MODULE_PARAMETERS else value.name
         parts = [p for p in node.name.split("/") if p]
         if len(parts) > 1:
             scope: list = []
@@ -922,7 +927,11 @@ def _c_slice(imp, node, ins):
 
 
 def _c_transpose(imp, node, ins):
-    return [transpose(ins[0], node.attrs.get("perm"))]
+    c = ins[0]
+    if c.values is None:  # a weight (nn.Linear's, transposed for a MatMul): its dims are all cnncost needs
+        perm = node.attrs.get("perm") or list(range(len(c.dims)))[::-1]
+        return [Const(None, [c.dims[p] for p in perm], c.is_float, name=c.name)]
+    return [transpose(c, node.attrs.get("perm"))]
 
 
 def _c_constant_of_shape(imp, node, ins):

@@ -263,12 +263,13 @@ class TorchImporter:
             raise Unmappable("reads a parameter or constant where cnncost needs an activation")
         raise Unmappable(f"reads {type(value).__name__} where cnncost needs an activation")
 
-    def row(self, kind, args, inputs, node=None, call=None, base=None) -> Act:
-        """A row made by the node being recorded (or, for a pattern, by the node that started it)."""
+    def row(self, kind, args, inputs, node=None, call=None, base=None, path=None) -> Act:
+        """A row made by the node being recorded (or, for a pattern, by the node that started it). ``path``: the
+        parameter that is the row (a layer scale), which names it as a module's path would."""
         fx_node, scope = self.current if node is None else node
         if node is not None and call is None:
             call = "function"  # a pattern completed here: views, slices and transposes are tensor functions
-        module_path = fx_node.target if fx_node.op == "call_module" else None
+        module_path = path or (fx_node.target if fx_node.op == "call_module" else None)
         origin = module_path or f"{_describe(fx_node)} in {scope or 'forward'}"
         acts = [a if isinstance(a, Act) else self.plain(a) for a in inputs]
         row = self.builder.add(kind, args, [a.row for a in acts], module_path or kind, origin, call)
@@ -814,7 +815,7 @@ def _binary(kind, call):
             x = imp.plain(a)
             if kind == "mul" and b.path is not None and len(x.shape) == 4 and b.shape in (
                     (x.shape[1], 1, 1), (1, x.shape[1], 1, 1)):
-                return imp.row("layer_scale", {}, [x], call="operator")  # x * gamma, a parameter per channel
+                return imp.row("layer_scale", {}, [x], call="operator", path=b.path)  # x * gamma, one per channel
             raise Unmappable(f"{'multiplies' if kind == 'mul' else 'adds'} an activation and a tensor that is not "
                              "an activation")
         if not isinstance(a, (Act, Pending)) or not isinstance(b, (Act, Pending)):
