@@ -96,6 +96,8 @@ def model_info(model: str | os.PathLike, settings: Settings | None = None, *, te
     if not isinstance(model, (str, os.PathLike)):
         raise CnnCostError(f"model must be a zoo name or a YAML file's path, got {type(model).__name__}")
     settings = Settings.of(settings)
+    if text is None and os.fspath(model).lower().endswith(".onnx"):  # described as the YAML its import writes
+        text = api.load(model).to_yaml()
     if text is None:
         source = zoo.file_of(model)
         doc = load_file(source)

@@ -206,6 +206,8 @@ def test_import_writes_yaml_that_costs_the_same(tmp_path):
     assert run("import", str(path)).stdout == text  # no -o: the YAML on stdout
     narrow = cnncost.analyze(str(path), input="3x64x64")  # --input instead of the file's
     assert narrow.layers[0].output_shape == (16, 32, 32)
+    info = run("info", str(path))
+    assert info.returncode == 0 and "6 layers, 618 params" in info.stdout
 
 
 def test_plain_commands_on_onnx_import_neither_torch_nor_onnx(tmp_path):
