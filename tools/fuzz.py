@@ -950,7 +950,8 @@ class NetGen:
         ctx = Ctx()
         self.named.clear()
         self.cur_name = None
-        while self.made < self.max_layers * rng.uniform(0.2, 1.0) or not items:
+        # at least one item on the chain: a network of side branches alone has no layers
+        while self.made < self.max_layers * rng.uniform(0.2, 1.0) or all(kind_of(i) == "side" for i in items):
             # a merge of earlier named tensors, or a branch that reads one of them
             if self.named and cur[0] == "map" and rng.random() < 0.12:
                 made = self.top_merge(cur, items)
@@ -1291,7 +1292,7 @@ def wild_value(rng, depth=0):
                            "!!python/name:os.system", "!!python/object/apply:os.system [ls]", "0x10", "0o17",
                            "1_000", "+1", ".5", "1e3", "010", "0b11", "~", "!!str 3", "!!int '3'", "!!float 1",
                            "!!map {}", "!!seq []", "!custom x", "? a", "12:30:00", "-.inf", "!!null ''",
-                           "9" * 5000, "0x" + "f" * 4000, "1" + "0" * 4300 + ".5")))
+                           "9" * 5000, "0x" + "f" * 4000, ":".join(["59"] * 3000), "1" + "0" * 4300 + ".5")))
 
 
 def gen_layer_args(rng) -> Case:
@@ -1372,6 +1373,189 @@ def gen_wiring(rng) -> Case:
     if rng.random() < 0.3:
         doc["layers"].append({"relu": {"input": ref()}})
     return Case("wiring", table_like(rng, "net.yaml"), {"net.yaml": encode(to_yaml(doc, rng))})
+
+
+# --- ONNX files, written with a protobuf encoder of our own (field numbers of onnx/onnx.proto) ---
+
+def _varint(n: int) -> bytes:
+    n &= (1 << 64) - 1  # negative int64 values are ten bytes, as protobuf writes them
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, value) -> bytes:
+    """One protobuf field: an int (varint), bytes or str (length-delimited), a float (fixed32)."""
+    if isinstance(value, bool) or isinstance(value, int):
+        return _varint(number << 3) + _varint(int(value))
+    if isinstance(value, float):
+        import struct
+        return _varint(number << 3 | 5) + struct.pack("<f", value)
+    data = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def _attr(name, value) -> bytes:
+    """AttributeProto: name 1, f 2, i 3, s 4, ints 8, type 20 (FLOAT 1, INT 2, STRING 3, INTS 7)."""
+    if isinstance(value, list):
+        return _field(1, name) + b"".join(_field(8, v) for v in value) + _field(20, 7)
+    if isinstance(value, float):
+        return _field(1, name) + _field(2, value) + _field(20, 1)
+    if isinstance(value, (str, bytes)):
+        return _field(1, name) + _field(4, value) + _field(20, 3)
+    return _field(1, name) + _field(3, value) + _field(20, 2)
+
+
+def _node(op, inputs, outputs, name="", **attrs) -> bytes:
+    """NodeProto: input 1, output 2, name 3, op_type 4, attribute 5."""
+    return (b"".join(_field(1, i) for i in inputs) + b"".join(_field(2, o) for o in outputs) +
+            (_field(3, name) if name else b"") + _field(4, op) +
+            b"".join(_field(5, _attr(k, v)) for k, v in attrs.items()))
+
+
+def _tensor(name, dims, data_type=1, int64s=None) -> bytes:
+    """TensorProto: dims 1, data_type 2, int64_data 7, name 8 (weights have dims only: cnncost never reads them)."""
+    body = b"".join(_field(1, d) for d in dims) + _field(2, data_type)
+    if int64s is not None:
+        body += b"".join(_field(7, v) for v in int64s)
+    return body + _field(8, name)
+
+
+def _value_info(name, dims) -> bytes:
+    """ValueInfoProto name 1, type 2 -> TypeProto tensor_type 1 -> elem_type 1, shape 2 -> dim 1 -> dim_value 1."""
+    shape = b"".join(_field(1, _field(1, d)) for d in dims) if dims is not None else None
+    tensor = _field(1, 1) + (_field(2, shape) if shape is not None else b"")
+    return _field(1, name) + _field(2, _field(1, tensor))
+
+
+def onnx_model(nodes, inits, inputs, outputs, opset=17) -> bytes:
+    """ModelProto: ir_version 1, graph 7, opset_import 8; GraphProto: node 1, name 2, initializer 5, input 11,
+    output 12."""
+    graph = (b"".join(_field(1, n) for n in nodes) + _field(2, "g") + b"".join(_field(5, t) for t in inits) +
+             b"".join(_field(11, _value_info(n, d)) for n, d in inputs) +
+             b"".join(_field(12, _value_info(n, d)) for n, d in outputs))
+    return _field(1, 8) + _field(8, _field(1, "") + _field(2, opset)) + _field(7, graph)
+
+
+def onnx_chain(rng, c, h):
+    """A small CNN in ONNX from a 1 x c x h x h input, shapes tracked: convs, pools, batch norm, activations,
+    a residual add, a classifier. (nodes, initializers)."""
+    nodes, inits, cur = [], [], "x"
+    for n in range(1, rng.randint(2, 9)):
+        out = f"t{n}"
+        r = rng.random()
+        if r < 0.35:
+            k, s, oc = rng.choice((1, 3, 5)), rng.choice((1, 2)), rng.randint(1, 16)
+            inits.append(_tensor(f"w{n}", [oc, c, k, k]))
+            ins = [cur, f"w{n}"]
+            if rng.random() < 0.5:
+                inits.append(_tensor(f"b{n}", [oc]))
+                ins.append(f"b{n}")
+            nodes.append(_node("Conv", ins, [out], f"conv{n}", kernel_shape=[k, k], strides=[s, s],
+                               pads=[k // 2] * 4))
+            c, h = oc, (h - 1) // s + 1
+        elif r < 0.5 and h >= 2:
+            nodes.append(_node(rng.choice(("MaxPool", "AveragePool")), [cur], [out], kernel_shape=[2, 2],
+                               strides=[2, 2]))
+            h //= 2
+        elif r < 0.65:
+            tags = ("scale", "bias", "mean", "var")
+            inits += [_tensor(f"{tag}{n}", [c]) for tag in tags]
+            nodes.append(_node("BatchNormalization", [cur] + [f"{tag}{n}" for tag in tags], [out], epsilon=1e-5))
+        elif r < 0.85:
+            op = rng.choice(("Relu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish"))
+            # ONNX's HardSigmoid defaults to alpha 0.2; torch's (the one cnncost maps) is alpha 1/6
+            nodes.append(_node(op, [cur], [out], **({"alpha": 1 / 6, "beta": 0.5} if op == "HardSigmoid" else {})))
+        else:  # a residual: a 3x3 conv that keeps the shape, added to its input
+            inits.append(_tensor(f"w{n}", [c, c, 3, 3]))
+            nodes.append(_node("Conv", [cur, f"w{n}"], [f"r{n}"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
+            nodes.append(_node("Add", [cur, f"r{n}"], [out]))
+        cur = out
+    if rng.random() < 0.6:
+        classes = rng.randint(1, 20)
+        inits += [_tensor("fc_w", [classes, c]), _tensor("fc_b", [classes])]
+        nodes += [_node("GlobalAveragePool", [cur], ["gap"]), _node("Flatten", ["gap"], ["flat"], axis=1),
+                  _node("Gemm", ["flat", "fc_w", "fc_b"], ["y"], transB=1)]
+    else:
+        nodes.append(_node("Identity", [cur], ["y"]))
+    return nodes, inits
+
+
+def onnx_constant_bomb(rng):
+    """Folded constants that ask for huge lists: ConstantOfShape, Range, Expand, Pow into Reshape."""
+    big = rng.choice((10**3, 10**6, 10**9, 10**12, 2**62, -1, 0))
+    which = rng.randrange(5)
+    if which == 0:
+        inits = [_tensor("s", [1], 7, [big])]
+        nodes = [_node("ConstantOfShape", ["s"], ["c"]), _node("Add", ["x", "c"], ["y"])]
+    elif which == 1:
+        inits = [_tensor(n, [], 7, [v]) for n, v in (("a", 0), ("b", big), ("d", rng.choice((1, -1, 0, 3))))]
+        nodes = [_node("Range", ["a", "b", "d"], ["c"]), _node("Add", ["x", "c"], ["y"])]
+    elif which == 2:
+        inits = [_tensor("v", [1], 7, [1]), _tensor("s", [2], 7, [big, big])]
+        nodes = [_node("Expand", ["v", "s"], ["c"]), _node("Add", ["x", "c"], ["y"])]
+    elif which == 3:
+        inits = [_tensor("b", [], 7, [rng.choice((10, 10**6, 2**62))]), _tensor("e", [], 7, [big])]
+        nodes = [_node("Pow", ["b", "e"], ["p"]), _node("Reshape", ["x", "p"], ["y"])]
+    else:
+        inits = [_tensor("s", [4], 7, [1, rng.choice((3, big)), big, 1])]
+        nodes = [_node("Reshape", ["x", "s"], ["y"])]
+    return onnx_model(nodes, inits, [("x", [1, 3, 8, 8])], [("y", None)]), f"constants {which} {big}"
+
+
+def gen_onnx(rng) -> Case:
+    """.onnx files (cnncost reads them with its own protobuf reader): small valid CNNs, the same damaged at the
+    protobuf level, and folded constants that ask for huge lists."""
+    r = rng.random()
+    valid, note = False, ""
+    if r < 0.3:
+        data, note = onnx_constant_bomb(rng)
+    else:
+        c, h = rng.randint(1, 8), rng.randint(8, 32)
+        nodes, inits = onnx_chain(rng, c, h)
+        data = onnx_model(nodes, inits, [("x", [1, c, h, h])], [("y", None)])
+        if r < 0.6:
+            valid = True
+        else:
+            data = mutate_bytes(rng, data)
+    argv = [rng.choice(("table", "table", "memory", "rf", "import")), "model.onnx"]
+    if argv[0] != "import":
+        argv += ["--format", rng.choice(("json", "csv", "table"))]
+    if rng.random() < 0.2:
+        argv += ["--input", rng.choice(("3x32x32", "1x8x8", "3x1x1", "3x100000x100000"))]
+        valid = False
+    return Case("onnx", argv, {"model.onnx": data}, valid=valid, note=note)
+
+
+def mutate_bytes(rng, data: bytes) -> bytes:
+    """Protobuf-level damage: flipped bytes, a truncation, huge lengths and field numbers, nesting."""
+    data = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        r = rng.randrange(7)
+        pos = rng.randrange(len(data)) if data else 0
+        if r == 0 and data:
+            data[pos] ^= 1 << rng.randrange(8)
+        elif r == 1:
+            data = data[:pos]
+        elif r == 2:
+            data[pos:pos] = _varint(rng.choice((2, 10, 18, 58, 7 << 3 | 2))) + _varint(
+                rng.choice((2**31, 2**62, 2**64 - 1, 10**9)))
+        elif r == 3:
+            data[pos:pos] = b"\xff" * rng.randint(1, 12)
+        elif r == 4:
+            nest = b""
+            for _ in range(rng.choice((100, 1000, 5000))):
+                nest = _field(7, nest)
+            data[pos:pos] = nest
+        elif r == 5:
+            chunk = data[pos:pos + rng.randint(1, 64)]
+            data[pos:pos] = chunk * rng.randint(1, 50)
+        else:
+            data[pos:pos] = _field(rng.choice((1, 4, 8, 11)), rng.choice(HOSTILE_TEXT))
+    return bytes(data)
 
 
 # --- expressions ---
@@ -1711,7 +1895,7 @@ def gen_alias_bombs(rng) -> Case:
         files["base.yaml"] = ("input: [3, 8, 8]\nparams:\n  " + "\n  ".join(parts) + "\nlayers: [relu]\n").encode()
         text = "extends: base.yaml\n"
     files["net.yaml"] = text.encode()
-    if rng.random() < 0.2:
+    if where != 2 and rng.random() < 0.2:  # check --model-file takes no --set: the bomb must be in the file
         return Case("alias_bombs", ["check", "alexnet", "--model-file", "alexnet=net.yaml", "--format", "json"],
                     files, companion=["table", "net.yaml"])
     return Case("alias_bombs", ["table", "net.yaml", *extra, "--format", "json"], files,
@@ -1841,7 +2025,8 @@ def gen_stdin(rng) -> Case:
 
 def gen_sizes(rng) -> Case:
     """Huge numbers where a shape or a count is read: inputs, channels, kernels, pools, upsampling, batch."""
-    big = rng.choice(HUGE_INTS[:14] + (Raw("9" * 5000),))  # past Python's 4,300-digit conversion limit
+    # past Python's 4,300-digit conversion limit: decimal, hexadecimal, and YAML 1.1's base 60 (1:30 is 90)
+    big = rng.choice(HUGE_INTS[:14] + (Raw("9" * 5000), Raw("0x" + "f" * 4000), Raw(":".join(["59"] * 3000))))
     r = rng.randrange(12)
     shape = [3, 32, 32]
     layer = None
@@ -2011,6 +2196,7 @@ FAMILIES = {
     "extends": (gen_extends, 7),
     "layer_args": (gen_layer_args, 16),
     "wiring": (gen_wiring, 4),
+    "onnx": (gen_onnx, 4),
     "expressions": (gen_expressions, 10),
     "names": (gen_names, 7),
     "yaml_syntax": (gen_yaml_syntax, 8),
