@@ -64,6 +64,20 @@ def _construct_sequence(loader, node):
     return seq
 
 
+MAX_NUMBER_TEXT = 100  # characters of one integer literal, in any base YAML knows
+_construct_yaml_int = _Loader.yaml_constructors["tag:yaml.org,2002:int"]
+
+
+def _construct_int(loader, node):
+    # YAML 1.1 reads 1:2:3 as base 60, by one big multiplication per group: 200,000 groups took 10 s;
+    # hexadecimal and octal have no length limit either. No figure of a network needs 100 characters.
+    if len(node.value) > MAX_NUMBER_TEXT:
+        raise CnnCostError(f"a number written with more than {MAX_NUMBER_TEXT} characters",
+                           location=Location(None, node.start_mark.line + 1, node.start_mark.column + 1))
+    return _construct_yaml_int(loader, node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 

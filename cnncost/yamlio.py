@@ -73,7 +73,7 @@ _MAX_PARSED_CHARS = 64 * 1024 * 1024  # ... and characters of their text, whiche
 _parsed_chars = 0
 # Bump when the encoding below, what the parser reads a text as, or the limits load_text applies change:
 # entries written under another format (or another cnncost version) are never read.
-_CACHE_FORMAT = 4
+_CACHE_FORMAT = 5
 CACHE_MAX_BYTES = 64 * 1024 * 1024  # the cache folder's entries, in all; the oldest are removed beyond it
 CACHE_MAX_FILES = 2048  # and at most this many entries, which keeps the scan on each write short
 _CACHE_REFRESH_S = 86400  # an entry read is marked as used (its mtime) at most once a day
