@@ -37,8 +37,6 @@ CASES = {
 # Families with violations the code still has, with the issue that fixes them. Strict: once a family
 # passes, its mark fails the test, so that it is removed.
 KNOWN_FAILING: dict[str, str] = {
-    "layer_args": "issue 15: a hexadecimal or base-60 integer past Python's 4,300-digit limit is an internal error "
-                  "(docs/security.md, Fuzzing, F5b)",
     "onnx": "issue 15: the ONNX importer folds ConstantOfShape, Range, Expand and Pow into lists and integers of "
             "any size: a 200-byte file asks for gigabytes (docs/security.md, Fuzzing, F8)",
 }
