@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import operator
-import os
 import traceback
 
 from ..errors import CnnCostError, Location
@@ -228,7 +227,7 @@ class TorchImporter:
             elif kind == "call_method":
                 handler = METHODS.get(target)
                 what, where = f"Tensor.{target}", f"{scope or 'forward'}"
-                value = handler(self, *args, **kwargs) if handler else _unmappable_function(target, method=True)
+                value = handler(self, *args, **kwargs) if handler else _unmappable_function(target)
             else:
                 value = UNKNOWN
         except Unmappable as exc:
@@ -438,16 +437,12 @@ def _unmappable_module(module):
     raise Unmappable("cnncost has no kind for it")
 
 
-def _unmappable_function(target, method=False):
+def _unmappable_function(target):
     raise Unmappable("cnncost has no kind for it")
 
 
 def _pair(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value, value]
-
-
-def _act_of(imp, value, nhwc_ok=False) -> Act:
-    return imp.plain(value, nhwc_ok)
 
 
 def _float(value):
