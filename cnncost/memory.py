@@ -200,6 +200,10 @@ def saved_rule(kind: str) -> Callable:
 def _is_view(node: Node, mode: str) -> bool:
     if node.kind in VIEWS:
         return True
+    if node.kind == "channel_shuffle" and node.args["groups"] in (1, node.output_shape[0]):
+        # the identity: the transposed view moves a dimension of size 1, so it is contiguous already and
+        # torch's .contiguous() returns the input's own storage
+        return True
     # in eval, and at p = 0 in training, dropout and stochastic depth return their input itself
     return node.kind in ("dropout", "stochastic_depth") and (mode == "infer" or node.args["p"] == 0)
 

@@ -174,6 +174,17 @@ def test_inference_peak_by_hand():
     assert memory.inplace_nodes(cnncost.load_text(NET), False) == {"r"}
 
 
+@pytest.mark.parametrize("groups, new_bytes", [(1, 0), (4, 0), (2, 4 * 8 * 8 * 4)])
+def test_a_channel_shuffle_that_is_the_identity_makes_no_new_tensor(groups, new_bytes):
+    # found by tools/fuzz.py (F7): with groups 1 or = channels, view(1, g, C/g, H, W).transpose(1, 2) only moves
+    # a dimension of size 1, so .contiguous() returns the input's own storage; at 2 groups it copies 4x8x8 floats
+    text = ("input: [4, 8, 8]\nlayers:\n  - conv: {name: a, out: 4, kernel: 1}\n"
+            f"  - channel_shuffle: {{name: s, groups: {groups}}}\n  - conv: {{name: b, out: 4, kernel: 1}}\n")
+    live = {r.name: r.live_bytes for r in memory.analyze_memory(cnncost.load_text(text), mode="infer").layers}
+    # a's output (4x8x8 floats) is live during s: s's own output adds new_bytes
+    assert live["s"] == 4 * 8 * 8 * 4 + new_bytes
+
+
 def test_an_activation_runs_in_place_only_as_the_last_reader_of_its_input():
     text = ("input: [8, 6, 6]\nlayers:\n  - conv: {name: a, out: 8, kernel: 1}\n  - relu: {name: r}\n"
             "  - add: {name: s, input: [a, r]}\n  - relu: {name: r2}\n")
