@@ -15,11 +15,11 @@ from __future__ import annotations
 import datetime
 import platform
 import sys
-import types
 from importlib.metadata import version
 from pathlib import Path
 
 import torch
+from torchvision_import import import_torchvision
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "torchvision_saved_bytes.tsv"
 # (model, input size, builder keywords, cnncost settings that give the same structure)
@@ -36,19 +36,6 @@ MODELS = [
                                  "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "densenet121", "efficientnet_b0")),
 ]
 RUNS = [("float32", 2), ("bfloat16", 3)]
-
-
-def import_torchvision():
-    try:
-        import torchvision
-    except RuntimeError as error:
-        if "torchvision::" not in str(error):
-            raise
-        for name in [n for n in sys.modules if n.split(".")[0] == "torchvision"]:
-            del sys.modules[name]
-        sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
-        import torchvision
-    return torchvision
 
 
 def saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import datetime
 import platform
 import sys
-import types
 from importlib.metadata import version
 from pathlib import Path
 
 import torch
+from torchvision_import import import_torchvision
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,19 +31,6 @@ for _name in ("fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_
               "deeplabv3_mobilenet_v3_large"):
     KEYWORDS[_name] = {"aux_loss": True, "num_classes": 21, "weights_backbone": None}
 KEYWORDS["lraspp_mobilenet_v3_large"] = {"num_classes": 21, "weights_backbone": None}
-
-
-def import_torchvision():
-    try:
-        import torchvision
-    except RuntimeError as error:
-        if "torchvision::" not in str(error):
-            raise
-        for name in [n for n in sys.modules if n.split(".")[0] == "torchvision"]:
-            del sys.modules[name]
-        sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
-        import torchvision
-    return torchvision
 
 
 def main() -> int:
