@@ -10,6 +10,7 @@ under a memory cap, and its outcome is classified:
     refused   exit 2 and exactly one line on stderr, 'cnncost: error: ...', nothing on stdout
     io-error  exit 1 and one such line that is not an internal error (an I/O failure)
     claims    'cnncost check' exit 1 with its report: a file that builds but does not reproduce the claims
+    over-budget  'cnncost budget' exit 1 with its report on stdout: a limit exceeded
 
 and everything else is a violation: traceback, internal-error, bad-stderr (empty
 or several lines, or output on stdout after a failure), exit-other, timeout
@@ -1054,11 +1055,23 @@ def input_value(net: NetGen, shape):
     return list(shape)
 
 
-def table_like(rng, model, extra=()):
-    """A command that analyses one model, with output options."""
-    cmd = rng.choices(("table", "memory", "rf", "explain", "latency"), (10, 2, 2, 1, 1))[0]
+def table_like(rng, model, extra=(), valid=False):
+    """A command that analyses one model, with output options; with valid, only options that are valid."""
+    cmd = rng.choices(("table", "memory", "rf", "explain", "latency", "budget", "info"), (10, 2, 2, 1, 1, 1, 1))[0]
+    if cmd == "info" and extra:  # info takes no --set or --input, which the network may need
+        cmd = "table"
+    if cmd == "info":
+        return ["info", model, "--format", rng.choice(("table", "json"))]
     argv = [cmd, model, *extra]
     fmt = rng.choice(("table", "json", "csv", "markdown", "json"))
+    if cmd == "budget":  # the CI gate: limits with suffixes, good and (unless valid) bad
+        limits = (("--max-params", ("5M", "1k", "0", "1.5G"), ("-1", "x", "1e400", "9" * 5000)),
+                  ("--max-macs", ("600M", "1", "10G"), ("", "M")),
+                  ("--max-flops", ("1.2G", "1T"), ("1.2.3", "0.5")),
+                  ("--max-memory", ("64MiB", "1KB", "0"), ("1 GiB", "5XB", "2**40")))
+        chosen = [limit for limit in limits if rng.random() < 0.5] or [rng.choice(limits)]
+        for option, good, bad in chosen:
+            argv += [option, rng.choice(bad if not valid and rng.random() < 0.3 else good)]
     if cmd == "latency":
         argv += ["--device", rng.choice([d for d in DEVICES if d != "jetson-orin-nano-8gb"])]  # no FP32 peak
         if rng.random() < 0.3:
@@ -1125,7 +1138,7 @@ def valid_case(rng, family="valid_net") -> Case:
         opts += ["--input", "x".join(map(str, shape))]
     files = {"net.yaml": encode(text)}
     on_stdin = rng.random() < 0.12
-    argv = table_like(rng, "-" if on_stdin else "net.yaml", opts)
+    argv = table_like(rng, "-" if on_stdin else "net.yaml", opts, valid=True)
     validate = ["validate", "net.yaml", *opts, "--format", "json"]
     r = rng.random()
     if r < 0.3:  # training mode: batch norm needs more than one value per channel, so a batch of 2
@@ -1173,7 +1186,7 @@ def gen_extends(rng) -> Case:
         opts = []
         for s in net.sets:
             opts += ["--set", s]
-        return Case("extends", table_like(rng, "sub/leaf.yaml", opts), files, valid=True,
+        return Case("extends", table_like(rng, "sub/leaf.yaml", opts, valid=True), files, valid=True,
                     validate_argv=["validate", "sub/leaf.yaml", *opts, "--format", "json"],
                     validate_draw=rng.random())
     if r < 0.55:  # a zoo base with a small input and new parameters
@@ -2270,7 +2283,7 @@ class Limits:
 VIOLATIONS = ("timeout", "memory", "traceback", "internal-error", "bad-stderr", "exit-other", "slow",
               "torch-mismatch", "validate-error", "check-exit", "output-file", "stdout-on-failure",
               "harness-error")  # the last is the fuzzer's own failure, never hidden
-FINE = ("ok", "refused", "io-error", "claims")
+FINE = ("ok", "refused", "io-error", "claims", "over-budget")
 
 
 @dataclasses.dataclass
@@ -2424,6 +2437,8 @@ def classify(run: Run, limits: Limits, command: str = "table") -> tuple:
             return "internal-error", err.strip()[:300]
         if command == "check" and run.rc == 1 and not err.strip() and run.stdout_size:
             return "claims", ""
+        if command == "budget" and run.rc == 1 and not err.strip() and run.stdout_size:
+            return "over-budget", ""
         if not one_line:
             return "bad-stderr", f"exit {run.rc}, {len(lines)} lines: {err[:300]!r}"
         if run.stdout_size:
