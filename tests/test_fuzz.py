@@ -36,10 +36,7 @@ CASES = {
 }
 # Families with violations the code still has, with the issue that fixes them. Strict: once a family
 # passes, its mark fails the test, so that it is removed.
-KNOWN_FAILING: dict[str, str] = {
-    "onnx": "issue 15: the ONNX importer folds ConstantOfShape, Range, Expand and Pow into lists and integers of "
-            "any size: a 200-byte file asks for gigabytes (docs/security.md, Fuzzing, F8)",
-}
+KNOWN_FAILING: dict[str, str] = {}
 
 LIMITS = dict(rss_mib=500, as_mib=1024, slow_s=None, kill_s=20.0)
 

@@ -701,3 +701,30 @@ def test_torchvision_models_exported_to_onnx_read_as_their_modules(name, size, t
         # not memory: the exporter merges a concatenation that only feeds another (Inception's), and its output
         a, b = (cnncost.analyze(g, convention=convention).totals for g in (from_file, from_module))
         assert (a.params, a.buffers, a.macs, a.flops) == (b.params, b.buffers, b.macs, b.flops), convention
+
+
+@pytest.mark.parametrize("op, values", [("ConstantOfShape", {"s": [10 ** 9]}), ("Range", {"a": 0, "b": 10 ** 9, "d": 1}),
+                                        ("Pow", {"a": 10, "b": 10 ** 9})])
+def test_shape_arithmetic_that_asks_for_too_much_is_refused(op, values, tmp_path):
+    """docs/security.md, F8: a 200-byte file must not ask for gigabytes or a billion-digit integer."""
+    from onnx import TensorProto, helper
+
+    inits = [helper.make_tensor(n, TensorProto.INT64, [len(v)] if isinstance(v, list) else [],
+                                v if isinstance(v, list) else [v]) for n, v in values.items()]
+    nodes = [helper.make_node(op, list(values), ["c"], name=f"/{op}"), helper.make_node("Add", ["x", "c"], ["y"])]
+    model = _onnx_model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    path = tmp_path / "bomb.onnx"
+    path.write_bytes(model.SerializeToString())
+    result = run("table", str(path))
+    assert result.returncode == 2 and f"{op} x1: '/{op}' (cannot compute it statically" in result.stderr
+
+
+def test_a_field_in_the_wrong_wire_type_is_refused(tmp_path):
+    """docs/security.md, F9: a Relu model whose node name (field 3 of NodeProto) is sent as the varint 5."""
+    data = bytes.fromhex("080842040a0010113a380a0e0a01781201791805220452656c755a1b0a017812160a14080112100a0208010a"
+                         "0208030a0208080a02080862090a017912040a020801")
+    path = tmp_path / "wire.onnx"
+    path.write_bytes(data)
+    result = run("table", str(path))
+    assert result.returncode == 2 and "field 3 comes as wire type 0" in result.stderr

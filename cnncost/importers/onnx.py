@@ -33,8 +33,8 @@ from ..graph import INPUT
 from . import onnx_proto as proto
 from .builder import Builder, ImportedGraph, Row
 from .values import UNKNOWN, Act, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text as _dims
-from .tensors import (Const, axis_of, broadcast_dims, concat, divide, elementwise, gather, reshape_dims,
-                      slice_, slice_ranges, transpose)
+from .tensors import (Const, axis_of, broadcast_dims, concat, divide, elementwise, gather, power, reshape_dims,
+                      sized, slice_, slice_ranges, transpose)
 
 FLOAT_TYPES = (proto.FLOAT, proto.DOUBLE, proto.FLOAT16, proto.BFLOAT16)
 # what torch.nn's modules call their parameters and buffers: the module's path names the row
@@ -221,7 +221,7 @@ class OnnxImporter:
         if node.op_type in CONST_OPS and all(i is None or isinstance(i, Const) for i in ins):
             try:
                 return CONST_OPS[node.op_type](self, node, ins)
-            except (ValueError, IndexError, ZeroDivisionError, TypeError) as exc:
+            except (ValueError, IndexError, ZeroDivisionError, TypeError, OverflowError, KeyError) as exc:
                 raise Unmappable(f"cannot compute it statically: {exc}") from None
         handler = getattr(self, "op_" + node.op_type, None)
         if handler is None:
@@ -232,6 +232,8 @@ class OnnxImporter:
             raise Unmappable(exc.message) from None
         except ValueError as exc:  # a constant it needs is not known
             raise Unmappable(str(exc)) from None
+        except (KeyError, IndexError, TypeError, ZeroDivisionError, OverflowError) as exc:  # a damaged node
+            raise Unmappable(f"the node is malformed ({type(exc).__name__}: {exc})") from None
         return out if isinstance(out, list) else [out]
 
     # --- helpers for the handlers ---
@@ -935,7 +937,7 @@ def _c_transpose(imp, node, ins):
 
 
 def _c_constant_of_shape(imp, node, ins):
-    dims = ins[0].ints()
+    dims = sized(ins[0].ints())
     value = node.attrs.get("value")
     fill = imp._const_of(value).known()[0] if value is not None else 0.0
     return [Const([fill] * math.prod(dims), dims, value is None or value.data_type in FLOAT_TYPES)]
@@ -944,6 +946,7 @@ def _c_constant_of_shape(imp, node, ins):
 def _c_range(imp, node, ins):
     start, limit, delta = (i.scalar() for i in ins)
     count = max(math.ceil((limit - start) / delta), 0)
+    sized([count])
     return [Const([start + i * delta for i in range(count)], (count,), any(i.is_float for i in ins))]
 
 
@@ -975,7 +978,7 @@ def _unary_const(fn, is_float=None):
 
 def _c_expand(imp, node, ins):
     c, shape = ins
-    dims = broadcast_dims(c.dims, shape.ints())
+    dims = sized(broadcast_dims(c.dims, shape.ints()))
     return [elementwise(lambda x, _: x, c, Const([0] * math.prod(dims), dims))]
 
 
@@ -992,7 +995,7 @@ CONST_OPS = {
     "Unsqueeze": _c_unsqueeze, "Squeeze": _c_squeeze, "Reshape": _c_reshape, "Concat": _c_concat,
     "Gather": _c_gather, "Slice": _c_slice, "Transpose": _c_transpose, "ConstantOfShape": _c_constant_of_shape,
     "Range": _c_range, "Add": _binary(lambda x, y: x + y), "Sub": _binary(lambda x, y: x - y),
-    "Mul": _binary(lambda x, y: x * y), "Div": _c_div, "Pow": _binary(lambda x, y: x ** y),
+    "Mul": _binary(lambda x, y: x * y), "Div": _c_div, "Pow": _binary(power),
     "Min": _binary(min), "Max": _binary(max), "Mod": _binary(lambda x, y: x % y),
     "Equal": _binary(lambda x, y: x == y, False), "Less": _binary(lambda x, y: x < y, False),
     "Greater": _binary(lambda x, y: x > y, False), "And": _binary(lambda x, y: bool(x and y), False),

@@ -113,12 +113,33 @@ def _varint(buf, pos):
             raise DecodeError("a varint longer than 10 bytes")
 
 
-def _fields(buf, pos, end):
-    """(field number, wire type, value, start) of each field in buf[pos:end]; a length-delimited value is its
-    (start, end) and a fixed one its bytes' position."""
+# The wire types each message's fields may come in (0 varint, 2 length-delimited, 5 32-bit, 1 64-bit; a repeated
+# number either packed or not). A field in another is refused: the file is damaged (docs/security.md, F9).
+_TENSOR = {1: (0, 2), 2: (0,), 4: (2, 5), 5: (0, 2), 6: (2,), 7: (0, 2), 8: (2,), 9: (2,), 10: (2, 1), 11: (0, 2),
+           13: (2,), 14: (0,)}
+_SPARSE = {1: (2,), 2: (2,), 3: (0, 2)}
+_VALUE_INFO = {1: (2,), 2: (2,)}
+_TYPE = {1: (2,)}
+_TENSOR_TYPE = {1: (0,), 2: (2,)}
+_SHAPE = {1: (2,)}
+_DIMENSION = {1: (0,), 2: (2,)}
+_ATTRIBUTE = {1: (2,), 20: (0,), 2: (5,), 3: (0,), 4: (2,), 5: (2,), 6: (2,), 7: (2, 5), 8: (0, 2), 9: (2,),
+              10: (2,), 11: (2,)}
+_NODE = {1: (2,), 2: (2,), 3: (2,), 4: (2,), 5: (2,), 7: (2,)}
+_GRAPH = {1: (2,), 2: (2,), 5: (2,), 11: (2,), 12: (2,), 13: (2,), 15: (2,)}
+_MODEL = {1: (0,), 2: (2,), 3: (2,), 7: (2,), 8: (2,)}
+_OPSET = {1: (2,), 2: (0,)}
+
+
+def _fields(buf, pos, end, schema):
+    """(field number, wire type, value) of each field in buf[pos:end]; a length-delimited value is its
+    (start, end) and a fixed one its bytes' position. ``schema``: the wire types of the fields cnncost reads."""
     while pos < end:
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7
+        allowed = schema.get(number)
+        if allowed is not None and wire not in allowed:
+            raise DecodeError(f"field {number} comes as wire type {wire}")
         if wire == 0:
             value, pos = _varint(buf, pos)
             yield number, 0, value
@@ -170,7 +191,7 @@ def _tensor(buf, span) -> Tensor:
     t = Tensor()
     dims: list = []
     typed: list | None = None
-    for number, wire, value in _fields(buf, *span):
+    for number, wire, value in _fields(buf, *span, _TENSOR):
         if number == 1:
             _ints(buf, wire, value, dims)
         elif number == 2:
@@ -199,7 +220,7 @@ def _tensor(buf, span) -> Tensor:
 def _sparse_tensor(buf, span) -> Tensor:
     t = Tensor()
     dims: list = []
-    for number, wire, value in _fields(buf, *span):
+    for number, wire, value in _fields(buf, *span, _SPARSE):
         if number == 1:
             values = _tensor(buf, value)
             t.name, t.data_type = values.name, values.data_type
@@ -211,21 +232,21 @@ def _sparse_tensor(buf, span) -> Tensor:
 
 def _value_info(buf, span) -> ValueInfo:
     info = ValueInfo()
-    for number, wire, value in _fields(buf, *span):
+    for number, wire, value in _fields(buf, *span, _VALUE_INFO):
         if number == 1:
             info.name = _text(buf, value)
         elif number == 2:  # TypeProto
-            for n2, _, v2 in _fields(buf, *value):
+            for n2, _, v2 in _fields(buf, *value, _TYPE):
                 if n2 == 1:  # tensor_type
-                    for n3, _, v3 in _fields(buf, *v2):
+                    for n3, _, v3 in _fields(buf, *v2, _TENSOR_TYPE):
                         if n3 == 1:
                             info.elem_type = v3
                         elif n3 == 2:  # TensorShapeProto
                             info.dims = []
-                            for n4, _, v4 in _fields(buf, *v3):
+                            for n4, _, v4 in _fields(buf, *v3, _SHAPE):
                                 if n4 == 1:  # Dimension
                                     dim = None
-                                    for n5, w5, v5 in _fields(buf, *v4):
+                                    for n5, w5, v5 in _fields(buf, *v4, _DIMENSION):
                                         if n5 == 1:
                                             dim = _signed(v5)
                                         elif n5 == 2:
@@ -241,7 +262,7 @@ _A_FLOAT, _A_INT, _A_STRING, _A_TENSOR, _A_GRAPH, _A_FLOATS, _A_INTS, _A_STRINGS
 def _attribute(buf, span):
     name, kind = "", 0
     found: dict = {}
-    for number, wire, value in _fields(buf, *span):
+    for number, wire, value in _fields(buf, *span, _ATTRIBUTE):
         if number == 1:
             name = _text(buf, value)
         elif number == 20:
@@ -275,7 +296,7 @@ def _attribute(buf, span):
 
 def _node(buf, span) -> Node:
     node = Node()
-    for number, wire, value in _fields(buf, *span):
+    for number, wire, value in _fields(buf, *span, _NODE):
         if number == 1:
             node.inputs.append(_text(buf, value))
         elif number == 2:
@@ -294,7 +315,7 @@ def _node(buf, span) -> Node:
 
 def _graph(buf, span) -> GraphProto:
     g = GraphProto()
-    for number, wire, value in _fields(buf, *span):
+    for number, wire, value in _fields(buf, *span, _GRAPH):
         if number == 1:
             g.nodes.append(_node(buf, value))
         elif number == 2:
@@ -317,7 +338,7 @@ def _graph(buf, span) -> GraphProto:
 
 def parse(buf) -> Model:
     model = Model()
-    for number, wire, value in _fields(buf, 0, len(buf)):
+    for number, wire, value in _fields(buf, 0, len(buf), _MODEL):
         if number == 1:
             model.ir_version = value
         elif number == 2:
@@ -326,7 +347,7 @@ def parse(buf) -> Model:
             model.producer += " " + _text(buf, value)
         elif number == 8:
             domain, version = "", 0
-            for n2, _, v2 in _fields(buf, *value):
+            for n2, _, v2 in _fields(buf, *value, _OPSET):
                 if n2 == 1:
                     domain = _text(buf, v2)
                 elif n2 == 2:
@@ -361,6 +382,6 @@ def read(path: str) -> Model:
         raise CnnCostError("is a folder, not an ONNX file", location=where) from None
     except OSError as exc:
         raise CnnCostError(f"cannot read the file: {exc.strerror}", location=where) from None
-    except (DecodeError, IndexError, struct.error) as exc:
+    except (DecodeError, IndexError, struct.error, ValueError, OverflowError) as exc:
         detail = f": {exc}" if isinstance(exc, DecodeError) else ""
         raise CnnCostError(f"not an ONNX model (the protobuf does not decode{detail})", location=where) from None

@@ -11,6 +11,36 @@ from __future__ import annotations
 
 import math
 
+# Shape arithmetic needs a few dozen values; a file that asks for more is refused before any list is built (a
+# 200-byte ConstantOfShape of [10^9] would ask for gigabytes; docs/security.md, F8).
+MAX_ELEMENTS = 1 << 16
+INT64 = 1 << 63
+
+
+def sized(dims) -> tuple:
+    """``dims`` as a tuple, refused if any is negative or the tensor would hold more than MAX_ELEMENTS values."""
+    dims = tuple(int(d) for d in dims)
+    if any(d < 0 for d in dims):
+        raise ValueError(f"negative dimensions {list(dims)}")
+    if math.prod(dims) > MAX_ELEMENTS:
+        raise ValueError(f"a constant of {math.prod(dims):,} values; cnncost computes shape arithmetic of at most "
+                         f"{MAX_ELEMENTS:,}")
+    return dims
+
+
+def int64(value):
+    """An integer result as ONNX's int64 holds it; anything beyond is refused, not computed to a million digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
+        raise ValueError("an integer beyond int64")
+    return value
+
+
+def power(x, y):
+    if isinstance(x, int) and isinstance(y, int) and not isinstance(x, bool):
+        if y < 0 or (abs(x) > 1 and y > 63):
+            raise ValueError(f"{x} ** {y} is beyond int64")
+    return int64(x ** y)
+
 
 class Const:
     """A tensor known before anything runs: ``values`` flat in row-major order (None when the file holds a
@@ -134,9 +164,11 @@ def slice_(c: Const, ranges) -> Const:
 def gather(c: Const, indices: Const, axis: int) -> Const:
     axis = axis_of(axis, len(c.dims))
     idx = [i + c.dims[axis] if i < 0 else i for i in indices.ints()]
+    if any(not 0 <= i < c.dims[axis] for i in idx):
+        raise ValueError(f"gather indices {idx} out of range for {c.dims[axis]}")
     st = strides(c.dims)
     values = c.known()
-    dims = list(c.dims[:axis]) + list(indices.dims) + list(c.dims[axis + 1:])
+    dims = sized(list(c.dims[:axis]) + list(indices.dims) + list(c.dims[axis + 1:]))
     out = []
     inner = len(indices.dims)
     for index in _coords(dims):
@@ -152,6 +184,7 @@ def concat(parts: list[Const], axis: int) -> Const:
     axis = axis_of(axis, rank)
     dims = list(parts[0].dims)
     dims[axis] = sum(p.dims[axis] for p in parts)
+    sized(dims)
     outer = math.prod(dims[:axis])
     out = []
     for o in range(outer):
@@ -173,10 +206,10 @@ def broadcast_dims(a, b) -> tuple:
 
 
 def elementwise(fn, a: Const, b: Const, is_float=None) -> Const:
-    dims = broadcast_dims(a.dims, b.dims)
+    dims = sized(broadcast_dims(a.dims, b.dims))
     av, bv = a.known(), b.known()
     if a.dims == b.dims:
-        out = [fn(x, y) for x, y in zip(av, bv)]
+        out = [int64(fn(x, y)) for x, y in zip(av, bv)]
     else:
         ea = (1,) * (len(dims) - len(a.dims)) + a.dims
         eb = (1,) * (len(dims) - len(b.dims)) + b.dims
@@ -185,7 +218,7 @@ def elementwise(fn, a: Const, b: Const, is_float=None) -> Const:
         for index in _coords(dims):
             ia = sum((i if d > 1 else 0) * s for i, d, s in zip(index, ea, sa))
             ib = sum((i if d > 1 else 0) * s for i, d, s in zip(index, eb, sb))
-            out.append(fn(av[ia], bv[ib]))
+            out.append(int64(fn(av[ia], bv[ib])))
     return Const(out, dims, (a.is_float or b.is_float) if is_float is None else is_float)
 
 
