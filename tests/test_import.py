@@ -703,8 +703,8 @@ def test_torchvision_models_exported_to_onnx_read_as_their_modules(name, size, t
         assert (a.params, a.buffers, a.macs, a.flops) == (b.params, b.buffers, b.macs, b.flops), convention
 
 
-@pytest.mark.parametrize("op, values", [("ConstantOfShape", {"s": [10 ** 9]}), ("Range", {"a": 0, "b": 10 ** 9, "d": 1}),
-                                        ("Pow", {"a": 10, "b": 10 ** 9})])
+@pytest.mark.parametrize("op, values", [("ConstantOfShape", {"s": [10 ** 9]}),
+                                        ("Range", {"a": 0, "b": 10 ** 9, "d": 1}), ("Pow", {"a": 10, "b": 10 ** 9})])
 def test_shape_arithmetic_that_asks_for_too_much_is_refused(op, values, tmp_path):
     """docs/security.md, F8: a 200-byte file must not ask for gigabytes or a billion-digit integer."""
     from onnx import TensorProto, helper
