@@ -483,7 +483,7 @@ def sweep_command(model, inputs, sets, batches, dtypes, conventions_, device_nam
         from .plot import draw_sweep
 
         draw_sweep(result, plot_file)
-    emit(render_sweep(result, fmt, color=use_color(output)), output)
+    emit(render_sweep(result, fmt, color=use_color(output), width=terminal_width(output)), output)
     failed = [p for p in result.points if p.error]
     if failed:
         click.echo(f"cnncost: {len(failed):,} of {len(result.points):,} points could not be costed; the first: "

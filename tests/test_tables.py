@@ -409,3 +409,13 @@ def test_wrapping_never_splits_a_number(text, width, lines):
     from cnncost.render.grid import wrap_text
 
     assert wrap_text(text, width) == lines
+
+
+def test_a_sweep_fits_the_terminal_and_keeps_its_figures_whole():
+    args = ["sweep", "mobilenet_v1", "--set", "alpha=0.5,1.0", "--input", "3x{128..160..32}", "--memory"]
+    narrow = on_terminal(args, 70)
+    assert width_of(narrow) <= 70
+    # MobileNet v1 at alpha 1.0 and 160x160: 4,231,976 parameters (Howard et al. 2017, Table 6: 4.2M)
+    assert "4,231,976" in narrow
+    whole = run(*args)  # piped: every column
+    assert "Training peak (bytes)" in whole and width_of(whole) > 70

@@ -39,7 +39,7 @@ def headers(s: Sweep) -> list[str]:
         ["Error"] if any(p.error for p in s.points) else [])
 
 
-def render_sweep(s: Sweep, fmt: str, color: bool = False) -> str:
+def render_sweep(s: Sweep, fmt: str, color: bool = False, width: int | None = None) -> str:
     if fmt == "json":
         from ..report import versioned
         from .text import dumps_by_line
@@ -60,16 +60,19 @@ def render_sweep(s: Sweep, fmt: str, color: bool = False) -> str:
         lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
         lines += ["| " + " | ".join(r) + " |" for r in rows(s)]
         return "\n".join(lines) + "\n"
-    from rich.console import Console
-    from rich.table import Table
+    from .grid import draw, simple_grid
 
-    table = Table(title=f"{s.model}: {len(s.points):,} points", header_style="bold")
-    axes = {a.name for a in s.axes}
-    for h in headers(s):
-        table.add_column(h, no_wrap=h != "Error", justify="left" if h in axes or h == "Error" else "right")
+    axes = [a.name for a in s.axes]
+    head = headers(s)
+    # figures and axis values never wrap; the error text may
+    grid = simple_grid(head, right=set(head) - set(axes) - {"Error"},
+                       wrap={"Error": 12}, title=f"{s.model}: {len(s.points):,} points",
+                       stacked={"Memory (bytes)": "Memory\n(bytes)", "Training peak (bytes)": "Training\npeak (bytes)",
+                                "Latency (s)": "Latency\n(s)"})
     for r in rows(s):
-        table.add_row(*r)
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=color, no_color=not color, width=160, highlight=False)
-    console.print(table)
-    return out.getvalue()
+        grid.add_row(r)
+    # left out in this order where the terminal is too narrow: FLOPs (2 x MACs), the error text, activation
+    # memory (training peak and latency, when asked for, stay), then params
+    return draw(grid, width, color, ("FLOPs", "Error", "Memory (bytes)", "Params"),
+                [] if width is None or width >= 200 else ["Piped output, -o FILE and --format csv/json keep "
+                                                          "every column."])
