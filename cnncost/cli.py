@@ -155,10 +155,12 @@ def output_options(command):
         click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default=None,
                      help="Output format [default: from -o FILE's extension (.csv, .json, .md), else table]."),
         click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically) instead of stdout."),
+        click.option("--wide", is_flag=True, help="Every column, nothing wrapped, whatever the terminal's width."),
     ]
 
     @functools.wraps(command)
-    def with_format(*args, fmt, output, **kwargs):
+    def with_format(*args, fmt, output, wide, **kwargs):
+        click.get_current_context().meta["cnncost.wide"] = wide
         return command(*args, fmt=format_for(fmt, output), output=output, **kwargs)
 
     for option in reversed(options):
@@ -193,6 +195,9 @@ def terminal_width(output, wide: bool = False) -> int | None:
     """The columns a table must fit when stdout is a terminal: COLUMNS when set, else the terminal's.
     None (the whole table) with --wide, for a file, and for a pipe, whatever COLUMNS says: shells and CI
     jobs export it, and output read by a program must be whole."""
+    context = click.get_current_context(silent=True)
+    if context is not None and context.meta.get("cnncost.wide"):
+        wide = True
     if wide or output not in (None, "-") or sys.stdout is None:
         return None
     try:
@@ -248,9 +253,8 @@ def main(debug):
               help="Show only the N rows that cost the most, by --sort (default: MACs).")
 @click.option("--notes/--no-notes", default=True, show_default=True,
               help="The published errata about the model and the model's own notes, under the table.")
-@click.option("--wide", is_flag=True, help="Every column, nothing wrapped, whatever the terminal's width.")
 @handle_errors
-def table(model, settings, fmt, output, depth, exact, with_rf, fold, share, sort_by, top, notes, wide):
+def table(model, settings, fmt, output, depth, exact, with_rf, fold, share, sort_by, top, notes):
     """Per-layer costs of MODEL: a zoo name (see 'cnncost list'), a YAML file, or - for stdin.
 
     On a terminal the table fits its width: it leaves out or merges columns in a
@@ -271,7 +275,7 @@ def table(model, settings, fmt, output, depth, exact, with_rf, fold, share, sort
             for row in report.layers:
                 fields[".".join(row.name.split(".")[:depth])] = fields[row.name]
     view = layer_view(report, depth=depth, fold=fold, sort=sort_by, top=top, share=share, notes=errata,
-                      model_notes=notes, exact=exact, color=use_color(output), width=terminal_width(output, wide),
+                      model_notes=notes, exact=exact, color=use_color(output), width=terminal_width(output),
                       fields=fields)
     emit(render(view, fmt), output)
 
@@ -351,8 +355,9 @@ def explain_conventions(model, settings, fmt, output):
 @click.option("--device", "device_names", multiple=True, metavar="NAME",
               help="A device of 'cnncost devices' (repeatable): does it fit, the largest batch, devices needed.")
 @click.option("--device-file", metavar="FILE", help="A YAML file of your own devices (the form of 'cnncost devices').")
+@click.option("--exact", is_flag=True, help="Show exact integers (bytes, counts), not KiB/MiB/GiB and k/M/G.")
 @handle_errors
-def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_names, device_file):
+def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_names, device_file, exact):
     """Training or inference memory of MODEL: weights, gradients, optimizer state, what autograd saves,
     the peak, and whether it fits on each --device (docs/memory.md)."""
     from . import devices, memory
@@ -364,7 +369,7 @@ def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_na
     graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
     result = memory.analyze_memory(graph, settings, mode=mode, optimizer=optimizer, amp=amp, devices=chosen)
     emit(render_memory(result, fmt, color=use_color(output),
-                       width=terminal_width(output)), output)
+                       width=terminal_width(output), exact=exact), output)
 
 
 @main.command(name="rf")
@@ -393,8 +398,9 @@ def receptive_field(model, settings, fmt, output):
 @click.option("--fuse", is_flag=True, help="Run batch norm and activations inside the conv or linear before them.")
 @click.option("--overhead-us", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="US",
               help="A fixed cost per layer, e.g. a kernel launch, in microseconds.")
+@click.option("--exact", is_flag=True, help="Show exact integers (bytes, counts), not KiB/MiB/GiB and k/M/G; times in seconds.")
 @handle_errors
-def latency_command(model, settings, fmt, output, device_name, device_file, fuse, overhead_us):
+def latency_command(model, settings, fmt, output, device_name, device_file, fuse, overhead_us, exact):
     """Roofline latency of MODEL on a device: per layer, FLOPs, bytes read and written, arithmetic intensity,
     max(FLOPs / peak, bytes / bandwidth) and which bound it is (docs/latency.md)."""
     from . import devices
@@ -405,7 +411,7 @@ def latency_command(model, settings, fmt, output, device_name, device_file, fuse
     graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
     result = roofline(graph, settings, device, fuse=fuse, overhead_s=overhead_us * 1e-6)
     emit(render_latency(result, fmt, color=use_color(output),
-                        width=terminal_width(output)), output)
+                        width=terminal_width(output), exact=exact), output)
 
 
 @main.command(name="calibrate")
@@ -445,10 +451,12 @@ def calibrate_command():
 @click.option("--optimizer", default="sgd", show_default=True, help="With --memory: sgd, momentum, adam or adamw.")
 @click.option("--latency", "with_latency", is_flag=True, help="Add the roofline latency on each --device.")
 @click.option("--plot", "plot_file", metavar="FILE", help="Also draw each figure against the swept axis (.png or .svg).")
+@click.option("--exact", is_flag=True, help="Show exact integers (bytes, counts) and seconds, not KiB/MiB/GiB, "
+                                            "k/M/G and ms/µs.")
 @output_options
 @handle_errors
 def sweep_command(model, inputs, sets, batches, dtypes, conventions_, device_names, include_side, with_memory,
-                  optimizer, with_latency, plot_file, fmt, output):
+                  optimizer, with_latency, plot_file, exact, fmt, output):
     """Totals of MODEL over the product of the given axes: model parameters, input, batch, dtype, convention
     and device. Each row: params, MACs, FLOPs and activation memory (and training memory or latency)."""
     from . import devices, sweep
@@ -483,7 +491,7 @@ def sweep_command(model, inputs, sets, batches, dtypes, conventions_, device_nam
         from .plot import draw_sweep
 
         draw_sweep(result, plot_file)
-    emit(render_sweep(result, fmt, color=use_color(output), width=terminal_width(output)), output)
+    emit(render_sweep(result, fmt, color=use_color(output), width=terminal_width(output), exact=exact), output)
     failed = [p for p in result.points if p.error]
     if failed:
         click.echo(f"cnncost: {len(failed):,} of {len(result.points):,} points could not be costed; the first: "

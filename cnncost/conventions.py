@@ -173,7 +173,7 @@ _LECTURE = Convention(
     "lecture", "lecture 8 (CNN architectures), section 8.2", "MACs",
     "MACs: conv Cout*H'*W'*(Cin/groups)*Kh*Kw, linear in*out, pooling C*H'*W'*Kh*Kw; "
     "bias, norms, activations and element-wise ops count 0. FLOPs = 2*MACs. "
-    "Memory: each layer's output, except in-place ones (activations, dropout, batch norm). KB = 1024 bytes.",
+    "Memory: each layer's output, except in-place ones (activations, dropout, batch norm). KiB = 1024 bytes.",
     _everything_else_zero(conv=MACS, linear=MACS, pool=Rule(_macs, "C*H'*W'*Kh*Kw: one per window element")),
     sources=("lecture 8, section 8.2 and its AlexNet table",),
 )

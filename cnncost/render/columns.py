@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from ..conventions import CONVENTIONS
 from ..report import LayerCost, Report
+from ..units import scaled
 from .rf import field_pair
 
 HEADERS = ("Layer", "Type", "Cin", "Cout", "K", "S", "P", "H/W in", "H/W out",
-           "Memory (KB)", "Params (k)", "MACs (M)")
+           "Memory (KiB)", "Params (k)", "MACs (M)")
 EXACT_HEADERS = HEADERS[:-2] + ("Params", "MACs")
 RF_HEADERS = ("RF", "RF stride")
 # share-of-total columns (--share), each shown after its figure
-SHARE_HEADERS = {"Memory (KB)": "% mem", "Params (k)": "% params", "Params": "% params", "MACs (M)": "% MACs",
+SHARE_HEADERS = {"Memory (KiB)": "% mem", "Params (k)": "% params", "Params": "% params", "MACs (M)": "% MACs",
                  "MACs": "% MACs"}
-NUMERIC = {"Cin", "Cout", "H/W in", "H/W out", "Memory (KB)", "Params (k)", "MACs (M)", "Params", "MACs", "RF",
+NUMERIC = {"Cin", "Cout", "H/W in", "H/W out", "Memory (KiB)", "Params (k)", "MACs (M)", "Params", "MACs", "RF",
            "RF stride", *SHARE_HEADERS.values()}
 # the kinds' names as a folded row's type lists them ("conv+bn+relu")
 SHORT_KINDS = {"batchnorm": "bn", "dropout": "drop", "stochastic_depth": "droppath"}
@@ -50,24 +51,14 @@ def _channels_in(layer: LayerCost) -> str:
 def number(value: float, decimals: int) -> str:
     """value to decimals places, with thousands commas and no trailing zeros; a small value that is not
     zero gets the places its first significant digit needs, so it never reads 0."""
-    if not value:
-        return "0"
-    text = f"{value:,.{decimals}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    if text == "0" and value:
-        while text.strip("0.") == "" and decimals < 40:
-            decimals += 1
-            text = f"{value:.{decimals}f}"
-        text = text.rstrip("0")
-    return text
+    return scaled(value, "", decimals)
 
 
 def figures(layer, exact: bool) -> tuple[str, str, str]:
-    memory = number(layer.memory_bytes / 1024, 2)
+    memory = scaled(layer.memory_bytes, "KiB", 2)
     if exact:
         return memory, f"{layer.params:,}", f"{layer.macs:,}"
-    return memory, number(layer.params / 1e3, 3), number(layer.macs / 1e6, 3)
+    return memory, scaled(layer.params, "k", 3), scaled(layer.macs, "M", 3)
 
 
 def share(value: int, total: int) -> str:

@@ -9,24 +9,17 @@ import json
 from ..compare import Comparison, Entry, Slice
 from ..conventions import CONVENTIONS
 from ..report import versioned
+from ..units import count
 
 PARTS = (("stem", "Stem"), ("whole", "Whole network"))
-HEADERS = ("Model", "Input", "Last layer", "Output", "Layers", "Memory (MB)", "Params", "MACs", "FLOPs",
+HEADERS = ("Model", "Input", "Last layer", "Output", "Layers", "Memory (MiB)", "Params", "MACs", "FLOPs",
            "Memory ×", "Params ×", "MACs ×")
 NUMERIC = set(HEADERS) - {"Model", "Input", "Last layer", "Output"}
-MB = 1024 * 1024
 
 
 def _human(value: int, exact: bool) -> str:
-    """Four significant digits in k, M or G: 124.7k, 1.735M, 9.341G."""
-    if exact:
-        return f"{value:,}"
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= scale:
-            scaled = value / scale
-            decimals = 3 if abs(scaled) < 10 else 2 if abs(scaled) < 100 else 1
-            return f"{scaled:,.{decimals}f}{suffix}"
-    return f"{value:,}"
+    """Four significant digits in k, M or G: 124.7k, 1.735M, 9.341G (cnncost/units.py)."""
+    return count(value, exact)
 
 
 def _ratio(value) -> str:
@@ -40,7 +33,7 @@ def _shape(shape) -> str:
 def cells(comparison: Comparison, entry: Entry, part: str, exact: bool) -> list[str]:
     s: Slice = getattr(entry, part)
     t = s.totals
-    memory = f"{t.memory_bytes:,}" if exact else f"{t.memory_bytes / MB:,.2f}"
+    memory = f"{t.memory_bytes:,}" if exact else f"{t.memory_bytes / 2 ** 20:,.2f}"
     return [
         entry.label + (" (baseline)" if comparison.entries[comparison.baseline] is entry else ""),
         _shape(entry.report.input),
@@ -61,7 +54,7 @@ def shown_entries(comparison: Comparison, part: str) -> list[Entry]:
 
 
 def headers(exact: bool) -> tuple:
-    return tuple("Memory (bytes)" if exact and h == "Memory (MB)" else h for h in HEADERS)
+    return tuple("Memory (bytes)" if exact and h == "Memory (MiB)" else h for h in HEADERS)
 
 
 def titles(comparison: Comparison) -> dict[str, str]:
@@ -74,7 +67,7 @@ def footer(comparison: Comparison) -> list[str]:
     lines = [comparison.stem_note] if comparison.stem_note else []
     lines += [
         f"Ratios: each model's figure over {base}'s (FLOPs = 2 x MACs, so their ratios are the MACs ratios). "
-        f"Batch {first.batch}, {first.dtype}; MB = 1024 x 1024 bytes.",
+        f"Batch {first.batch}, {first.dtype}; MiB = 1024 x 1024 bytes.",
         f"Convention '{comparison.convention}': {CONVENTIONS[comparison.convention].summary}",
     ]
     if comparison.notes:
@@ -86,7 +79,7 @@ def footer(comparison: Comparison) -> list[str]:
 
 # on a narrow terminal: headers on two lines, text wrapped, then these columns left out in turn
 DROPS = ("FLOPs", "Output", "Input", "Layers", "Last layer", "Memory ×", "Params ×")
-STACKED = {"Last layer": "Last\nlayer", "Memory (MB)": "Memory\n(MB)", "Memory (bytes)": "Memory\n(bytes)",
+STACKED = {"Last layer": "Last\nlayer", "Memory (MiB)": "Memory\n(MiB)", "Memory (bytes)": "Memory\n(bytes)",
            "Memory ×": "Memory\n×", "Params ×": "Params\n×", "MACs ×": "MACs\n×"}
 
 

@@ -26,6 +26,7 @@ from typing import NamedTuple, Sequence
 
 SGR = {"bold": "1", "dim": "2", "italic": "3", "red": "31", "bold red": "1;31"}
 SEPARATORS = "._-/ "  # where a wrapped name prefers to break: after one of these
+CONTINUED = "↳ "  # starts each further line of a wrapped name, so that it never reads as a row of its own
 
 
 class Column(NamedTuple):
@@ -85,6 +86,15 @@ def wrap_text(text: str, width: int) -> list[str]:
     return lines
 
 
+def wrap_continued(text: str, width: int) -> list[str]:
+    """wrap_text, with each line after the first marked and indented by CONTINUED."""
+    first = wrap_text(text, width)[0]
+    rest = text[len(first):].lstrip(" ")
+    if not rest:
+        return [first]
+    return [first] + [CONTINUED + line for line in wrap_text(rest, max(width - len(CONTINUED), 1))]
+
+
 def wrap_lines(lines: Sequence[str], width: int | None) -> list[str]:
     """Prose lines wrapped at spaces to width (None: as they are); a word or number is never broken."""
     if width is None:
@@ -113,6 +123,7 @@ class Grid:
         self.rows: list[tuple[list[str], str | None]] = []
         self.rules: set[int] = set()  # a rule is drawn before these rows
         self._measured = self._columnwise = self._numbers = None
+        self.left_out: list[str] = []  # the columns the last render left out to fit its width
 
     def add_row(self, cells: Sequence[str], style: str | None = None):
         self.rows.append((list(cells), style))
@@ -203,6 +214,7 @@ class Grid:
         layouts = layouts or [Layout(tuple(range(len(self.columns))))]
         layout, widths = self.choose(layouts, width)
         cols = layout.columns
+        self.left_out = [self.columns[i].header for i in layouts[0].columns if i not in cols]
         _, parts = self._measure()
         out = []
         table_width = self.total(widths)
@@ -259,7 +271,8 @@ class Grid:
         for k, i, w in wrapping:
             if len(cells[i]) > w:
                 left = self.columns[i].align == "left"
-                stacks[k] = [line.ljust(w) if left else line.rjust(w) for line in wrap_text(cells[i], w)]
+                stacks[k] = [line.ljust(w) if left else line.rjust(w)
+                             for line in (wrap_continued(cells[i], w) if left else wrap_text(cells[i], w))]
         lines = []
         for n in range(max(map(len, stacks))):
             row = [stack[n] if n < len(stack) else " " * w for stack, w in zip(stacks, widths)]
@@ -301,4 +314,12 @@ def draw(grid: Grid, width: int | None, color: bool, drop: Sequence[str] = (), f
     order = [headers.index(h) for h in drop if h in headers]
     stacked = any(c.stacked for c in grid.columns)
     text = grid.render(drop_layouts(len(headers), order, stacked=stacked), width, color)
-    return text + "".join(line + "\n" for line in wrap_lines(footer, width))
+    notes = [left_out_note(grid.left_out)] if grid.left_out else []
+    return text + "".join(line + "\n" for line in wrap_lines(notes + list(footer), width))
+
+
+def left_out_note(headers: Sequence[str]) -> str:
+    """The line under a table that was narrowed: which columns it left out, and how to see them."""
+    names = ", ".join(h.replace("\n", " ") for h in headers)
+    return (f"Left out to fit the terminal: {names}. --wide, piped output, or --format csv/json "
+            f"show every column.")

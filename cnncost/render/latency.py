@@ -7,19 +7,7 @@ import io
 from ..latency import Latency
 
 
-def seconds(value: float) -> str:
-    """A duration with its unit: 1.23 ms, 45.6 us."""
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if value >= scale:
-            return f"{value / scale:,.3g} {unit}"
-    return f"{value / 1e-9:,.3g} ns" if value else "0"
-
-
-def _count(value: int) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if value >= scale:
-            return f"{value / scale:,.2f}{unit}"
-    return f"{value:,}"
+from ..units import count, duration as seconds, size
 
 
 HEADERS = ("Layer", "Type", "FLOPs", "Bytes read", "Bytes written", "FLOPs/byte", "Time", "Bound")
@@ -27,10 +15,11 @@ STACKED = {"Bytes read": "Bytes\nread", "Bytes written": "Bytes\nwritten", "FLOP
            "Measured / predicted": "Measured /\npredicted"}
 
 
-def cells(layer) -> list[str]:
+def cells(layer, exact: bool = False) -> list[str]:
     intensity = "-" if layer.intensity is None else f"{layer.intensity:,.1f}"
-    return [layer.name, layer.kind + (" (side)" if layer.side else ""), _count(layer.flops),
-            _count(layer.bytes_read), _count(layer.bytes_written), intensity, seconds(layer.time_s), layer.bound]
+    return [layer.name, layer.kind + (" (side)" if layer.side else ""), count(layer.flops, exact),
+            size(layer.bytes_read, exact), size(layer.bytes_written, exact), intensity,
+            seconds(layer.time_s, exact), layer.bound]
 
 
 def summary_lines(lat: Latency) -> list[str]:
@@ -50,7 +39,8 @@ def summary_lines(lat: Latency) -> list[str]:
     return lines
 
 
-def render_latency(lat: Latency, fmt: str, color: bool = False, width: int | None = None) -> str:
+def render_latency(lat: Latency, fmt: str, color: bool = False, width: int | None = None,
+                   exact: bool = False) -> str:
     if fmt == "json":
         from ..report import versioned
         from .text import dumps_by_line
@@ -71,17 +61,19 @@ def render_latency(lat: Latency, fmt: str, color: bool = False, width: int | Non
         return out.getvalue()
     if fmt == "markdown":
         lines = ["| " + " | ".join(HEADERS) + " |", "| :--- | :--- | ---: | ---: | ---: | ---: | ---: | :--- |"]
-        lines += ["| " + " | ".join(cells(l)) + " |" for l in lat.layers]
+        lines += ["| " + " | ".join(cells(l, exact)) + " |" for l in lat.layers]
         return "\n".join(lines + [""] + summary_lines(lat)) + "\n"
     from .grid import draw, simple_grid
 
     grid = simple_grid(HEADERS, right=set(HEADERS) - {"Layer", "Type", "Bound"}, wrap={"Layer": 14},
                        stacked=STACKED, title=f"{lat.model}: roofline latency on {lat.device}")
     for l in lat.layers:
-        grid.add_row(cells(l), style="dim" if l.bound in ("none", "fused") else None)
+        grid.add_row(cells(l, exact), style="dim" if l.bound in ("none", "fused") else None)
     grid.add_section()
-    grid.add_row(["total", "", _count(sum(l.flops for l in lat.layers)), _count(sum(l.bytes_read for l in lat.layers)),
-                  _count(sum(l.bytes_written for l in lat.layers)), "", seconds(lat.time_s), ""], style="bold")
+    grid.add_row(["total", "", count(sum(l.flops for l in lat.layers), exact),
+                  size(sum(l.bytes_read for l in lat.layers), exact),
+                  size(sum(l.bytes_written for l in lat.layers), exact), "", seconds(lat.time_s, exact), ""],
+                 style="bold")
     return draw(grid, width, color, ("Type", "FLOPs/byte", "Bytes written", "Bytes read"), summary_lines(lat))
 
 

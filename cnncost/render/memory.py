@@ -6,18 +6,7 @@ import io
 
 from ..memory import Memory
 
-MIB = 1024 ** 2
-GIB = 1024 ** 3
-
-
-def size(nbytes: int | None) -> str:
-    """Bytes in the largest binary unit that keeps them readable: 1.50 GiB, 23.0 MiB, 512 B."""
-    if nbytes is None:
-        return "-"
-    for unit, scale in (("GiB", GIB), ("MiB", MIB), ("KiB", 1024)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:,.2f} {unit}"
-    return f"{nbytes:,} B"
+from ..units import size
 
 
 def _columns(m: Memory) -> list[tuple[str, str]]:
@@ -64,7 +53,7 @@ STACKED = {"Saved for backward": "Saved for\nbackward", "Backward working set": 
            "INT8 (TOPS)": "INT8\n(TOPS)"}
 
 
-def render_table(m: Memory, color: bool = False, width: int | None = None) -> str:
+def render_table(m: Memory, color: bool = False, width: int | None = None, exact: bool = False) -> str:
     from .grid import draw, simple_grid
 
     columns = _columns(m)
@@ -73,13 +62,13 @@ def render_table(m: Memory, color: bool = False, width: int | None = None) -> st
                        title=f"{m.model}: {'training' if m.mode == 'train' else 'inference'} memory")
     for row in m.layers:
         grid.add_row([row.name, row.kind + (" (side)" if row.side else ""),
-                      *(size(getattr(row, key)) for _, key in columns)])
+                      *(size(getattr(row, key), exact) for _, key in columns)])
     grid.add_section()
     totals = {"weights_bytes": m.weights_bytes, "gradient_bytes": m.gradient_bytes,
               "optimizer_bytes": m.optimizer_bytes, "saved_bytes": m.saved_activation_bytes,
               "transient_bytes": m.transient_bytes, "live_bytes": m.peak_activation_bytes}
     grid.add_row(["total" if m.mode == "train" else "total (live: peak)", "",
-                  *(size(totals[key]) for _, key in columns)], style="bold")
+                  *(size(totals[key], exact) for _, key in columns)], style="bold")
     return draw(grid, width, color, MEMORY_DROPS, summary_lines(m))
 
 
@@ -99,18 +88,18 @@ def render_csv(m: Memory) -> str:
     return out.getvalue()
 
 
-def render_markdown(m: Memory) -> str:
+def render_markdown(m: Memory, exact: bool = False) -> str:
     columns = _columns(m)
     lines = ["| Layer | Type | " + " | ".join(h for h, _ in columns) + " |",
              "| :--- | :--- | " + " | ".join("---:" for _ in columns) + " |"]
-    lines += ["| " + " | ".join([row.name, row.kind, *(size(getattr(row, k)) for _, k in columns)]) + " |"
+    lines += ["| " + " | ".join([row.name, row.kind, *(size(getattr(row, k), exact) for _, k in columns)]) + " |"
               for row in m.layers]
     lines.append("")
     lines += summary_lines(m)
     return "\n".join(lines) + "\n"
 
 
-def render_memory(m: Memory, fmt: str, color: bool = False, width: int | None = None) -> str:
+def render_memory(m: Memory, fmt: str, color: bool = False, width: int | None = None, exact: bool = False) -> str:
     if fmt == "json":
         from ..report import versioned
         from .text import dumps_by_line
@@ -119,8 +108,8 @@ def render_memory(m: Memory, fmt: str, color: bool = False, width: int | None = 
     if fmt == "csv":
         return render_csv(m)
     if fmt == "markdown":
-        return render_markdown(m)
-    return render_table(m, color, width)
+        return render_markdown(m, exact)
+    return render_table(m, color, width, exact)
 
 
 def _rate(value) -> str:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 
 from ..sweep import Sweep
+from ..units import count, duration, size
 
-HEADINGS = {"params": "Params", "macs": "MACs", "flops": "FLOPs", "memory_bytes": "Memory (bytes)",
-            "peak_bytes": "Training peak (bytes)", "latency_s": "Latency (s)"}
+HEADINGS = {"params": "Params", "macs": "MACs", "flops": "FLOPs", "memory_bytes": "Memory",
+            "peak_bytes": "Training peak", "latency_s": "Latency"}
+FORMS = {"params": count, "macs": count, "flops": count, "memory_bytes": size, "peak_bytes": size,
+         "latency_s": duration}
 
 
 def _value(v) -> str:
@@ -18,18 +21,10 @@ def _value(v) -> str:
     return str(v)
 
 
-def _figure(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return f"{v:,}"
-
-
-def rows(s: Sweep) -> list[list[str]]:
+def rows(s: Sweep, exact: bool = False) -> list[list[str]]:
     out = []
     for p in s.points:
-        cells = [_value(v) for v in p.values] + [_figure(getattr(p, f)) for f in s.figures]
+        cells = [_value(v) for v in p.values] + [FORMS[f](getattr(p, f), exact) for f in s.figures]
         out.append(cells + ([p.error] if any(q.error for q in s.points) else []))
     return out
 
@@ -39,7 +34,7 @@ def headers(s: Sweep) -> list[str]:
         ["Error"] if any(p.error for p in s.points) else [])
 
 
-def render_sweep(s: Sweep, fmt: str, color: bool = False, width: int | None = None) -> str:
+def render_sweep(s: Sweep, fmt: str, color: bool = False, width: int | None = None, exact: bool = False) -> str:
     if fmt == "json":
         from ..report import versioned
         from .text import dumps_by_line
@@ -58,7 +53,7 @@ def render_sweep(s: Sweep, fmt: str, color: bool = False, width: int | None = No
     if fmt == "markdown":
         head = headers(s)
         lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
-        lines += ["| " + " | ".join(r) + " |" for r in rows(s)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows(s, exact)]
         return "\n".join(lines) + "\n"
     from .grid import draw, simple_grid
 
@@ -67,12 +62,9 @@ def render_sweep(s: Sweep, fmt: str, color: bool = False, width: int | None = No
     # figures and axis values never wrap; the error text may
     grid = simple_grid(head, right=set(head) - set(axes) - {"Error"},
                        wrap={"Error": 12}, title=f"{s.model}: {len(s.points):,} points",
-                       stacked={"Memory (bytes)": "Memory\n(bytes)", "Training peak (bytes)": "Training\npeak (bytes)",
-                                "Latency (s)": "Latency\n(s)"})
-    for r in rows(s):
+                       stacked={"Training peak": "Training\npeak"})
+    for r in rows(s, exact):
         grid.add_row(r)
     # left out in this order where the terminal is too narrow: FLOPs (2 x MACs), the error text, activation
     # memory (training peak and latency, when asked for, stay), then params
-    return draw(grid, width, color, ("FLOPs", "Error", "Memory (bytes)", "Params"),
-                [] if width is None or width >= 200 else ["Piped output, -o FILE and --format csv/json keep "
-                                                          "every column."])
+    return draw(grid, width, color, ("FLOPs", "Error", "Memory", "Params"))

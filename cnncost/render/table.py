@@ -3,13 +3,13 @@
 On a terminal narrower than the whole table, it gives up, in this order, until
 it fits (the first step that fits is used):
 
- 1. headers go on two lines ("Memory" over "(KB)");
+ 1. headers go on two lines ("Memory" over "(KiB)");
  2. "H/W in" goes (it is the row before's "H/W out");
  3. "Cin" goes (likewise the row before's "Cout");
  4. K, S and P become one "K/S/P" column ("3/2/1");
  5. layer names wrap, down to 14 characters, breaking after a "." or "_" where they can;
  6. "Type" goes; 7. "K/S/P"; 8. "RF stride" (--rf); 9. "H/W out"; 10. "Cout";
- 11. "% mem" (--share); 12. "Memory (KB)"; 13. "% params"; 14. "RF".
+ 11. "% mem" (--share); 12. "Memory (KiB)"; 13. "% params"; 14. "RF".
 
 The name, the parameters and the MACs (and "% MACs") always stay, and no number
 is ever cut. Where even the last step does not fit, the table is printed whole
@@ -20,16 +20,16 @@ whole table is printed and nothing wraps.
 from __future__ import annotations
 
 from . import columns
-from .grid import Column, Grid, Layout, wrap_lines
+from .grid import Column, Grid, Layout, left_out_note, wrap_lines
 
 NAME_WRAP = 14
-STACKED = {"Memory (KB)": "Memory\n(KB)", "Params (k)": "Params\n(k)", "MACs (M)": "MACs\n(M)",
+STACKED = {"Memory (KiB)": "Memory\n(KiB)", "Params (k)": "Params\n(k)", "MACs (M)": "MACs\n(M)",
            "H/W in": "H/W\nin", "H/W out": "H/W\nout", "% mem": "%\nmem", "% params": "%\nparams",
            "% MACs": "%\nMACs", "RF stride": "RF\nstride"}
-DECIMAL = {"Memory (KB)", "Params (k)", "MACs (M)", "Params", "MACs", "% mem", "% params", "% MACs"}
+DECIMAL = {"Memory (KiB)", "Params (k)", "MACs (M)", "Params", "MACs", "% mem", "% params", "% MACs"}
 KSP = "K/S/P"
 # what goes, in order, after the headers are stacked (step 5, wrapping names, comes after "K/S/P" is made)
-DROPS = ("H/W in", "Cin", "merge", "wrap", "Type", KSP, "RF stride", "H/W out", "Cout", "% mem", "Memory (KB)",
+DROPS = ("H/W in", "Cin", "merge", "wrap", "Type", KSP, "RF stride", "H/W out", "Cout", "% mem", "Memory (KiB)",
          "% params", "RF")
 
 
@@ -78,5 +78,8 @@ def render_table(view) -> str:
     grid.add_section()
     grid.add_row(columns.totals_cells(view) + [""], "bold")
     text = grid.render(layouts(headers), view.width, view.color)
-    footer = wrap_lines(columns.footer(report, view.notes, view.model_notes), view.width)
+    shown = {c.header for c in grid.columns} - set(grid.left_out)
+    left_out = [h for h in grid.left_out if not (h in ("K", "S", "P") and KSP in shown)]
+    notes = [left_out_note(left_out)] if left_out else []
+    footer = wrap_lines(notes + columns.footer(report, view.notes, view.model_notes), view.width)
     return text + "".join(line + "\n" for line in footer)
