@@ -554,6 +554,26 @@ def plot_command(model, output, landscape, depth, settings):
     plot.draw_layers(plot.layers_data(analyze_model(model, settings), depth), output)
 
 
+@main.command(name="graph")
+@click.argument("model")
+@click.option("-o", "--output", required=True, metavar="FILE",
+              help="The drawing to write, in the format its extension names: .dot (Graphviz source), .svg or .png "
+                   "(drawn by Graphviz's dot), .html (one offline page: pan, zoom, collapse blocks).")
+@click.option("--color", "color", type=click.Choice(("macs", "params", "memory", "saved", "rf")), default="macs",
+              show_default=True, help="The figure on each box and its fill: MACs, parameters, activation memory, "
+                                      "memory saved for backward in training, receptive field.")
+@click.option("--depth", type=click.IntRange(min=1), metavar="N",
+              help="Draw each block N levels of names deep as one box (as table --depth groups rows).")
+@click.option("--dpi", type=click.FloatRange(min=10, max=1200), metavar="DPI", help="Resolution of a .png.")
+@model_options
+def graph_command(model, output, color, depth, dpi, settings):
+    """Draw MODEL as a graph: each layer a box with its name, kind, output shape and one figure."""
+    from . import diagram
+
+    diagram.check_path(output)
+    diagram.write(analyze_model(model, settings), output, color=color, depth=depth, dpi=dpi)
+
+
 @main.command(name="devices")
 @output_options
 @click.option("--device-file", metavar="FILE", help="Also list the devices of your own YAML file.")

@@ -224,6 +224,21 @@ class Report:
 
         return view(self.graph, self.settings.replace(convention=convention))
 
+    def to_dot(self, color: str = "macs", depth: int | None = None) -> str:
+        """The network as Graphviz source, as ``cnncost graph MODEL -o FILE.dot`` writes it: a box per layer
+        (or per block ``depth`` names deep) with its name, kind, output shape and ``color``'s figure
+        (macs, params, memory, saved or rf), filled by that figure."""
+        from .diagram import diagram, to_dot
+
+        return to_dot(diagram(self, color, depth))
+
+    def graph_html(self, color: str = "macs", depth: int | None = None) -> str:
+        """The network as one self-contained HTML page (``cnncost graph MODEL -o FILE.html``): pan, zoom,
+        blocks that collapse, a choice of figure to colour by, each layer's row on a click."""
+        from .diagram import to_html
+
+        return to_html(self, color, depth)
+
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON contract (docs/json.md)."""
         return {
