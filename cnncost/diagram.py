@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from .errors import CnnCostError
 from .graph import INPUT
-from .render.figure_units import count, size
+from .units import count, size
 
 FORMATS = (".dot", ".gv", ".svg", ".png", ".html")
 COLORS = ("macs", "params", "memory", "saved", "rf")
