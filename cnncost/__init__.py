@@ -1,12 +1,14 @@
 """cnncost: what a convolutional network costs, computed analytically from YAML."""
 
-from .api import analyze, analyze_text, load, load_text, to_torch
+from .api import (analyze, analyze_latency, analyze_memory, analyze_sweep, analyze_text, explain_conventions, load,
+                  load_text, receptive_fields, to_torch)
 from .importers import from_onnx, from_torch
 from .engine import group_by_depth
 from .errors import CnnCostError
 from .graph import Graph, Node
 from .info import ModelInfo, model_info
 from .report import LayerCost, Report, Settings, Totals
+from .results import ReceptiveFields, Result
 
 __version__ = "0.1.0"
 
@@ -19,14 +21,21 @@ __all__ = [
     "Report",
     "Settings",
     "Totals",
+    "ReceptiveFields",
+    "Result",
     "analyze",
+    "analyze_latency",
+    "analyze_memory",
+    "analyze_sweep",
     "analyze_text",
+    "explain_conventions",
     "from_onnx",
     "from_torch",
     "group_by_depth",
     "load",
     "load_text",
     "model_info",
+    "receptive_fields",
     "to_torch",
     "__version__",
 ]

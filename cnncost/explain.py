@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .results import Result
 from . import conventions
 from .engine import counted_params
 from .graph import Graph
@@ -48,8 +49,8 @@ class ConventionTotals:
         return 2 * self.macs
 
 
-@dataclass(frozen=True)
-class Explanation:
+@dataclass(frozen=True, repr=False)  # the repr is one line (results.Result)
+class Explanation(Result):
     model: str
     input: tuple
     batch: int

@@ -77,6 +77,11 @@ class Node(Quantities):
     bias_adds: int = 0  # one add per output element of a layer with a bias
     window: tuple = ()  # the pooling window (kh, kw); () for other kinds
 
+    def __repr__(self) -> str:  # one line: a notebook cell shows it whole
+        shapes = ", ".join("x".join(map(str, s)) for s in self.input_shapes)
+        return (f"<Node {self.name}: {self.kind}{' (side)' if self.side else ''}, {shapes} -> "
+                f"{'x'.join(map(str, self.output_shape))}, {self.params:,} params, {self.macs:,} MACs>")
+
 
 make_node = fast_constructor(Node)
 
@@ -97,6 +102,10 @@ class Graph:
     # side outputs that could not be computed at this input (a head too big for a small map), each with why;
     # they are absent from nodes, and the main network does not need them
     left_out: tuple = ()
+
+    def __repr__(self) -> str:  # one line, not every node's (50,000 characters for ResNet-50)
+        return (f"<Graph {self.name}: input {'x'.join(map(str, self.input_shape))}, {len(self.nodes):,} layers, "
+                f"output {self.output}>")
 
     def torch_path(self, name: str) -> str:
         """The torch module path of a layer: the first of torch_names that fully matches, else its name."""

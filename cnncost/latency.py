@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .devices import Device
 from .errors import CnnCostError
+from .results import Result
 from .graph import Graph, Node
 from .kinds import KINDS
 from .report import Settings
@@ -63,8 +64,8 @@ class LayerTime:
     bound: str  # compute | memory | none (moves nothing) | fused
 
 
-@dataclass(frozen=True)
-class Latency:
+@dataclass(frozen=True, repr=False)  # the repr is one line (results.Result)
+class Latency(Result):
     model: str
     input: tuple
     batch: int

@@ -25,6 +25,7 @@ from operator import attrgetter
 from typing import Callable
 
 from .errors import CnnCostError, did_you_mean
+from .results import Result
 from .graph import INPUT, Graph, Node, fast_constructor
 from .kinds import KINDS
 from .report import Settings
@@ -240,8 +241,8 @@ class DeviceFit:
     devices_needed: int | None  # train: a layer-wise split; None when one layer alone does not fit
 
 
-@dataclass(frozen=True)
-class Memory:
+@dataclass(frozen=True, repr=False)  # the repr is one line (results.Result)
+class Memory(Result):
     model: str
     input: tuple
     batch: int

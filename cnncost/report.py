@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping
 
 from .errors import CnnCostError, did_you_mean
 from .graph import Graph, fast_constructor
+from .results import Result
 
 FIGURES = ("params", "buffers", "macs", "flops", "memory_bytes")
 
@@ -168,7 +169,7 @@ class Totals:
 
 
 @dataclass(frozen=True, repr=False)
-class Report:
+class Report(Result):
     """A model analysed under one Settings value: every layer's row (``layers``) and the ``totals``.
 
     ``repr(report)`` is one short line; ``str(report)`` and ``report.table()``

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from . import api, conventions
 from .errors import CnnCostError
+from .results import Result
 from .graph import INPUT, Graph, Node, make_node
 from .kinds import KINDS
 from .report import Settings, parse_input
@@ -128,8 +129,8 @@ class Point:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class Sweep:
+@dataclass(frozen=True, repr=False)  # the repr is one line (results.Result)
+class Sweep(Result):
     model: str
     axes: tuple  # of Axis
     figures: tuple  # the figures each point carries

@@ -20,7 +20,7 @@ from ..graph import INPUT, Graph
 from ..kinds import KINDS, format_shape
 
 
-@dataclass
+@dataclass(repr=False)  # Graph's one-line repr
 class ImportedGraph(Graph):
     """A Graph read from a torch module or an ONNX file; ``to_yaml()`` is the cnncost YAML it was expanded
     from, which ``cnncost table`` reads back to the same rows."""
