@@ -5,8 +5,8 @@ its JSON as a dict, and a pandas DataFrame of its rows.
     >>> m = cnncost.analyze_memory("alexnet", batch=8)
     >>> m
     <Memory alexnet: training, batch 8, float32, sgd; 21 layers, peak 506.7 MiB>
-    >>> print(m.table(width=80))                        # doctest: +ELLIPSIS
-    ...alexnet: training memory...
+    >>> max(len(line) for line in m.table(width=80).splitlines())
+    80
 
 Each result class (Report, Memory, ReceptiveFields, Latency, Sweep, Explanation) subclasses Result and
 is described once in DESCRIPTIONS below: how to render it (the CLI's renderer), its one-line summary, its
