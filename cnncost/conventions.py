@@ -4,9 +4,12 @@ A rule turns one row's convention-free quantities (graph.Quantities: MACs
 without bias, bias adds, input and output elements, parameters, window,
 and how the reference implementation runs the row) into the MACs that a
 convention counts for the whole batch. A convention's table is keyed by
-layer kind, or by category for every kind of that category it does not name;
-every convention covers every category, so a new kind is always counted by
-some stated rule. The model is fvcore's dictionary of op handles.
+layer kind, or by the counting family a kind's record names (kinds.py,
+``counts``: conv, linear, pool, norm, activation, elementwise, reshape,
+other). Every convention states a rule for every family, "not counted by
+this tool" included (``not_counted``), and a kind that neither table nor
+family covers is refused when it is defined. The model is fvcore's
+dictionary of op handles.
 
 ``lecture`` and ``torchvision`` are cnncost's own. The others reproduce what a
 peer tool prints for torchvision's models, bugs and all; docs/conventions.md
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from .errors import CnnCostError, did_you_mean
-from .kinds import CATEGORIES, KINDS
+from .kinds import KINDS, register_check
 
 
 class Rule:
@@ -135,7 +138,7 @@ class Convention:
     reproduces: str  # the tool and version, or the source of the rule
     figure: str  # which figure of the tool's output it reproduces
     summary: str  # one line, printed under every table
-    rules: Mapping[str, Rule]  # by kind name, or by category for kinds not named
+    rules: Mapping[str, Rule]  # by kind name, or by the counting family a kind's record names
     unrun_params: bool = False  # totals count the parameters of side outputs that do not run (aux heads)
     # kinds ("groupnorm"), or kinds run one way ("layernorm:subclass"), whose modules the tool has no rule
     # for: their parameters count 0
@@ -152,11 +155,10 @@ class Convention:
         return not self.is_unregistered(kind, call) and (include_side or self.unrun_params or not side)
 
     def rule(self, kind: str) -> Rule:
-        """The rule for a layer kind: its own entry, or its category's."""
+        """The rule for a layer kind: its own entry, or its family's."""
         found = self._by_kind.get(kind)
         if found is None:
-            found = self.rules.get(kind) or self.rules[KINDS[kind].category]
-            self._by_kind[kind] = found
+            found = self._by_kind[kind] = _rule_for(self, KINDS[kind])
         return found
 
 
@@ -165,8 +167,21 @@ MACS_AND_BIAS = Rule(_macs_and_bias, "MACs + one add per output element for the 
 ONLY_MODULES = "; 0 as a function"
 
 
-def _everything_else_zero(**rules) -> dict:
-    return {**{category: ZERO for category in CATEGORIES}, **rules}
+FAMILIES = ("conv", "linear", "pool", "norm", "activation", "elementwise", "reshape", "other")
+
+
+def not_counted(tool: str, *families: str) -> dict:
+    """The families a tool counts nothing for, said so: 'cnncost explain' and the docs show the text."""
+    return {family: Rule(None, f"0: not counted by {tool}") for family in families}
+
+
+def _table(tool: str, uncounted: tuple, **rules) -> dict:
+    """A convention's rules: those given, and the families the tool does not count; every family is stated."""
+    table = {**not_counted(tool, *uncounted), **rules}
+    missing = [f for f in FAMILIES if f not in table]
+    if missing:
+        raise ValueError(f"the {tool} convention states no rule for the families {', '.join(missing)}")
+    return table
 
 
 _LECTURE = Convention(
@@ -174,7 +189,8 @@ _LECTURE = Convention(
     "MACs: conv Cout*H'*W'*(Cin/groups)*Kh*Kw, linear in*out, pooling C*H'*W'*Kh*Kw; "
     "bias, norms, activations and element-wise ops count 0. FLOPs = 2*MACs. "
     "Memory: each layer's output, except in-place ones (activations, dropout, batch norm). KiB = 1024 bytes.",
-    _everything_else_zero(conv=MACS, linear=MACS, pool=Rule(_macs, "C*H'*W'*Kh*Kw: one per window element")),
+    _table("the lecture", ("norm", "activation", "elementwise", "reshape", "other"),
+           conv=MACS, linear=MACS, pool=Rule(_macs, "C*H'*W'*Kh*Kw: one per window element")),
     sources=("lecture 8, section 8.2 and its AlexNet table",),
 )
 
@@ -182,7 +198,8 @@ _TORCHVISION = Convention(
     "torchvision", "torchvision's weight metadata (_ops, printed as GFLOPS)", "GMACs",
     "MACs: conv and linear only, bias excluded (torchvision's published GFLOPS are these MACs). "
     "FLOPs = 2*MACs. Memory as in the lecture convention.",
-    _everything_else_zero(conv=MACS, linear=MACS),
+    _table("torchvision", ("pool", "norm", "activation", "elementwise", "reshape", "other"),
+           conv=MACS, linear=MACS),
     sources=("torchvision/models/*.py, each weights' meta['_ops']",),
 )
 
@@ -194,7 +211,7 @@ _PTFLOPS = Convention(
     "MACs as ptflops 0.7.5 (pytorch backend) counts them: conv and linear with bias adds, batch norm and "
     "pooling per element, ReLU/GELU/ELU modules twice (module hook and patched function). Per image in "
     "ptflops; here for the whole batch.",
-    _everything_else_zero(
+    _table("ptflops", ("norm", "activation", "elementwise", "reshape", "other"),
         conv=_by_call("MACs + bias adds as a module" + ONLY_MODULES + " (F.conv2d is not patched)",
                       module=_macs_and_bias),
         linear=_by_call("MACs + bias adds as a module" + ONLY_MODULES + " (its F.linear patch is disabled)",
@@ -235,7 +252,7 @@ _PTFLOPS_ATEN = Convention(
     "ptflops-aten", "ptflops 0.7.5 get_model_complexity_info, backend='aten'", "MACs",
     "MACs as ptflops 0.7.5 (aten backend) counts them: aten.convolution and aten.addmm/mm only, with bias "
     "adds. Per image in ptflops; here for the whole batch.",
-    _everything_else_zero(
+    _table("ptflops (aten)", ("pool", "norm", "activation", "elementwise", "reshape", "other"),
         conv=MACS_AND_BIAS,
         linear=Rule(_macs_and_bias, "MACs + one add per output element for the bias (aten.addmm; per position "
                     "of a map, where the map is contiguous channels-last, as in ConvNeXt)"),
@@ -248,7 +265,7 @@ _FVCORE = Convention(
     "fvcore", "fvcore 0.1.5 FlopCountAnalysis(...).total()", "its 'flops' (one per MAC)",
     "MACs as fvcore 0.1.5 counts them (its 'flops' are MACs): conv and linear without bias, batch norm "
     "2 per element, adaptive average pooling 1 per input element; everything else unsupported (0).",
-    _everything_else_zero(
+    _table("fvcore", ("pool", "norm", "activation", "elementwise", "reshape", "other"),
         conv=MACS, linear=MACS,
         batchnorm=Rule(lambda q, n: _affine_factor(q) * q.input_elements * n,
                        "2 per element (1 without affine): aten::batch_norm in eval"),
@@ -272,7 +289,7 @@ _THOP = Convention(
     "MACs as thop 0.1.1 counts modules that run: conv and linear without bias, batch norm 4 per element, "
     "average pooling per output, adaptive pooling by its size ratio, softmax; functions count 0. "
     "Params only of modules that run (no auxiliary heads).",
-    _everything_else_zero(
+    _table("thop", ("pool", "norm", "activation", "elementwise", "reshape", "other"),
         conv=_by_call("output elements x (Cin/groups)*kh*kw as a module (the MACs of a conv; Cin/groups*kh*kw "
                       "per output element of a transposed conv too)" + ONLY_MODULES, module=_per_output_element),
         linear=_by_call("MACs as a module" + ONLY_MODULES, module=_macs),
@@ -302,7 +319,7 @@ _TORCHINFO = Convention(
     "torchinfo", "torchinfo 1.8 summary(...).total_mult_adds", "mult-adds",
     "Mult-adds as torchinfo 1.8 counts leaf modules: conv and linear with bias adds, and batch norm "
     "2C per sample (its parameters, with no spatial factor); everything else 0.",
-    _everything_else_zero(
+    _table("torchinfo", ("pool", "activation", "elementwise", "reshape", "other"),
         conv=_by_call("(weight + bias numel) x output positions, as a module (= MACs + bias adds for a conv)"
                       + ONLY_MODULES, module=_params_per_position),
         linear=_by_call("(weight + bias numel) per sample, no spatial factor, as a module (= MACs + bias adds "
@@ -320,7 +337,7 @@ _TORCHSCAN = Convention(
     "MACs as torchscan 0.2 counts modules: conv and linear without bias, batch norm 2 per element, "
     "max pool (k-1) and average pool (k+1) per output, adaptive pools by an approximate kernel; "
     "functions count 0.",
-    _everything_else_zero(
+    _table("torchscan", ("pool", "norm", "activation", "elementwise", "reshape", "other"),
         conv=_by_call("output elements x (Cin/groups)*kh*kw as a module (the MACs of a conv)" + ONLY_MODULES,
                       module=_per_output_element),
         conv_transpose=_by_call("output elements x Cin*kh*kw/groups, + 8 for its padding (2 axes x 4), as a "
@@ -346,7 +363,8 @@ _FLOPCOUNTER = Convention(
     "flopcounter", "torch.utils.flop_counter.FlopCounterMode (FLOPs / 2)", "FLOPs / 2",
     "MACs as torch's FlopCounterMode counts them, halved: conv and matrix products only, bias excluded. "
     "Equal to the torchvision convention on every kind cnncost has.",
-    _everything_else_zero(conv=MACS, linear=MACS),
+    _table("FlopCounterMode", ("pool", "norm", "activation", "elementwise", "reshape", "other"),
+           conv=MACS, linear=MACS),
     unrun_params=True,
     sources=("torch 2.13: torch/utils/flop_counter.py (the registered aten ops)",),
 )
@@ -354,6 +372,23 @@ _FLOPCOUNTER = Convention(
 CONVENTIONS = {c.name: c for c in (_LECTURE, _TORCHVISION, _PTFLOPS, _PTFLOPS_ATEN, _FVCORE, _THOP, _TORCHINFO,
                                     _TORCHSCAN, _FLOPCOUNTER)}
 DEFAULT = "lecture"
+
+
+def _check(kind) -> None:
+    for convention in CONVENTIONS.values():
+        _rule_for(convention, kind)
+        convention._by_kind.pop(kind.name, None)  # a kind defined again (a test's throwaway) is looked up anew
+
+
+def _rule_for(convention: Convention, kind) -> Rule:
+    found = convention.rules.get(kind.name) or convention.rules.get(kind.counts)
+    if found is None:
+        raise ValueError(f"layer kind {kind.name}: convention '{convention.name}' has no rule for it, nor for "
+                         f"its family '{kind.counts}' ({', '.join(FAMILIES)})")
+    return found
+
+
+register_check("conventions", _check)
 BASELINE = "torchvision"  # what 'cnncost explain' measures the others against
 
 

@@ -2,8 +2,10 @@
 
 Each node carries the convention-free quantities that any counting rule
 needs, worked out once by its kind when the graph is expanded. Everything
-downstream (the views of conventions.py and engine.py, compare, claims, the
-torch backend and validation) reads this, never the YAML.
+downstream (the views of conventions.py and engine.py, memory, receptive
+fields, latency, compare, claims, the torch backend and validation) reads
+this, never the YAML; what each does with a node is the rule its kind's
+record names (kinds.py).
 """
 
 from __future__ import annotations

@@ -7,14 +7,25 @@ A record (one ``define(...)`` call) says everything cnncost knows about a kind:
   bias, bias adds and pooling window (conventions.py counts with these);
 - how the reference implementation may run it (``calls``: as a module, a
   function, or ``Tensor.mean``), which some peer tools count differently;
-- how to build it in torch, and how validation measures its quantities there.
+- each analysis's rule, by name from that analysis's table or as a function
+  of its own: ``saved`` (memory.py: what autograd saves, and ``inplace_saves``
+  for torch's in-place variant), ``rf`` (rf.py: the receptive field),
+  ``latency`` (latency.py: FLOPs and bytes; ``fusable``), ``counts`` (the
+  family whose rule every convention states, "not counted" included, or a
+  rule a convention gives under the kind's own name), ``view`` (its output
+  is its input's storage);
+- how to build it in torch, how validation measures its quantities there
+  (``measure``), and its linear stand-in for the receptive-field check.
 
-Shapes are per sample: (C, H, W) for feature maps, (F,) for vectors, and so
-are the quantities. The YAML parser, the engine, the conventions, the torch
-backend and validation all find a kind through ``KINDS``: adding one means
-writing its record, and adding it to the test network that runs every kind.
-Nothing here imports torch: builders receive the torch backend module.
+define() refuses a record without a rule, and each analysis, when imported
+(``import cnncost`` imports them all), refuses a rule name it does not have:
+either way the message names the kind and the rule. So adding a kind means
+writing its record, and adding it to the test network that runs every kind
+(tests/test_validate.py). Shapes are per sample: (C, H, W) for feature maps,
+(F,) for vectors, and so are the quantities. Nothing here imports torch:
+builders receive the torch backend module.
 """
+
 
 from __future__ import annotations
 
@@ -201,6 +212,19 @@ class LayerKind:
     build: Callable = None  # (torch_backend, args, input shapes, output shape) -> torch.nn.Module
     measure: dict = field(default_factory=dict)  # quantity -> Measure; validate.py has the defaults
     formulas: dict = field(default_factory=dict)  # output, params, macs: for the docs' table
+    # The analyses' rules, each the name of an entry in that analysis's table or a function of the kind's own.
+    # define() refuses a kind without one, and each analysis, when imported, refuses a name it does not have.
+    saved: Any = None  # memory.py SAVED_RULES, or (node, context) -> what autograd saves for backward
+    rf: Any = None  # rf.py FIELD_RULES, or (node, input fields) -> the receptive field
+    latency: Any = None  # latency.py LATENCY_RULES: its FLOPs, whether it moves data, which peak
+    counts: Any = None  # conventions.py: the family whose rule each convention states (conv, activation, ...)
+    view: Any = False  # its output is its first input's storage: True, (node, mode) -> bool, or "if contiguous"
+    # the output's layout: "fresh" (contiguous), "kept" (an element-wise op keeps its input's strides), or
+    # (node, input contiguous, batch) -> contiguous (a permute or a slice); memory.py tracks it for reshapes
+    layout: Any = "fresh"
+    fusable: bool = False  # --fuse folds it into the conv or linear before it
+    inplace_saves: str | None = None  # torch has an in-place variant, which saves "output" or an "input copy"
+    rf_stand_in: str | None = None  # validate.py STAND_INS: a linear stand-in for the receptive field check
     arg_map: dict = field(init=False, repr=False, compare=False)
     defaults: dict = field(init=False, repr=False, compare=False)  # normalised default values
     checks: tuple = field(init=False, repr=False, compare=False)  # what check_args does, worked out once
@@ -260,14 +284,45 @@ KINDS: dict[str, LayerKind] = {}
 CATEGORIES = ("conv", "linear", "pool", "norm", "activation", "elementwise", "reshape", "other")
 
 
+# The rules every record must give, and what each is for (define()'s message names the missing one).
+RULES = {
+    "shape": "its output shape",
+    "build": "a torch builder",
+    "saved": "what autograd saves (memory.py SAVED_RULES)",
+    "rf": "its receptive-field rule (rf.py FIELD_RULES)",
+    "latency": "its FLOPs and bytes at inference (latency.py LATENCY_RULES)",
+    "counts": "how each convention counts it (a family of conventions.py, or a rule under its own name)",
+}
+INPLACE_SAVES = (None, "output", "input copy")
+
+# (analysis, check(kind)): each analysis module registers one when imported; define() runs them all on a new
+# kind, so a kind missing a rule, or naming one an analysis does not have, is refused naming kind and rule
+_CHECKS: list = []
+
+
+def register_check(analysis: str, check: Callable) -> None:
+    """An analysis's completeness check: ``check(kind)`` raises ValueError naming the kind and the rule.
+
+    It runs now on every kind defined so far, and on each kind defined later.
+    """
+    for kind in KINDS.values():
+        check(kind)
+    _CHECKS.append((analysis, check))
+
+
 def define(name, category, doc, *, args=(), **record) -> LayerKind:
     if name in KINDS:
         raise ValueError(f"layer kind {name} defined twice")
     if category not in CATEGORIES:
         raise ValueError(f"layer kind {name}: unknown category {category}")
-    if record.get("build") is None:
-        raise ValueError(f"layer kind {name} needs a torch builder")
+    for rule, what in RULES.items():
+        if record.get(rule) is None:
+            raise ValueError(f"layer kind {name} has no '{rule}' rule: it needs {what}")
+    if record.get("inplace_saves") not in INPLACE_SAVES:
+        raise ValueError(f"layer kind {name}: inplace_saves must be one of {INPLACE_SAVES}")
     kind = LayerKind(name, category, doc, tuple(args), **record)
+    for _, check in _CHECKS:
+        check(kind)
     KINDS[name] = kind
     return kind
 
@@ -397,6 +452,7 @@ define(
     measure={"bias_adds": _TORCH_BIAS_ADDS},
     formulas={"output": "out x H' x W', H' = floor((H + pads - dilation*(k-1) - 1)/stride) + 1",
               "params": "out*(Cin/groups)*kh*kw (+ out)", "macs": "out*H'*W'*(Cin/groups)*kh*kw"},
+    saved="conv", rf="conv", latency="matrix", counts="conv",
 )
 
 
@@ -423,6 +479,7 @@ define(
     measure={"bias_adds": _TORCH_BIAS_ADDS},
     formulas={"output": "Cin*multiplier x H' x W'", "params": "as conv with groups = Cin",
               "macs": "as conv with groups = Cin"},
+    saved="conv", rf="conv", latency="matrix", counts="conv",
 )
 
 
@@ -476,6 +533,7 @@ define(
     measure={"bias_adds": _TORCH_BIAS_ADDS},
     formulas={"output": "out x H' x W', H' = (H-1)*stride - 2*padding + dilation*(k-1) + output_padding + 1",
               "params": "Cin*(out/groups)*kh*kw (+ out)", "macs": "Cin*H*W*(out/groups)*kh*kw (per input position)"},
+    saved="input", rf="conv_transpose", latency="matrix", counts="conv",
 )
 
 
@@ -517,6 +575,7 @@ define(
     measure={"bias_adds": _TORCH_BIAS_ADDS},
     formulas={"output": "(out,); per_position: out x H x W", "params": "in*out (+ out)",
               "macs": "in*out (*H*W on a map)"},
+    saved="input", rf="vector", latency="matrix", counts="linear",
 )
 
 
@@ -605,6 +664,7 @@ define(
     build=lambda t, a, ins, out: t.pool2d("max", a),
     measure={"macs": _TORCH_WINDOW_MACS, "window": _TORCH_WINDOW},
     formulas={"output": "C x H' x W', PyTorch's rounding", "params": "0", "macs": "C*H'*W'*kh*kw"},
+    saved="max_pool", rf="pool", latency="macs", counts="pool", rf_stand_in="ones_window",
 )
 
 define(
@@ -622,6 +682,7 @@ define(
     build=lambda t, a, ins, out: t.pool2d("avg", a),
     measure={"macs": _TORCH_WINDOW_MACS, "window": _TORCH_WINDOW},
     formulas={"output": "as maxpool", "params": "0", "macs": "C*H'*W'*kh*kw"},
+    saved="avg_pool", rf="pool", latency="macs", counts="pool", rf_stand_in="ones_window",
 )
 
 
@@ -670,6 +731,7 @@ define(
     measure={"macs": _TORCH_ADAPTIVE_MACS},
     formulas={"output": "C x oh x ow", "params": "0",
               "macs": "C * (sum of window heights) * (sum of window widths), windows as PyTorch picks them"},
+    saved="adaptive_pool", rf="adaptive", latency="macs", counts="pool",
 )
 
 define(
@@ -682,6 +744,7 @@ define(
     build=lambda t, a, ins, out: t.nn.AdaptiveAvgPool2d(1),
     measure={"macs": _TORCH_ADAPTIVE_MACS},
     formulas={"output": "C x 1 x 1", "params": "0", "macs": "C*H*W"},
+    saved="nothing", rf="global", latency="macs", counts="pool",
 )
 
 
@@ -702,6 +765,7 @@ define(
     build=lambda t, a, ins, out: t.LocalResponseNorm(a["size"], a["alpha"], a["beta"], a["k"]),
     measure={"macs": Measure(lambda s: s.output_numel * s.module.size, "output numel x the module's size")},
     formulas={"output": "same", "params": "0", "macs": "C*H*W*size"},
+    saved="lrn", rf="pointwise", latency="lrn", counts="norm", rf_stand_in="identity",
 )
 
 
@@ -734,6 +798,7 @@ define(
     build=_build_batchnorm,
     measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
     formulas={"output": "same", "params": "2C if affine", "macs": "C*H*W (buffers: 2C running statistics)"},
+    saved="batchnorm", rf="pointwise", latency="batchnorm", counts="norm", fusable=True,
 )
 
 
@@ -759,6 +824,7 @@ define(
     build=lambda t, a, ins, out: t.nn.GroupNorm(a["groups"], ins[0][0], eps=a["eps"], affine=a["affine"]),
     measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
     formulas={"output": "same", "params": "2C if affine", "macs": "C*H*W"},
+    saved="groupnorm", rf="global", latency="norm", counts="norm", rf_stand_in="position_mean",
 )
 
 
@@ -792,28 +858,64 @@ define(
     build=_build_layernorm,
     measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
     formulas={"output": "same", "params": "2C if affine", "macs": "C*H*W (statistics over C at each position)"},
+    saved="layernorm", rf="pointwise", latency="norm", counts="norm", rf_stand_in="identity",
 )
 
 
 # --- element-wise activations and regularisers: same shape, no parameters ---
 
-for _name, _doc, _args, _build in (
-    ("relu", "max(x, 0).", (), _no_args("ReLU")),
-    ("relu6", "min(max(x, 0), 6) (MobileNet).", (), _no_args("ReLU6")),
-    ("leaky_relu", "x if x > 0 else slope * x.", (Arg("slope", number, 0.01),),
-     lambda t, a, ins, out: t.nn.LeakyReLU(a["slope"])),
-    ("elu", "Exponential linear unit.", (Arg("alpha", number, 1.0),), lambda t, a, ins, out: t.nn.ELU(a["alpha"])),
-    ("sigmoid", "1 / (1 + exp(-x)).", (), _no_args("Sigmoid")),
-    ("tanh", "Hyperbolic tangent.", (), _no_args("Tanh")),
-    ("hardsigmoid", "Piecewise-linear sigmoid (MobileNetV3).", (), _no_args("Hardsigmoid")),
-    ("hardswish", "x * hardsigmoid(x) (MobileNetV3).", (), _no_args("Hardswish")),
-    ("silu", "x * sigmoid(x), also called swish (EfficientNet).", (), _no_args("SiLU")),
-    ("gelu", "Gaussian error linear unit.", (), _no_args("GELU")),
-    ("mish", "x * tanh(softplus(x)).", (), _no_args("Mish")),
+
+def _in_place(node, mode) -> bool:
+    """A row that runs torch's in-place variant: its output is its input's storage."""
+    return bool(node.args.get("inplace"))
+
+
+def _dropped_nothing(node, mode) -> bool:
+    """Dropout and stochastic depth return their input itself in eval, and at p = 0 in training."""
+    return mode == "infer" or node.args["p"] == 0
+
+_INPLACE = Arg("inplace", boolean, False, "torch's in-place variant (inplace=True): overwrites its input, and "
+               "saves for backward what that variant saves")
+
+
+def _activation(module: str, **options):
+    """A builder: torch.nn's module, in place when the row says so."""
+
+    def build(t, a, ins, out):
+        values = {key: a[arg] for key, arg in options.items()}
+        if a.get("inplace"):
+            values["inplace"] = True
+        return getattr(t.nn, module)(**values)
+
+    return build
+
+
+# What torch's in-place variants save, measured with saved_tensors_hooks (torch 2.13): relu_, leaky_relu_ and
+# elu_ compute their gradient from the output, which overwrote the input; the others keep a copy of the input.
+for _name, _doc, _args, _build, _saved, _inplace_saves in (
+    ("relu", "max(x, 0).", (_INPLACE,), _activation("ReLU"), "output", "output"),
+    ("relu6", "min(max(x, 0), 6) (MobileNet).", (_INPLACE,), _activation("ReLU6"), "activation input",
+     "input copy"),
+    ("leaky_relu", "x if x > 0 else slope * x.", (Arg("slope", number, 0.01), _INPLACE),
+     _activation("LeakyReLU", negative_slope="slope"), "activation input", "output"),
+    ("elu", "Exponential linear unit.", (Arg("alpha", number, 1.0), _INPLACE), _activation("ELU", alpha="alpha"),
+     "activation input", "output"),
+    ("sigmoid", "1 / (1 + exp(-x)).", (), _activation("Sigmoid"), "output", None),
+    ("tanh", "Hyperbolic tangent.", (), _activation("Tanh"), "output", None),
+    ("hardsigmoid", "Piecewise-linear sigmoid (MobileNetV3).", (_INPLACE,), _activation("Hardsigmoid"),
+     "activation input", "input copy"),
+    ("hardswish", "x * hardsigmoid(x) (MobileNetV3).", (_INPLACE,), _activation("Hardswish"), "activation input",
+     "input copy"),
+    ("silu", "x * sigmoid(x), also called swish (EfficientNet).", (_INPLACE,), _activation("SiLU"),
+     "activation input", "input copy"),
+    ("gelu", "Gaussian error linear unit.", (), _activation("GELU"), "activation input", None),
+    ("mish", "x * tanh(softplus(x)).", (_INPLACE,), _activation("Mish"), "activation input", "input copy"),
 ):
-    # built out of place, so that validation's hooks see each row's own output
+    # built out of place unless the row says inplace, so that validation's hooks see each row's own output
     define(_name, "activation", _doc, args=_args, shape=_same_shape, inplace=True, build=_build,
-           formulas={"output": "same", "params": "0", "macs": "0"})
+           formulas={"output": "same", "params": "0", "macs": "0"}, saved=_saved, inplace_saves=_inplace_saves,
+           view=_in_place, rf="pointwise", latency="per_element", counts="activation", fusable=True, layout="kept",
+           rf_stand_in="identity")
 
 define(
     "dropout",
@@ -824,6 +926,8 @@ define(
     inplace=True,
     build=lambda t, a, ins, out: t.nn.Dropout(a["p"]),
     formulas={"output": "same", "params": "0", "macs": "0"},
+    saved="dropout", rf="pointwise", latency="free", counts="other", view=_dropped_nothing,
+    rf_stand_in="identity",
 )
 
 
@@ -846,6 +950,8 @@ define(
     # drops whole samples ("row") or the whole batch ("batch"), rescaling what it keeps
     build=lambda t, a, ins, out: t.op("StochasticDepth", _stochastic_depth, p=a["p"], mode=a["mode"]),
     formulas={"output": "same (the identity at inference)", "params": "0", "macs": "0"},
+    saved="stochastic_depth", rf="pointwise", latency="free", counts="other", view=_dropped_nothing,
+    rf_stand_in="identity",
 )
 
 
@@ -856,6 +962,7 @@ define(
     shape=_same_shape,
     build=lambda t, a, ins, out: t.nn.Softmax(dim=1),
     formulas={"output": "same", "params": "0", "macs": "0"},
+    saved="output", rf="pointwise", latency="softmax", counts="other", rf_stand_in="identity",
 )
 
 
@@ -868,6 +975,7 @@ define(
     shape=lambda a, ins: (math.prod(ins[0]),),
     build=lambda t, a, ins, out: t.nn.Flatten(1),
     formulas={"output": "(C*H*W,)", "params": "0", "macs": "0"},
+    saved="nothing", rf="vector", latency="free", counts="reshape", view=True,
 )
 
 
@@ -894,6 +1002,7 @@ define(
     build=lambda t, a, ins, out: t.op("Concat", lambda m, *xs: t.torch.cat(xs, dim=1)),
     formulas={"output": "channels summed; other dimensions must agree", "params": "0", "macs": "0",
               "arguments": "needs `input: [a, b, ...]` (a `parallel` does this)"},
+    saved="nothing", rf="merge", latency="copy", counts="reshape",
 )
 
 
@@ -923,6 +1032,7 @@ define(
     measure={"macs": Measure(lambda s: s.output_numel * (len(s.input_shapes) - 1), "output numel x (inputs - 1)")},
     formulas={"output": "same; shapes must agree", "params": "0", "macs": "numel*(inputs-1)",
               "arguments": "needs `input: [a, b, ...]`"},
+    saved="nothing", rf="merge", latency="macs", counts="elementwise",
 )
 
 
@@ -952,6 +1062,7 @@ define(
     measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
     formulas={"output": "broadcast of both (C x H x W by C x 1 x 1)", "params": "0", "macs": "numel",
               "arguments": "needs `input: [a, b]`"},
+    saved="mul", rf="merge", latency="macs", counts="elementwise",
 )
 
 
@@ -978,6 +1089,7 @@ define(
     build=_build_layer_scale,
     measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
     formulas={"output": "same", "params": "C", "macs": "numel"},
+    saved="input", rf="pointwise", latency="macs", counts="elementwise",
 )
 
 
@@ -986,6 +1098,12 @@ def _shuffle_shape(a, shapes):
     if c % a["groups"]:
         raise CnnCostError(f"groups={a['groups']} must divide the {c} input channels")
     return shapes[0]
+
+
+def _shuffle_is_identity(node, mode) -> bool:
+    # groups 1 or = channels: the transposed view moves a dimension of size 1, so it is contiguous already and
+    # torch's .contiguous() returns the input's own storage
+    return node.args["groups"] in (1, node.output_shape[0])
 
 
 def _shuffle(m, x):
@@ -1003,6 +1121,7 @@ define(
     calls=("function",),
     build=lambda t, a, ins, out: t.op("ChannelShuffle", _shuffle, groups=a["groups"]),
     formulas={"output": "same", "params": "0", "macs": "0"},
+    saved="nothing", rf="pointwise", latency="copy", counts="reshape", view=_shuffle_is_identity,
 )
 
 
@@ -1033,6 +1152,7 @@ define(
     calls=("function",),  # Tensor.chunk
     build=lambda t, a, ins, out: t.op("ChannelSplit", _split, parts=a["parts"], index=a["index"]),
     formulas={"output": "C/parts x H x W: slice `index`", "params": "0", "macs": "0"},
+    saved="nothing", rf="pointwise", latency="free", counts="reshape", view=True,
 )
 
 
@@ -1064,6 +1184,7 @@ define(
     calls=("function",),
     build=lambda t, a, ins, out: t.op("SubsamplePad", _subsample_pad, out=a["out"], stride=a["stride"]),
     formulas={"output": "out x ceil(H/stride) x ceil(W/stride)", "params": "0", "macs": "0"},
+    saved="nothing", rf="subsample", latency="copy", counts="reshape",
 )
 
 
@@ -1104,6 +1225,7 @@ define(
     shape=_pad_shape,
     build=_build_pad,
     formulas={"output": "C x (H + top + bottom) x (W + left + right)", "params": "0", "macs": "0"},
+    saved="pad", rf="pad", latency="copy", counts="reshape", rf_stand_in="zero_pad",
 )
 
 
@@ -1144,6 +1266,7 @@ define(
     build=lambda t, a, ins, out: t.op("CenterCrop", _center_crop, size=a["size"]),
     formulas={"output": "C x h x w", "params": "0", "macs": "0",
               "arguments": "`size: [h, w]`, or `input: [x, reference]` to take the reference's H x W"},
+    saved="nothing", rf="center_crop", latency="free", counts="reshape", view=True,
 )
 
 
@@ -1219,6 +1342,7 @@ define(
     formulas={"output": "C x size, or C x floor(H*scale) x floor(W*scale)", "params": "0",
               "macs": "bilinear: 4*C*H'*W' (four weighted neighbours); nearest: 0",
               "arguments": "`scale`, `size`, or `input: [x, reference]` to take the reference's H x W"},
+    saved="nothing", rf="upsample", latency="macs", counts="other",
 )
 
 define(
@@ -1229,4 +1353,6 @@ define(
     inplace=True,
     build=_no_args("Identity"),
     formulas={"output": "same", "params": "0", "macs": "0"},
+    saved="nothing", rf="pointwise", latency="free", counts="other", view=True, rf_stand_in="identity",
 )
+

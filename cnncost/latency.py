@@ -18,37 +18,56 @@ from .devices import Device
 from .errors import CnnCostError
 from .results import Result
 from .graph import Graph, Node
-from .kinds import KINDS
+from .kinds import KINDS, register_check
 from .report import Settings
 
 # The peak used for conv and linear (matrix work), by dtype; other work runs on the plain FP32 units.
 MATRIX_RATE = {"float32": "fp32", "float64": "fp32", "float16": "fp16", "bfloat16": "bf16", "int8": "int8",
                "uint8": "int8"}
-# Kinds that move no data at inference: views, and what eval mode skips.
-FREE = {"flatten", "channel_split", "identity", "dropout", "stochastic_depth", "center_crop"}
-# Activation and norm kinds that --fuse folds into the conv or linear before them.
-FUSABLE = {"batchnorm", "relu", "relu6", "leaky_relu", "hardswish", "hardsigmoid", "silu", "sigmoid", "gelu", "tanh",
-           "elu", "mish"}
+
+class LatencyRule:
+    """How a kind runs at inference: ``flops(node, batch)``, whether it moves data, and on which units.
+
+    A plain class, not a dataclass: every command imports them.
+    """
+
+    __slots__ = ("flops", "moves", "matrix", "text")
+
+    def __init__(self, flops, text: str, *, moves: bool = True, matrix: bool = False):
+        self.flops, self.text, self.moves, self.matrix = flops, text, moves, matrix
+
+
+# The rules a kind's record names (kinds.py, ``latency``).
+LATENCY_RULES: dict[str, LatencyRule] = {
+    # a multiply and an add per MAC, and the bias; on the matrix units
+    "matrix": LatencyRule(lambda node, n: 2 * node.macs * n + node.bias_adds * n, "2 x MACs + bias adds",
+                          matrix=True),
+    "free": LatencyRule(lambda node, n: 0, "a view, or skipped in eval: moves nothing", moves=False),
+    "copy": LatencyRule(lambda node, n: 0, "a copy: no arithmetic, reads its input and writes its output"),
+    "batchnorm": LatencyRule(lambda node, n: 2 * node.output_elements * n,
+                             "a scale and a shift per element (running statistics)"),
+    "norm": LatencyRule(lambda node, n: 5 * node.output_elements * n, "mean, variance, normalise, scale, shift"),
+    "lrn": LatencyRule(lambda node, n: 2 * node.macs * n, "square and sum over the window, per element"),
+    "softmax": LatencyRule(lambda node, n: 3 * node.output_elements * n, "exp, sum, divide"),
+    "per_element": LatencyRule(lambda node, n: node.output_elements * n, "one operation per element"),
+    "macs": LatencyRule(lambda node, n: node.macs * n, "one operation per MAC (pooling's window, add, mul)"),
+}
+_LATENCY: dict[str, LatencyRule] = {}  # by kind, resolved once
+
+
+def _check(kind) -> None:
+    if kind.latency not in LATENCY_RULES:
+        raise ValueError(f"layer kind {kind.name}: latency.py has no rule '{kind.latency}' "
+                         f"(its rules: {', '.join(LATENCY_RULES)})")
+    _LATENCY[kind.name] = LATENCY_RULES[kind.latency]
+
+
+register_check("latency", _check)
 
 
 def flops_of(node: Node, n: int) -> int:
     """The floating-point operations of one row at inference, for the batch."""
-    kind, out = KINDS[node.kind], node.output_elements * n
-    if kind.category in ("conv", "linear"):
-        return 2 * node.macs * n + node.bias_adds * n  # a multiply and an add per MAC, and the bias
-    if node.kind in FREE or kind.category == "reshape":
-        return 0  # views and copies
-    if node.kind == "batchnorm":
-        return 2 * out  # a scale and a shift per element (running statistics)
-    if node.kind in ("groupnorm", "layernorm"):
-        return 5 * out  # mean, variance, normalise, scale, shift
-    if node.kind == "lrn":
-        return 2 * node.macs * n  # square and sum over the window, per element
-    if node.kind == "softmax":
-        return 3 * out  # exp, sum, divide
-    if kind.category == "activation":
-        return out
-    return node.macs * n  # pooling (one op per window element), add, mul
+    return _LATENCY[node.kind].flops(node, n)
 
 
 @dataclass(frozen=True)
@@ -123,12 +142,12 @@ def _fused_into(graph: Graph, include_side: bool) -> set[str]:
     producer = {n.name: n for n in graph.nodes}
     fused = set()
     for node in graph.nodes:
-        if node.kind not in FUSABLE or (node.side and not include_side):
+        if not KINDS[node.kind].fusable or (node.side and not include_side):
             continue
         source = producer.get(node.inputs[0])
         if source is None or readers.get(source.name) != 1:
             continue
-        if KINDS[source.kind].category in ("conv", "linear") or source.name in fused:
+        if _LATENCY[source.kind].matrix or source.name in fused:
             fused.add(node.name)
     return fused
 
@@ -147,9 +166,9 @@ def roofline(graph: Graph, settings: Settings | None, device: Device, *, fuse: b
     for node in graph.nodes:
         if node.side and not settings.include_side:
             continue
-        kind = KINDS[node.kind]
-        flops = flops_of(node, n)
-        if node.kind in FREE:
+        rule = _LATENCY[node.kind]
+        flops = rule.flops(node, n)
+        if not rule.moves:
             rows.append(LayerTime(node.name, node.kind, node.side, 0, 0, 0, None, 0.0, "none"))
             continue
         read = (sum(math.prod(s) for s in node.input_shapes) * n + node.params + node.buffers) * b
@@ -157,7 +176,7 @@ def roofline(graph: Graph, settings: Settings | None, device: Device, *, fuse: b
         if node.name in fused:
             rows.append(LayerTime(node.name, node.kind, node.side, flops, 0, 0, None, 0.0, "fused"))
             continue
-        peak = (matrix if kind.category in ("conv", "linear") else other) * 1e12
+        peak = (matrix if rule.matrix else other) * 1e12
         compute, memory = flops / peak, (read + written) / bandwidth
         time = max(compute, memory) + overhead_s
         rows.append(LayerTime(node.name, node.kind, node.side, flops, read, written,

@@ -10,9 +10,9 @@ in-place activations reuse their input. Then, per device of the device table
 (cnncost/data/devices.yaml): does it fit, the largest batch that fits, and
 how many devices a layer-wise split needs.
 
-The per-kind rules live here, in one table keyed by kind (with a fallback per
-category), so that this analysis is one local addition: kinds.py does not
-change. ``cnncost validate --memory`` checks every rule against
+Each kind's record (kinds.py) names its rule from SAVED_RULES here, or gives
+one of its own; a name this table lacks is refused when the kind is defined.
+``cnncost validate --memory`` checks every rule against
 ``torch.autograd.graph.saved_tensors_hooks`` and tensor lifetimes in torch
 (docs/memory.md). Plain data; render/memory.py makes text of it.
 """
@@ -27,7 +27,7 @@ from typing import Callable
 from .errors import CnnCostError, did_you_mean
 from .results import Result
 from .graph import INPUT, Graph, Node, fast_constructor
-from .kinds import KINDS
+from .kinds import KINDS, register_check
 from .report import Settings
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # copies of the weights it keeps
@@ -151,62 +151,97 @@ def _mul(node, ctx):
 
 
 NOTHING = lambda node, ctx: ()  # noqa: E731
-SAVED_BY_KIND: dict[str, Callable] = {
+
+
+def _in_place_copy(node, ctx):
+    # relu6_, hardsigmoid_, hardswish_, silu_ and mish_ keep a copy of the input they overwrite
+    return (_new(math.prod(node.input_shapes[0]) * ctx.batch * ctx.element_bytes),)
+
+
+# The rules a kind's record names (kinds.py, ``saved``); a record may also give a function of its own.
+SAVED_RULES: dict[str, Callable] = {
+    "nothing": NOTHING,  # views, merges, copies and resizing, whose backward needs only the sizes
     "conv": _conv,
-    "dwconv": _conv,
-    "linear": lambda node, ctx: (_input(),),
-    "maxpool": _if_grad(_max_pool),
-    "avgpool": _if_grad(lambda node, ctx: (_pooled(node, ctx),)),
-    "adaptive_avgpool": _if_grad(_adaptive_pool),
-    "global_avgpool": NOTHING,  # a mean
+    "input": lambda node, ctx: (_input(),),  # for the weight's gradient (linear, x * gamma), even on the input
+    "max_pool": _if_grad(_max_pool),
+    "avg_pool": _if_grad(lambda node, ctx: (_pooled(node, ctx),)),
+    "adaptive_pool": _if_grad(_adaptive_pool),
     "lrn": _if_grad(_lrn),
     "batchnorm": _norm_statistics(lambda node, ctx: node.channels),
     "groupnorm": _norm_statistics(lambda node, ctx: ctx.batch * node.args["groups"]),
     # one mean and inverse std per position (of a map) or per sample (of a vector)
     "layernorm": _norm_statistics(lambda node, ctx: ctx.batch * math.prod(node.output_shape[1:])),
-    "conv_transpose": lambda node, ctx: (_input(),),
-    # x * gamma: x, for gamma's gradient
-    "layer_scale": lambda node, ctx: (_input(),),
     # reflection and replication keep the input for their backward; a constant pad's backward is a slice
     "pad": _if_grad(lambda node, ctx: () if node.args["mode"] == "constant" else (_input(),)),
-    # activations whose gradient PyTorch computes from the output
-    "relu": _if_grad(lambda node, ctx: (OUTPUT,)),
-    "sigmoid": _if_grad(lambda node, ctx: (OUTPUT,)),
-    "tanh": _if_grad(lambda node, ctx: (OUTPUT,)),
-    "softmax": _if_grad(lambda node, ctx: (OUTPUT,)),
+    "output": _if_grad(lambda node, ctx: (OUTPUT,)),  # a gradient computed from the output (ReLU, softmax)
+    "activation input": _if_grad(lambda node, ctx: (_input(),)),  # from the input (ReLU6, SiLU, GELU)
     "dropout": _if_grad(_dropout),
     "stochastic_depth": _if_grad(_stochastic_depth),
-    "mul": _mul,
+    "mul": _mul,  # each operand, for the other's gradient
 }
-# What a kind saves when the table does not name it, by category: the other activations (ReLU6, leaky
-# ReLU, ELU, the hard ones, SiLU, GELU, Mish) save their input; views, merges, copies and resizing (whose
-# backward needs only the sizes) save nothing.
-SAVED_BY_CATEGORY: dict[str, Callable] = {
-    "activation": _if_grad(lambda node, ctx: (_input(),)),
-    "reshape": NOTHING,
-    "elementwise": NOTHING,  # add
-    "other": NOTHING,  # identity
+# What a row running torch's in-place variant saves (kinds.py, ``inplace_saves``)
+SAVED_IN_PLACE: dict[str, Callable] = {
+    "output": SAVED_RULES["output"],
+    "input copy": _if_grad(_in_place_copy),
 }
-# Kinds whose output is a view of (or is) their first input in training: no storage of their own.
-VIEWS = {"flatten", "channel_split", "identity", "center_crop"}
+
+
+def _resolve(kind) -> Callable:
+    rule = kind.saved
+    if callable(rule):
+        return rule
+    if rule not in SAVED_RULES:
+        raise ValueError(f"layer kind {kind.name}: memory.py has no saved-tensor rule '{rule}' "
+                         f"(its rules: {', '.join(SAVED_RULES)})")
+    plain = SAVED_RULES[rule]
+    if kind.inplace_saves is None:
+        return plain
+    in_place = SAVED_IN_PLACE[kind.inplace_saves]
+    return lambda node, ctx: (in_place if node.args.get("inplace") else plain)(node, ctx)
+
+
+_SAVED: dict[str, Callable] = {}  # by kind, resolved once
+
+
+def _check(kind) -> None:
+    _SAVED[kind.name] = _resolve(kind)
+
+
+register_check("memory", _check)
 
 
 def saved_rule(kind: str) -> Callable:
-    rule = SAVED_BY_KIND.get(kind) or SAVED_BY_CATEGORY.get(KINDS[kind].category)
-    if rule is None:
-        raise CnnCostError(f"no saved-tensor rule for layer kind '{kind}' (add one to cnncost/memory.py)")
-    return rule
+    try:
+        return _SAVED[kind]
+    except KeyError:
+        raise CnnCostError(f"no saved-tensor rule for layer kind '{kind}'") from None
 
 
-def _is_view(node: Node, mode: str) -> bool:
-    if node.kind in VIEWS:
+def _is_view(node: Node, mode: str, contiguous: bool = True) -> bool:
+    view = KINDS[node.kind].view
+    if view == "if contiguous":  # a reshape: torch's view where the strides allow, else a copy
+        return contiguous
+    return view is True or (callable(view) and view(node, mode))
+
+
+def _contiguous(node: Node, contiguous_input: bool, batch: int) -> bool:
+    """Whether a row's output is a contiguous tensor, from its kind's ``layout`` and its input's."""
+    layout = KINDS[node.kind].layout
+    if layout == "fresh":
         return True
-    if node.kind == "channel_shuffle" and node.args["groups"] in (1, node.output_shape[0]):
-        # the identity: the transposed view moves a dimension of size 1, so it is contiguous already and
-        # torch's .contiguous() returns the input's own storage
-        return True
-    # in eval, and at p = 0 in training, dropout and stochastic depth return their input itself
-    return node.kind in ("dropout", "stochastic_depth") and (mode == "infer" or node.args["p"] == 0)
+    if layout == "kept":
+        return contiguous_input
+    return layout(node, contiguous_input, batch)
+
+
+def _layouts(nodes, batch: int):
+    """Each row's output contiguity, and whether it is a view (train), in order; the network input is
+    contiguous."""
+    contiguous = {INPUT: True}
+    for node in nodes:
+        first = contiguous[node.inputs[0]]
+        contiguous[node.name] = _contiguous(node, first, batch)
+        yield node, first
 
 
 # --- the figures ---
@@ -303,10 +338,10 @@ def saved_storages(graph: Graph, settings: Settings, device: str = "cpu") -> tup
     needs_grad = {INPUT: False}
     seen: set = set()
     first: dict[str, dict] = {}
-    for node in nodes:
+    for node, contiguous in _layouts(nodes, n):
         grads = tuple(needs_grad[i] for i in node.inputs)
         needs_grad[node.name] = bool(node.params) or any(grads)
-        if _is_view(node, "train"):
+        if _is_view(node, "train", contiguous):
             storage[node.name] = storage[node.inputs[0]]
         else:
             storage[node.name] = (node.name, node.output_elements * n * b)
@@ -326,11 +361,9 @@ def saved_storages(graph: Graph, settings: Settings, device: str = "cpu") -> tup
     return first, storage
 
 
-# torch.nn modules with an ``inplace`` option (torchvision sets it on its activations)
-INPLACE_IN_TORCH = {"relu", "relu6", "leaky_relu", "elu", "hardsigmoid", "hardswish", "silu", "mish"}
 
 
-def _inference_storages(graph: Graph, include_side: bool) -> tuple[list, dict, set]:
+def _inference_storages(graph: Graph, include_side: bool, batch: int = 1) -> tuple[list, dict, set]:
     """At inference: the nodes that run, each one's storage (its own, or the one it is a view of or
     overwrites in place), and the activations that run in place.
 
@@ -345,12 +378,13 @@ def _inference_storages(graph: Graph, include_side: bool) -> tuple[list, dict, s
     base = {INPUT: INPUT}
     storage_last_read = {INPUT: last_read.get(INPUT, -1)}  # storage -> the last position reading any alias
     inplace = set()
-    for position, node in enumerate(nodes):
+    for position, (node, contiguous) in enumerate(_layouts(nodes, batch)):
         source = base[node.inputs[0]]
         mine = last_read.get(node.name, -1)
-        if _is_view(node, "infer") or (node.kind in INPLACE_IN_TORCH and source != INPUT
-                                       and storage_last_read[source] <= position):
-            if not _is_view(node, "infer"):
+        view = _is_view(node, "infer", contiguous)
+        if view or (KINDS[node.kind].inplace_saves is not None and source != INPUT
+                    and storage_last_read[source] <= position):
+            if not view:
                 inplace.add(node.name)
             base[node.name] = source
             storage_last_read[source] = max(storage_last_read[source], mine)
@@ -360,15 +394,15 @@ def _inference_storages(graph: Graph, include_side: bool) -> tuple[list, dict, s
     return nodes, base, inplace
 
 
-def inplace_nodes(graph: Graph, include_side: bool) -> set[str]:
+def inplace_nodes(graph: Graph, include_side: bool, batch: int = 1) -> set[str]:
     """The activations that run in place at inference (see _inference_storages)."""
-    return _inference_storages(graph, include_side)[2]
+    return _inference_storages(graph, include_side, batch)[2]
 
 
 def live_activations(graph: Graph, settings: Settings) -> dict[str, int]:
     """Inference: the bytes of live activations while each node runs: its output, and every tensor still
     to be read or never read (the network's outputs), each freed after its last reader."""
-    nodes, base, _ = _inference_storages(graph, settings.include_side)
+    nodes, base, _ = _inference_storages(graph, settings.include_side, settings.batch)
     n, b = settings.batch, settings.element_bytes
     size = {INPUT: math.prod(graph.input_shape) * n * b}
     size.update((node.name, node.output_elements * n * b) for node in nodes if base[node.name] == node.name)

@@ -31,7 +31,7 @@ from typing import Callable
 
 from .errors import CnnCostError
 from .graph import INPUT, Graph, Node
-from .kinds import KINDS, longest_adaptive_window, pool_pads
+from .kinds import longest_adaptive_window, pool_pads, register_check
 
 
 @dataclass(frozen=True)
@@ -213,6 +213,23 @@ def _pointwise(node: Node, fields):
     return fields[0]
 
 
+def _no_field(node: Node, fields):
+    # the layout changes (a reshape to tokens, a matrix product): output positions are no longer map positions
+    return None
+
+
+def _pixel_unshuffle(node: Node, fields):
+    # output unit i reads input units r*i .. r*i + r - 1: an r-wide window at stride r
+    (field,), r = fields, node.args["factor"]
+    return field.like(*(Axis(x.size + (r - 1) * x.stride, x.stride * r, x.padding) for x in field.axes()))
+
+
+def _pixel_shuffle(node: Node, fields):
+    # output unit o reads input unit floor(o / r): as nearest upsampling by an integer factor
+    r = Fraction(1, node.args["factor"])
+    return _upsampling(fields, lambda i: (r, -Fraction(r.denominator - 1, r.denominator), 0), False)
+
+
 def _merge_axis(axes: list[Axis], units: int) -> tuple[Axis, bool]:
     """The union of the inputs' fields along one axis, and whether the paths agree."""
     spans = [a.span(units) for a in axes]
@@ -242,40 +259,45 @@ def _merge(node: Node, fields):
                  not uniform and all(f.uniform or f.bound for f in fields))
 
 
-FIELD_BY_KIND: dict[str, Callable] = {
+# The rules a kind's record names (kinds.py, ``rf``); a record may also give a function of its own.
+FIELD_RULES: dict[str, Callable] = {
     "conv": _conv,
-    "dwconv": _conv,
-    "maxpool": _pool,
-    "avgpool": _pool,
-    "adaptive_avgpool": _adaptive,
-    "global_avgpool": _global,
-    "groupnorm": _global,  # its mean and variance run over every position of the sample
-    "flatten": _vector,
-    "linear": _vector,
-    "subsample_pad": _subsample,
+    "pool": _pool,
+    "adaptive": _adaptive,
+    "global": _global,  # statistics over every position of the sample (group norm's mean and variance)
+    "vector": _vector,
+    "subsample": _subsample,
     "conv_transpose": _conv_transpose,
     "upsample": _upsample,
     "pad": _pad,
     "center_crop": _center_crop,
-    "layer_scale": lambda node, fields: fields[0],
+    "pointwise": _pointwise,  # each output position from its own input position (channels may mix)
+    "merge": _merge,  # the union of several inputs' fields (add, mul, concat)
+    "none": _no_field,  # not a map any more: no field is given, for this row or after it
+    "pixel_shuffle": _pixel_shuffle,
+    "pixel_unshuffle": _pixel_unshuffle,
 }
-FIELD_BY_CATEGORY: dict[str, Callable] = {
-    "activation": _pointwise,
-    "norm": _pointwise,  # batch norm at inference (running statistics), LRN (across channels)
-    "elementwise": _merge,  # add, mul
-    "reshape": _pointwise,  # channel shuffle and split, concat (merged below)
-    "other": _pointwise,  # dropout, stochastic depth, identity, softmax (over channels)
-}
+_FIELD: dict[str, Callable] = {}  # by kind, resolved once
+
+
+def _check(kind) -> None:
+    rule = kind.rf
+    if not callable(rule):
+        if rule not in FIELD_RULES:
+            raise ValueError(f"layer kind {kind.name}: rf.py has no receptive-field rule '{rule}' "
+                             f"(its rules: {', '.join(FIELD_RULES)})")
+        rule = FIELD_RULES[rule]
+    _FIELD[kind.name] = rule
+
+
+register_check("receptive field", _check)
 
 
 def field_rule(node: Node) -> Callable:
-    rule = FIELD_BY_KIND.get(node.kind)
-    if rule is None and KINDS[node.kind].inputs == "many":
-        return _merge
-    rule = rule or FIELD_BY_CATEGORY.get(KINDS[node.kind].category)
-    if rule is None:
-        raise CnnCostError(f"no receptive-field rule for layer kind '{node.kind}' (add one to cnncost/rf.py)")
-    return rule
+    try:
+        return _FIELD[node.kind]
+    except KeyError:
+        raise CnnCostError(f"no receptive-field rule for layer kind '{node.kind}'") from None
 
 
 def receptive_fields(graph: Graph, include_side: bool = True) -> list[LayerField]:

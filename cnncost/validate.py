@@ -22,7 +22,7 @@ from . import api, conventions
 from .engine import view
 from .errors import CnnCostError
 from .graph import Graph, Node, Quantities
-from .kinds import KINDS, Measure
+from .kinds import KINDS, Measure, register_check
 from .report import Report, Settings, dtype_bytes
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -577,23 +577,31 @@ def _linearised(node: Node):
     """A module for the gradient check: every path positive and linear, so no gradient cancels or vanishes.
 
     Activations and other element-wise maps become the identity, max pooling an all-ones window of the
-    same geometry, reflect and replicate padding zero padding, group norm x + its mean over positions (which keeps its global reach); convs and
-    linears get constant positive weights scaled to keep values near 1; batch norm the identity scale.
+    same geometry, reflect and replicate padding zero padding, group norm x + its mean over positions
+    (which keeps its global reach): each kind's record names its stand-in (STAND_INS). Convs and linears
+    get constant positive weights scaled to keep values near 1; batch norm the identity scale.
     """
+    stand_in = KINDS[node.kind].rf_stand_in
+    return None if stand_in is None else STAND_INS[stand_in](node)
+
+
+def _zero_pad(node: Node):
     from . import torch_backend as t
 
-    kind = KINDS[node.kind]
-    if kind.category == "activation" or node.kind in ("lrn", "layernorm", "softmax", "dropout", "stochastic_depth",
-                                                      "identity"):
-        return t.nn.Identity()
-    if node.kind in ("maxpool", "avgpool"):
-        return _ones_window(node)
-    if node.kind == "pad":  # a field is in padded coordinates, whatever fills the border: zeros here
-        top, bottom, left, right = node.args["padding"]
-        return t.nn.ZeroPad2d((left, right, top, bottom))
-    if node.kind == "groupnorm":
-        return t.op("PositionMean", lambda m, x: x + x.mean(dim=(2, 3), keepdim=True))
-    return None
+    top, bottom, left, right = node.args["padding"]  # a field is in padded coordinates, whatever fills the border
+    return t.nn.ZeroPad2d((left, right, top, bottom))
+
+
+def _position_mean(node: Node):
+    from . import torch_backend as t
+
+    return t.op("PositionMean", lambda m, x: x + x.mean(dim=(2, 3), keepdim=True))
+
+
+def _identity(node: Node):
+    from . import torch_backend as t
+
+    return t.nn.Identity()
 
 
 def _ones_window(node: Node):
@@ -620,6 +628,24 @@ def _ones_window(node: Node):
         return y[:, :, :oh, :ow]
 
     return t.op("OnesWindow", forward)
+
+
+# The linear stand-ins a kind's record may name (kinds.py, ``rf_stand_in``); None builds the kind itself.
+STAND_INS: dict[str, Callable] = {
+    "identity": _identity,  # element-wise maps, and norms whose statistics do not move the field
+    "ones_window": _ones_window,  # pooling, as a window of ones with its geometry
+    "zero_pad": _zero_pad,
+    "position_mean": _position_mean,  # x + its mean over positions: group norm's global reach
+}
+
+
+def _check(kind) -> None:
+    if kind.rf_stand_in is not None and kind.rf_stand_in not in STAND_INS:
+        raise ValueError(f"layer kind {kind.name}: validate.py has no stand-in '{kind.rf_stand_in}' "
+                         f"(its stand-ins: {', '.join(STAND_INS)})")
+
+
+register_check("validation", _check)
 
 
 def _constant_weights(net):

@@ -14,7 +14,7 @@ import yaml
 
 import cnncost
 from cnncost import conventions
-from cnncost.kinds import CATEGORIES, KINDS
+from cnncost.kinds import KINDS
 
 DATA = Path(__file__).parent / "data"
 _TORCHVISION = yaml.safe_load((Path(cnncost.__file__).parent / "data" / "published" / "torchvision.yaml").read_text())
@@ -160,10 +160,10 @@ def test_torchscan_counts_a_square_kernel_as_written_by_torchvision():
     assert int(rows["maxpool_tuple3"]["macs"]) == 8 * 5 * 5 * (3 * 3 - 1)  # what a (3, 3) kernel would give
 
 
-def test_every_convention_has_a_rule_for_every_category_and_names_only_real_kinds():
+def test_every_convention_states_a_rule_for_every_family_and_names_only_real_kinds():
     for convention in conventions.CONVENTIONS.values():
-        assert set(CATEGORIES) <= set(convention.rules), convention.name
-        assert set(convention.rules) <= set(CATEGORIES) | set(KINDS), convention.name
+        assert set(conventions.FAMILIES) <= set(convention.rules), convention.name
+        assert set(convention.rules) <= set(conventions.FAMILIES) | set(KINDS), convention.name
         for kind in KINDS:
             assert convention.rule(kind).text, (convention.name, kind)
 

@@ -91,6 +91,23 @@ def test_every_kind_has_a_saved_tensor_case_here():
     assert {c[0].split(":")[0] for c in CASES} | {"linear", "softmax"} == set(KINDS)
 
 
+@pytest.mark.parametrize("activation, by_it, by_next", [
+    ("leaky_relu", X, X), ("leaky_relu: {inplace: true}", X, 0),  # leaky_relu_ saves its output: pre's storage
+    ("elu", X, X), ("elu: {inplace: true}", X, 0),
+    ("relu", X, 0), ("relu: {inplace: true}", X, 0),  # relu saves its output either way
+    ("silu", X, X), ("silu: {inplace: true}", X, X),  # silu_ keeps a copy of the input it overwrites
+    ("relu6: {inplace: true}", X, X), ("hardswish: {inplace: true}", X, X), ("mish: {inplace: true}", X, X),
+])
+def test_in_place_activations_save_what_torch_saves(activation, by_it, by_next):
+    # pre (1x1 conv) -> the activation -> x (1x1 conv, which saves its input): what each is first to save
+    text = ("input: [8, 6, 6]\nlayers:\n  - conv: {name: pre, out: 8, kernel: 1}\n"
+            f"  - {activation}\n  - conv: {{name: x, out: 8, kernel: 1}}\n")
+    graph = cnncost.load_text(text)
+    first, _ = memory.saved_storages(graph, cnncost.Settings(batch=N), "cpu")
+    assert sum(first[graph.nodes[1].name].values()) == by_it
+    assert sum(first["x"].values()) == by_next
+
+
 def test_mul_saves_each_operand_that_the_other_needs():
     two = ("conv: {name: pre, out: 8, kernel: 1}", "conv: {name: pre2, out: 8, kernel: 1, input: input}")
     assert saved_by("mul: {name: x, input: [pre, pre2]}", before=two) == 2 * X

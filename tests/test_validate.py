@@ -43,7 +43,7 @@ def failed(result):
 # padding, dilation, groups, ceil-mode pooling, overlapping adaptive windows,
 # batch norm on a vector, a side output, odd "same" padding, a transposed conv
 # with output padding and groups, a fractional bilinear scale, a crop to another
-# layer's size.
+# layer's size, torch's in-place activations (leaky_relu_ and elu_ save their output, silu_ a copy).
 EVERY_KIND = """
 input: [8, 15, 15]
 layers:
@@ -53,9 +53,9 @@ layers:
   - dwconv: {name: dw, kernel: 3, padding: 2, dilation: 2, multiplier: 2}
   - relu6
   - conv: {name: grouped, out: 16, kernel: [1, 3], padding: [0, 1], groups: 4, bias: false}
-  - leaky_relu: {slope: 0.2}
-  - channel_shuffle: {groups: 4}
+  - leaky_relu: {slope: 0.2, inplace: true}
   - lrn: {size: 3}
+  - channel_shuffle: {groups: 4}
   - conv: {name: same, out: 16, kernel: 4, stride: 2, padding: same}
   - maxpool: {name: same_pool, kernel: 2, stride: 1, padding: same}
   - pad: {name: reflect, padding: [1, 0, 2, 1], mode: reflect}
@@ -73,7 +73,8 @@ layers:
       merge: concat
       branches:
         a: {maxpool: {kernel: 3, stride: 2, padding: 1, ceil_mode: true}}
-        b: [{avgpool: {kernel: 2, stride: 2, ceil_mode: true, count_include_pad: false}}, elu]
+        b: [{avgpool: {kernel: 2, stride: 2, ceil_mode: true, count_include_pad: false}}, {elu: {inplace: true}},
+            {conv: {out: 16, kernel: 1}}]
   - residual:
       name: res
       body: [{conv: {out: 32, kernel: 3, padding: 1}}, batchnorm, tanh]
@@ -88,7 +89,7 @@ layers:
       layers:
         - global_avgpool
         - conv: {out: 16, kernel: 1}
-        - silu
+        - silu: {inplace: true}
         - conv: {out: 64, kernel: 1}
         - groupnorm: {groups: 8}
         - hardsigmoid: {name: gate}
@@ -316,7 +317,7 @@ def test_a_batch_norm_that_cannot_train_is_refused():
 def test_a_forgotten_saved_tensor_is_caught(monkeypatch):
     from cnncost import memory
 
-    monkeypatch.setitem(memory.SAVED_BY_KIND, "maxpool", lambda node, ctx: (("input", 0),))  # no indices
+    monkeypatch.setitem(memory._SAVED, "maxpool", lambda node, ctx: (("input", 0),))  # no indices
     result = checker.validate("alexnet", Settings(batch=2), memory=True)
     assert failed(result) == sorted([(p, "saved_bytes") for p in ("pool1", "pool2", "pool5")]
                                     + [("total", "saved_activation_bytes")])
@@ -375,7 +376,7 @@ def test_a_wrong_field_rule_is_caught(monkeypatch):
     from cnncost import rf
 
     # forgetting dilation: a 3x3 at dilation 2 taken for a plain 3x3
-    monkeypatch.setitem(rf.FIELD_BY_KIND, "conv", lambda node, fields: rf._conv(
+    monkeypatch.setitem(rf._FIELD, "conv", lambda node, fields: rf._conv(
         node.__class__(**{**node.__dict__, "args": {**node.args, "dilation": (1, 1)}}), fields))
     text = "input: [1, 15, 15]\nlayers:\n  - conv: {name: c, out: 2, kernel: 3, padding: 2, dilation: 2}\n"
     check = check_of(checker.validate_rf_graph(graph_of(text)), "c", "rf at 7,7")

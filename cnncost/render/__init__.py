@@ -1,7 +1,10 @@
 """Renderers: a Report (and the rows to show) in, text out. No computing here.
 
-Each format is one function ``render(view) -> str`` registered in FORMATS;
-adding a format touches nothing else.
+Each format of the layer table is one function ``render(view) -> str``
+registered in FORMATS; the Python API's formats (report_table.FORMATS) are its
+keys. Adding one touches this file, and cli.py where a command offers it.
+Other commands' figures (memory, latency, rf, explain, ...) render in their
+own modules here, each with its own formats.
 """
 
 from __future__ import annotations

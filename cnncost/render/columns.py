@@ -136,6 +136,20 @@ def totals_row(report: Report, exact: bool) -> list[str]:
     return ["total", "", "", "", "", "", "", "", "", *figures(report.totals, exact)]
 
 
+def not_counted(report: Report) -> dict:
+    """Kinds of this report that a peer tool's convention says it does not count, with their rows.
+
+    cnncost's own conventions (lecture, torchvision) say what they count in their summary line."""
+    convention = CONVENTIONS[report.convention]
+    if convention.name in ("lecture", "torchvision"):
+        return {}
+    rows: dict = {}
+    for layer in report.layers:
+        if (report.include_side or not layer.side) and convention.rule(layer.type).count is None:
+            rows[layer.type] = rows.get(layer.type, 0) + 1
+    return rows
+
+
 def footer(report: Report, notes=(), model_notes: bool = True) -> list[str]:
     """The lines under a table: totals, the convention, side outputs, the model's notes (unless
     model_notes is false) and the given notes."""
@@ -146,6 +160,10 @@ def footer(report: Report, notes=(), model_notes: bool = True) -> list[str]:
         f"{t.memory_bytes:,} bytes of activations.",
         f"Convention '{report.convention}': {CONVENTIONS[report.convention].summary}",
     ]
+    uncounted = not_counted(report)
+    if uncounted:
+        lines.append(f"Not counted by {report.convention} (0 MACs): " + ", ".join(
+            f"{kind} ({rows:,} row{'s' if rows > 1 else ''})" for kind, rows in uncounted.items()) + ".")
     if any(l.side for l in report.layers):
         if report.include_side:
             lines.append("Side outputs (auxiliary heads) are included in the totals.")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ..errors import CnnCostError
 from ..report import Report
+from . import FORMATS as _RENDERERS
 
-FORMATS = ("table", "csv", "json", "markdown")
+FORMATS = tuple(_RENDERERS)
 SORTS = ("macs", "params", "memory")
 
 
