@@ -434,6 +434,34 @@ def calibrate_command():
                f"{entry['bandwidth_gb_s']:g} GB/s; written to {path}")
 
 
+def plot_style_options(command):
+    """--dpi, --size, --title and --font-size, given to the command as one ``style`` (cnncost.plot.Style)."""
+    options = [
+        click.option("--dpi", type=click.FloatRange(min=10, max=1200), default=150, show_default=True,
+                     help="Pixels per inch of a .png."),
+        click.option("--size", "fig_size", metavar="WxH", help="Figure size in inches, e.g. 7x4 (default: the "
+                                                                "figure's own)."),
+        click.option("--title", metavar="TEXT", help="The figure's title instead of its own ('' for none)."),
+        click.option("--font-size", type=click.FloatRange(min=3, max=72), default=9, show_default=True,
+                     metavar="PT", help="Base font size in points."),
+    ]
+
+    @functools.wraps(command)
+    def with_style(*args, dpi, fig_size, title, font_size, **kwargs):
+        from .plot import Style
+
+        return command(*args, style=Style(dpi=dpi, size=fig_size, title=title, font_size=font_size), **kwargs)
+
+    for option in reversed(options):
+        with_style = option(with_style)
+    return with_style
+
+
+def comma_list(values) -> tuple:
+    """Repeated or comma-separated option values, as one tuple."""
+    return tuple(v.strip() for text in values for v in text.split(",") if v.strip())
+
+
 @main.command(name="sweep")
 @click.argument("model")
 @click.option("--input", "inputs", multiple=True, metavar="CxHxW,...",
@@ -455,8 +483,9 @@ def calibrate_command():
                                             "k/M/G and ms/µs.")
 @output_options
 @handle_errors
+@plot_style_options
 def sweep_command(model, inputs, sets, batches, dtypes, conventions_, device_names, include_side, with_memory,
-                  optimizer, with_latency, plot_file, exact, fmt, output):
+                  optimizer, with_latency, plot_file, exact, style, fmt, output):
     """Totals of MODEL over the product of the given axes: model parameters, input, batch, dtype, convention
     and device. Each row: params, MACs, FLOPs and activation memory (and training memory or latency)."""
     from . import devices, sweep
@@ -490,7 +519,7 @@ def sweep_command(model, inputs, sets, batches, dtypes, conventions_, device_nam
     if plot_file is not None:
         from .plot import draw_sweep
 
-        draw_sweep(result, plot_file)
+        draw_sweep(result, plot_file, style)
     emit(render_sweep(result, fmt, color=use_color(output), width=terminal_width(output), exact=exact), output)
     failed = [p for p in result.points if p.error]
     if failed:
@@ -534,11 +563,17 @@ class SweepProgress:
 @click.argument("model", required=False)
 @click.option("-o", "--output", required=True, metavar="FILE", help="The figure to write: .png or .svg.")
 @click.option("--landscape", is_flag=True,
-              help="The zoo: ImageNet top-1 against GMACs, bubble area for parameters (the lecture's Fig 8.18).")
+              help="The zoo: ImageNet top-1 against GMACs, marker area for parameters (the lecture's Fig 8.18).")
 @click.option("--depth", type=click.IntRange(min=1), help="Bars per block, N levels of names deep.")
+@click.option("--only", "only", multiple=True, metavar="KIND,...",
+              help="Bars for the layers of these kinds only, e.g. conv,linear (default: every layer with a cost).")
+@click.option("--models", "models", multiple=True, metavar="NAME,...", help="With --landscape: these models only.")
+@click.option("--family", "families", multiple=True, metavar="NAME,...",
+              help="With --landscape: these families only (resnet, mobilenet, efficientnet, ...).")
 @model_options
 @handle_errors
-def plot_command(model, output, landscape, depth, settings):
+@plot_style_options
+def plot_command(model, output, landscape, depth, only, models, families, style, settings):
     """Draw MODEL's activation memory, parameters and MACs per layer (the lecture's Fig 8.2), or with
     --landscape the zoo's accuracy against operations (needs: pip install 'cnncost[plot]')."""
     from . import plot
@@ -546,12 +581,16 @@ def plot_command(model, output, landscape, depth, settings):
     plot.check_path(output)
     if landscape:
         if model is not None:
-            raise CnnCostError("--landscape draws the whole zoo: give no MODEL")
-        plot.draw_landscape(plot.landscape_data(), output)
+            raise CnnCostError("--landscape draws the zoo: give no MODEL (choose with --models and --family)")
+        if only or depth:
+            raise CnnCostError("--only and --depth are for a model's bars, not --landscape")
+        plot.draw_landscape(plot.landscape_data(comma_list(models), comma_list(families)), output, style)
         return
     if model is None:
         raise CnnCostError("give a MODEL to plot, or --landscape for the zoo")
-    plot.draw_layers(plot.layers_data(analyze_model(model, settings), depth), output)
+    if models or families:
+        raise CnnCostError("--models and --family choose what --landscape draws")
+    plot.draw_layers(plot.layers_data(analyze_model(model, settings), depth, comma_list(only)), output, style)
 
 
 @main.command(name="graph")
