@@ -248,7 +248,7 @@ def receptive_fields(model: Model, settings: Settings | None = None, *, local: b
 
     settings = Settings.of(settings, **options)
     graph = load(model, settings)
-    rows = rf.receptive_fields(graph, **({"local": True} if local else {}))
+    rows = rf.receptive_fields(graph, local=local)
     return ReceptiveFields(graph.name, tuple(rows), local)
 
 

@@ -106,8 +106,11 @@ def emit(text: str, output: str | None):
         out.write_text(output, text)
 
 
-def model_options(command):
-    """The options every command that analyses a model shares, given to it as one ``settings`` value."""
+def model_options(command=None, *, omit=()):
+    """The options every command that analyses a model shares, given to it as one ``settings`` value;
+    ``omit`` names those that change nothing the command shows (``@model_options(omit=("dtype",))``)."""
+    if command is None:
+        return lambda command: model_options(command, omit=omit)
     options = [
         click.option("--input", "input_shape", metavar="CxHxW", help="Input size per sample, e.g. 3x224x224."),
         click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
@@ -126,12 +129,17 @@ def model_options(command):
 
     @functools.wraps(command)
     @handle_errors
-    def with_settings(*args, input_shape, sets, batch, dtype, convention, include_side, **kwargs):
+    def with_settings(*args, input_shape, sets, batch=1, dtype="float32", convention=conventions.DEFAULT,
+                      include_side=False, **kwargs):
         settings = Settings(batch=batch, dtype=dtype, convention=convention, include_side=include_side,
                             set=parse_sets(sets), input=parse_input(input_shape))
         return command(*args, settings=settings, **kwargs)
 
+    names = {"--batch": "batch", "--dtype": "dtype", "--convention": "convention", "--side": "side"}
     for option in reversed(options):
+        declared = option(lambda: None).__click_params__[0].opts[0]
+        if names.get(declared) in omit:
+            continue
         with_settings = option(with_settings)
     return with_settings
 
@@ -328,7 +336,7 @@ def errata_name(model) -> bool:
 
 @main.command(name="explain")
 @click.argument("model")
-@model_options
+@model_options(omit=("dtype", "convention"))
 @output_options
 @handle_errors
 def explain_conventions(model, settings, fmt, output):
@@ -344,7 +352,7 @@ def explain_conventions(model, settings, fmt, output):
 
 @main.command(name="memory")
 @click.argument("model")
-@model_options
+@model_options(omit=("convention",))
 @output_options
 @click.option("--mode", type=click.Choice(("train", "infer")), default="train", show_default=True,
               help="Training (weights, gradients, optimizer state, saved activations) or inference.")
@@ -374,23 +382,25 @@ def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_na
 
 @main.command(name="rf")
 @click.argument("model")
-@model_options
+@model_options(omit=("batch", "dtype", "convention", "side"))
 @output_options
+@click.option("--local", is_flag=True, help="The conventional field of the conv and pool paths, as papers quote it: "
+                                            "global statistics (group norm, squeeze-and-excitation gates) left out.")
 @handle_errors
-def receptive_field(model, settings, fmt, output):
+def receptive_field(model, settings, fmt, output, local):
     """Receptive field of every layer of MODEL: its size, effective stride and padding, per axis
     (docs/receptive-field.md)."""
     from .render.rf import render_rf
     from .rf import receptive_fields
 
     graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
-    emit(render_rf(graph.name, receptive_fields(graph), fmt, color=use_color(output),
-                   width=terminal_width(output)), output)
+    emit(render_rf(graph.name, receptive_fields(graph, local=local), fmt, color=use_color(output),
+                   width=terminal_width(output), local=local), output)
 
 
 @main.command(name="latency")
 @click.argument("model")
-@model_options
+@model_options(omit=("convention",))
 @output_options
 @click.option("--device", "device_name", required=True, metavar="NAME",
               help="A device of 'cnncost devices', or local (this machine, after 'cnncost calibrate').")

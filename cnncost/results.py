@@ -105,6 +105,12 @@ class ReceptiveFields(Result):
     def to_dict(self) -> dict:
         return {"model": self.model, "local": self.local, "layers": [r.to_dict() for r in self.layers]}
 
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
     def __getitem__(self, name: str):
         for row in self.layers:
             if row.name == name:
@@ -191,11 +197,14 @@ def _fields() -> Description:
         return f"{f.model}: {len(f.layers):,} layers" + (" (local)" if f.local else "") + field
 
     def render(f, fmt, width, exact):
-        return rendering.render_rf(f.model, list(f.layers), fmt, width=width, **({"local": True} if f.local else {}))
+        return rendering.render_rf(f.model, list(f.layers), fmt, width=width, local=f.local)
 
     def display(f):
+        from .rf import LOCAL_NOTE
+
         return Display(f"{f.model}: receptive fields", rendering.HEADERS, [rendering.cells(r) for r in f.layers], None,
-                       [rendering.FOOTER], ("Receptive field", "Effective stride", "Effective padding"))
+                       [rendering.FOOTER] + ([LOCAL_NOTE] if f.local else []),
+                       ("Receptive field", "Effective stride", "Effective padding"))
 
     def rows(f):
         return [r.to_dict() for r in f.layers]

@@ -300,8 +300,32 @@ def field_rule(node: Node) -> Callable:
         raise CnnCostError(f"no receptive-field rule for layer kind '{node.kind}'") from None
 
 
-def receptive_fields(graph: Graph, include_side: bool = True) -> list[LayerField]:
-    """Every layer's field, in execution order (side outputs too, unless asked not to)."""
+def _merge_local(node: Node, fields):
+    """A merge in --local mode: a global input (a squeeze-and-excitation gate) is left out where another
+    input is local."""
+    local = [f for f in fields if f.h.stride or f.w.stride]
+    return _merge(node, local if local else fields)
+
+
+def _local_rule(rule: Callable, node: Node) -> Callable:
+    """rf --local: the conventional field of the conv and pool paths, as papers quote it. Statistics over
+    the whole map that keep its size (group norm) act as pointwise; a merge leaves out global inputs; a
+    global pool, which makes one unit of the map, still sees the whole input."""
+    if rule is _global and node.output_shape[1:] == node.input_shapes[0][1:]:
+        return _pointwise
+    if rule is _merge:
+        return _merge_local
+    return rule
+
+
+LOCAL_NOTE = ("--local: the conventional field of the conv and pool paths, as papers quote it. Global "
+              "statistics are left out: group norm's mean and variance, and squeeze-and-excitation gates, "
+              "which see the whole input; a global pool still does.")
+
+
+def receptive_fields(graph: Graph, include_side: bool = True, local: bool = False) -> list[LayerField]:
+    """Every layer's field, in execution order (side outputs too, unless asked not to); local: the
+    conventional field (_local_rule)."""
     fields: dict[str, Field | None] = {}
     if len(graph.input_shape) == 3:
         fields[INPUT] = Field(Axis(1, 1, 0), Axis(1, 1, 0))
@@ -312,7 +336,10 @@ def receptive_fields(graph: Graph, include_side: bool = True) -> list[LayerField
         if node.side and not include_side:
             continue
         inputs = [fields[i] for i in node.inputs]
-        field = None if any(f is None for f in inputs) else field_rule(node)(node, inputs)
+        rule = field_rule(node)
+        if local:
+            rule = _local_rule(rule, node)
+        field = None if any(f is None for f in inputs) else rule(node, inputs)
         fields[node.name] = field
         rows.append(LayerField(node.name, node.kind, node.side, field))
     return rows

@@ -168,3 +168,32 @@ def test_a_bound_stays_a_bound_after_a_conv():
 
     f = fields(["upsample: {name: u, scale: 2}", "conv: {name: c, out: 4, kernel: 3, padding: 1}"])
     assert hw(f["c"]) == (Fraction(5, 2), Fraction(1, 2), Fraction(1)) and f["c"].bound
+
+
+def test_local_fields_leave_out_global_statistics():
+    """rf --local: the conventional conv/pool field, as papers quote it (issue 25)."""
+    layers = ["conv: {name: c, out: 8, kernel: 3, padding: 1}",
+              "groupnorm: {name: gn, groups: 2}",
+              "sequence: {name: se, layers: [global_avgpool, {conv: {out: 8, kernel: 1}}, sigmoid]}",
+              "mul: {name: gated, input: [gn, se]}",
+              "conv: {name: after, out: 8, kernel: 3, padding: 1}",
+              "global_avgpool: {name: gap}"]
+    text = "input: [3, 16, 16]\nlayers:\n" + "".join(f"  - {line}\n" for line in layers)
+    every = {r.name: r.field for r in cnncost.receptive_fields(cnncost.load_text(text))}
+    local = {r.name: r.field for r in cnncost.receptive_fields(cnncost.load_text(text), local=True)}
+    assert every["gn"].h.stride == 0 and every["after"].h.stride == 0  # global from the group norm on
+    # by hand: two 3x3 stride-1 convs: 3 + 2 = 5, stride 1, padding 1 + 1 = 2
+    assert hw(local["c"]) == (3, 1, 1) and hw(local["gn"]) == (3, 1, 1) and hw(local["gated"]) == (3, 1, 1)
+    assert hw(local["after"]) == (5, 1, 2)
+    # a global pool still sees the whole input: the 16 units' fields [-2 + i, 2 + i] span [-2, 17]: 20 pixels
+    assert (local["gap"].h.size, local["gap"].h.stride) == (20, 0)
+    out = subprocess.run([sys.executable, "-m", "cnncost", "rf", "-", "--local"], input=text, capture_output=True,
+                         text=True)
+    assert out.returncode == 0 and "--local: the conventional field" in out.stdout
+
+
+def test_rf_shows_only_options_that_change_it():
+    out = run("rf", "--help").stdout
+    assert "--local" in out and "--input" in out
+    for unused in ("--batch", "--dtype", "--convention", "--side"):
+        assert unused not in out

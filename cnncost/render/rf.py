@@ -53,12 +53,19 @@ FOOTER = ("Unit i of a layer sees input pixels [i*stride - padding, i*stride - p
           "all within the one given, whose stride is a fraction (docs/receptive-field.md).")
 
 
-def render_rf(model: str, rows: list, fmt: str, color: bool = False, width: int | None = None) -> str:
+def render_rf(model: str, rows: list, fmt: str, color: bool = False, width: int | None = None,
+              local: bool = False) -> str:
     if fmt == "json":
         from ..report import versioned
         from .text import dumps_by_line
 
-        return dumps_by_line(versioned({"model": model, "layers": [r.to_dict() for r in rows]}))
+        return dumps_by_line(versioned({"model": model, "local": local, "layers": [r.to_dict() for r in rows]}))
+    if local:
+        from ..rf import LOCAL_NOTE
+
+        footer = [FOOTER, LOCAL_NOTE]
+    else:
+        footer = [FOOTER]
     if fmt == "csv":
         import csv
 
@@ -75,7 +82,7 @@ def render_rf(model: str, rows: list, fmt: str, color: bool = False, width: int 
     if fmt == "markdown":
         lines = ["| " + " | ".join(HEADERS) + " |", "| :--- | :--- | ---: | ---: | ---: | :--- |"]
         lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
-        return "\n".join(lines) + "\n\n" + FOOTER + "\n"
+        return "\n".join(lines) + "\n\n" + "\n".join(footer) + "\n"
     from .grid import draw, simple_grid
 
     grid = simple_grid(HEADERS, right={"Receptive field", "Effective stride", "Effective padding"},
@@ -84,4 +91,4 @@ def render_rf(model: str, rows: list, fmt: str, color: bool = False, width: int 
                                 "Effective padding": "Effective\npadding"})
     for r in rows:
         grid.add_row(cells(r), style="dim" if r.side else None)
-    return draw(grid, width, color, ("Type", "Effective padding"), [FOOTER])
+    return draw(grid, width, color, ("Type", "Effective padding"), footer)
