@@ -2,7 +2,9 @@
 
 It measures the sustained FP32 rate of large matrix products (torch's when torch is installed, as the
 networks run through it; numpy's BLAS otherwise) and the memory bandwidth of large copies (bytes read
-plus bytes written), each the best of repeated runs, in at most 30 seconds, and writes them as a device
+plus bytes written), each the best of repeated runs, in at most 30 seconds (enforced: no run starts that
+the last one's time says would end after the deadline, and a larger product is skipped when its predicted
+time does not fit what is left), and writes them as a device
 entry to the user's config folder ($CNNCOST_CONFIG_DIR, else $XDG_CONFIG_HOME/cnncost, else
 ~/.config/cnncost), in the form of the device table.
 """
@@ -52,31 +54,45 @@ def _backend():
             lambda a, b, out: numpy.matmul(a, b, out=out), lambda src, dst: numpy.copyto(dst, src))
 
 
-def _best_rate(step, work: float, seconds: float) -> float:
-    """The best work/second over repeated runs of ``step`` for about ``seconds``."""
-    step()  # warm up: threads, caches, page faults
-    best, deadline = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
+RESERVE_S = 1.0  # of the budget, for writing the profile and exiting
+
+
+def _best_rate(step, work: float, until: float) -> tuple[float, float]:
+    """The best work/second over repeated runs of ``step``, none started that the last one's time says would
+    end after ``until``; and the last run's seconds. The first run (threads, caches, page faults) counts."""
+    start = time.perf_counter()
+    step()
+    last = time.perf_counter() - start
+    best = work / last
+    while time.perf_counter() + last < until:
         start = time.perf_counter()
         step()
-        best = max(best, work / (time.perf_counter() - start))
-    return best
+        last = time.perf_counter() - start
+        best = max(best, work / last)
+    return best, last
 
 
 def measure(progress=None) -> dict:
-    """The device entry for this machine, measured; ``progress(text)`` is told each step."""
+    """The device entry for this machine, measured within BUDGET_S from this call; ``progress(text)`` is
+    told each step."""
+    deadline = time.perf_counter() + BUDGET_S - RESERVE_S
     name, make, matmul, copy = _backend()
-    per_step = (BUDGET_S - 10.0) / (len(GEMM_SIZES) + 1)  # what the steps may take, with room for set-up
-    rates = []
-    for size in GEMM_SIZES:
+    rates, last, previous = [], 0.0, None
+    for k, size in enumerate(GEMM_SIZES):
+        share = (deadline - time.perf_counter()) / (len(GEMM_SIZES) + 1 - k)  # the copies get a share too
+        predicted = last * (size / previous) ** 3 if previous else 0.0
+        if rates and predicted > share:
+            break  # this product would not fit the time left: the smaller ones' best stands
         if progress:
             progress(f"matrix product {size}x{size}")
         a, b, out = make((size, size)), make((size, size)), make((size, size))
-        rates.append(_best_rate(lambda: matmul(a, b, out), 2.0 * size ** 3, per_step))
+        rate, last = _best_rate(lambda: matmul(a, b, out), 2.0 * size ** 3, time.perf_counter() + share)
+        rates.append(rate)
+        previous = size
     if progress:
         progress("memory bandwidth (copies of 256 MiB)")
     src, dst = make((COPY_BYTES // 4,)), make((COPY_BYTES // 4,))
-    bandwidth = _best_rate(lambda: copy(src, dst), 2.0 * COPY_BYTES, per_step)
+    bandwidth, _ = _best_rate(lambda: copy(src, dst), 2.0 * COPY_BYTES, deadline)
     pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
     memory = (pages * page_size) // 2 ** 30 * 2 ** 30
     today = datetime.date.today().isoformat()

@@ -121,5 +121,15 @@ def get(name: str, devices: dict[str, Device]) -> Device:
     try:
         return devices[name]
     except KeyError:
-        raise CnnCostError(f"unknown device '{name}'", hint=did_you_mean(name, [*devices, LOCAL])
-                           or "see 'cnncost devices'") from None
+        raise CnnCostError(f"unknown device '{name}'", hint=_suggestion(name, [*devices, LOCAL])) from None
+
+
+def _suggestion(name: str, known: list[str]) -> str:
+    """Every device whose name starts with what was typed (a100: both A100s), else the closest one."""
+    if name.lower() in ("cpu", "this", "host", "machine"):
+        return f"this machine's CPU is the device '{LOCAL}', measured by 'cnncost calibrate'"
+    starting = [k for k in known if str(k).lower().startswith(name.lower())] if name else []
+    if starting:
+        quoted = [f"'{k}'" for k in starting]
+        return "did you mean " + (quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]) + "?"
+    return did_you_mean(name, known) or "see 'cnncost devices'"

@@ -105,7 +105,9 @@ def test_latency_in_every_format(fmt, marker):
 
 @pytest.mark.parametrize("args, message", [
     (["--device", "a100-80"], "unknown device 'a100-80' (did you mean 'a100-80gb'?)"),
-    (["--device", "cpu"], "has no FP32 peak or bandwidth in the table (run 'cnncost calibrate' and use --device local)"),
+    (["--device", "cpu"], "unknown device 'cpu' (this machine's CPU is the device 'local', measured by 'cnncost "
+                          "calibrate')"),
+    (["--device", "a100"], "unknown device 'a100' (did you mean 'a100-40gb' or 'a100-80gb'?)"),
     (["--device", "local"], "no calibration profile at"),
 ])
 def test_bad_latency_input_is_one_line(tmp_path, args, message):
@@ -125,13 +127,13 @@ def test_calibrate_writes_a_profile_that_latency_uses(tmp_path, monkeypatch):
     import time
 
     monkeypatch.setenv("CNNCOST_CONFIG_DIR", str(tmp_path))
-    monkeypatch.setattr(calibrate, "BUDGET_S", 12.0)  # 0.5 s per measurement here; 30 s in use
+    monkeypatch.setattr(calibrate, "BUDGET_S", 6.0)  # 30 s in use; the limit is enforced, whatever the load
     monkeypatch.setattr(calibrate, "COPY_BYTES", 16 * 1024 * 1024)
     start = time.perf_counter()
     result = CliRunner().invoke(main, ["calibrate"])
     assert result.exit_code == 0, result.output
-    assert time.perf_counter() - start < 12.0
-    assert "calibrate: matrix product 2048x2048" in result.stderr  # progress, one line per step off a terminal
+    assert time.perf_counter() - start < 6.0
+    assert "calibrate: matrix product 512x512" in result.stderr  # progress, one line per step off a terminal
     profile = calibrate.local_device()
     assert profile.kind == "cpu" and profile.peak_tflops["fp32"] > 0 and profile.bandwidth_gb_s > 0
     result = CliRunner().invoke(main, ["latency", "resnet18", "--device", "local", "--format", "json"])
