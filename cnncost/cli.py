@@ -488,7 +488,8 @@ def comma_list(values) -> tuple:
 @click.option("--memory", "with_memory", is_flag=True, help="Add the training peak (cnncost memory) at each point.")
 @click.option("--optimizer", default="sgd", show_default=True, help="With --memory: sgd, momentum, adam or adamw.")
 @click.option("--latency", "with_latency", is_flag=True, help="Add the roofline latency on each --device.")
-@click.option("--plot", "plot_file", metavar="FILE", help="Also draw each figure against the swept axis (.png or .svg).")
+@click.option("--plot", "plot_file", metavar="FILE",
+              help="Also draw each figure against the swept axis (.png, .svg or .pdf).")
 @click.option("--exact", is_flag=True, help="Show exact integers (bytes, counts) and seconds, not KiB/MiB/GiB, "
                                             "k/M/G and ms/µs.")
 @output_options
@@ -571,7 +572,7 @@ class SweepProgress:
 
 @main.command(name="plot")
 @click.argument("model", required=False)
-@click.option("-o", "--output", required=True, metavar="FILE", help="The figure to write: .png or .svg.")
+@click.option("-o", "--output", required=True, metavar="FILE", help="The figure to write: .png, .svg or .pdf.")
 @click.option("--landscape", is_flag=True,
               help="The zoo: ImageNet top-1 against GMACs, marker area for parameters (the lecture's Fig 8.18).")
 @click.option("--depth", type=click.IntRange(min=1), help="Bars per block, N levels of names deep.")

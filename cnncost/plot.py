@@ -2,7 +2,7 @@
 (Fig 8.18), and a sweep's figures against its axis.
 
 Each figure is first plain data (``*_data``: the series as lists, which the tests check against the
-reports), then drawn by matplotlib (the ``plot`` extra), headless, as PNG or SVG by the file's extension.
+reports), then drawn by matplotlib (the ``plot`` extra), headless, as PNG, SVG or PDF by the file's extension.
 Every figure takes a Style (--dpi, --size, --title, --font-size) and reads in cnncost/units.py's units:
 counts in k/M/G, memory in KiB/MiB/GiB, times in ms/µs, on axes that never use an offset (1e10).
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from .errors import CnnCostError
 from .units import BYTE_UNITS, COUNT_UNITS, TIME_UNITS
 
-FORMATS = (".png", ".svg")
+FORMATS = (".png", ".svg", ".pdf")
 INSTALL_HINT = "pip install 'cnncost[plot]'"
 MAX_BARS = 60  # layers one figure shows; more are grouped into blocks
 
@@ -24,7 +24,7 @@ MAX_BARS = 60  # layers one figure shows; more are grouped into blocks
 def check_path(path: str) -> str:
     ext = os.path.splitext(path)[1].lower()
     if ext not in FORMATS:
-        raise CnnCostError(f"cannot draw '{path}': the file must end in .png or .svg")
+        raise CnnCostError(f"cannot draw '{path}': the file must end in .png, .svg or .pdf")
     return ext
 
 
@@ -103,7 +103,8 @@ def _save(fig, path: str, style: Style):
     from .output import write_file
 
     ext = os.path.splitext(path)[1].lower()
-    metadata = {"Date": None} if ext == ".svg" else {"Software": None}
+    # no date or version in the file: the same figure is the same file
+    metadata = {".svg": {"Date": None}, ".pdf": {"CreationDate": None}}.get(ext, {"Software": None})
     try:
         # the size asked for is the size drawn: no tight bounding box that would crop or grow it
         write_file(path, lambda name: fig.savefig(name, dpi=style.dpi, format=ext[1:], metadata=metadata),

@@ -5,7 +5,11 @@ Expected figures are worked out by hand below; the drawn figures are checked thr
 geometry (the boxes of the texts and axes as drawn).
 """
 
+import importlib.util
+import json
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -56,7 +60,7 @@ def test_only_some_kinds():
     assert result.exit_code == 2 and "unknown layer kind 'convolution'" in result.output
 
 
-@pytest.mark.parametrize("ext", ["png", "svg"])
+@pytest.mark.parametrize("ext", ["png", "svg", "pdf"])
 def test_the_size_and_resolution_asked_for(tmp_path, ext):
     out = tmp_path / f"a.{ext}"
     result = invoke("plot", "alexnet", "-o", out, "--size", "4x3", "--dpi", "100", "--title", "AlexNet",
@@ -66,6 +70,8 @@ def test_the_size_and_resolution_asked_for(tmp_path, ext):
         from .test_graph import png_size
 
         assert png_size(out) == (400, 300)  # 4 x 3 inches at 100 pixels per inch
+    elif ext == "pdf":  # 4 x 3 inches are a 288 x 216 point page
+        assert out.read_bytes().startswith(b"%PDF") and b"/MediaBox [ 0 0 288 216 ]" in out.read_bytes()
     else:
         root = ET.parse(out).getroot()
         assert (root.get("width"), root.get("height")) == ("288pt", "216pt")  # 72 points per inch
@@ -88,8 +94,17 @@ def test_bad_style_is_a_one_line_error(tmp_path, args, message):
 # --- the landscape ---
 
 
-def test_every_model_of_the_landscape_has_a_family_and_transformers_have_their_own_marker():
+@pytest.fixture(scope="module")
+def landscape():
+    """The zoo's landscape as 'cnncost plot --landscape' and docs/img/zoo-landscape.png draw it, drawn once."""
     data = plot.landscape_data()
+    fig = plot.landscape_figure(data)
+    yield data, fig
+    matplotlib.pyplot.close(fig)
+
+
+def test_every_model_of_the_landscape_has_a_family_and_transformers_have_their_own_marker(landscape):
+    data = landscape[0]
     assert "other" not in data.families
     assert plot.family_of("resnet50")[0] == "resnet" and plot.family_of("mobilenet_v3_large")[0] == "mobilenet"
     transformer = plot.family_of("vit_b_16")
@@ -104,9 +119,8 @@ def test_models_and_family_choose_what_is_drawn():
     assert data.models == ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"]
 
 
-def test_the_landscape_labels_do_not_overlap_and_nothing_is_clipped():
-    data = plot.landscape_data()
-    fig = plot.landscape_figure(data)
+def test_the_landscape_labels_do_not_overlap_and_nothing_is_clipped(landscape):
+    data, fig = landscape
     renderer = drawn(fig)
     ax = fig.axes[0]
     names = set(data.models)
@@ -121,7 +135,6 @@ def test_the_landscape_labels_do_not_overlap_and_nothing_is_clipped():
     assert max(plot.bubbles_outside(fig, ax, data)) < 0  # every marker inside the axes, the largest too
     texts = [t.get_text() for t in fig.texts]
     assert any("protocols differ" in t for t in texts)  # the footnote
-    matplotlib.pyplot.close(fig)
 
 
 # --- sweeps ---
@@ -143,3 +156,35 @@ def test_sweep_draws_flops_once_and_a_constant_figure_in_words():
     for ax in panels:
         assert ax.yaxis.get_offset_text().get_text() == ""
     matplotlib.pyplot.close(fig)
+
+
+# --- the images of README.md and docs/ are what the current code draws ---
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _make_figures():
+    spec = importlib.util.spec_from_file_location("cnncost_tools_make_figures", ROOT / "tools" / "make_figures.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["alexnet-layers.png", "zoo-landscape.png", "resnet50-sweep.png",
+                                  "googlenet-inception.png", "resnet50-stages.png"])
+def test_the_docs_images_are_what_the_code_draws(name, landscape):
+    make_figures = _make_figures()
+    recorded = json.loads((ROOT / "docs" / "img" / "figures.json").read_text())
+    assert set(recorded) == set(make_figures.FIGURES)
+    assert (ROOT / "docs" / "img" / name).stat().st_size > 10_000
+    if name == "zoo-landscape.png":
+        now = make_figures.describe(landscape[1])
+    else:
+        now = make_figures.content(name)
+    assert recorded[name]["content"] == now, f"docs/img/{name} is stale: run python tools/make_figures.py"
+    for doc in ("README.md", "docs/sweep.md", "docs/graph.md"):  # each image is shown somewhere
+        if name in (ROOT / doc).read_text():
+            break
+    else:
+        pytest.fail(f"docs/img/{name} is in no document")

@@ -126,7 +126,7 @@ def test_points_too_small_for_the_network_carry_their_error():
     ([], "nothing to sweep"),
     (["--batch", ","], "--batch has no values: the sweep would be empty"),
     (["--input", ""], "--input has no values"),
-    (["--batch", "1,2", "--plot", "out.jpg"], "must end in .png or .svg"),
+    (["--batch", "1,2", "--plot", "out.jpg"], "must end in .png, .svg or .pdf"),
     (["--batch", "1", "--latency"], "--latency needs a --device"),
 ])
 def test_bad_sweeps_are_one_line(args, message):

@@ -218,6 +218,11 @@
       drawn.push({b, grp, rect});
     }
     layout = g.graph();
+    places = new Map();
+    for (const n of g.nodes()) {
+      const node = g.node(n);
+      places.set(node.frame || node.box.id, node);
+    }
     legend();
     document.body.dataset.boxes = String(list.length);
     document.body.dataset.frames = String(frameSet.size);
@@ -268,13 +273,22 @@
   }
 
   // --- pan and zoom ---
-  let layout = null, view = {x: 0, y: 0, k: 1};
-  function apply() { scene.setAttribute("transform", `translate(${view.x},${view.y}) scale(${view.k})`); }
-  function fit() {
+  let layout = null, places = new Map(), view = {x: 0, y: 0, k: 1};
+  function focus(id) {  // zoom to one block or layer: the page's address may name one, #focus=inception3a
+    const p = places.get(id);
+    if (!p) return false;
     const w = canvas.clientWidth, h = canvas.clientHeight;
-    const k = Math.min(1.2, w / layout.width, Math.max(h / layout.height, Math.min(1, w / layout.width) * 0.999));
-    view = {k, x: Math.max(0, (w - layout.width * k) / 2), y: 0};
-    if (layout.height * k < h) view.y = (h - layout.height * k) / 2;
+    const k = Math.min(2, 0.92 * w / p.width, 0.92 * h / p.height);
+    view = {k, x: w / 2 - p.x * k, y: h / 2 - p.y * k};
+    apply();
+    return true;
+  }
+  function apply() { scene.setAttribute("transform", `translate(${view.x},${view.y}) scale(${view.k})`); }
+  function fit() {  // the whole graph where it stays readable (boxes at 55% or more), else its top at that scale
+    const w = canvas.clientWidth, h = canvas.clientHeight;
+    const whole = Math.min(1.2, w / layout.width, h / layout.height);
+    const k = whole >= 0.55 ? whole : Math.min(0.55, w / layout.width);
+    view = {k, x: Math.max(0, (w - layout.width * k) / 2), y: Math.max(0, (h - layout.height * k) / 2)};
     apply();
   }
   canvas.addEventListener("wheel", ev => {
@@ -321,6 +335,7 @@
 
   collapseTo(start);
   draw();
-  fit();
+  const asked = /^#focus=(.+)$/.exec(location.hash);
+  if (!asked || !focus(decodeURIComponent(asked[1]))) fit();
   document.body.dataset.ready = "true";
 })();
