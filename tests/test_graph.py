@@ -296,23 +296,66 @@ def chromium(page, *args):
     return out.stdout, [h for h in hosts if h not in CHROMIUM_OWN]
 
 
-def watched_page(tmp_path, html):
+# what a person does on the GoogLeNet page: collapse inception3a by its frame's name, open it again by a click
+# on its box, colour by parameters, click conv1.conv for its row; what the page showed after each, into the DOM
+ACT = """<script>(function () {
+const act = {}, boxes = () => Number(document.body.dataset.boxes), click = e => e.dispatchEvent(
+  new MouseEvent("click", {bubbles: true}));
+const node = id => [...document.querySelectorAll(".node")].find(g => g.dataset.id === id);
+act.before = boxes();
+click([...document.querySelectorAll(".frame text")].find(t => t.textContent === "− inception3a"));
+act.collapsed = boxes();
+act.block = [...node("inception3a").querySelectorAll("text")].map(t => t.textContent);
+click(node("inception3a"));
+act.expanded = boxes();
+const select = document.getElementById("color");
+select.value = "params";
+select.dispatchEvent(new Event("change"));
+act.conv1 = [...node("conv1.conv").querySelectorAll("text")].map(t => t.textContent);
+click(node("conv1.conv"));
+act.details = [...document.querySelectorAll("#details tr")].map(r => [...r.children].map(c => c.textContent));
+document.body.dataset.act = JSON.stringify(act);
+})();</script>"""
+
+
+def watched_page(tmp_path, html, act=""):
     page = tmp_path / "page.html"
-    page.write_text(html.replace("<head>", "<head>" + WATCH, 1).replace("</body>", REPORT + "</body>", 1))
+    page.write_text(html.replace("<head>", "<head>" + WATCH, 1).replace("</body>", act + REPORT + "</body>", 1))
     return page
+
+
+def dom_json(dom, name):
+    import html
+
+    return json.loads(html.unescape(re.search(rf'data-{name}="([^"]*)"', dom).group(1)))
 
 
 @needs_chromium
 def test_the_page_draws_every_layer_offline_without_errors(tmp_path):
-    report = cnncost.analyze("googlenet")  # 215 layers, Inception blocks, two side outputs
+    report = cnncost.analyze("googlenet")  # 215 layers, Inception blocks, two side outputs (drawn, dashed)
     page = watched_page(tmp_path, report.graph_html())
     dom, hosts = chromium(page, "--dump-dom")
-    seen = json.loads(re.search(r'data-seen="([^"]*)"', dom).group(1).replace("&quot;", '"'))
-    assert seen == {"errors": [], "blocked": [], "requests": []} and hosts == []
+    assert dom_json(dom, "seen") == {"errors": [], "blocked": [], "requests": []} and hosts == []
     names = set(re.findall(r'<text [^>]*class="name">([^<]*)</text>', dom))
     assert names == {layer.name for layer in report.layers} | {"input"}
     assert 'data-ready="true"' in dom
     assert "6.625M params, 1.511G MACs" in dom  # the header: googlenet's totals (torchvision: 6,624,904 params)
+
+
+@needs_chromium
+def test_the_page_collapses_expands_recolours_and_shows_a_row(tmp_path):
+    report = cnncost.analyze("googlenet")
+    inside = sum(1 for layer in report.layers if layer.name.startswith("inception3a."))  # 20 layers
+    dom, _ = chromium(watched_page(tmp_path, report.graph_html(), ACT), "--dump-dom")
+    assert dom_json(dom, "seen")["errors"] == []
+    act = dom_json(dom, "act")
+    assert act["before"] == len(report.layers) + 1  # every layer and the input
+    assert act["collapsed"] == act["before"] - inside + 1 and act["expanded"] == act["before"]
+    assert act["block"][:2] == ["inception3a", f"block, {inside} layers · 256×28×28"]  # 64 + 128 + 32 + 32 channels
+    assert act["conv1"] == ["conv1.conv", "conv · 64×112×112", "9.408k params"]  # 64*3*7*7, no bias (a norm follows)
+    rows = dict(act["details"])
+    assert rows["kind"] == "conv" and rows["params"] == "9,408" and rows["output"] == "64×112×112"
+    assert rows["input"] == "3×224×224" and "kernel=7x7" in rows["args"]
 
 
 @needs_chromium

@@ -286,7 +286,7 @@
   function apply() { scene.setAttribute("transform", `translate(${view.x},${view.y}) scale(${view.k})`); }
   function fit() {  // the whole graph where it stays readable (boxes at 55% or more), else its top at that scale
     const w = canvas.clientWidth, h = canvas.clientHeight;
-    const whole = Math.min(1.2, w / layout.width, h / layout.height);
+    const whole = Math.min(1.5, w / layout.width, h / layout.height);
     const k = whole >= 0.55 ? whole : Math.min(0.55, w / layout.width);
     view = {k, x: Math.max(0, (w - layout.width * k) / 2), y: Math.max(0, (h - layout.height * k) / 2)};
     apply();
@@ -330,6 +330,7 @@
   }
   const start = data.depth && data.depth <= maxDepth ? data.depth : 0;
   depthSelect.value = String(start);
+  depthSelect.disabled = maxDepth === 0;  // a network without blocks
   depthSelect.addEventListener("change", () => { collapseTo(Number(depthSelect.value)); draw(); fit(); });
   document.getElementById("fit").addEventListener("click", fit);
 
