@@ -646,7 +646,7 @@ def list_kinds(kind, fmt):
     """The layer kinds a YAML file can use, with their arguments (or one KIND in detail)."""
     from .render.kinds import render_kinds
 
-    emit(render_kinds(kind, fmt), None)
+    emit(render_kinds(kind, fmt, width=terminal_width(None)), None)
 
 
 @main.command(name="list")
@@ -719,7 +719,7 @@ def info_command(model, fmt, output, convention):
         info = model_info("<stdin>", settings, text=yamlio.read_stdin())
     else:
         info = model_info(model, settings)
-    emit(render_info(info, fmt), output)
+    emit(render_info(info, fmt, width=terminal_width(output)), output)
 
 
 @main.command(name="budget")

@@ -24,6 +24,7 @@ class View:
     grouped: bool = False  # rows are --depth subtotals, not the report's layers
     fields: dict | None = None  # receptive fields by row name (table --rf), rf.LayerField
     share: bool = False  # share-of-total columns (% of memory, params, MACs)
+    share_places: dict | None = None  # their decimal places per figure, enough to tell the rows apart
     folded: dict | None = None  # in-place rows folded into a shown row, by its name (--fold)
     width: int | None = None  # the terminal's columns to fit; None: the whole table, nothing wrapped
     model_notes: bool = True  # the model's own notes under the table (--no-notes: off)

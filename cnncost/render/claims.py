@@ -55,7 +55,7 @@ def failures(results: list[Result]) -> list[str]:
 def render_table(results: list[Result], explain: bool, color: bool, width: int | None = None) -> str:
     from .grid import draw, simple_grid, wrap_lines
 
-    grid = simple_grid(HEADERS, wrap={"Claim": 16, "Published": 10, "Computed": 10, "Outcome": 16},
+    grid = simple_grid(HEADERS, wrap={"Claim": 12, "Published": 10, "Computed": 10, "Outcome": 12},
                        title="Published claims")
     for r in results:
         grid.add_row(cells(r, explain), style=None if r.ok else "bold red")

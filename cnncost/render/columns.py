@@ -61,9 +61,32 @@ def figures(layer, exact: bool) -> tuple[str, str, str]:
     return memory, scaled(layer.params, "k", 3), scaled(layer.macs, "M", 3)
 
 
-def share(value: int, total: int) -> str:
-    """value as a percentage of total, to one place (a small non-zero share to its first digit)."""
-    return number(100 * value / total, 1) if total else "-"
+def share(value: int, total: int, places: int | None = None) -> str:
+    """value as a percentage of total: to ``places`` places, zeros kept so a column lines up (None: one place,
+    trailing zeros dropped); a small non-zero share to its first digit."""
+    if not total:
+        return "-"
+    percent = 100 * value / total
+    if places is None or not percent:
+        return number(percent, 1 if places is None else places)
+    text = f"{percent:,.{places}f}"
+    return text if text.strip("0.,") else number(percent, places)
+
+
+def share_places(rows, totals, most: int = 4) -> dict[str, int]:
+    """Per figure, the fewest places (1 to most) at which rows whose shares differ read differently."""
+    places = {}
+    for figure in ("memory_bytes", "params", "macs"):
+        total = getattr(totals, figure)
+        values = sorted({getattr(r, figure) for r in rows})
+        chosen = 1
+        while chosen < most and total:
+            shown = {f"{100 * v / total:.{chosen}f}" for v in values}
+            if len(shown) == len(values):
+                break
+            chosen += 1
+        places[figure] = chosen
+    return places
 
 
 def kind_label(layer: LayerCost, folded=()) -> str:
@@ -104,10 +127,11 @@ def headers(view) -> tuple:
     return base + RF_HEADERS if view.fields is not None else base
 
 
-def _with_shares(cells: list[str], layer, totals) -> list[str]:
-    return cells[:-3] + [cells[-3], share(layer.memory_bytes, totals.memory_bytes),
-                         cells[-2], share(layer.params, totals.params),
-                         cells[-1], share(layer.macs, totals.macs)]
+def _with_shares(cells: list[str], layer, totals, places=None) -> list[str]:
+    places = places or {}
+    return cells[:-3] + [cells[-3], share(layer.memory_bytes, totals.memory_bytes, places.get("memory_bytes")),
+                         cells[-2], share(layer.params, totals.params, places.get("params")),
+                         cells[-1], share(layer.macs, totals.macs, places.get("macs"))]
 
 
 def cells(layer: LayerCost, view) -> list[str]:
@@ -115,7 +139,7 @@ def cells(layer: LayerCost, view) -> list[str]:
     folded = view.folded.get(layer.name, ()) if view.folded else ()
     cells = row(layer, view.exact, folded)
     if view.share:
-        cells = _with_shares(cells, layer, view.report.totals)
+        cells = _with_shares(cells, layer, view.report.totals, view.share_places)
     if view.fields is not None:
         row_field = view.fields.get(layer.name)
         f = row_field.field if row_field is not None else None
@@ -128,7 +152,7 @@ def totals_cells(view) -> list[str]:
     t = view.report.totals
     cells = totals_row(view.report, view.exact)
     if view.share:
-        cells = _with_shares(cells, t, t)
+        cells = _with_shares(cells, t, t, view.share_places)
     return cells + (["", ""] if view.fields is not None else [])
 
 

@@ -53,15 +53,16 @@ def render_table(e: Explanation, color: bool = False, width: int | None = None) 
     from .grid import draw, simple_grid
 
     grid = simple_grid(SUMMARY_HEADERS, right=set(SUMMARY_HEADERS) - {"Convention", "Reproduces"},
-                       wrap={"Reproduces": 12, "Convention": 10}, title=e.model)
+                       wrap={"Reproduces": 10}, title=e.model)
     for c in e.conventions:
         grid.add_row(_summary_cells(e, c), style="bold" if c.convention == e.baseline else None)
-    text = draw(grid, width, color, ("%",), [_header(e)])
+    text = draw(grid, width, color, ("%", "Params", "Reproduces", "vs baseline"), [_header(e)])
     details = _detail_rows(e)
     if details:
         grid = simple_grid(DETAIL_HEADERS, right={"Rows", "MACs vs baseline"},
-                           wrap={"How it counts this kind": 16, "Convention": 10, "Kind": 10},
-                           stacked={"MACs vs baseline": "MACs vs\nbaseline"},
+                           wrap={"How it counts this kind": 10, "Kind": 8},
+                           stacked={"MACs vs baseline": "MACs vs\nbaseline",
+                                    "How it counts this kind": "How it counts\nthis kind"},
                            title=f"What each convention counts differently from '{e.baseline}'")
         previous = None
         for row in details:

@@ -34,6 +34,7 @@ class Column(NamedTuple):
     align: str = "left"  # left, right, or decimal: right-aligned on the decimal point
     wrap: int = 0  # a text column's narrowest width when wrapping; 0: it never wraps
     stacked: str | None = None  # the header on two lines ("Memory\n(KB)"), for layouts that stack headers
+    prose: bool = False  # a wrapping column of words: it breaks at spaces only, never inside a word
 
 
 class Layout(NamedTuple):
@@ -124,6 +125,7 @@ class Grid:
         self.rules: set[int] = set()  # a rule is drawn before these rows
         self._measured = self._columnwise = self._numbers = None
         self.left_out: list[str] = []  # the columns the last render left out to fit its width
+        self.shown: list[str] = []  # and those it showed
 
     def add_row(self, cells: Sequence[str], style: str | None = None):
         self.rows.append((list(cells), style))
@@ -171,7 +173,8 @@ class Grid:
         if self._numbers is None:
             self._numbers = {}
         if index not in self._numbers:
-            self._numbers[index] = longest_number("\n".join(self._texts()[index]))
+            texts = self._texts()[index]
+            self._numbers[index] = longest_number("\n".join(texts))
         return max(self.columns[index].wrap, self._numbers[index], *map(len, self._header(index, stacked)))
 
     def widths(self, layout: Layout, width: int | None = None) -> list[int]:
@@ -215,6 +218,7 @@ class Grid:
         layout, widths = self.choose(layouts, width)
         cols = layout.columns
         self.left_out = [self.columns[i].header for i in layouts[0].columns if i not in cols]
+        self.shown = [self.columns[i].header for i in cols]
         _, parts = self._measure()
         out = []
         table_width = self.total(widths)
@@ -271,8 +275,15 @@ class Grid:
         for k, i, w in wrapping:
             if len(cells[i]) > w:
                 left = self.columns[i].align == "left"
-                stacks[k] = [line.ljust(w) if left else line.rjust(w)
-                             for line in (wrap_continued(cells[i], w) if left else wrap_text(cells[i], w))]
+                if self.columns[i].prose:
+                    import textwrap  # only for a row that wraps prose
+
+                    pieces = [piece for line in textwrap.wrap(cells[i], w, break_long_words=False,
+                                                              break_on_hyphens=False)
+                              for piece in (wrap_text(line, w) if len(line) > w else [line])]  # a word too long
+                else:
+                    pieces = wrap_continued(cells[i], w) if left else wrap_text(cells[i], w)
+                stacks[k] = [line.ljust(w) if left else line.rjust(w) for line in pieces]
         lines = []
         for n in range(max(map(len, stacks))):
             row = [stack[n] if n < len(stack) else " " * w for stack, w in zip(stacks, widths)]
@@ -298,13 +309,19 @@ def drop_layouts(count: int, order: Sequence[int], stacked: bool = True) -> list
     return layouts
 
 
+# wrapping columns of names (layer paths, model names), which break after a separator with a marked
+# continuation; every other wrapping column is prose, broken at spaces only
+NAME_COLUMNS = {"Layer", "Model", "Last layer", "Convention", "Kind", "Device", "Claim"}
+
+
 def simple_grid(headers: Sequence[str], *, right=(), wrap: dict | None = None, stacked: dict | None = None,
                 title: str | None = None) -> Grid:
     """A grid of the given headers: those in right right-aligned, the rest left; wrap: the text columns that
-    may wrap, to their narrowest width; stacked: two-line forms of long headers."""
+    may wrap, to their narrowest width (prose at spaces, names after separators); stacked: two-line forms of
+    long headers."""
     wrap, stacked = wrap or {}, stacked or {}
-    return Grid([Column(h, "right" if h in right else "left", wrap.get(h, 0), stacked.get(h)) for h in headers],
-                title=title)
+    return Grid([Column(h, "right" if h in right else "left", wrap.get(h, 0), stacked.get(h),
+                        prose=h in wrap and h not in NAME_COLUMNS) for h in headers], title=title)
 
 
 def draw(grid: Grid, width: int | None, color: bool, drop: Sequence[str] = (), footer: Sequence[str] = ()) -> str:

@@ -13,7 +13,29 @@ def _value(value) -> str:
     return str(value)
 
 
-def render_text(info: ModelInfo) -> str:
+def _fit(lines: list[str], width: int | None) -> list[str]:
+    """Each line wrapped at spaces to width, its continuation indented under its text: after a label
+    ('File:        '), a parameter's name and default, or a list item's indent."""
+    if width is None:
+        return lines
+    import re
+    import textwrap
+
+    out = []
+    for line in lines:
+        if len(line) <= width:
+            out.append(line)
+            continue
+        label = re.match(r"[A-Z][^:]{0,20}:\s+|  \S+\s{2,}\S+\s{2,}", line)
+        hang = len(label.group(0)) if label else 4 if line.startswith("  ") else 0
+        if hang > width // 2:
+            hang = 4
+        out.extend(textwrap.wrap(line, width, subsequent_indent=" " * hang, break_long_words=False,
+                                 break_on_hyphens=False) or [""])
+    return out
+
+
+def render_text(info: ModelInfo, width: int | None = None) -> str:
     t = info.report.totals
     lines = [f"{info.model}: {info.description}" if info.description else info.model, ""]
     lines.append(f"File:        {info.source}" + (f" (extends {info.extends})" if info.extends else ""))
@@ -65,14 +87,14 @@ def render_text(info: ModelInfo) -> str:
         lines.append("")
         lines.append("Notes:")
         lines.extend(f"  {n}" for n in info.notes)
-    return "\n".join(lines) + "\n"
+    return "\n".join(_fit(lines, width)) + "\n"
 
 
-def render_info(info: ModelInfo, fmt: str) -> str:
+def render_info(info: ModelInfo, fmt: str, width: int | None = None) -> str:
     if fmt == "json":
         import json
 
         from ..report import versioned
 
         return json.dumps(versioned(info.to_dict()), indent=2, ensure_ascii=False) + "\n"
-    return render_text(info)
+    return render_text(info, width)

@@ -60,7 +60,29 @@ def markdown_table(kinds=None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_kinds(name: str | None, fmt: str) -> str:
+def _wrapped(lines: list[str], width: int | None) -> list[str]:
+    """Lines wrapped at spaces to width, each continuation under its line's text (the arguments' or the
+    description's column, or four spaces where that column is too far right)."""
+    if width is None:
+        return lines
+    import textwrap
+
+    out = []
+    for line in lines:
+        if len(line) <= width:
+            out.append(line)
+            continue
+        text = line.lstrip(" ")
+        indent = len(line) - len(text)
+        hang = 31 if indent == 0 and len(line) > 31 and line[30] == " " else indent + 2
+        if hang > width - 20:
+            hang = 4
+        out.extend(textwrap.wrap(line, width, subsequent_indent=" " * hang, break_long_words=False,
+                                 break_on_hyphens=False, drop_whitespace=True) or [""])
+    return out
+
+
+def render_kinds(name: str | None, fmt: str, width: int | None = None) -> str:
     if name is not None and name not in KINDS:
         raise CnnCostError(f"no layer kind '{name}'", hint=did_you_mean(name, KINDS) or "see 'cnncost kinds'")
     kinds = [KINDS[name]] if name else list(KINDS.values())
@@ -78,4 +100,4 @@ def render_kinds(name: str | None, fmt: str) -> str:
             lines += [f"  {a.name}: {a.doc}" for a in kind.args if a.doc]
         else:
             lines.append(f"{'':<30} {kind.doc}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(_wrapped(lines, width)) + "\n"

@@ -154,6 +154,6 @@ def render_devices(devices: dict, fmt: str, color: bool = False, width: int | No
                        stacked=STACKED, title="Devices (peak TFLOP/s, dense)")
     for d in rows:
         grid.add_row(_device_cells(d))
-    return draw(grid, width, color, ("Kind", "TF32", "INT8 (TOPS)", "Name"),
+    return draw(grid, width, color, ("Kind", "TF32", "INT8 (TOPS)", "Name", "BF16", "Bandwidth (GB/s)"),
                 ["Sources: the vendors' spec sheets, cited per device in cnncost/data/devices.yaml; "
                  "add your own with --device-file."])

@@ -87,6 +87,9 @@ def layer_view(report: Report, *, depth: int | None = None, fold: bool = False, 
                      "The total row is the whole network's.")
     elif sort is not None:
         lines.append(f"Sorted by {SORT_WORDS[sort]}, the largest first (--sort {sort}).")
+    from .columns import share_places
+
+    places = share_places(rows, report.totals) if share else None
     return View(report, rows, exact=exact, color=color, notes=tuple(lines) + tuple(notes), grouped=depth is not None,
-                fields=fields, share=share, folded=folded, width=width, model_notes=model_notes,
+                fields=fields, share=share, share_places=places, folded=folded, width=width, model_notes=model_notes,
                 reshaped=bool(fold or sort or top))

@@ -78,8 +78,7 @@ def render_table(view) -> str:
     grid.add_section()
     grid.add_row(columns.totals_cells(view) + [""], "bold")
     text = grid.render(layouts(headers), view.width, view.color)
-    shown = {c.header for c in grid.columns} - set(grid.left_out)
-    left_out = [h for h in grid.left_out if not (h in ("K", "S", "P") and KSP in shown)]
+    left_out = [h for h in grid.left_out if not (h in ("K", "S", "P") and KSP in grid.shown)]
     notes = [left_out_note(left_out)] if left_out else []
     footer = wrap_lines(notes + columns.footer(report, view.notes, view.model_notes), view.width)
     return text + "".join(line + "\n" for line in footer)
