@@ -14,11 +14,15 @@
     return v.toLocaleString("en-US", {minimumFractionDigits: decimals, maximumFractionDigits: decimals});
   }
   function count(v) {
-    for (const [u, s] of [["T", 1e12], ["G", 1e9], ["M", 1e6], ["k", 1e3]]) if (Math.abs(v) >= s) return significant(v / s) + u;
+    for (const [u, s] of [["T", 1e12], ["G", 1e9], ["M", 1e6], ["k", 1e3]]) {
+      if (Math.abs(v) >= s) return significant(v / s) + u;
+    }
     return v.toLocaleString("en-US");
   }
   function size(v) {
-    for (const [u, s] of [["TiB", 2 ** 40], ["GiB", 2 ** 30], ["MiB", 2 ** 20], ["KiB", 2 ** 10]]) if (Math.abs(v) >= s) return significant(v / s) + " " + u;
+    for (const [u, s] of [["TiB", 2 ** 40], ["GiB", 2 ** 30], ["MiB", 2 ** 20], ["KiB", 2 ** 10]]) {
+      if (Math.abs(v) >= s) return significant(v / s) + " " + u;
+    }
     return v.toLocaleString("en-US") + " B";
   }
   function shape(s) { return s && s.length ? s.join("×") : "-"; }
@@ -30,7 +34,10 @@
     if (figure === "saved") return size(v) + " saved";
     return v[0] === v[1] ? "RF " + v[0] : "RF " + v[0] + "×" + v[1];
   }
-  function magnitude(figure, v) { return v === null || v === undefined ? null : figure === "rf" ? Math.max(v[0], v[1]) : v; }
+  function magnitude(figure, v) {  // what a figure is coloured by: a receptive field by its larger side
+    if (v === null || v === undefined) return null;
+    return figure === "rf" ? Math.max(v[0], v[1]) : v;
+  }
 
   // --- blocks: the dot-separated prefixes that two or more layers share ---
   const members = new Map();  // block -> its layers, in order
@@ -65,7 +72,10 @@
     const seen = new Map();
     for (const l of data.layers) {
       const id = boxOf(l.name);
-      if (id === l.name) { list.push({id, kind: l.kind, shape: l.shape, figures: l.figures, side: l.side, layer: l}); continue; }
+      if (id === l.name) {
+        list.push({id, kind: l.kind, shape: l.shape, figures: l.figures, side: l.side, layer: l});
+        continue;
+      }
       if (seen.has(id)) continue;
       const m = members.get(id);
       const figures = {};
@@ -74,7 +84,8 @@
         const known = m.map(x => x.figures[f]).filter(v => v !== null && v !== undefined);
         figures[f] = known.length ? known.reduce((a, b) => a + b, 0) : null;
       }
-      const box = {id, kind: "block", shape: m[m.length - 1].shape, figures, side: m.every(x => x.side), layers: m.length};
+      const box = {id, kind: "block", shape: m[m.length - 1].shape, figures, side: m.every(x => x.side),
+                   layers: m.length};
       seen.set(id, box);
       list.push(box);
     }
@@ -201,9 +212,11 @@
     for (const n of g.nodes().filter(n => n.startsWith("box:"))) {
       const node = g.node(n), b = node.box;
       const grp = el("g", {class: "node " + (b.kind === "block" ? "block" : b.kind === "input" ? "input" : "layer") +
-        (b.side ? " side" : ""), transform: `translate(${node.x - node.width / 2},${node.y - node.height / 2})`}, nodeLayer);
+        (b.side ? " side" : ""), transform: `translate(${node.x - node.width / 2},${node.y - node.height / 2})`},
+        nodeLayer);
       grp.dataset.id = b.id;
-      const rect = el("rect", {width: node.width, height: node.height, rx: 5, fill: b.kind === "input" ? "#fff" : fill(magnitude(color, b.figures[color]))}, grp);
+      const colour = b.kind === "input" ? "#fff" : fill(magnitude(color, b.figures[color]));
+      const rect = el("rect", {width: node.width, height: node.height, rx: 5, fill: colour}, grp);
       node.text.forEach((t, i) => {
         const text = el("text", {x: 9, y: 17 + 16 * i, class: i === 0 ? "name" : ""}, grp);
         text.textContent = t;
@@ -247,7 +260,8 @@
     for (const f of Object.keys(data.figureNames)) {
       const v = b.figures[f];
       if (v !== null && v !== undefined && !(b.layer && (f === "params" || f === "macs" || f === "memory")))
-        rows.push([data.figureNames[f], f === "rf" ? figureText(f, v) : f === "saved" ? v.toLocaleString("en-US") + " B" : v.toLocaleString("en-US")]);
+        rows.push([data.figureNames[f], f === "rf" ? figureText(f, v) :
+          v.toLocaleString("en-US") + (f === "saved" ? " B" : "")]);
     }
     for (const [k, v] of rows) {
       const tr = document.createElement("tr");
@@ -302,8 +316,16 @@
     apply();
   }, {passive: false});
   let drag = null;
-  canvas.addEventListener("pointerdown", ev => { drag = {x: ev.clientX - view.x, y: ev.clientY - view.y}; canvas.classList.add("dragging"); });
-  window.addEventListener("pointermove", ev => { if (drag) { view.x = ev.clientX - drag.x; view.y = ev.clientY - drag.y; apply(); } });
+  canvas.addEventListener("pointerdown", ev => {
+    drag = {x: ev.clientX - view.x, y: ev.clientY - view.y};
+    canvas.classList.add("dragging");
+  });
+  window.addEventListener("pointermove", ev => {
+    if (!drag) return;
+    view.x = ev.clientX - drag.x;
+    view.y = ev.clientY - drag.y;
+    apply();
+  });
   window.addEventListener("pointerup", () => { drag = null; canvas.classList.remove("dragging"); });
 
   // --- the header ---
