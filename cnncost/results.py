@@ -191,7 +191,7 @@ def _fields() -> Description:
 
     def summary(f):
         local = [r for r in f.layers if r.field is not None and not r.side and (r.field.h.stride or r.field.w.stride)]
-        field = "" if not local else (f", the largest field short of global "
+        field = "" if not local else (f", the last local field "
                                       f"{rendering.field_pair((local[-1].field.h.size, local[-1].field.w.size))} "
                                       f"at {local[-1].name}")
         return f"{f.model}: {len(f.layers):,} layers" + (" (local)" if f.local else "") + field

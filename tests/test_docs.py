@@ -40,6 +40,10 @@ NOT_RUN = {
                          "a validation once",
     "validate resnet50 --rf": "runs ResNet-50's gradients in torch (minutes on 2 cores); tests/test_rf.py "
                               "validates fields the same way on small networks",
+    "table torchvision:resnet50 --input 3x224x224": "needs torchvision, which CI does not install; "
+                                                    "tests/test_python_models.py runs the same path with a module "
+                                                    "of its own, and torchvision's where it is installed",
+    "memory timm:convnext_tiny --input 3x224x224": "needs timm, which CI does not install (as above)",
     "table detector.onnx": "the file is built, and this error checked, by tests/test_import.py "
                            "(test_unmappable_operators_are_listed_by_name_with_exit_2)",
     "table cos.onnx": "a hostile file from docs/security.md's list, built by the fuzzer (tools/fuzz.py)",
@@ -240,3 +244,6 @@ def test_python(file, folder, monkeypatch):
             assert runner.failures == 0, f"{where}: a doctest failed (see the output above)"
         else:
             exec(code, {"__name__": "__docs__"})
+    prompts = sum(e.text.count(">>> ") for e in EXAMPLES if e.file == file and e.kind == "python"
+                  and not any(text in e.text for text in PYTHON_NOT_RUN))
+    assert runner.tries == prompts, (runner.tries, prompts)  # every example ran
