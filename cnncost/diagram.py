@@ -32,6 +32,7 @@ NONE_FILL = "#ffffff"  # a zero figure, or one the row does not have
 GRAPHVIZ_HINT = "install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz), " \
                 "or write .dot or .html, which need nothing"
 DOT_SECONDS = 300  # Graphviz's layout of the largest zoo model takes seconds; this bounds a hostile input
+DOT_BOXES = 3000  # more than this, Graphviz takes minutes: such a drawing is refused with a way out
 
 
 @dataclass(frozen=True)
@@ -387,6 +388,11 @@ def write(report, path: str, color: str = "macs", depth: int | None = None, dpi:
     if ext == ".html":
         data = to_html(report, color, depth).encode("utf-8")
     else:
-        source = to_dot(diagram(report, color, depth))
+        d = diagram(report, color, depth)
+        if ext not in (".dot", ".gv") and len(d.boxes) > DOT_BOXES:
+            raise CnnCostError(f"{len(d.boxes):,} boxes are too many for Graphviz to lay out in reasonable time "
+                               f"(at most {DOT_BOXES:,})", hint="draw blocks collapsed with --depth N, or write .html "
+                                                               "or .dot")
+        source = to_dot(d)
         data = source.encode("utf-8") if ext in (".dot", ".gv") else render_dot(source, ext[1:], dpi)
     write_file(path, lambda f: f.write(data))

@@ -224,6 +224,15 @@ def test_png_has_the_resolution_asked_for(tmp_path):
     assert abs(2 * w36 - w72) <= 2 and abs(2 * h36 - h72) <= 2
 
 
+def test_graphviz_is_not_given_a_graph_it_would_take_minutes_on(tmp_path):
+    # 1,999 x 10 ReLUs, flat names: 19,990 boxes and the input, past the 3,000 Graphviz gets
+    big = "input: [3, 8, 8]\nlayers:\n  - repeat:\n      count: 1999\n      layers:\n" \
+          "        - repeat: {count: 10, layers: [relu]}\n"
+    result = invoke("graph", "-", "-o", tmp_path / "big.svg", input=big)
+    assert result.exit_code == 2 and "19,991 boxes are too many for Graphviz" in result.output
+    assert "--depth N, or write .html or .dot" in result.output and not list(tmp_path.iterdir())
+
+
 def test_without_graphviz_svg_says_what_to_install(tmp_path):
     env = {**os.environ, "PATH": str(tmp_path)}  # no dot on it
     code = "from cnncost.cli import main; main(['graph', 'alexnet', '-o', 'a.svg'])"

@@ -151,8 +151,14 @@
     return data.palette[Math.min(data.palette.length - 1, Math.floor(t * data.palette.length))];
   }
 
+  const LAYOUT_BOXES = 2000;  // beyond this the layout takes minutes: the page draws the first ones only
   function draw() {
-    const list = boxes();
+    const all = boxes();
+    const list = all.slice(0, LAYOUT_BOXES + 1);
+    document.getElementById("cut").textContent = all.length > list.length ?
+      `Drawn: the first ${LAYOUT_BOXES.toLocaleString("en-US")} of ${(all.length - 1).toLocaleString("en-US")} ` +
+      "boxes (laying out more takes minutes)" + (maxDepth ? "; collapse blocks to draw the rest." :
+        "; the network has no blocks to collapse, and its .dot file has every layer.") : "";
     const ids = list.slice(1).map(b => b.id);
     const frameSet = frames(ids);
     const values = list.map(b => magnitude(color, b.figures[color])).filter(v => v);
@@ -176,11 +182,12 @@
       for (const i of l.inputs) {
         const source = i === "input" ? "input" : boxOf(i);
         const key = source + "\u0000" + target;
-        if (source === target || edges.has(key) || !where.has(source)) continue;
+        if (source === target || edges.has(key) || !where.has(source) || !where.has(target)) continue;
         edges.add(key);
         g.setEdge("box:" + source, "box:" + target, {side: where.get(target).side});
       }
     }
+    document.body.dataset.drawn = String(list.length);
     dagre.layout(g);
 
     scene.textContent = "";
@@ -350,7 +357,30 @@
     o.value = String(d); o.textContent = "collapsed at depth " + d;
     depthSelect.appendChild(o);
   }
-  const start = data.depth && data.depth <= maxDepth ? data.depth : 0;
+  // a network too large to draw box by box starts with its blocks collapsed, at the deepest depth that
+  // draws at most MAX_BOXES boxes; the header says so, and Blocks opens them
+  const MAX_BOXES = 600;
+  function boxesAt(depth) {
+    const seen = new Set();
+    for (const l of data.layers) {
+      const parts = l.name.split(".");
+      let id = l.name;
+      for (let i = 1; i <= depth && i < parts.length; i++) {
+        const p = parts.slice(0, i).join(".");
+        if (members.has(p) && p.split(".").length === depth) { id = p; break; }
+      }
+      seen.add(id);
+    }
+    return seen.size;
+  }
+  let start = data.depth && data.depth <= maxDepth ? data.depth : 0;
+  if (!data.depth && data.layers.length > MAX_BOXES) {
+    for (let d = maxDepth; d >= 1; d--) if (boxesAt(d) <= MAX_BOXES) { start = d; break; }
+    if (!start && maxDepth) start = 1;
+    const said = data.layers.length.toLocaleString("en-US") + " layers: drawn with blocks collapsed at depth " +
+      start + " (Blocks opens them)";
+    if (start) document.getElementById("notes").textContent = [...data.notes, said].join("; ");
+  }
   depthSelect.value = String(start);
   depthSelect.disabled = maxDepth === 0;  // a network without blocks
   depthSelect.addEventListener("change", () => { collapseTo(Number(depthSelect.value)); draw(); fit(); });
