@@ -607,8 +607,9 @@ def plot_command(model, output, landscape, depth, only, models, families, style,
 @main.command(name="graph")
 @click.argument("model")
 @click.option("-o", "--output", required=True, metavar="FILE",
-              help="The drawing to write, in the format its extension names: .dot (Graphviz source), .svg or .png "
-                   "(drawn by Graphviz's dot), .html (one offline page: pan, zoom, collapse blocks).")
+              help="The drawing to write, in the format its extension names: .dot (Graphviz source; - for "
+                   "stdout), .svg, .png or .pdf (drawn by Graphviz's dot), .html (one offline page: pan, zoom, "
+                   "collapse blocks).")
 @click.option("--color", "color", type=click.Choice(("macs", "params", "memory", "saved", "rf")), default="macs",
               show_default=True, help="The figure on each box and its fill: MACs, parameters, activation memory, "
                                       "memory saved for backward in training, receptive field.")

@@ -22,7 +22,7 @@ from .errors import CnnCostError
 from .graph import INPUT
 from .units import count, size
 
-FORMATS = (".dot", ".gv", ".svg", ".png", ".html")
+FORMATS = (".dot", ".gv", ".svg", ".png", ".pdf", ".html")
 COLORS = ("macs", "params", "memory", "saved", "rf")
 FIGURE_NAMES = {"macs": "MACs", "params": "parameters", "memory": "activation memory",
                 "saved": "memory saved for backward (training)", "rf": "receptive field (pixels)"}
@@ -59,9 +59,13 @@ class Diagram:
 
 
 def check_path(path: str) -> str:
+    """The format a path names by its extension; '-' is stdout, which gets Graphviz source."""
+    if path == "-":
+        return ".dot"
     ext = os.path.splitext(path)[1].lower()
     if ext not in FORMATS:
-        raise CnnCostError(f"cannot draw '{path}': the file must end in .dot, .svg, .png or .html")
+        raise CnnCostError(f"cannot draw '{path}': the file must end in .dot, .svg, .png, .pdf or .html "
+                           "(or be - for Graphviz source on stdout)")
     return ext
 
 
@@ -309,13 +313,13 @@ def _legend(d: Diagram, bounds) -> str:
 def dot_program() -> str:
     program = shutil.which("dot")
     if program is None:
-        raise CnnCostError("drawing SVG or PNG needs Graphviz's 'dot' program, which is not installed",
+        raise CnnCostError("drawing SVG, PNG or PDF needs Graphviz's 'dot' program, which is not installed",
                            hint=GRAPHVIZ_HINT)
     return program
 
 
 def render_dot(source: str, fmt: str, dpi: float | None = None) -> bytes:
-    """Graphviz's drawing of DOT source as 'svg' or 'png'."""
+    """Graphviz's drawing of DOT source as 'svg', 'png' or 'pdf'."""
     args = [dot_program(), f"-T{fmt}"] + ([f"-Gdpi={dpi:g}"] if dpi else [])
     try:
         done = subprocess.run(args, input=source.encode("utf-8"), capture_output=True, timeout=DOT_SECONDS)
@@ -395,4 +399,9 @@ def write(report, path: str, color: str = "macs", depth: int | None = None, dpi:
                                                                "or .dot")
         source = to_dot(d)
         data = source.encode("utf-8") if ext in (".dot", ".gv") else render_dot(source, ext[1:], dpi)
+    if path == "-":
+        from .output import write_stdout
+
+        write_stdout(data.decode("utf-8"))
+        return
     write_file(path, lambda f: f.write(data))

@@ -159,7 +159,7 @@ def test_names_are_escaped_in_dot_and_html():
 
 def test_unknown_extension_and_figure_are_one_line_errors(tmp_path):
     result = invoke("graph", "alexnet", "-o", tmp_path / "a.jpg")
-    assert result.exit_code == 2 and "must end in .dot, .svg, .png or .html" in result.output
+    assert result.exit_code == 2 and "must end in .dot, .svg, .png, .pdf or .html" in result.output
     assert not list(tmp_path.iterdir())
     result = invoke("graph", "alexnet", "-o", tmp_path / "a.dot", "--color", "flops")
     assert result.exit_code == 2 and not list(tmp_path.iterdir())
@@ -169,6 +169,8 @@ def test_stdin_and_onnx_are_drawn_alike(tmp_path):
     out = tmp_path / "s.dot"
     assert invoke("graph", "-", "-o", out, input=TINY).exit_code == 0
     assert set(dot_nodes(out.read_text())) == {"input"} | set(TINY_BOXES)
+    piped = invoke("graph", "-", "-o", "-", input=TINY)  # -o -: the source on stdout, for | dot -Tpdf
+    assert piped.exit_code == 0 and piped.output == out.read_text()
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
@@ -210,6 +212,13 @@ def test_svg_parses_and_has_a_node_per_box(tmp_path):
               if g.get("class") == "node"]
     assert sorted(titles) == sorted(["input", *TINY_BOXES])
     assert len([g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "edge"]) == 5
+
+
+@needs_dot
+def test_pdf_is_a_pdf(tmp_path):
+    out = tmp_path / "t.pdf"
+    assert invoke("graph", "-", "-o", out, input=TINY).exit_code == 0
+    assert out.read_bytes().startswith(b"%PDF-")
 
 
 @needs_dot
