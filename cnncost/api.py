@@ -56,9 +56,11 @@ def _without_gc(function):
 
 
 def _check_model(model: object) -> None:
+    if isinstance(model, (str, os.PathLike, Graph)):
+        return
     from .pymodel import is_torch_module
 
-    if not isinstance(model, (str, os.PathLike, Graph)) and not is_torch_module(model):
+    if not is_torch_module(model):
         raise CnnCostError(f"model must be a zoo name, a YAML file's path, 'package.module:factory', a Graph or "
                            f"a torch.nn.Module, got {type(model).__name__}", hint="see cnncost.zoo.names() for the zoo")
 
@@ -93,12 +95,13 @@ def load(
     settings = Settings.of(settings, set=set, input=input, **options)
     if isinstance(model, Graph):
         return model
-    from . import pymodel
+    if not isinstance(model, (str, os.PathLike)) or ":" in os.fspath(model):  # a PyTorch model (pymodel.py)
+        from . import pymodel
 
-    if pymodel.is_torch_module(model):
-        return pymodel.load_module(model, settings.input)
-    if pymodel.is_python_model(model):
-        return pymodel.load_python_model(model, settings.input, settings.set)
+        if pymodel.is_torch_module(model):
+            return pymodel.load_module(model, settings.input)
+        if pymodel.is_python_model(model):
+            return pymodel.load_python_model(model, settings.input, settings.set)
     if os.fspath(model).lower().endswith(".onnx"):  # read statically: cnncost/importers/onnx.py
         from .importers.onnx import load_onnx
 
