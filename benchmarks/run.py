@@ -36,6 +36,7 @@ PLAIN_COMMANDS = (
     ("table", "resnet152", "--format", "json"),
     ("table", "resnet152", "--format", "csv"),
     ("table", "alexnet", "--format", "markdown"),
+    ("table", "resnet152", "--pass", "train", "--format", "json"),
     ("list", "--format", "json"),
     ("compare", "vgg16", "googlenet", "--format", "json"),
     ("explain", "resnet152", "--format", "json"),
@@ -203,6 +204,11 @@ def main() -> int:
         # the most layers cnncost expands (expand.MAX_NODES): the default table must stay well under a second
         Series("cnncost table, 19,998 layers (a 120-column terminal)", cnncost + ["table", largest],
                max(3, args.runs // 7), terminal=120),
+        # a training step's backward MACs (issue 23): the same 0.10 s target
+        Series("cnncost table resnet152 --pass train --format json",
+               cnncost + ["table", "resnet152", "--pass", "train", "--format", "json"], args.runs),
+        Series("cnncost table resnet152 --pass train (a 120-column terminal)",
+               cnncost + ["table", "resnet152", "--pass", "train"], args.runs, terminal=120),
         # the parse cache off: every YAML file parsed, as on a first run after an install or an edit
         Series("  table json, parse cache off (first run)", cnncost + ["table", "resnet152", "--format", "json"],
                args.runs, env={"CNNCOST_CACHE_DIR": ""}),

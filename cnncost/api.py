@@ -120,6 +120,8 @@ def analyze(
     include_side: bool | None = None,
     set: Mapping[str, Any] | None = None,
     input: tuple[int, int, int] | str | None = None,
+    pass_: str | None = None,
+    freeze: list[str] | tuple[str, ...] | None = None,
 ) -> Report:
     """Analyse a model: every layer's shape, parameters, MACs, FLOPs and memory.
 
@@ -128,11 +130,14 @@ def analyze(
     the batch, the element type (``"float16"``), the counting convention
     (docs/conventions.md), whether side outputs count, model parameter
     overrides (``set={"classes": 10}``) and the input shape, as ``(3, 224, 224)``
-    or the command line's ``"3x224x224"``. Bad values raise CnnCostError.
+    or the command line's ``"3x224x224"``. ``pass_="train"`` adds a training
+    step's backward MACs per layer (the input's and the weights' gradients) and
+    ``freeze`` lists regular expressions: layers whose names ``re.match`` one
+    are frozen (docs/training.md). Bad values raise CnnCostError.
     """
     _check_model(model)
     settings = Settings.of(settings, batch=batch, dtype=dtype, convention=convention, include_side=include_side,
-                           set=set, input=input)
+                           set=set, input=input, pass_=pass_, freeze=freeze)
     return engine.view(load(model, settings), settings)
 
 

@@ -35,7 +35,11 @@ FIGURES = {
     "macs": ("macs", "MACs", False),
     "flops": ("flops", "FLOPs", False),
     "memory": ("memory_bytes", "activation memory", True),
+    # --max-macs and --max-flops of a training step (--pass train): forward and backward
+    "training_macs": ("training_macs", "training-step MACs (forward + backward)", False),
+    "training_flops": ("training_flops", "training-step FLOPs (forward + backward)", False),
 }
+LIMITS = ("params", "macs", "flops", "memory")
 
 
 def _parse(text: str, option: str, units: dict[str, int], example: str) -> int:
@@ -135,6 +139,16 @@ class Budget:
                 "checks": [c.to_dict() for c in self.checks]}
 
 
+def _training_figure(report: Report, figure: str) -> str:
+    if report.totals.training_macs is None:
+        from .training import NOT_COUNTED
+
+        raise CnnCostError(f"--max-{figure} with --pass train: convention '{report.convention}' counts no "
+                           f"backward ({NOT_COUNTED[report.convention]})",
+                           hint="choose lecture, torchvision or flopcounter")
+    return "training_" + figure
+
+
 def check(report: Report, limits: dict[str, str], model: str | None = None) -> Budget:
     """Check a report against limits written as text: ``{"params": "5M", "memory": "64MiB"}``.
 
@@ -145,19 +159,23 @@ def check(report: Report, limits: dict[str, str], model: str | None = None) -> B
         raise CnnCostError(f"check needs a Report (from cnncost.analyze), got {type(report).__name__}")
     if not isinstance(limits, dict):
         raise CnnCostError(f"limits must be a mapping such as {{'params': '5M'}}, got {type(limits).__name__}")
-    unknown = [k for k in limits if k not in FIGURES]
+    unknown = [k for k in limits if k not in LIMITS]
     if unknown:
-        raise CnnCostError(f"unknown limit '{unknown[0]}'; choose from " + ", ".join(FIGURES))
+        raise CnnCostError(f"unknown limit '{unknown[0]}'; choose from " + ", ".join(LIMITS))
     given = {k: v for k, v in limits.items() if v is not None}
     if not given:
         raise CnnCostError("give at least one limit: --max-params, --max-macs, --max-flops or --max-memory")
     checks = []
-    for figure, (attribute, _, is_bytes) in FIGURES.items():
-        if figure not in given:
+    for limit in LIMITS:
+        if limit not in given:
             continue
-        text = str(given[figure]) if isinstance(given[figure], int) and not isinstance(given[figure], bool) \
-            else given[figure]
-        option = f"--max-{figure}"
-        limit = (parse_bytes if is_bytes else parse_count)(text, option)
-        checks.append(Check(figure, option, getattr(report.totals, attribute), limit, text.strip()))
+        figure = limit
+        if report.training and limit in ("macs", "flops"):  # a training step's: forward and backward
+            figure = _training_figure(report, limit)
+        attribute, _, is_bytes = FIGURES[figure]
+        text = str(given[limit]) if isinstance(given[limit], int) and not isinstance(given[limit], bool) \
+            else given[limit]
+        option = f"--max-{limit}"
+        amount = (parse_bytes if is_bytes else parse_count)(text, option)
+        checks.append(Check(figure, option, getattr(report.totals, attribute), amount, text.strip()))
     return Budget(model if model is not None else report.model, report, tuple(checks))

@@ -144,6 +144,30 @@ def model_options(command=None, *, omit=()):
     return with_settings
 
 
+def training_options(command):
+    """--pass and --freeze: a training step's backward MACs (docs/training.md), folded into ``settings``."""
+    options = [
+        click.option("--pass", "pass_", type=click.Choice(("forward", "train")), default="forward",
+                     show_default=True,
+                     help="forward, or train: add each layer's backward MACs (the input's and the weights' "
+                          "gradients) as the convention counts them (docs/training.md)."),
+        click.option("--freeze", multiple=True, metavar="REGEX",
+                     help="With --pass train: layers whose names match REGEX from their start (re.match) are "
+                          "frozen: no weight gradient, and no input gradient before the first trainable layer "
+                          "(repeatable)."),
+    ]
+
+    @functools.wraps(command)
+    def with_pass(*args, settings, pass_, freeze, **kwargs):
+        if freeze and pass_ != "train":
+            raise CnnCostError("--freeze changes a training step: give it with --pass train")
+        return command(*args, settings=settings.replace(pass_=pass_, freeze=tuple(freeze)), **kwargs)
+
+    for option in reversed(options):
+        with_pass = option(with_pass)
+    return with_pass
+
+
 # -o FILE's extension names the format when --format is not given; anything else is the text table
 FORMAT_OF_EXTENSION = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown"}
 
@@ -261,6 +285,7 @@ def main(debug):
               help="Show only the N rows that cost the most, by --sort (default: MACs).")
 @click.option("--notes/--no-notes", default=True, show_default=True,
               help="The published errata about the model and the model's own notes, under the table.")
+@training_options
 @handle_errors
 def table(model, settings, fmt, output, depth, exact, with_rf, fold, share, sort_by, top, notes):
     """Per-layer costs of MODEL: a zoo name (see 'cnncost list'), a YAML file, or - for stdin.
@@ -337,6 +362,7 @@ def errata_name(model) -> bool:
 @main.command(name="explain")
 @click.argument("model")
 @model_options(omit=("dtype", "convention"))
+@training_options
 @output_options
 @handle_errors
 def explain_conventions(model, settings, fmt, output):
@@ -364,8 +390,20 @@ def explain_conventions(model, settings, fmt, output):
               help="A device of 'cnncost devices' (repeatable): does it fit, the largest batch, devices needed.")
 @click.option("--device-file", metavar="FILE", help="A YAML file of your own devices (the form of 'cnncost devices').")
 @click.option("--exact", is_flag=True, help="Show exact integers (bytes, counts), not KiB/MiB/GiB and k/M/G.")
+@click.option("--freeze", multiple=True, metavar="REGEX",
+              help="Layers whose names match REGEX from their start (re.match) are frozen: no gradient or optimizer "
+                   "state, and what autograd saves changes (repeatable; docs/training.md).")
+@click.option("--checkpoint", metavar="N|REGEX",
+              help="Activation checkpointing: N segments (as checkpoint_sequential), or blocks: layers whose names "
+                   "match REGEX with the same matched text are one block. Adds the recomputation's cost.")
+@click.option("--gpus", type=click.IntRange(min=1, max=1024), default=1, show_default=True,
+              help="Devices training together; the figures are one device's (with --parallel).")
+@click.option("--parallel", type=click.Choice(("data", "model")),
+              help="data: each device the whole model and batch/N samples (DDP); model: each device 1/N of every "
+                   "layer's filters, as AlexNet's two-GPU split.")
 @handle_errors
-def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_names, device_file, exact):
+def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_names, device_file, exact, freeze,
+                   checkpoint, gpus, parallel):
     """Training or inference memory of MODEL: weights, gradients, optimizer state, what autograd saves,
     the peak, and whether it fits on each --device (docs/memory.md)."""
     from . import devices, memory
@@ -375,7 +413,10 @@ def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_na
     chosen = tuple(devices.get(name, known) for name in device_names)
     memory.check_optimizer(optimizer)
     graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
-    result = memory.analyze_memory(graph, settings, mode=mode, optimizer=optimizer, amp=amp, devices=chosen)
+    if checkpoint is not None and checkpoint.strip().isdigit():
+        checkpoint = int(checkpoint)
+    result = memory.analyze_memory(graph, settings.replace(freeze=tuple(freeze)), mode=mode, optimizer=optimizer,
+                                   amp=amp, devices=chosen, checkpoint=checkpoint, gpus=gpus, parallel=parallel)
     emit(render_memory(result, fmt, color=use_color(output),
                        width=terminal_width(output), exact=exact), output)
 
@@ -492,11 +533,15 @@ def comma_list(values) -> tuple:
               help="Also draw each figure against the swept axis (.png, .svg or .pdf).")
 @click.option("--exact", is_flag=True, help="Show exact integers (bytes, counts) and seconds, not KiB/MiB/GiB, "
                                             "k/M/G and ms/µs.")
+@click.option("--pass", "pass_", type=click.Choice(("forward", "train")), default="forward", show_default=True,
+              help="train: add each point's backward and training-step MACs (docs/training.md).")
+@click.option("--freeze", multiple=True, metavar="REGEX",
+              help="With --pass train: freeze the layers whose names match REGEX (re.match; repeatable).")
 @output_options
 @handle_errors
 @plot_style_options
 def sweep_command(model, inputs, sets, batches, dtypes, conventions_, device_names, include_side, with_memory,
-                  optimizer, with_latency, plot_file, exact, style, fmt, output):
+                  optimizer, with_latency, plot_file, exact, pass_, freeze, style, fmt, output):
     """Totals of MODEL over the product of the given axes: model parameters, input, batch, dtype, convention
     and device. Each row: params, MACs, FLOPs and activation memory (and training memory or latency)."""
     from . import devices, sweep
@@ -524,7 +569,10 @@ def sweep_command(model, inputs, sets, batches, dtypes, conventions_, device_nam
     for axis in axes:
         total *= len(axis.values)
     with SweepProgress(total) as progress:
-        result = sweep.sweep(model, axes, Settings(include_side=include_side), memory=with_memory,
+        if freeze and pass_ != "train":
+            raise CnnCostError("--freeze changes a training step: give it with --pass train")
+        base = Settings(include_side=include_side, pass_=pass_, freeze=tuple(freeze))
+        result = sweep.sweep(model, axes, base, memory=with_memory,
                              optimizer=optimizer, latency=with_latency, device_table=table, on_point=progress.step,
                              text=text)
     if plot_file is not None:
@@ -677,6 +725,7 @@ def zoo_summaries():
 @click.option("--baseline", metavar="MODEL", help="The model the ratios divide by (default: the last MODEL).")
 @click.option("--exact", is_flag=True, help="Show exact integers, not k, M and G.")
 @model_options
+@training_options
 @output_options
 @handle_errors
 def compare_models(models, until_resolution, until, baseline, exact, settings, fmt, output):
@@ -732,6 +781,7 @@ def info_command(model, fmt, output, convention):
               help="The most activation memory (the table's Memory total, for --batch and --dtype), e.g. 64MiB "
                    "(KiB, MiB, GiB: powers of 1024; KB, MB, GB: powers of 1000; a bare number is bytes).")
 @model_options
+@training_options
 @output_options
 @handle_errors
 def budget_command(model, max_params, max_macs, max_flops, max_memory, settings, fmt, output):

@@ -24,6 +24,8 @@ from .graph import Graph
 from .kinds import KINDS
 from .report import FIGURES, LayerCost, Report, Settings, Totals
 
+TRAINING_FIGURES = ("backward_macs", "training_macs")  # compared in a training step (--pass train)
+
 DEFAULT_RESOLUTION = 28
 SLICE_KEYS = ("layer", "layers", "from", "until", "until_resolution", "kinds", "categories", "match", "exclude")
 
@@ -201,8 +203,14 @@ class Comparison:
         mine, theirs = getattr(entry, part), getattr(self.entries[self.baseline], part)
         if mine is None or theirs is None:
             return None
-        base = getattr(theirs.totals, figure)
-        return getattr(mine.totals, figure) / base if base else None
+        base, value = getattr(theirs.totals, figure), getattr(mine.totals, figure)
+        return value / base if base and value is not None else None
+
+    @property
+    def training(self) -> bool:
+        """A training step's comparison (--pass train) under a convention that counts the backward."""
+        report = self.entries[0].report
+        return report.training and report.totals.training_macs is not None
 
     @property
     def stem_note(self) -> str:
@@ -222,17 +230,21 @@ class Comparison:
                 return None
             return {"description": s.description, "last_layer": s.last.name if s.last else None,
                     "output_shape": list(s.last.output_shape) if s.last else None,
-                    "layers": len(s.rows), **{f: getattr(s.totals, f) for f in FIGURES}}
+                    "layers": len(s.rows), **{f: getattr(s.totals, f) for f in FIGURES},
+                    **(s.totals.training_dict() if self.training else {})}
+
+        figures = FIGURES + (TRAINING_FIGURES if self.training else ())
 
         return {
             "baseline": self.entries[self.baseline].label,
             "stem": self.cut,
             "convention": self.convention,
+            "pass": "train" if self.entries[0].report.training else "forward",
             "models": [
                 {"model": e.label, "name": e.report.model, "input": list(e.report.input), "batch": e.report.batch,
                  "dtype": e.report.dtype, "whole": part(e.whole), "stem": part(e.stem),
                  "stem_absent": e.stem_absent or None,
-                 "ratios": {p: {f: self.ratio(e, p, f) for f in FIGURES} for p in ("whole", "stem")}}
+                 "ratios": {p: {f: self.ratio(e, p, f) for f in figures} for p in ("whole", "stem")}}
                 for e in self.entries
             ],
             "stem_note": self.stem_note or None,

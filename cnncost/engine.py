@@ -6,7 +6,7 @@ from . import conventions
 from .errors import CnnCostError
 from .graph import Graph
 from .kinds import KINDS
-from .report import FIGURES, LayerCost, Report, Settings, Totals, make_layer_cost
+from .report import BACKWARD_FIGURES, FIGURES, LayerCost, Report, Settings, Totals, make_layer_cost
 
 # kept importable from here: several callers know them as engine's
 from .report import DTYPE_ALIASES, DTYPE_BYTES, dtype_bytes  # noqa: F401
@@ -19,6 +19,7 @@ def view(graph: Graph, settings: Settings | None = None) -> Report:
     convention = conventions.get(settings.convention)
     # per kind, once: the rule's counting function (None counts 0) and whether it allocates memory
     per_kind = {name: (convention.rule(name).count, not kind.inplace) for name, kind in KINDS.items()}
+    backward, frozen = _backward(graph, settings)
     rows = []
     for node in graph.nodes:
         count, allocates = per_kind[node.kind]
@@ -29,9 +30,10 @@ def view(graph: Graph, settings: Settings | None = None) -> Report:
             memory = n * nbytes
             for d in out:
                 memory *= d
+        grads = backward.get(node.name, _NO_BACKWARD)
         rows.append(make_layer_cost(  # LayerCost's fields, in order
             node.name, node.kind, node.input_shapes, out, node.params, node.buffers, macs, 2 * macs, memory,
-            node.side, node.inputs, node.args, node.call))
+            node.side, node.inputs, node.args, node.call, grads[0], grads[1], node.name in frozen))
     return Report(
         model=graph.name,
         input=graph.input_shape,
@@ -48,13 +50,33 @@ def view(graph: Graph, settings: Settings | None = None) -> Report:
     )
 
 
+_NO_BACKWARD = (None, None)
+
+
+def _backward(graph: Graph, settings: Settings) -> tuple[dict, set]:
+    """A training pass's backward MACs per node (training.py) and the frozen layers; nothing for a forward pass."""
+    if settings.pass_ != "train":
+        if settings.freeze:
+            raise CnnCostError("freezing layers changes a training pass: give --pass train (pass_='train') "
+                               "with --freeze")
+        return {}, set()
+    from . import training
+    from .memory import check_trainable
+
+    check_trainable(graph, settings)  # PyTorch refuses to train a batch norm that sees one value per channel
+    frozen = training.frozen_layers(graph, settings.freeze)
+    return training.backward_macs(graph, settings.convention, settings.batch, frozen,
+                                    settings.include_side) or {}, frozen
+
+
 def totals(rows, include_side: bool, convention: conventions.Convention | None = None) -> Totals:
     """Sums over the rows that run; parameters as the convention counts them (conventions.counts_params)."""
     sums = Totals.of(rows if include_side else [r for r in rows if not r.side])
     if convention is not None and (convention.unregistered or (convention.unrun_params and not include_side)):
         params = counted_params(rows, include_side, convention)
         if params != sums.params:
-            sums = Totals(params, sums.buffers, sums.macs, sums.flops, sums.memory_bytes)
+            sums = Totals(params, sums.buffers, sums.macs, sums.flops, sums.memory_bytes, sums.backward_input_macs,
+                          sums.backward_weight_macs)
     return sums
 
 
@@ -89,7 +111,8 @@ def group_by_depth(report: Report, depth: int) -> list[LayerCost]:
                 input_shapes=members[0].input_shapes,
                 output_shape=members[-1].output_shape,
                 side=all(m.side for m in members),
-                **{f: getattr(sums, f) for f in FIGURES},
+                **{f: getattr(sums, f) for f in FIGURES + BACKWARD_FIGURES},
+                frozen=all(m.frozen for m in members),
             )
         )
     return merged

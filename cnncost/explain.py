@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from .results import Result
-from . import conventions
+from . import conventions, training
 from .engine import counted_params
 from .graph import Graph
 from .report import Settings
@@ -49,6 +49,19 @@ class ConventionTotals:
         return 2 * self.macs
 
 
+@dataclass(frozen=True)
+class KindBackward:
+    """A training step's backward for one layer kind under one convention (--pass train)."""
+
+    convention: str
+    kind: str
+    rows: int
+    input_grad_macs: int
+    weight_grad_macs: int
+    input_rule: str
+    weight_rule: str
+
+
 @dataclass(frozen=True, repr=False)  # the repr is one line (results.Result)
 class Explanation(Result):
     model: str
@@ -57,6 +70,8 @@ class Explanation(Result):
     include_side: bool
     baseline: str
     conventions: tuple  # of ConventionTotals, in the registry's order
+    backward: tuple | None = None  # of KindBackward (--pass train): kinds with backward work, by convention
+    backward_not_counted: dict | None = None  # convention -> why its tool counts no backward
 
     def of(self, name: str) -> ConventionTotals:
         return next(c for c in self.conventions if c.convention == name)
@@ -74,6 +89,8 @@ class Explanation(Result):
                  "differences": [{**asdict(d), "delta": d.delta} for d in c.differences]}
                 for c in self.conventions
             ],
+            **({} if self.backward is None else {
+                "backward": [asdict(b) for b in self.backward], "backward_not_counted": self.backward_not_counted}),
         }
 
 
@@ -103,5 +120,26 @@ def explain(graph: Graph, settings: Settings | None = None) -> Explanation:
         uncounted = sum(node.params for node in running if convention.is_unregistered(node.kind, node.call))
         results.append(ConventionTotals(convention.name, convention.reproduces, convention.figure, params, total,
                                         tuple(differences), side_params, uncounted))
+    backward = _backward(graph, settings, counted) if settings.pass_ == "train" else None
     return Explanation(graph.name, tuple(graph.input_shape), n, settings.include_side, baseline.name,
-                       tuple(results))
+                       tuple(results), backward, dict(training.NOT_COUNTED) if backward is not None else None)
+
+
+def _backward(graph: Graph, settings: Settings, counted) -> tuple:
+    """Per convention that counts a backward pass, per kind: both gradients' MACs and the rules."""
+    from .memory import check_trainable
+
+    check_trainable(graph, settings)
+    frozen = training.frozen_layers(graph, settings.freeze)
+    rows = []
+    for name, table in training.BACKWARD.items():
+        per_node = training.backward_macs(graph, name, settings.batch, frozen, settings.include_side)
+        by_kind: dict[str, list] = {}
+        for node in counted:
+            by_kind.setdefault(node.kind, []).append(per_node[node.name])
+        for kind, pairs in by_kind.items():
+            grads = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+            if any(grads):
+                rule = table[kind]
+                rows.append(KindBackward(name, kind, len(pairs), *grads, rule.input_grad.text, rule.weight_grad.text))
+    return tuple(rows)

@@ -533,7 +533,7 @@ define(
     measure={"bias_adds": _TORCH_BIAS_ADDS},
     formulas={"output": "out x H' x W', H' = (H-1)*stride - 2*padding + dilation*(k-1) + output_padding + 1",
               "params": "Cin*(out/groups)*kh*kw (+ out)", "macs": "Cin*H*W*(out/groups)*kh*kw (per input position)"},
-    saved="input", rf="conv_transpose", latency="matrix", counts="conv",
+    saved="conv input", rf="conv_transpose", latency="matrix", counts="conv",
 )
 
 

@@ -20,7 +20,8 @@ one of its own; a name this table lacks is refused when the kind is defined.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, replace
 from operator import attrgetter
 from typing import Callable
 
@@ -52,6 +53,7 @@ class Context:
     element_bytes: int
     device: str  # cpu | cuda
     grad_inputs: tuple  # per input: does it need a gradient
+    trainable: bool = True  # its parameters need gradients (False: none, or frozen with --freeze)
 
 
 def _input(k=0):
@@ -71,6 +73,8 @@ def _if_grad(saved: Callable) -> Callable:
 
 
 def _conv(node: Node, ctx: Context):
+    if not ctx.trainable and not ctx.grad_inputs[0]:
+        return ()  # frozen, on an input that needs no gradient: autograd records nothing
     top, bottom, left, right = node.args["padding"]
     if top == bottom and left == right:
         return (_input(),)  # for the weight's gradient, even on the network input
@@ -83,7 +87,7 @@ def _norm_statistics(count: Callable) -> Callable:
     """Batch and group norm in training: the input, and a mean and an inverse std per statistic."""
 
     def saved(node: Node, ctx: Context):
-        if not node.params and not ctx.grad_inputs[0]:
+        if not ctx.trainable and not ctx.grad_inputs[0]:
             return ()
         stats = count(node, ctx) * ctx.element_bytes
         return (_input(), _new(stats), _new(stats))
@@ -162,7 +166,11 @@ def _in_place_copy(node, ctx):
 SAVED_RULES: dict[str, Callable] = {
     "nothing": NOTHING,  # views, merges, copies and resizing, whose backward needs only the sizes
     "conv": _conv,
-    "input": lambda node, ctx: (_input(),),  # for the weight's gradient (linear, x * gamma), even on the input
+    # the input, for the weight's gradient (linear's addmm, x * gamma), even on the network input; nothing when the
+    # weight is frozen (the weight, which the input's gradient needs, is a parameter)
+    "input": lambda node, ctx: (_input(),) if ctx.trainable else (),
+    # a transposed conv's input: convolution_backward is one formula for both gradients, so saved for either
+    "conv input": lambda node, ctx: (_input(),) if ctx.trainable or ctx.grad_inputs[0] else (),
     "max_pool": _if_grad(_max_pool),
     "avg_pool": _if_grad(lambda node, ctx: (_pooled(node, ctx),)),
     "adaptive_pool": _if_grad(_adaptive_pool),
@@ -297,6 +305,9 @@ class Memory(Result):
     peak_activation_bytes: int  # infer: the peak of live activations
     peak_bytes: int
     devices: tuple = ()  # of DeviceFit
+    frozen: tuple = ()  # the layers --freeze names
+    checkpointing: Checkpointing | None = None  # --checkpoint
+    parallel: "Parallel | None" = None  # --gpus N: per device
 
     def to_dict(self) -> dict:
         """The JSON contract of 'cnncost memory --format json' (docs/json.md)."""
@@ -311,6 +322,9 @@ class Memory(Result):
                        "transient_bytes": self.transient_bytes,
                        "peak_activation_bytes": self.peak_activation_bytes, "peak_bytes": self.peak_bytes},
             "devices": [asdict(d) for d in self.devices],
+            "frozen": list(self.frozen),
+            "checkpointing": asdict(self.checkpointing) if self.checkpointing else None,
+            "parallel": self.parallel.to_dict() if self.parallel else None,
             "fits": {d.device: d.fits for d in self.devices},
             "max_batch": {d.device: d.max_batch for d in self.devices},
         }
@@ -327,12 +341,23 @@ def _running(graph: Graph, include_side: bool) -> list[Node]:
     return [n for n in graph.nodes if include_side or not n.side]
 
 
-def saved_storages(graph: Graph, settings: Settings, device: str = "cpu") -> tuple[dict, dict]:
+def frozen_layers(graph: Graph, settings: Settings) -> set[str]:
+    """The layers --freeze names (training.py): their parameters get no gradient and no optimizer state."""
+    if not settings.freeze:
+        return set()
+    from .training import frozen_layers
+
+    return frozen_layers(graph, settings.freeze)
+
+
+def saved_storages(graph: Graph, settings: Settings, device: str = "cpu", skip=frozenset()) -> tuple[dict, dict]:
     """What a training forward pass keeps for backward: per node, {storage: bytes} it is first to save.
 
-    Also returns each node's output storage, a key shared by views of one tensor.
+    Also returns each node's output storage, a key shared by views of one tensor. Nodes in ``skip`` (run
+    inside an activation checkpoint) save nothing.
     """
     nodes = _running(graph, settings.include_side)
+    frozen = frozen_layers(graph, settings)
     n, b = settings.batch, settings.element_bytes
     storage = {INPUT: (INPUT, math.prod(graph.input_shape) * n * b)}  # name -> (storage key, bytes)
     needs_grad = {INPUT: False}
@@ -340,13 +365,17 @@ def saved_storages(graph: Graph, settings: Settings, device: str = "cpu") -> tup
     first: dict[str, dict] = {}
     for node, contiguous in _layouts(nodes, n):
         grads = tuple(needs_grad[i] for i in node.inputs)
-        needs_grad[node.name] = bool(node.params) or any(grads)
+        trainable = bool(node.params) and node.name not in frozen
+        needs_grad[node.name] = trainable or any(grads)
         if _is_view(node, "train", contiguous):
             storage[node.name] = storage[node.inputs[0]]
         else:
             storage[node.name] = (node.name, node.output_elements * n * b)
         mine = {}
-        ctx = Context(n, b, device, grads)
+        first[node.name] = mine
+        if node.name in skip:
+            continue
+        ctx = Context(n, b, device, grads, trainable)
         for number, item in enumerate(saved_rule(node.kind)(node, ctx)):
             if item[0] == "input":
                 key, nbytes = storage[node.inputs[item[1]]]
@@ -357,7 +386,6 @@ def saved_storages(graph: Graph, settings: Settings, device: str = "cpu") -> tup
             if key not in seen:
                 seen.add(key)
                 mine[key] = nbytes
-        first[node.name] = mine
     return first, storage
 
 
@@ -427,12 +455,18 @@ def live_activations(graph: Graph, settings: Settings) -> dict[str, int]:
 
 def analyze_memory(graph: Graph, settings: Settings | None = None, *, mode: str = "train",
                    optimizer: str = "sgd", amp: bool = False, device_kind: str | None = None,
-                   devices: tuple = ()) -> Memory:
-    """Training (or inference) memory of ``graph`` under ``settings`` (batch, dtype, side outputs).
+                   devices: tuple = (), checkpoint: int | str | None = None, gpus: int = 1,
+                   parallel: str | None = None) -> Memory:
+    """Training (or inference) memory of ``graph`` under ``settings`` (batch, dtype, side outputs, and
+    ``settings.freeze``: frozen layers).
 
     ``devices`` (devices.Device) get a fit each. ``device_kind`` picks the saved-tensor rules (cpu or
-    cuda); by default the first device's, else CUDA's.
+    cuda); by default the first device's, else CUDA's. ``checkpoint``: activation checkpointing, N segments
+    or a regular expression naming blocks (checkpoint_segments). ``gpus`` devices with ``parallel`` data or
+    model: the figures are one device's (parallel.py), the batch the whole step's.
     """
+    from . import parallel as several
+
     if device_kind is None:
         device_kind = devices[0].saves_as if devices else "cuda"
     settings = settings or Settings()
@@ -441,9 +475,33 @@ def analyze_memory(graph: Graph, settings: Settings | None = None, *, mode: str 
     check_optimizer(optimizer)
     if device_kind not in DEVICE_KINDS:
         raise CnnCostError(f"unknown device kind '{device_kind}'")
+    several.check(gpus, parallel, settings.batch)
+    if (checkpoint is not None or settings.freeze) and mode != "train":
+        raise CnnCostError("--checkpoint and --freeze change what training keeps: give them with --mode train")
+    share = None
+    if gpus > 1 and parallel == "model":
+        whole = graph
+        graph, received, cross = several.model_split(graph, gpus)
+        if settings.freeze:  # a name must match a layer of the model, not only of the split
+            frozen_layers(whole, settings)
+        share = several.Parallel(gpus, "model", settings.batch, 0, 0, cross)
+    scale = gpus if parallel == "data" else 1  # data parallel: the figures are per device, at batch / N
+
+    def totals(s: Settings, kind: str) -> Memory:
+        per_device = s.replace(batch=s.batch // scale) if scale > 1 else s
+        m = _totals(graph, per_device, mode, optimizer, amp, kind, checkpoint)
+        if share is None and scale == 1:
+            return m
+        if parallel == "data":
+            buckets = m.gradient_bytes  # DDP: a flat copy of every trainable gradient
+            info = several.Parallel(gpus, "data", per_device.batch, buckets, 0, ())
+            return Memory(**{**_fields(m), "batch": s.batch, "peak_bytes": m.peak_bytes + buckets, "parallel": info})
+        info = replace(share, received_bytes=received * s.batch * s.element_bytes)
+        return Memory(**{**_fields(m), "parallel": info})
+
     if mode == "train":
-        _check_trainable(graph, settings)
-    memory = _totals(graph, settings, mode, optimizer, amp, device_kind)
+        check_trainable(graph, settings.replace(batch=settings.batch // scale))
+    memory = totals(settings, device_kind)
     peaks: dict = {}  # (device kind, batch) -> peak bytes, shared by the devices
 
     def peak(kind: str, batch: int) -> int:
@@ -451,15 +509,15 @@ def analyze_memory(graph: Graph, settings: Settings | None = None, *, mode: str 
             if (kind, batch) == (device_kind, settings.batch):
                 peaks[kind, batch] = memory.peak_bytes
             else:
-                peaks[kind, batch] = _totals(graph, settings.replace(batch=batch), mode, optimizer, amp,
-                                             kind).peak_bytes
+                peaks[kind, batch] = totals(settings.replace(batch=batch), kind).peak_bytes
         return peaks[kind, batch]
 
-    fits = tuple(fit(graph, settings, mode, optimizer, amp, device, memory, peak) for device in devices)
+    fits = tuple(fit(graph, settings, mode, optimizer, amp, device, memory, peak, totals, scale)
+                 for device in devices)
     return memory if not fits else Memory(**{**_fields(memory), "devices": fits})
 
 
-def _check_trainable(graph: Graph, settings: Settings):
+def check_trainable(graph: Graph, settings: Settings):
     """Batch norm in training needs more than one value per channel, or PyTorch refuses to run it."""
     for node in _running(graph, settings.include_side):
         if node.kind == "batchnorm" and settings.batch * math.prod(node.input_shapes[0][1:]) == 1:
@@ -471,29 +529,87 @@ def _fields(memory: Memory) -> dict:
     return {f: getattr(memory, f) for f in Memory.__dataclass_fields__}
 
 
-def _totals(graph, settings, mode, optimizer, amp, device_kind) -> Memory:
+def checkpoint_segments(graph: Graph, settings: Settings, checkpoint) -> list[list[Node]]:
+    r"""The runs of layers recomputed in backward (activation checkpointing), in order.
+
+    An int N splits the running layers as ``torch.utils.checkpoint.checkpoint_sequential(layers, N)`` does:
+    N - 1 segments of len // N layers are checkpointed and the rest runs as usual. A regular expression
+    checkpoints blocks: consecutive layers whose names re.match it with the same matched text (``layer1\.0``
+    for every layer of that block) are one segment.
+    """
+    if checkpoint is None:
+        return []
+    nodes = _running(graph, settings.include_side)
+    if isinstance(checkpoint, int) and not isinstance(checkpoint, bool):
+        if not 1 <= checkpoint <= len(nodes):
+            raise CnnCostError(f"--checkpoint {checkpoint}: the segments must number from 1 to the {len(nodes):,} "
+                               "layers")
+        size = len(nodes) // checkpoint
+        return [nodes[k * size:(k + 1) * size] for k in range(checkpoint - 1)]
+    from .training import check_patterns
+
+    pattern = re.compile(check_patterns(checkpoint, "checkpoint")[0])
+    segments, last = [], None
+    for node in nodes:
+        match = pattern.match(node.name)
+        key = match.group(0) if match else None
+        if key is not None and key == last:
+            segments[-1].append(node)
+        elif key is not None:
+            segments.append([node])
+        last = key
+    if not segments:
+        raise CnnCostError(f"--checkpoint {checkpoint!r} matches no layer of {graph.name}",
+                           hint="a pattern is matched from the start of a layer's name (re.match)")
+    return segments
+
+
+def segment_inputs(segment: list[Node]) -> list[str]:
+    """The tensors a checkpointed segment reads from outside it: what the checkpoint keeps for its rerun."""
+    inside = {n.name for n in segment}
+    return list(dict.fromkeys(i for n in segment for i in n.inputs if i not in inside))
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    segments: int
+    layers: int  # layers recomputed in backward
+    recompute_macs: int  # the extra forward MACs, under the settings' convention
+    recompute_bytes: int  # the largest segment's saved tensors, alive again while it is recomputed
+    saved_without_bytes: int  # saved activations with no checkpointing, for comparison
+
+
+def _totals(graph, settings, mode, optimizer, amp, device_kind, checkpoint=None) -> Memory:
     nodes = _running(graph, settings.include_side)
     b = settings.element_bytes
     weight_b = 4 + b if amp else b  # amp: fp32 master weights and their low-precision working copies
     state_b = 4 if amp else b
     states = OPTIMIZER_STATES[optimizer]
     train = mode == "train"
-    saved = saved_storages(graph, settings, device_kind)[0] if train else {}
+    frozen = frozen_layers(graph, settings) if train else set()
+    segments = checkpoint_segments(graph, settings, checkpoint) if train else []
+    skip = {n.name for segment in segments for n in segment}
+    saved, storage = saved_storages(graph, settings, device_kind, skip) if train else ({}, {})
+    ckpt = None
+    if segments:
+        saved, ckpt = _checkpointed(graph, settings, device_kind, segments, saved, storage)
     live = live_activations(graph, settings) if not train else {}
     n = settings.batch
     needs_grad = {INPUT: False}
     rows = []
     for node in nodes:
         grads = [needs_grad[i] for i in node.inputs]
-        needs_grad[node.name] = bool(node.params) or any(grads)
+        trainable = bool(node.params) and node.name not in frozen
+        needs_grad[node.name] = trainable or any(grads)
+        trained = node.params if trainable else 0
         transient = 0
         if train and needs_grad[node.name]:
             transient = (node.output_elements + sum(math.prod(s) for s, g in zip(node.input_shapes, grads) if g)) * n * b
         rows.append(make_layer_memory(  # LayerMemory's fields, in order
             node.name, node.kind, node.side,
             node.params * weight_b,  # weights
-            node.params * state_b if train else 0,  # gradients
-            node.params * state_b * states if train else 0,  # optimizer state
+            trained * state_b if train else 0,  # gradients
+            trained * state_b * states if train else 0,  # optimizer state
             node.buffers * (4 if amp else b),
             sum(saved.get(node.name, {}).values()),
             transient,
@@ -505,17 +621,58 @@ def _totals(graph, settings, mode, optimizer, amp, device_kind) -> Memory:
     saved_total = sum(r.saved_bytes for r in rows)
     transient = max((r.transient_bytes for r in rows), default=0)
     peak_live = max((r.live_bytes for r in rows), default=0)
-    peak = weights + buffers + (grads + opt + saved_total + transient if train else peak_live)
+    recompute = ckpt.recompute_bytes if ckpt else 0
+    peak = weights + buffers + (grads + opt + saved_total + recompute + transient if train else peak_live)
     return Memory(graph.name, tuple(graph.input_shape), n, settings.dtype, mode, optimizer, amp, device_kind,
                   settings.include_side, tuple(rows), weights, grads, opt, buffers, saved_total, transient,
-                  peak_live, peak)
+                  peak_live, peak, frozen=tuple(sorted(frozen)), checkpointing=ckpt)
 
 
-def fit(graph, settings, mode, optimizer, amp, device, at: Memory, peak: Callable) -> DeviceFit:
+def _checkpointed(graph, settings, device_kind, segments, saved, storage) -> tuple[dict, Checkpointing]:
+    """What checkpointing keeps: the saves of the layers outside the segments, and each segment's inputs
+    (the checkpoint keeps them to rerun it), each storage once, attributed to the segment's first layer."""
+    from .conventions import get
+
+    kept = {key for mine in saved.values() for key in mine}
+    saved = {name: dict(mine) for name, mine in saved.items()}
+    for segment in segments:
+        mine = saved[segment[0].name]
+        for name in segment_inputs(segment):
+            key, nbytes = storage[name]
+            if key not in kept:
+                kept.add(key)
+                mine[key] = nbytes
+    unchecked = saved_storages(graph, settings, device_kind)[0]
+    largest = 0
+    for segment in segments:  # while a segment is rerun, its layers' saves are alive again
+        again = sum(nbytes for n in segment for key, nbytes in unchecked[n.name].items() if key not in kept)
+        largest = max(largest, again)
+    rule = get(settings.convention).rule
+    macs = sum(rule(n.kind)(n, settings.batch) for segment in segments for n in segment)
+    without = sum(sum(m.values()) for m in unchecked.values())
+    return saved, Checkpointing(len(segments), sum(map(len, segments)), macs, largest, without)
+
+
+def fit(graph, settings, mode, optimizer, amp, device, at: Memory, peak: Callable, totals: Callable,
+        scale: int = 1) -> DeviceFit:
     """Whether ``device`` holds the network at these settings, the largest batch it holds, and (training)
-    how many such devices a split into consecutive layers needs. ``peak(kind, batch)`` gives peak bytes."""
+    how many such devices a split into consecutive layers needs. ``peak(kind, batch)`` gives peak bytes and
+    ``totals(settings, kind)`` the Memory; with data parallel (``scale`` devices) batches are whole steps'
+    and go in multiples of ``scale``."""
     capacity, kind = device.memory_bytes, device.saves_as
-    mine = at if kind == at.device_kind else _totals(graph, settings, mode, optimizer, amp, kind)
+    mine = at if kind == at.device_kind else totals(settings, kind)
+    if scale > 1:  # the per-device batch decides: the largest is scale x one device's
+        one_device = lambda k, b: peak(k, b * scale)  # noqa: E731
+        largest = _largest_batch(one_device, kind, capacity)
+        return DeviceFit(device.key, device.name, capacity, mine.peak_bytes <= capacity,
+                         None if largest is None else min(MAX_BATCH, largest * scale),
+                         _layer_split(mine, capacity) if mode == "train" else None)
+    largest = _largest_batch(peak, kind, capacity)
+    needed = _layer_split(mine, capacity) if mode == "train" else (1 if mine.peak_bytes <= capacity else None)
+    return DeviceFit(device.key, device.name, capacity, mine.peak_bytes <= capacity, largest, needed)
+
+
+def _largest_batch(peak: Callable, kind: str, capacity: int) -> int | None:
     # every figure is affine in the batch (a per-sample part, and a constant one: weights, batch norm's
     # statistics), so two batch sizes give the line; the answer is checked against the exact figure
     one, two = peak(kind, 1), peak(kind, 2)
@@ -528,8 +685,7 @@ def fit(graph, settings, mode, optimizer, amp, device, at: Memory, peak: Callabl
         largest = min(MAX_BATCH, (capacity - fixed) // per_sample)
         while largest > 1 and peak(kind, largest) > capacity:
             largest -= 1
-    needed = _layer_split(mine, capacity) if mode == "train" else (1 if mine.peak_bytes <= capacity else None)
-    return DeviceFit(device.key, device.name, capacity, mine.peak_bytes <= capacity, largest, needed)
+    return largest
 
 
 def _layer_split(memory: Memory, capacity: int) -> int | None:

@@ -16,6 +16,8 @@ from .graph import Graph, fast_constructor
 from .results import Result
 
 FIGURES = ("params", "buffers", "macs", "flops", "memory_bytes")
+# a training pass's figures per row (None in a forward pass, and where the convention counts no backward)
+BACKWARD_FIGURES = ("backward_input_macs", "backward_weight_macs")
 
 # The JSON contract's version (docs/json.md): fields may be added within a version; one renamed, removed or
 # changed in meaning or type bumps it.
@@ -60,9 +62,12 @@ class Settings:
     include_side: bool = False  # side outputs (auxiliary heads) in the totals
     set: Mapping[str, Any] = field(default_factory=dict)  # model parameter overrides (--set)
     input: tuple | None = None  # per-sample input shape (--input); None: the model's own
+    pass_: str = "forward"  # forward, or train: a forward and a backward pass (--pass; docs/training.md)
+    freeze: tuple = ()  # regular expressions: layers whose names re.match one are frozen (--freeze)
 
     def __post_init__(self):
         from . import conventions  # conventions imports the kinds; kept off this module's import
+        from .training import check_pass, check_patterns
 
         batch = self.batch
         if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10**9:
@@ -80,6 +85,8 @@ class Settings:
         object.__setattr__(self, "set", dict(self.set or {}))
         if self.input is not None:
             object.__setattr__(self, "input", parse_input(self.input))
+        check_pass(self.pass_)
+        object.__setattr__(self, "freeze", check_patterns(self.freeze))
 
     def replace(self, **changes: Any) -> "Settings":
         """These settings with some fields changed (checked as new ones are)."""
@@ -136,6 +143,15 @@ class LayerCost:
     inputs: tuple = ()
     args: dict = field(default_factory=dict)
     call: str = "module"  # how the reference implementation runs it (graph.Node.call)
+    # a training pass (docs/training.md): the backward's MACs for the input's gradient and the weights'; None in
+    # a forward pass, or where the convention's tool counts no backward
+    backward_input_macs: int | None = None
+    backward_weight_macs: int | None = None
+    frozen: bool = False  # its parameters are frozen (--freeze)
+
+    @property
+    def backward_macs(self) -> int | None:
+        return _both_gradients(self)
 
     @property
     def input_shape(self) -> tuple:
@@ -145,6 +161,13 @@ class LayerCost:
     def kind(self) -> str:
         """The layer kind, as a graph Node names it."""
         return self.type
+
+
+def _both_gradients(figures) -> int | None:
+    """A row's or the totals' backward MACs: the input's gradient and the weights'; None where not counted."""
+    if figures.backward_input_macs is None:
+        return None
+    return figures.backward_input_macs + figures.backward_weight_macs
 
 
 make_layer_cost = fast_constructor(LayerCost)
@@ -160,12 +183,43 @@ class Totals:
     macs: int = 0
     flops: int = 0
     memory_bytes: int = 0
+    # a training pass: the backward's MACs (None in a forward pass, or where the convention counts no backward)
+    backward_input_macs: int | None = None
+    backward_weight_macs: int | None = None
 
     @classmethod
     def of(cls, layers: Iterable[LayerCost]) -> "Totals":
         """The sums of these rows' figures."""
+        layers = list(layers)
         columns = zip(*map(_figures_of, layers))
-        return cls(**{key: sum(column) for key, column in zip(FIGURES, columns)})
+        sums = {key: sum(column) for key, column in zip(FIGURES, columns)}
+        if layers and layers[0].backward_input_macs is not None:
+            for key in BACKWARD_FIGURES:
+                sums[key] = sum(getattr(l, key) for l in layers)
+        return cls(**sums)
+
+    @property
+    def backward_macs(self) -> int | None:
+        """Both gradients' MACs, for the whole batch."""
+        return _both_gradients(self)
+
+    @property
+    def training_macs(self) -> int | None:
+        """A training step's MACs: the forward's and the backward's."""
+        backward = self.backward_macs
+        return None if backward is None else self.macs + backward
+
+    @property
+    def training_flops(self) -> int | None:
+        training = self.training_macs
+        return None if training is None else 2 * training
+
+    def training_dict(self) -> dict[str, Any]:
+        """The training pass's totals as the JSON names them (docs/json.md)."""
+        backward, training = self.backward_macs, self.training_macs
+        return {"backward_input_macs": self.backward_input_macs, "backward_weight_macs": self.backward_weight_macs,
+                "backward_macs": backward, "backward_flops": None if backward is None else 2 * backward,
+                "training_macs": training, "training_flops": None if training is None else 2 * training}
 
 
 @dataclass(frozen=True, repr=False)
@@ -251,9 +305,30 @@ class Report(Result):
             "dtype": self.dtype,
             "convention": self.convention,
             "include_side": self.include_side,
+            **self._pass_dict(),
             "layers": [layer_to_dict(l) for l in self.layers],
-            "totals": asdict(self.totals),
+            "totals": totals_to_dict(self.totals, self.training),
         }
+
+    @property
+    def training(self) -> bool:
+        """Whether this is a training pass (forward and backward)."""
+        return self.settings is not None and self.settings.pass_ == "train"
+
+    def _pass_dict(self) -> dict[str, Any]:
+        if not self.training:
+            return {"pass": "forward"}
+        from .training import NOT_COUNTED
+
+        return {"pass": "train", "freeze": list(self.settings.freeze),
+                "backward_not_counted": NOT_COUNTED.get(self.convention)}
+
+
+def totals_to_dict(totals: Totals, training: bool) -> dict[str, Any]:
+    data = {f: getattr(totals, f) for f in FIGURES}
+    if training:
+        data.update(totals.training_dict())
+    return data
 
 
 def layer_to_dict(l: LayerCost) -> dict[str, Any]:
@@ -272,6 +347,9 @@ def layer_to_dict(l: LayerCost) -> dict[str, Any]:
         "inputs": list(l.inputs),
         "args": _jsonable(l.args),
         "call": l.call,
+        **({} if l.backward_input_macs is None and not l.frozen else {
+            "backward_input_macs": l.backward_input_macs, "backward_weight_macs": l.backward_weight_macs,
+            "backward_macs": l.backward_macs, "frozen": l.frozen}),
     }
 
 

@@ -127,6 +127,9 @@ class Point:
     peak_bytes: int | None = None  # training peak (--memory)
     latency_s: float | None = None  # roofline time on the point's device (--latency)
     error: str | None = None
+    backward_macs: int | None = None  # --pass train, where the convention counts the backward
+    training_macs: int | None = None
+    training_flops: int | None = None
 
 
 @dataclass(frozen=True, repr=False)  # the repr is one line (results.Result)
@@ -268,7 +271,8 @@ def sweep(model: str, axes: list[Axis], base: Settings, *, memory: bool = False,
     if latency and "device" not in names:
         raise CnnCostError("--latency needs a --device to time the network on")
     parameter_axes = [a for a in axes if a.name not in AXIS_ORDER]
-    figures = FIGURES + (("peak_bytes",) if memory else ()) + (("latency_s",) if latency else ())
+    figures = FIGURES + (("peak_bytes",) if memory else ()) + (("latency_s",) if latency else ()) + (
+        ("backward_macs", "training_macs", "training_flops") if base.pass_ == "train" else ())
 
     def load(overrides: dict, size) -> Graph:
         settings = base.replace(set={**base.set, **overrides}, input=size)
@@ -367,7 +371,13 @@ def _point(graph: Graph, settings: Settings, values, cache, memory, optimizer, l
         from .latency import roofline
 
         seconds = roofline(graph, settings, device).time_s
-    return Point(values, params, macs, 2 * macs, activations, peak, seconds)
+    if settings.pass_ != "train":
+        return Point(values, params, macs, 2 * macs, activations, peak, seconds)
+    from .engine import view
+
+    t = view(graph, settings).totals
+    return Point(values, params, macs, 2 * macs, activations, peak, seconds, None, t.backward_macs, t.training_macs,
+                 t.training_flops)
 
 
 def axes_from(sets: dict[str, list], inputs: list, batches: list, dtypes: list, conventions_: list,

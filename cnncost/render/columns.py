@@ -14,8 +14,11 @@ RF_HEADERS = ("RF", "RF stride")
 # share-of-total columns (--share), each shown after its figure
 SHARE_HEADERS = {"Memory (KiB)": "% mem", "Params (k)": "% params", "Params": "% params", "MACs (M)": "% MACs",
                  "MACs": "% MACs"}
+# a training step (--pass train): the backward's MACs for the input's gradient and the weights'
+TRAIN_HEADERS = ("Grad in (M)", "Grad W (M)")
+EXACT_TRAIN_HEADERS = ("Grad in", "Grad W")
 NUMERIC = {"Cin", "Cout", "H/W in", "H/W out", "Memory (KiB)", "Params (k)", "MACs (M)", "Params", "MACs", "RF",
-           "RF stride", *SHARE_HEADERS.values()}
+           "RF stride", *SHARE_HEADERS.values(), *TRAIN_HEADERS, *EXACT_TRAIN_HEADERS}
 # the kinds' names as a folded row's type lists them ("conv+bn+relu")
 SHORT_KINDS = {"batchnorm": "bn", "dropout": "drop", "stochastic_depth": "droppath"}
 
@@ -124,7 +127,21 @@ def headers(view) -> tuple:
     base = EXACT_HEADERS if view.exact else HEADERS
     if view.share:
         base = base[:-3] + tuple(x for h in base[-3:] for x in (h, SHARE_HEADERS[h]))
-    return base + RF_HEADERS if view.fields is not None else base
+    base = base + RF_HEADERS if view.fields is not None else base
+    if _backward_shown(view.report):
+        base += EXACT_TRAIN_HEADERS if view.exact else TRAIN_HEADERS
+    return base
+
+
+def _backward_shown(report: Report) -> bool:
+    return report.totals.backward_input_macs is not None
+
+
+def _backward_cells(layer, exact: bool) -> list[str]:
+    values = (layer.backward_input_macs, layer.backward_weight_macs)
+    if exact:
+        return [f"{v:,}" for v in values]
+    return [number(v / 1e6, 3) for v in values]
 
 
 def _with_shares(cells: list[str], layer, totals, places=None) -> list[str]:
@@ -145,6 +162,8 @@ def cells(layer: LayerCost, view) -> list[str]:
         f = row_field.field if row_field is not None else None
         cells += [field_pair(None if f is None else (f.h.size, f.w.size)),
                   field_pair(None if f is None else (f.h.stride, f.w.stride))]
+    if _backward_shown(view.report):
+        cells += _backward_cells(layer, view.exact)
     return cells
 
 
@@ -153,7 +172,8 @@ def totals_cells(view) -> list[str]:
     cells = totals_row(view.report, view.exact)
     if view.share:
         cells = _with_shares(cells, t, t, view.share_places)
-    return cells + (["", ""] if view.fields is not None else [])
+    cells += ["", ""] if view.fields is not None else []
+    return cells + (_backward_cells(t, view.exact) if _backward_shown(view.report) else [])
 
 
 def totals_row(report: Report, exact: bool) -> list[str]:
@@ -196,7 +216,24 @@ def footer(report: Report, notes=(), model_notes: bool = True) -> list[str]:
                          f"which {report.convention} counts although they do not run.")
         else:
             lines.append("Side outputs (auxiliary heads) are excluded from the totals.")
+    if report.training:
+        lines.append(training_line(report))
     if model_notes:
         lines.extend(report.notes)
     lines.extend(notes)
     return lines
+
+
+def training_line(report: Report) -> str:
+    """The line under a training step's table: its totals, or that the convention's tool counts no backward."""
+    from ..training import NOT_COUNTED
+
+    t = report.totals
+    frozen = f" Frozen (--freeze): {sum(1 for l in report.layers if l.frozen and l.params):,} layers with " \
+             "parameters." if report.settings.freeze else ""
+    if t.backward_macs is None:
+        return f"Training step (--pass train): not counted: {NOT_COUNTED[report.convention]}.{frozen}"
+    return (f"Training step (--pass train): backward {t.backward_macs:,} MACs ({t.backward_input_macs:,} for "
+            f"inputs' gradients, {t.backward_weight_macs:,} for weights'); forward + backward {t.training_macs:,} "
+            f"MACs, {2 * t.training_macs:,} FLOPs ({t.training_macs / t.macs:.2f}x the forward).{frozen} "
+            "docs/training.md has the rules." if t.macs else "")

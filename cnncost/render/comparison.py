@@ -14,7 +14,7 @@ from ..units import count
 PARTS = (("stem", "Stem"), ("whole", "Whole network"))
 HEADERS = ("Model", "Input", "Last layer", "Output", "Layers", "Memory (MiB)", "Params", "MACs", "FLOPs",
            "Memory ×", "Params ×", "MACs ×")
-NUMERIC = set(HEADERS) - {"Model", "Input", "Last layer", "Output"}
+NUMERIC = set(HEADERS) - {"Model", "Input", "Last layer", "Output"} | {"Train MACs", "Train MACs ×"}
 
 
 def _human(value: int, exact: bool) -> str:
@@ -45,6 +45,8 @@ def cells(comparison: Comparison, entry: Entry, part: str, exact: bool) -> list[
         _human(t.macs, exact),
         _human(t.flops, exact),
         *(_ratio(comparison.ratio(entry, part, f)) for f in ("memory_bytes", "params", "macs")),
+        *((_human(t.training_macs, exact), _ratio(comparison.ratio(entry, part, "training_macs")))
+          if comparison.training else ()),
     ]
 
 
@@ -53,8 +55,12 @@ def shown_entries(comparison: Comparison, part: str) -> list[Entry]:
     return [e for e in comparison.entries if getattr(e, part) is not None]
 
 
-def headers(exact: bool) -> tuple:
-    return tuple("Memory (bytes)" if exact and h == "Memory (MiB)" else h for h in HEADERS)
+TRAINING_HEADERS = ("Train MACs", "Train MACs ×")  # --pass train: forward + backward
+
+
+def headers(exact: bool, training: bool = False) -> tuple:
+    return tuple("Memory (bytes)" if exact and h == "Memory (MiB)" else h for h in HEADERS) + (
+        TRAINING_HEADERS if training else ())
 
 
 def titles(comparison: Comparison) -> dict[str, str]:
@@ -70,6 +76,10 @@ def footer(comparison: Comparison) -> list[str]:
         f"Batch {first.batch}, {first.dtype}; MiB = 1024 x 1024 bytes.",
         f"Convention '{comparison.convention}': {CONVENTIONS[comparison.convention].summary}",
     ]
+    if first.training:
+        from .columns import training_line
+
+        lines += [f"{e.label}: {training_line(e.report)}" for e in comparison.entries]
     if comparison.notes:
         lines.append("")
         lines.append("Published figures about these stems (cnncost check; docs/errata.md):")
@@ -91,7 +101,7 @@ def render_table(comparison: Comparison, exact: bool, color: bool, width: int | 
         shown = shown_entries(comparison, part)
         if not shown:
             continue
-        hs = headers(exact)
+        hs = headers(exact, comparison.training)
         grid = simple_grid(hs, right={h for h in hs if h in NUMERIC or h == "Memory (bytes)"},
                            wrap={"Model": 12, "Last layer": 12}, stacked=STACKED, title=titles(comparison)[part])
         for entry in shown:
@@ -112,7 +122,7 @@ def render_markdown(comparison: Comparison, exact: bool) -> str:
         shown = shown_entries(comparison, part)
         if not shown:
             continue
-        hs = headers(exact)
+        hs = headers(exact, comparison.training)
         lines.append(f"**{titles(comparison)[part]}**")
         lines.append("")
         lines.append("| " + " | ".join(hs) + " |")
@@ -127,7 +137,8 @@ def render_markdown(comparison: Comparison, exact: bool) -> str:
 def render_csv(comparison: Comparison) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    figures = ("memory_bytes", "params", "macs", "flops")
+    figures = ("memory_bytes", "params", "macs", "flops") + (
+        ("backward_macs", "training_macs") if comparison.training else ())
     writer.writerow(("model", "part", "input", "last_layer", "output_shape", "layers", *figures,
                      *(f"{f}_ratio" for f in figures)))
     for part, _ in PARTS:

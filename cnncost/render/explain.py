@@ -49,7 +49,39 @@ def _detail_rows(e: Explanation) -> list[list[str]]:
     return rows
 
 
+BACKWARD_HEADERS = ("Convention", "Kind", "Rows", "Input grad MACs", "Weight grad MACs", "Input grad rule",
+                    "Weight grad rule")
+
+
+def _backward_rows(e: Explanation) -> list[list[str]]:
+    return [[b.convention, b.kind, f"{b.rows:,}", f"{b.input_grad_macs:,}", f"{b.weight_grad_macs:,}", b.input_rule,
+             b.weight_rule] for b in e.backward or ()]
+
+
+def _backward_footer(e: Explanation) -> list[str]:
+    if e.backward is None:
+        return []
+    return ["Backward (--pass train): kinds with no row count 0. Not counted: "
+            + "; ".join(f"{name}: {why}" for name, why in e.backward_not_counted.items()) + "."]
+
+
 def render_table(e: Explanation, color: bool = False, width: int | None = None) -> str:
+    text = _render_table(e, color, width)
+    if e.backward is not None:
+        from .grid import draw, simple_grid
+
+        grid = simple_grid(BACKWARD_HEADERS, right={"Rows", "Input grad MACs", "Weight grad MACs"},
+                           wrap={"Input grad rule": 16, "Weight grad rule": 16, "Convention": 10, "Kind": 10},
+                           stacked={"Input grad MACs": "Input grad\nMACs", "Weight grad MACs": "Weight grad\nMACs",
+                                    "Input grad rule": "Input grad\nrule", "Weight grad rule": "Weight grad\nrule"},
+                           title="A training step's backward, by convention and kind (--pass train)")
+        for row in _backward_rows(e):
+            grid.add_row(row)
+        text += draw(grid, width, color, ("Rows",), _backward_footer(e))
+    return text
+
+
+def _render_table(e: Explanation, color: bool = False, width: int | None = None) -> str:
     from .grid import draw, simple_grid
 
     grid = simple_grid(SUMMARY_HEADERS, right=set(SUMMARY_HEADERS) - {"Convention", "Reproduces"},
@@ -83,6 +115,10 @@ def render_markdown(e: Explanation) -> str:
     if details:
         lines += ["| " + " | ".join(DETAIL_HEADERS) + " |", "| :--- | :--- | ---: | ---: | :--- |"]
         lines += ["| " + " | ".join(row) + " |" for row in details]
+    if e.backward is not None:
+        lines += ["", "| " + " | ".join(BACKWARD_HEADERS) + " |", "| :--- | :--- | ---: | ---: | ---: | :--- | :--- |"]
+        lines += ["| " + " | ".join(row) + " |" for row in _backward_rows(e)]
+        lines += ["", *_backward_footer(e)]
     return "\n".join(lines) + "\n"
 
 

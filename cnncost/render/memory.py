@@ -20,18 +20,32 @@ def summary_lines(m: Memory) -> list[str]:
     setting = (f"{m.model}: input {'x'.join(map(str, m.input))}, batch {m.batch}, {m.dtype}"
                + (", mixed precision (fp32 master weights, gradients and optimizer state)" if m.amp else ""))
     if m.mode == "train":
+        p, c = m.parallel, m.checkpointing
         lines = [
             f"{setting}, training with {m.optimizer}; saved tensors as on {m.device_kind.upper()}.",
-            f"Peak {size(m.peak_bytes)} ({m.peak_bytes:,} bytes) = weights {size(m.weights_bytes)} + buffers "
-            f"{size(m.buffer_bytes)} + gradients {size(m.gradient_bytes)} + optimizer state "
-            f"{size(m.optimizer_bytes)} + saved activations {size(m.saved_activation_bytes)} + the largest "
-            f"backward working set {size(m.transient_bytes)}.",
+            *(_parallel_lines(m) if p else ()),
+            f"Peak {'per device ' if p else ''}{size(m.peak_bytes)} ({m.peak_bytes:,} bytes) = weights "
+            f"{size(m.weights_bytes)} + buffers {size(m.buffer_bytes)} + gradients {size(m.gradient_bytes)} + "
+            f"optimizer state {size(m.optimizer_bytes)} + saved activations {size(m.saved_activation_bytes)}"
+            + (f" + a checkpointed segment's saves, recomputed {size(c.recompute_bytes)}" if c else "")
+            + f" + the largest backward working set {size(m.transient_bytes)}"
+            + (f" + DDP's gradient buckets {size(p.bucket_bytes)}" if p and p.parallel == "data" else "") + ".",
         ]
+        if m.frozen:
+            lines.append(f"Frozen (--freeze): {len(m.frozen):,} layers; those with parameters keep no gradient or "
+                         "optimizer state, and save only what their input's gradient needs.")
+        if c:
+            lines.append(f"Activation checkpointing: {c.segments:,} segments, {c.layers:,} layers run again in "
+                         f"backward: {c.recompute_macs:,} more forward MACs ({m.model}'s convention as given); saved "
+                         f"activations {size(m.saved_activation_bytes)} instead of {size(c.saved_without_bytes)}.")
     else:
         lines = [f"{setting}, inference.",
                  f"Peak {size(m.peak_bytes)} ({m.peak_bytes:,} bytes) = weights {size(m.weights_bytes)} + buffers "
                  f"{size(m.buffer_bytes)} + the peak of live activations {size(m.peak_activation_bytes)}."]
     for d in m.devices:
+        if m.parallel:
+            lines.append(_parallel_fit(m, d))
+            continue
         if d.max_batch is None:
             verdict = "does not fit even at batch 1"
         else:
@@ -44,6 +58,27 @@ def summary_lines(m: Memory) -> list[str]:
     lines.append("Not modelled: the allocator's fragmentation and caching, cuDNN/cuBLAS workspaces, the CUDA "
                  "context (docs/memory.md).")
     return lines
+
+
+def _parallel_lines(m: Memory) -> list[str]:
+    p = m.parallel
+    if p.parallel == "data":
+        return [f"Data parallel on {p.gpus} devices: each holds the whole model and trains on {p.per_device_batch:,} "
+                f"of the {m.batch:,} samples; the figures are one device's, with DDP's gradient buckets (a flat "
+                f"copy of every trainable gradient, {size(p.bucket_bytes)}) for the all-reduce."]
+    return [f"Model parallel on {p.gpus} devices (AlexNet's split): each holds 1/{p.gpus} of every layer's filters "
+            f"and maps, for all {m.batch:,} samples; the cross-connected layers ({', '.join(p.cross_connected)}) "
+            f"gather the other devices' maps, {size(p.received_bytes)} received per device per step. The figures "
+            "are one device's."]
+
+
+def _parallel_fit(m: Memory, d) -> str:
+    """One line: which configuration fits which device."""
+    p = m.parallel
+    verdict = "fits" if d.fits else "does not fit"
+    largest = "not even one sample fits" if d.max_batch is None else f"the largest batch that fits is {d.max_batch:,}"
+    return (f"{p.gpus} x {d.name} ({d.device}), {p.parallel} parallel, batch {m.batch:,}: {size(m.peak_bytes)} of "
+            f"{size(d.memory_bytes)} per device: {verdict}; {largest}.")
 
 
 # on a narrow terminal: headers on two lines, names wrapped, then these columns left out in turn

@@ -26,12 +26,18 @@ def fold_inplace(rows) -> tuple[list[LayerCost], dict[str, tuple[LayerCost, ...]
             shown[-1] = make_layer_cost(
                 p.name, p.type, p.input_shapes, r.output_shape, p.params + r.params, p.buffers + r.buffers,
                 p.macs + r.macs, p.flops + r.flops, p.memory_bytes + r.memory_bytes, p.side, p.inputs, p.args,
-                p.call)
+                p.call, *_backward_sums(p, r), p.frozen and r.frozen)
             folded[p.name] = folded.get(p.name, ()) + (r,)
         else:
             shown.append(r)
         last = r.name
     return shown, folded
+
+
+def _backward_sums(p: LayerCost, r: LayerCost) -> tuple:
+    if p.backward_input_macs is None:
+        return None, None
+    return p.backward_input_macs + r.backward_input_macs, p.backward_weight_macs + r.backward_weight_macs
 
 
 def rank(rows, key: str) -> list[LayerCost]:

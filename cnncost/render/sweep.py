@@ -8,9 +8,11 @@ from ..sweep import Sweep
 from ..units import count, duration, size
 
 HEADINGS = {"params": "Params", "macs": "MACs", "flops": "FLOPs", "memory_bytes": "Memory",
-            "peak_bytes": "Training peak", "latency_s": "Latency"}
+            "peak_bytes": "Training peak", "latency_s": "Latency", "backward_macs": "Backward MACs",
+            "training_macs": "Training MACs", "training_flops": "Training FLOPs"}
 FORMS = {"params": count, "macs": count, "flops": count, "memory_bytes": size, "peak_bytes": size,
-         "latency_s": duration}
+         "latency_s": duration, "backward_macs": count,
+         "training_macs": count, "training_flops": count}
 
 
 def _value(v) -> str:

@@ -51,7 +51,9 @@ def render_csv(view) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     rf = view.fields is not None
-    writer.writerow(CSV_FIELDS + (("rf_h", "rf_w", "rf_stride_h", "rf_stride_w") if rf else ()))
+    backward = view.report.totals.backward_input_macs is not None  # --pass train, where the convention counts it
+    writer.writerow(CSV_FIELDS + (("rf_h", "rf_w", "rf_stride_h", "rf_stride_w") if rf else ())
+                    + (("backward_input_macs", "backward_weight_macs") if backward else ()))
     for r in view.rows:
         cells = [r.name, r.type, "x".join(map(str, r.input_shape)), "x".join(map(str, r.output_shape)),
                  r.params, r.buffers, r.macs, r.flops, r.memory_bytes, str(r.side).lower()]
@@ -59,11 +61,14 @@ def render_csv(view) -> str:
             field = view.fields.get(r.name)
             d = field.to_dict() if field is not None else {"receptive_field": None, "effective_stride": None}
             cells += [*(d["receptive_field"] or ("", "")), *(d["effective_stride"] or ("", ""))]
+        if backward:
+            cells += [r.backward_input_macs, r.backward_weight_macs]
         writer.writerow(cells)
     # the last row is the report's totals (side outputs as the report counts them), name and type "total"
     t = view.report.totals
     writer.writerow(["total", "total", "x".join(map(str, view.report.input)), "", t.params, t.buffers, t.macs,
-                     t.flops, t.memory_bytes, ""] + (["", "", "", ""] if rf else []))
+                     t.flops, t.memory_bytes, ""] + (["", "", "", ""] if rf else [])
+                    + ([t.backward_input_macs, t.backward_weight_macs] if backward else []))
     return out.getvalue()
 
 

@@ -1,0 +1,251 @@
+"""A training step's cost: the backward pass's MACs per layer, frozen layers, and what needs a gradient.
+
+The backward pass of a layer does up to two pieces of work: the gradient of its
+input (only where the input needs one: never for the network input, nor
+anywhere upstream of the first trainable layer, as autograd does) and the
+gradient of its weights (only where they are trainable). How a convention
+counts each is a rule per kind, in one table per convention that counts
+backward; a convention whose tool never counts a backward pass says so in
+NOT_COUNTED. Both tables are checked for completeness at import: a kind with no
+backward rule under a convention is an error that names the kind and the rule.
+docs/training.md states every rule; tests/test_training.py proves them against
+FlopCounterMode over a real ``loss.backward()``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .conventions import CONVENTIONS, Rule
+from .errors import CnnCostError
+from .graph import INPUT, Graph
+from .kinds import KINDS
+
+PASSES = ("forward", "train")
+
+# --- the rules ---
+
+
+def _forward_macs(q, n):
+    return q.macs * n
+
+
+def _grouped_weight(q, n):
+    # FlopCounterMode's convolution_backward formula for the weight's gradient runs conv_flop_count on the
+    # transposed shapes (x.T, grad_out.T): its "batch" is the input channels and its "in channels" the batch,
+    # so the groups drop out: the forward's MACs x groups
+    return q.macs * _groups(q) * n
+
+
+def _groups(q) -> int:
+    if q.kind == "dwconv":
+        return q.input_shapes[0][0]
+    return q.args.get("groups", 1)
+
+
+def _per_output(q, n):
+    return q.output_elements * n
+
+
+TRANSPOSED = Rule(_forward_macs, "the forward's MACs: the output's gradient through the transposed operator")
+WEIGHT_AS_FORWARD = Rule(_forward_macs, "the forward's MACs: the input correlated with the output's gradient")
+NO_WEIGHTS = Rule(None, "0: no parameters")
+NOT_IN_CONVENTION = Rule(None, "0: not counted by this convention (its forward counts 0 too)")
+POOL_SPREAD = Rule(_forward_macs, "the forward's count: each output's gradient spread over its window")
+MAX_SCATTER = Rule(_per_output, "one per output element: each output's gradient added at its window's maximum")
+FLOPCOUNTER_GROUPED = Rule(_grouped_weight, "the forward's MACs x groups: FlopCounterMode's convolution_backward "
+                                            "formula ignores groups for the weight's gradient (a quirk)")
+FLOPCOUNTER_WEIGHT = Rule(_forward_macs, "the forward's MACs (aten.mm: grad_out.T @ input)")
+FLOPCOUNTER_INPUT_MM = Rule(_forward_macs, "the forward's MACs (aten.mm: grad_out @ weight)")
+FLOPCOUNTER_INPUT_CONV = Rule(_forward_macs, "the forward's MACs (convolution_backward, the transposed "
+                                             "convolution)")
+NOT_REGISTERED = Rule(None, "0: FlopCounterMode has no formula for its backward ops")
+
+
+@dataclass(frozen=True)
+class Backward:
+    """One kind's backward under one convention: the input's gradient and the weights' gradient."""
+
+    input_grad: Rule
+    weight_grad: Rule
+
+
+_CONV = Backward(TRANSPOSED, WEIGHT_AS_FORWARD)
+_NOTHING = Backward(NOT_IN_CONVENTION, NO_WEIGHTS)
+_NOTHING_OF_PARAMS = Backward(NOT_IN_CONVENTION, NOT_IN_CONVENTION)  # kinds with parameters counted 0 forward
+_POOL = Backward(POOL_SPREAD, NO_WEIGHTS)
+
+# the kinds that have learnable parameters and whose forward these conventions count 0
+_PARAMETRISED_UNCOUNTED = ("batchnorm", "groupnorm", "layernorm", "layer_scale")
+
+
+def _table(**named: Backward) -> dict[str, Backward]:
+    """Every kind, each given its rule here explicitly (the rest: counted 0 forward and backward)."""
+    table = {}
+    for kind in KINDS:
+        if kind in named:
+            table[kind] = named[kind]
+        elif kind in _PARAMETRISED_UNCOUNTED:
+            table[kind] = _NOTHING_OF_PARAMS
+        elif kind in _ZERO_KINDS:
+            table[kind] = _NOTHING
+    return table
+
+
+# Kinds every counting convention here counts 0 forward and backward (no parameters). Listed by name, not by
+# category, so that a new kind has no rule until someone writes one.
+_ZERO_KINDS = frozenset({
+    "lrn", "relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "hardsigmoid", "hardswish", "silu", "gelu",
+    "mish", "dropout", "stochastic_depth", "softmax", "flatten", "concat", "add", "mul", "channel_shuffle",
+    "channel_split", "subsample_pad", "pad", "center_crop", "upsample", "identity"})
+
+_LECTURE = _table(conv=_CONV, dwconv=_CONV, conv_transpose=_CONV, linear=_CONV,
+                  maxpool=Backward(MAX_SCATTER, NO_WEIGHTS), avgpool=_POOL, adaptive_avgpool=_POOL,
+                  global_avgpool=_POOL)
+_POOLS = ("maxpool", "avgpool", "adaptive_avgpool", "global_avgpool")
+_TORCHVISION = _table(conv=_CONV, dwconv=_CONV, conv_transpose=_CONV, linear=_CONV,
+                      **{kind: _NOTHING for kind in _POOLS})
+_FLOPCOUNTER_CONV = Backward(FLOPCOUNTER_INPUT_CONV, FLOPCOUNTER_GROUPED)
+_FLOPCOUNTER = _table(conv=_FLOPCOUNTER_CONV, dwconv=_FLOPCOUNTER_CONV, conv_transpose=_FLOPCOUNTER_CONV,
+                      linear=Backward(FLOPCOUNTER_INPUT_MM, FLOPCOUNTER_WEIGHT),
+                      **{kind: Backward(NOT_REGISTERED, NO_WEIGHTS) for kind in _POOLS})
+
+BACKWARD: dict[str, dict[str, Backward]] = {"lecture": _LECTURE, "torchvision": _TORCHVISION,
+                                             "flopcounter": _FLOPCOUNTER}
+# conventions whose tool counts no backward pass: why
+NOT_COUNTED: dict[str, str] = {
+    "ptflops": "ptflops 0.7.5 counts one forward pass (module hooks and patched functions); it counts no backward",
+    "ptflops-aten": "ptflops 0.7.5's aten backend counts the ops of one forward pass; it counts no backward",
+    "fvcore": "fvcore 0.1.5 counts a traced forward pass (torch.jit); it counts no backward",
+    "thop": "thop 0.1.1 counts with forward hooks; it counts no backward",
+    "torchinfo": "torchinfo 1.8 counts with forward hooks; it counts no backward",
+    "torchscan": "torchscan 0.2 counts with forward hooks; it counts no backward",
+}
+
+
+def _check_complete() -> None:
+    """Every convention has backward rules or says its tool counts none; every kind has both rules."""
+    for name in CONVENTIONS:
+        if (name in BACKWARD) == (name in NOT_COUNTED):
+            raise RuntimeError(f"convention '{name}' needs backward rules in cnncost/training.py (BACKWARD), or "
+                               "a line in NOT_COUNTED saying its tool counts no backward")
+    for name, table in BACKWARD.items():
+        for kind in KINDS:
+            if kind not in table:
+                raise RuntimeError(f"layer kind '{kind}' has no backward rule (input gradient, weight gradient) "
+                                   f"under convention '{name}': add it to cnncost/training.py")
+        for kind, rules in table.items():
+            if not isinstance(rules.input_grad, Rule) or not isinstance(rules.weight_grad, Rule):
+                raise RuntimeError(f"layer kind '{kind}' under '{name}': backward rules must be Rules")
+
+
+_check_complete()
+
+
+def counts_backward(convention: str) -> bool:
+    return convention in BACKWARD
+
+
+# --- what needs a gradient ---
+
+
+def check_pass(value) -> str:
+    if value not in PASSES:
+        raise CnnCostError(f"pass must be forward or train, got {str(value)[:40]!r}")
+    return value
+
+
+def check_patterns(patterns, what: str = "freeze") -> tuple:
+    """Regular expressions given as a list of str, each compiled once to check it."""
+    if isinstance(patterns, str):
+        patterns = (patterns,)
+    if not isinstance(patterns, (tuple, list)) or not all(isinstance(p, str) for p in patterns):
+        raise CnnCostError(f"{what} must be a list of regular expressions (str), got {patterns!r}"[:200])
+    for p in patterns:
+        if len(p) > 1000:
+            raise CnnCostError(f"{what} pattern is {len(p):,} characters long; at most 1,000")
+        try:
+            re.compile(p)
+        except re.error as exc:
+            raise CnnCostError(f"{what} pattern {p!r} is not a regular expression: {exc}") from None
+    return tuple(patterns)
+
+
+def matched(graph: Graph, patterns, what: str = "--freeze") -> set[str]:
+    """The names of the layers that re.match one of the patterns; a pattern that matches none is an error."""
+    found: set[str] = set()
+    for p in patterns:
+        compiled = re.compile(p)
+        hits = {n.name for n in graph.nodes if compiled.match(n.name)}
+        if not hits:
+            raise CnnCostError(f"{what} {p!r} matches no layer of {graph.name}",
+                               hint="patterns are matched from the start of a layer's name (re.match); "
+                                    "see 'cnncost table' for the names")
+        found |= hits
+    return found
+
+
+def frozen_layers(graph: Graph, patterns) -> set[str]:
+    """The layers with parameters whose names match a freeze pattern."""
+    return {name for name in matched(graph, patterns)} if patterns else set()
+
+
+def losses(graph: Graph, include_side: bool) -> set[str]:
+    """The outputs a training loss reads: the network's output, and with side outputs the side heads' (the
+    side rows nothing reads)."""
+    outputs = {graph.output}
+    if include_side:
+        read = {i for n in graph.nodes for i in n.inputs}
+        outputs |= {n.name for n in graph.nodes if n.side and n.name not in read}
+    return outputs
+
+
+def reaching_loss(graph: Graph, include_side: bool) -> set[str]:
+    """The layers the loss depends on: the only ones a backward pass reaches. A branch whose output no loss
+    reads (FCN's auxiliary head, run as an ordinary branch) has no backward, as autograd does."""
+    producers = {n.name: n.inputs for n in graph.nodes}
+    reached, stack = set(), list(losses(graph, include_side))
+    while stack:
+        name = stack.pop()
+        if name in reached or name not in producers:
+            continue
+        reached.add(name)
+        stack.extend(producers[name])
+    return reached
+
+
+def gradient_flow(graph: Graph, frozen=frozenset()) -> dict[str, tuple[bool, tuple]]:
+    """Per node: whether its own parameters are trained, and per input whether that input needs a gradient.
+
+    A tensor needs a gradient when some layer before it has trainable parameters, as autograd decides.
+    """
+    needs = {INPUT: False}
+    flow = {}
+    for node in graph.nodes:
+        grads = tuple(needs[i] for i in node.inputs)
+        trainable = bool(node.params) and node.name not in frozen
+        needs[node.name] = trainable or any(grads)
+        flow[node.name] = (trainable, grads)
+    return flow
+
+
+def backward_macs(graph: Graph, convention: str, batch: int, frozen=frozenset(),
+                  include_side: bool = False) -> dict[str, tuple[int, int]] | None:
+    """Per node, (input-gradient MACs, weight-gradient MACs) for the whole batch; None where the convention's
+    tool counts no backward. A layer the loss does not depend on has none."""
+    table = BACKWARD.get(convention)
+    if table is None:
+        return None
+    flow = gradient_flow(graph, frozen)
+    reached = reaching_loss(graph, include_side)
+    result = {}
+    for node in graph.nodes:
+        trainable, grads = flow[node.name]
+        if node.name not in reached:
+            result[node.name] = (0, 0)
+            continue
+        rules = table[node.kind]
+        result[node.name] = (rules.input_grad(node, batch) if any(grads) else 0,
+                             rules.weight_grad(node, batch) if trainable else 0)
+    return result
