@@ -12,7 +12,7 @@ from .results import ReceptiveFields, Result
 
 # Each analysis checks, when imported, that every kind's record names a rule it has (kinds.register_check):
 # importing them here makes an incomplete kind fail at 'import cnncost', naming the kind and the rule.
-from . import conventions, latency, memory, rf  # noqa: E402,F401
+from . import conventions, latency, memory, rf, training  # noqa: E402,F401
 
 __version__ = "0.1.0"
 

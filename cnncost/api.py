@@ -214,18 +214,21 @@ def _devices(names: Any, device_file: str | None) -> tuple:
 @_without_gc
 def analyze_memory(model: Model, settings: Settings | None = None, *, mode: str = "train", optimizer: str = "sgd",
                    amp: bool = False, devices: "str | Device | tuple" = (), device_file: str | None = None,
+                   checkpoint: int | str | None = None, gpus: int = 1, parallel: str | None = None,
                    **options: Any) -> Memory:
     """Training (``mode="train"``) or inference (``"infer"``) memory, as ``cnncost memory``: weights,
     gradients, optimizer state (``optimizer``: sgd, momentum, adam, adamw), saved activations, the peak,
     and whether it fits on each of ``devices`` (names of ``cnncost devices``; ``device_file`` adds yours).
-    Takes analyze's model forms and options (batch, dtype, include_side, set, input). Returns a Memory."""
+    Takes analyze's model forms and options (batch, dtype, include_side, set, input, freeze). ``checkpoint``
+    (N segments, or a regular expression naming blocks), ``gpus`` and ``parallel`` ("data" or "model") are
+    memory's --checkpoint, --gpus and --parallel (docs/training.md). Returns a Memory."""
     from . import memory
 
     settings = Settings.of(settings, **options)
     memory.check_optimizer(optimizer)
     chosen = _devices(devices, device_file)
     return memory.analyze_memory(load(model, settings), settings, mode=mode, optimizer=optimizer, amp=amp,
-                                 devices=chosen)
+                                 devices=chosen, checkpoint=checkpoint, gpus=gpus, parallel=parallel)
 
 
 @_without_gc

@@ -15,6 +15,7 @@ from .results import Result
 from . import conventions, training
 from .engine import counted_params
 from .graph import Graph
+from .kinds import KINDS
 from .report import Settings
 
 
@@ -132,7 +133,7 @@ def _backward(graph: Graph, settings: Settings, counted) -> tuple:
     check_trainable(graph, settings)
     frozen = training.frozen_layers(graph, settings.freeze)
     rows = []
-    for name, table in training.BACKWARD.items():
+    for name in training.BACKWARD:
         per_node = training.backward_macs(graph, name, settings.batch, frozen, settings.include_side)
         by_kind: dict[str, list] = {}
         for node in counted:
@@ -140,6 +141,6 @@ def _backward(graph: Graph, settings: Settings, counted) -> tuple:
         for kind, pairs in by_kind.items():
             grads = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
             if any(grads):
-                rule = table[kind]
+                rule = training.rules_for(name, KINDS[kind])
                 rows.append(KindBackward(name, kind, len(pairs), *grads, rule.input_grad.text, rule.weight_grad.text))
     return tuple(rows)

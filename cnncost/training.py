@@ -6,8 +6,9 @@ anywhere upstream of the first trainable layer, as autograd does) and the
 gradient of its weights (only where they are trainable). How a convention
 counts each is a rule per kind, in one table per convention that counts
 backward; a convention whose tool never counts a backward pass says so in
-NOT_COUNTED. Both tables are checked for completeness at import: a kind with no
-backward rule under a convention is an error that names the kind and the rule.
+NOT_COUNTED. The tables are keyed as the conventions' own are: by kind, else by the family a kind's record
+names (``counts``), with every family stated. Each kind is checked when defined (kinds.register_check): a
+kind with no backward rule under a convention is an error that names the kind and the convention.
 docs/training.md states every rule; tests/test_training.py proves them against
 FlopCounterMode over a real ``loss.backward()``.
 """
@@ -17,10 +18,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .conventions import CONVENTIONS, Rule
+from .conventions import CONVENTIONS, FAMILIES, Rule
 from .errors import CnnCostError
 from .graph import INPUT, Graph
-from .kinds import KINDS
+from .kinds import KINDS, register_check
 
 PASSES = ("forward", "train")
 
@@ -51,7 +52,6 @@ def _per_output(q, n):
 TRANSPOSED = Rule(_forward_macs, "the forward's MACs: the output's gradient through the transposed operator")
 WEIGHT_AS_FORWARD = Rule(_forward_macs, "the forward's MACs: the input correlated with the output's gradient")
 NO_WEIGHTS = Rule(None, "0: no parameters")
-NOT_IN_CONVENTION = Rule(None, "0: not counted by this convention (its forward counts 0 too)")
 POOL_SPREAD = Rule(_forward_macs, "the forward's count: each output's gradient spread over its window")
 MAX_SCATTER = Rule(_per_output, "one per output element: each output's gradient added at its window's maximum")
 FLOPCOUNTER_GROUPED = Rule(_grouped_weight, "the forward's MACs x groups: FlopCounterMode's convolution_backward "
@@ -61,6 +61,7 @@ FLOPCOUNTER_INPUT_MM = Rule(_forward_macs, "the forward's MACs (aten.mm: grad_ou
 FLOPCOUNTER_INPUT_CONV = Rule(_forward_macs, "the forward's MACs (convolution_backward, the transposed "
                                              "convolution)")
 NOT_REGISTERED = Rule(None, "0: FlopCounterMode has no formula for its backward ops")
+NOT_IN_CONVENTION = Rule(None, "0: not counted by this convention (its forward counts 0 too)")
 
 
 @dataclass(frozen=True)
@@ -72,47 +73,24 @@ class Backward:
 
 
 _CONV = Backward(TRANSPOSED, WEIGHT_AS_FORWARD)
-_NOTHING = Backward(NOT_IN_CONVENTION, NO_WEIGHTS)
-_NOTHING_OF_PARAMS = Backward(NOT_IN_CONVENTION, NOT_IN_CONVENTION)  # kinds with parameters counted 0 forward
-_POOL = Backward(POOL_SPREAD, NO_WEIGHTS)
-
-# the kinds that have learnable parameters and whose forward these conventions count 0
-_PARAMETRISED_UNCOUNTED = ("batchnorm", "groupnorm", "layernorm", "layer_scale")
-
-
-def _table(**named: Backward) -> dict[str, Backward]:
-    """Every kind, each given its rule here explicitly (the rest: counted 0 forward and backward)."""
-    table = {}
-    for kind in KINDS:
-        if kind in named:
-            table[kind] = named[kind]
-        elif kind in _PARAMETRISED_UNCOUNTED:
-            table[kind] = _NOTHING_OF_PARAMS
-        elif kind in _ZERO_KINDS:
-            table[kind] = _NOTHING
-    return table
-
-
-# Kinds every counting convention here counts 0 forward and backward (no parameters). Listed by name, not by
-# category, so that a new kind has no rule until someone writes one.
-_ZERO_KINDS = frozenset({
-    "lrn", "relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "hardsigmoid", "hardswish", "silu", "gelu",
-    "mish", "dropout", "stochastic_depth", "softmax", "flatten", "concat", "add", "mul", "channel_shuffle",
-    "channel_split", "subsample_pad", "pad", "center_crop", "upsample", "identity"})
-
-_LECTURE = _table(conv=_CONV, dwconv=_CONV, conv_transpose=_CONV, linear=_CONV,
-                  maxpool=Backward(MAX_SCATTER, NO_WEIGHTS), avgpool=_POOL, adaptive_avgpool=_POOL,
-                  global_avgpool=_POOL)
-_POOLS = ("maxpool", "avgpool", "adaptive_avgpool", "global_avgpool")
-_TORCHVISION = _table(conv=_CONV, dwconv=_CONV, conv_transpose=_CONV, linear=_CONV,
-                      **{kind: _NOTHING for kind in _POOLS})
+_NOTHING = Backward(NOT_IN_CONVENTION, NOT_IN_CONVENTION)
 _FLOPCOUNTER_CONV = Backward(FLOPCOUNTER_INPUT_CONV, FLOPCOUNTER_GROUPED)
-_FLOPCOUNTER = _table(conv=_FLOPCOUNTER_CONV, dwconv=_FLOPCOUNTER_CONV, conv_transpose=_FLOPCOUNTER_CONV,
-                      linear=Backward(FLOPCOUNTER_INPUT_MM, FLOPCOUNTER_WEIGHT),
-                      **{kind: Backward(NOT_REGISTERED, NO_WEIGHTS) for kind in _POOLS})
 
-BACKWARD: dict[str, dict[str, Backward]] = {"lecture": _LECTURE, "torchvision": _TORCHVISION,
-                                             "flopcounter": _FLOPCOUNTER}
+
+def _every_family(**rules: Backward) -> dict[str, Backward]:
+    """A convention's backward rules: those given (by kind, or by a family of conventions.py), and every other
+    family stated as counted 0, as its forward is."""
+    return {**{family: _NOTHING for family in FAMILIES}, **rules}
+
+
+# Keyed like the conventions' own tables: a kind's name, else the family its record names (``counts``).
+BACKWARD: dict[str, dict[str, Backward]] = {
+    "lecture": _every_family(conv=_CONV, linear=_CONV, pool=Backward(POOL_SPREAD, NO_WEIGHTS),
+                             maxpool=Backward(MAX_SCATTER, NO_WEIGHTS)),
+    "torchvision": _every_family(conv=_CONV, linear=_CONV),
+    "flopcounter": _every_family(conv=_FLOPCOUNTER_CONV, linear=Backward(FLOPCOUNTER_INPUT_MM, FLOPCOUNTER_WEIGHT),
+                                 pool=Backward(NOT_REGISTERED, NO_WEIGHTS)),
+}
 # conventions whose tool counts no backward pass: why
 NOT_COUNTED: dict[str, str] = {
     "ptflops": "ptflops 0.7.5 counts one forward pass (module hooks and patched functions); it counts no backward",
@@ -124,23 +102,31 @@ NOT_COUNTED: dict[str, str] = {
 }
 
 
-def _check_complete() -> None:
-    """Every convention has backward rules or says its tool counts none; every kind has both rules."""
+def rules_for(convention: str, kind) -> Backward:
+    """A kind's backward rules under a convention that counts backward: its own entry, else its family's."""
+    table = BACKWARD[convention]
+    found = table.get(kind.name) or table.get(kind.counts)
+    if found is None:
+        raise ValueError(f"layer kind {kind.name}: convention '{convention}' has no backward rule (input gradient, "
+                         f"weight gradient) for it, nor for its family '{kind.counts}' (cnncost/training.py)")
+    return found
+
+
+def _check_conventions() -> None:
+    """Every convention has backward rules or says its tool counts none."""
     for name in CONVENTIONS:
         if (name in BACKWARD) == (name in NOT_COUNTED):
             raise RuntimeError(f"convention '{name}' needs backward rules in cnncost/training.py (BACKWARD), or "
                                "a line in NOT_COUNTED saying its tool counts no backward")
-    for name, table in BACKWARD.items():
-        for kind in KINDS:
-            if kind not in table:
-                raise RuntimeError(f"layer kind '{kind}' has no backward rule (input gradient, weight gradient) "
-                                   f"under convention '{name}': add it to cnncost/training.py")
-        for kind, rules in table.items():
-            if not isinstance(rules.input_grad, Rule) or not isinstance(rules.weight_grad, Rule):
-                raise RuntimeError(f"layer kind '{kind}' under '{name}': backward rules must be Rules")
 
 
-_check_complete()
+def _check(kind) -> None:
+    for name in BACKWARD:
+        rules_for(name, kind)
+
+
+_check_conventions()
+register_check("training", _check)  # every kind now, and each one defined later
 
 
 def counts_backward(convention: str) -> bool:
@@ -245,7 +231,7 @@ def backward_macs(graph: Graph, convention: str, batch: int, frozen=frozenset(),
         if node.name not in reached:
             result[node.name] = (0, 0)
             continue
-        rules = table[node.kind]
+        rules = rules_for(convention, KINDS[node.kind])
         result[node.name] = (rules.input_grad(node, batch) if any(grads) else 0,
                              rules.weight_grad(node, batch) if trainable else 0)
     return result

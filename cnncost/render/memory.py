@@ -36,7 +36,7 @@ def summary_lines(m: Memory) -> list[str]:
                          "optimizer state, and save only what their input's gradient needs.")
         if c:
             lines.append(f"Activation checkpointing: {c.segments:,} segments, {c.layers:,} layers run again in "
-                         f"backward: {c.recompute_macs:,} more forward MACs ({m.model}'s convention as given); saved "
+                         f"backward: {c.recompute_macs:,} more forward MACs (the lecture convention's); saved "
                          f"activations {size(m.saved_activation_bytes)} instead of {size(c.saved_without_bytes)}.")
     else:
         lines = [f"{setting}, inference.",
