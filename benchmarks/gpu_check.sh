@@ -56,10 +56,10 @@ else
         | tee -a "$OUT/summary.txt"
 fi
 
-step validate 180 "$PY" -m cnncost validate "${MODELS[@]}" --device "$DEVICE" --format json -o "$OUT/validate.json"
+step validate 150 "$PY" -m cnncost validate "${MODELS[@]}" --device "$DEVICE" --format json -o "$OUT/validate.json"
 step validate_memory 90 "$PY" -m cnncost validate "${MODELS[@]}" --memory --smallest-input --device "$DEVICE" \
     --format json -o "$OUT/validate_memory.json"
-step training_memory 60 "$PY" benchmarks/gpu_check.py memory --out "$OUT" $([ $DRY -eq 1 ] && echo --dry-run)
+step training_memory 90 "$PY" benchmarks/gpu_check.py memory --out "$OUT" $([ $DRY -eq 1 ] && echo --dry-run)
 step latency 60 "$PY" benchmarks/gpu_check.py latency --out "$OUT" $([ $DRY -eq 1 ] && echo --dry-run)
 echo "" >> "$STEPS"
 echo "]" >> "$STEPS"

@@ -25,8 +25,9 @@ from .grid import Column, Grid, Layout, left_out_note, wrap_lines
 NAME_WRAP = 14
 STACKED = {"Memory (KiB)": "Memory\n(KiB)", "Params (k)": "Params\n(k)", "MACs (M)": "MACs\n(M)",
            "H/W in": "H/W\nin", "H/W out": "H/W\nout", "% mem": "%\nmem", "% params": "%\nparams",
-           "% MACs": "%\nMACs", "RF stride": "RF\nstride"}
-DECIMAL = {"Memory (KiB)", "Params (k)", "MACs (M)", "Params", "MACs", "% mem", "% params", "% MACs"}
+           "% MACs": "%\nMACs", "RF stride": "RF\nstride", "Grad in (M)": "Grad in\n(M)", "Grad W (M)": "Grad W\n(M)"}
+DECIMAL = {"Memory (KiB)", "Params (k)", "MACs (M)", "Params", "MACs", "% mem", "% params", "% MACs", "Grad in (M)",
+           "Grad W (M)", "Grad in", "Grad W"}
 KSP = "K/S/P"
 # what goes, in order, after the headers are stacked (step 5, wrapping names, comes after "K/S/P" is made)
 DROPS = ("H/W in", "Cin", "merge", "wrap", "Type", KSP, "RF stride", "H/W out", "Cout", "% mem", "Memory (KiB)",
