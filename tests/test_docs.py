@@ -44,6 +44,8 @@ NOT_RUN = {
                                                     "tests/test_python_models.py runs the same path with a module "
                                                     "of its own, and torchvision's where it is installed",
     "memory timm:convnext_tiny --input 3x224x224": "needs timm, which CI does not install (as above)",
+    "plot --landscape -o zoo.svg": "18 s of label placement; tests/test_sweep.py (test_each_plot_kind_is_drawn) "
+                                   "draws it",
     "table detector.onnx": "the file is built, and this error checked, by tests/test_import.py "
                            "(test_unmappable_operators_are_listed_by_name_with_exit_2)",
     "table cos.onnx": "a hostile file from docs/security.md's list, built by the fuzzer (tools/fuzz.py)",
@@ -171,6 +173,23 @@ def folder(files, tmp_path):
     return tmp_path / "work"
 
 
+_EVALUATED: dict = {}
+
+
+def _evaluate_once(evaluate):
+    """claims.evaluate, remembered by the claims and files asked about: 'check', 'check --explain' and
+    'check --format json' evaluate the same claims and differ in what they print, which is what runs here
+    (tests/test_check.py tests the evaluation)."""
+
+    def cached(chosen, **options):
+        key = (tuple(repr(c) for c in chosen), repr(sorted(options.items())))
+        if key not in _EVALUATED:
+            _EVALUATED[key] = evaluate(chosen, **options)
+        return _EVALUATED[key]
+
+    return cached
+
+
 def run_command(command: str, folder) -> tuple[int, str, str]:
     from click.testing import CliRunner
 
@@ -203,7 +222,7 @@ def test_every_not_run_entry_is_an_example():
 
 
 @pytest.mark.parametrize("example", _unique(e for e in EXAMPLES if e.kind != "python"), ids=_id)
-def test_command(example, folder):
+def test_command(example, folder, monkeypatch):
     if example.text in NOT_RUN:
         from cnncost.cli import main
 
@@ -213,6 +232,10 @@ def test_command(example, folder):
         command = main.commands[args[0]]
         command.make_context(args[0], args[1:], parent=click.Context(main, info_name="cnncost"))  # options exist
         return
+    if example.text.startswith("check"):
+        from cnncost import claims
+
+        monkeypatch.setattr(claims, "evaluate", _evaluate_once(claims.evaluate))
     code, out, err = run_command(example.text, folder)
     assert code in (0, 1) and "internal error" not in err, (code, err)
     if example.kind == "console" and example.shown is not None:
