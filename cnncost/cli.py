@@ -764,6 +764,11 @@ def info_command(model, fmt, output, convention):
     from .render.info import render_info
 
     fmt = "json" if format_for(fmt, output) == "json" else "table"
+    from .pymodel import is_python_model
+
+    if is_python_model(model):
+        raise CnnCostError(f"info describes a zoo model or a YAML file; for the PyTorch model {model}, run "
+                           f"'cnncost table {model} --input CxHxW'")
     settings = Settings(convention=convention)
     if model == "-":
         info = model_info("<stdin>", settings, text=yamlio.read_stdin())

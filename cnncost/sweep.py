@@ -281,8 +281,12 @@ def sweep(model: str, axes: list[Axis], base: Settings, *, memory: bool = False,
         return api.load(model, settings)
 
     # the model at its own settings: a broken file, or a parameter it does not have, is one error up front
-    defaults = load({}, None)
-    for axis in parameter_axes:
+    from .pymodel import is_python_model
+
+    # a PyTorch model has no input of its own: it is first imported at the sweep's first input size
+    first = next((a.values[0] for a in axes if a.name == "input"), None) if is_python_model(model) else None
+    defaults = load({}, first)
+    for axis in parameter_axes if not is_python_model(model) else ():  # a factory's arguments: checked by it
         if axis.name not in defaults.params:
             from .errors import did_you_mean
 

@@ -128,3 +128,20 @@ def test_torchvision_resnet18_on_the_command_line(folder):
     expected = cnncost.analyze(cnncost.from_torch(torchvision.models.resnet18(), input="3x224x224")).to_dict()
     assert json.loads(result.stdout)["totals"] == expected["totals"]
     assert expected["totals"]["params"] == 11_689_512  # torchvision's model card
+
+
+def test_a_sweep_over_a_factory_and_its_arguments(inside):
+    result = inside("sweep", "my_models:small", "--input", "3x32x32,3x64x64", "--set", "classes=10,100",
+                    "--format", "json")
+    assert result.exit_code == 0, result.output
+    points = {(p["input"], p["classes"]): p for p in json.loads(result.stdout)["points"]}
+    # by hand: conv 224 params; linear 8 x classes + classes
+    assert points["3x32x32", 100]["params"] == 224 + 8 * 100 + 100
+    # conv 8 x 64 x 64 x 27 = 884,736 MACs, the global pool one per input element 8 x 64 x 64 = 32,768
+    # (the lecture's pooling count), linear 8 x 10 = 80
+    assert points["3x64x64", 10]["macs"] == 884_736 + 32_768 + 80
+
+
+def test_info_says_what_to_run_for_a_python_model(inside):
+    result = inside("info", "my_models:small")
+    assert result.exit_code == 2 and "cnncost table my_models:small --input CxHxW" in result.stderr
