@@ -172,7 +172,7 @@ def _make_figures():
 
 
 @pytest.mark.parametrize("name", ["alexnet-layers.png", "zoo-landscape.png", "resnet50-sweep.png",
-                                  "googlenet-inception.png", "resnet50-stages.png"])
+                                  "googlenet-inception.png", "resnet50-stages.png", "googlenet-blocks.png"])
 def test_the_docs_images_are_what_the_code_draws(name, landscape):
     make_figures = _make_figures()
     recorded = json.loads((ROOT / "docs" / "img" / "figures.json").read_text())

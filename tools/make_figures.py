@@ -5,7 +5,7 @@
 
 Each figure is drawn by the same functions as the command in its entry. docs/img/figures.json keeps, per
 image, the command and a description of what was drawn: for a matplotlib figure its texts, axes, units,
-bars, lines and label positions; for a screenshot of a graph page the SHA-256 of the page's HTML.
+bars, lines and label positions; for a screenshot of a graph page the SHA-256 of the page's HTML; for a Graphviz drawing that of its source.
 tests/test_plot.py compares that record with what the current code draws, without pixels.
 """
 
@@ -32,7 +32,9 @@ FIGURES = {
     "googlenet-inception.png": "cnncost graph googlenet -o googlenet.html  (the page at #focus=inception3a, "
                                "1200x900)",
     "resnet50-stages.png": "cnncost graph resnet50 --depth 1 -o resnet50.html  (the page, 1000x1000)",
+    "googlenet-blocks.png": "cnncost graph googlenet --depth 1 --dpi 72 -o googlenet-blocks.png",
 }
+GRAPHVIZ = {"googlenet-blocks.png": ("googlenet", 1, 72)}  # model, depth, dpi
 PAGES = {"googlenet-inception.png": ("googlenet", None, "inception3a", (1200, 900)),
          "resnet50-stages.png": ("resnet50", 1, None, (1000, 1000))}
 
@@ -102,8 +104,18 @@ def describe(fig) -> dict:
     return out
 
 
+def dot_source(name: str) -> str:
+    cnncost = _cnncost()
+    model, depth, _ = GRAPHVIZ[name]
+    return cnncost.analyze(model).to_dot(depth=depth)
+
+
 def content(name: str) -> dict:
     """What the image ``name`` shows, as the current code draws it."""
+    if name in GRAPHVIZ:
+        model, depth, dpi = GRAPHVIZ[name]
+        return {"dot_sha256": hashlib.sha256(dot_source(name).encode("utf-8")).hexdigest(), "model": model,
+                "depth": depth, "dpi": dpi}
     if name in PAGES:
         model, depth, focus, size = PAGES[name]
         return {"page_sha256": hashlib.sha256(page(name).encode("utf-8")).hexdigest(), "model": model,
@@ -140,6 +152,12 @@ def make(names) -> dict:
         if name in PAGES:
             _, _, focus, size = PAGES[name]
             screenshot(page(name), path, size, focus)
+            shown = content(name)
+        elif name in GRAPHVIZ:
+            from cnncost.diagram import render_dot
+
+            with open(path, "wb") as f:
+                f.write(render_dot(dot_source(name), "png", GRAPHVIZ[name][2]))
             shown = content(name)
         else:
             from cnncost.plot import Style, _save
