@@ -82,14 +82,18 @@ def load_python_model(model: str, input_shape: tuple | None, arguments: Mapping[
     if input_shape is None:
         raise CnnCostError(f"{model} is a PyTorch model: give its input size per sample, e.g. --input 3x224x224")
     package, attribute = FORM.fullmatch(model).groups()
-    factory = _factory(package, attribute, model)
-    try:
-        module = factory(**dict(arguments))
-    except CnnCostError:
-        raise
-    except Exception as exc:
-        given = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
-        raise CnnCostError(f"{model}: calling {attribute}({given}) failed: {type(exc).__name__}: {exc}") from None
+    import contextlib
+
+    # what the user's module prints goes to stderr: stdout holds the report (a JSON reader must get only it)
+    with contextlib.redirect_stdout(sys.stderr):
+        factory = _factory(package, attribute, model)
+        try:
+            module = factory(**dict(arguments))
+        except CnnCostError:
+            raise
+        except Exception as exc:
+            given = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+            raise CnnCostError(f"{model}: calling {attribute}({given}) failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(module, torch.nn.Module):
         raise CnnCostError(f"{model}: {attribute}() returned a {type(module).__name__}, not a torch.nn.Module")
     from .importers import from_torch

@@ -31,6 +31,10 @@ MODULE = textwrap.dedent("""
 
     def not_a_module():
         return "a string"
+
+    def chatty():
+        print("building the network")
+        return nn.Sequential(nn.Conv2d(3, 2, 1))
 """)
 
 
@@ -140,6 +144,12 @@ def test_a_sweep_over_a_factory_and_its_arguments(inside):
     # conv 8 x 64 x 64 x 27 = 884,736 MACs, the global pool one per input element 8 x 64 x 64 = 32,768
     # (the lecture's pooling count), linear 8 x 10 = 80
     assert points["3x64x64", 10]["macs"] == 884_736 + 32_768 + 80
+
+
+def test_what_a_factory_prints_goes_to_stderr(inside):
+    result = inside("table", "my_models:chatty", "--input", "3x4x4", "--format", "json")
+    assert result.exit_code == 0 and "building the network" in result.stderr
+    assert json.loads(result.stdout)["totals"]["params"] == 2 * 3 + 2  # by hand: a 1x1 conv 3 -> 2
 
 
 def test_info_says_what_to_run_for_a_python_model(inside):
