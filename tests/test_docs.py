@@ -155,14 +155,12 @@ def files(tmp_path_factory):
     (path / "models").mkdir()
     (path / "models" / "my_net.yaml").write_text(BUDGET_NET)
     shutil.copy(os.path.join(ROOT, "architectures", "vgg16.yaml"), path / "my_vgg16.yaml")
-    onnx = pytest.importorskip("onnx")  # the test extra installs it
-    from tests.test_import import _small_net
+    from tests.test_import import _small_net  # builds with the onnx package (the test command installs it)
 
     small = _small_net(path)  # docs/import.md's worked example: six nodes, 618 parameters
     if os.path.basename(small) != "small.onnx":
         shutil.copy(small, path / "small.onnx")
     shutil.copy(small, path / "model.onnx")
-    del onnx
     return path
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import sys
 
+import pandas  # the test extra installs it (pip install '.[test]')
 import pytest
 
 import cnncost
 from cnncost.errors import CnnCostError
-
-pandas = pytest.importorskip("pandas")  # the test extra installs it; CI always has it
 
 # AlexNet (torchvision's form) has 61,100,840 parameters: torchvision's model card for alexnet
 ALEXNET_PARAMS = 61_100_840
