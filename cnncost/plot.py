@@ -384,17 +384,21 @@ def _label(fig, ax, data, style):
     points = ax.transData.transform(list(zip(data.gmacs, data.top1)))
     reach = [math.sqrt(bubble_area(p)) / 2 * fig.dpi / 72 for p in data.params_m]
     boxes = [Bbox.from_extents(x - r, y - r, x + r, y + r) for (x, y), r in zip(points, reach)]
+    fig.draw_without_rendering()
+    legends = [a.get_window_extent() for a in ax.get_children() if type(a).__name__ == "Legend"]
+    boxes += legends  # the names keep off the legends too
     adjust_text(texts, objects=boxes, ax=ax, iter_lim=LABEL_ITERATIONS, prevent_crossings=False,
                 arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.45"})
-    _separate(fig, texts)
+    _separate(fig, texts, legends)
     return texts
 
 
 LABEL_ITERATIONS = 120  # adjustText's steps: a fixed number, so that the drawing is the same every time
 
 
-def _separate(fig, texts):
-    """Whatever adjustText left touching, moved apart vertically in small steps (it seldom leaves any)."""
+def _separate(fig, texts, legends=()):
+    """Whatever adjustText left touching, moved apart vertically in small steps (it seldom leaves any);
+    a name on a legend, moved off it the short way."""
     fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
     for _ in range(400):
@@ -402,7 +406,17 @@ def _separate(fig, texts):
         clash = next(((i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
                       if boxes[i].overlaps(boxes[j])), None)
         if clash is None:
-            return
+            covered = next(((i, legend) for i, b in enumerate(boxes) for legend in legends if b.overlaps(legend)),
+                           None)
+            if covered is None:
+                return
+            i, legend = covered  # off it towards the middle of the axes, where there is room
+            b, area = boxes[i], texts[i].axes.get_window_extent()
+            shift = -(b.y1 - legend.y0 + 1) if legend.y0 + legend.y1 > area.y0 + area.y1 else legend.y1 - b.y0 + 1
+            transform = texts[i].get_transform()
+            x, y = transform.transform(texts[i].get_position())
+            texts[i].set_position(transform.inverted().transform((x, y + shift)))
+            continue
         i, j = clash
         upper, lower = (i, j) if boxes[i].y0 >= boxes[j].y0 else (j, i)
         for index, step in ((upper, 1.5), (lower, -1.5)):

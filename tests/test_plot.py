@@ -130,6 +130,9 @@ def test_the_landscape_labels_do_not_overlap_and_nothing_is_clipped(landscape):
     clashes = [(labels[i].get_text(), labels[j].get_text()) for i in range(len(boxes))
                for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])]
     assert clashes == []
+    legends = [a.get_window_extent(renderer) for a in ax.get_children() if type(a).__name__ == "Legend"]
+    assert len(legends) == 2 and not [t.get_text() for t, b in zip(labels, boxes)
+                                      if any(b.overlaps(legend) for legend in legends)]
     area = ax.get_window_extent(renderer)
     assert all(area.x0 <= b.x0 and b.x1 <= area.x1 and area.y0 <= b.y0 and b.y1 <= area.y1 for b in boxes)
     assert max(plot.bubbles_outside(fig, ax, data)) < 0  # every marker inside the axes, the largest too
