@@ -44,8 +44,8 @@ NOT_RUN = {
                                                     "tests/test_python_models.py runs the same path with a module "
                                                     "of its own, and torchvision's where it is installed",
     "memory timm:convnext_tiny --input 3x224x224": "needs timm, which CI does not install (as above)",
-    "plot --landscape -o zoo.svg": "18 s of label placement; tests/test_sweep.py (test_each_plot_kind_is_drawn) "
-                                   "draws it",
+    "plot --landscape -o zoo.svg": "18 s of label placement; tests/test_plot.py draws the whole landscape once "
+                                   "(its labels, markers and docs image checked), test_sweep.py one family of it",
     "table detector.onnx": "the file is built, and this error checked, by tests/test_import.py "
                            "(test_unmappable_operators_are_listed_by_name_with_exit_2)",
     "table cos.onnx": "a hostile file from docs/security.md's list, built by the fuzzer (tools/fuzz.py)",
