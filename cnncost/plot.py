@@ -227,8 +227,8 @@ FAMILIES = (
 )
 OTHER = ("other", "other", (), "o", "#aaaaaa")
 PROTOCOL_NOTE = ("Top-1 as published for each model's weights, one centre crop at its own resolution after its own "
-                 "resize (e.g. 224 after 256, 299 after 342): protocols differ, so gaps under a point are noise. "
-                 "MACs: conv and linear (torchvision's count), batch 1, at each model's own input.")
+                 "resize (e.g. 224 after 256, 299 after 342): protocols differ, so a gap of under a point of top-1 "
+                 "says little. MACs: conv and linear (torchvision's count), batch 1, at each model's own input.")
 
 
 def family_of(model: str) -> tuple:
