@@ -32,7 +32,7 @@ step() {  # step NAME SECONDS COMMAND...: run it under a time limit, record its 
     shift 2
     local start end status
     start=$(date +%s)
-    timeout --kill-after=10 "$limit" "$@" > "$OUT/$name.log" 2>&1
+    timeout --kill-after=5 "$limit" "$@" > "$OUT/$name.log" 2>&1
     status=$?
     end=$(date +%s)
     [ $FIRST -eq 1 ] || echo "," >> "$STEPS"
@@ -51,16 +51,16 @@ if [ $DRY -eq 1 ]; then
 else
     DEVICE=cuda
     MODELS=(--all)
-    step install 60 "$PY" -m pip install --no-deps --no-build-isolation --no-index .
+    step install 30 "$PY" -m pip install --no-deps --no-build-isolation --no-index .
     "$PY" -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" \
         | tee -a "$OUT/summary.txt"
 fi
 
-step validate 150 "$PY" -m cnncost validate "${MODELS[@]}" --device "$DEVICE" --format json -o "$OUT/validate.json"
+step validate 140 "$PY" -m cnncost validate "${MODELS[@]}" --device "$DEVICE" --format json -o "$OUT/validate.json"
 step validate_memory 90 "$PY" -m cnncost validate "${MODELS[@]}" --memory --smallest-input --device "$DEVICE" \
     --format json -o "$OUT/validate_memory.json"
 step training_memory 90 "$PY" benchmarks/gpu_check.py memory --out "$OUT" $([ $DRY -eq 1 ] && echo --dry-run)
-step latency 60 "$PY" benchmarks/gpu_check.py latency --out "$OUT" $([ $DRY -eq 1 ] && echo --dry-run)
+step latency 90 "$PY" benchmarks/gpu_check.py latency --out "$OUT" $([ $DRY -eq 1 ] && echo --dry-run)
 echo "" >> "$STEPS"
 echo "]" >> "$STEPS"
 
