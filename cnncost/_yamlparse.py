@@ -33,12 +33,18 @@ def _construct(loader, node):
 
 
 def _construct_mapping(loader, node):
+    explicit = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
     loader.flatten_mapping(node)
+    # flatten_mapping puts the merged pairs first, in the order in which a later one may override an earlier
+    # one; YAML's merge rule lets the mapping's own keys override them too. Only an own key written twice is a
+    # duplicate.
+    merged = len(node.value) - explicit
     mapping = LineDict()
     mapping.line = node.start_mark.line + 1
     mapping.file = loader.file
     mapping.key_lines = {}
-    for key_node, value_node in node.value:
+    own = set()  # the keys the mapping itself writes
+    for position, (key_node, value_node) in enumerate(node.value):
         key = _construct(loader, key_node)
         try:
             hash(key)
@@ -47,13 +53,15 @@ def _construct_mapping(loader, node):
                 "mapping keys must be plain values",
                 location=Location(None, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
             ) from None
-        if key in mapping:
+        if key in own:
             raise CnnCostError(
                 f"duplicate key '{key}'",
                 location=Location(None, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
             )
         mapping[key] = _construct(loader, value_node)
         mapping.key_lines[key] = key_node.start_mark.line + 1
+        if position >= merged:
+            own.add(key)
     return mapping
 
 

@@ -111,6 +111,28 @@ def measure(progress=None) -> dict:
     }
 
 
+def check_destination() -> str:
+    """The profile's path, once it is known that it can be written: checked before the 30 s of measuring."""
+    from .errors import OutputError
+
+    folder = config_dir()
+    path = os.path.join(folder, PROFILE)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"cannot write the profile {path}: {folder} is a file, not a folder") from None
+    except OSError as exc:
+        raise OutputError(f"cannot write the profile {path}: cannot make the folder {folder}: "
+                          f"{exc.strerror}") from None
+    if not os.path.isdir(folder):
+        raise OutputError(f"cannot write the profile {path}: {folder} is not a folder")
+    if os.path.isdir(path):
+        raise OutputError(f"cannot write the profile {path}: it is a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) and not (os.path.exists(path) and os.access(path, os.W_OK)):
+        raise OutputError(f"cannot write the profile {path}: the folder {folder} is not writable")
+    return path
+
+
 def write(entry: dict) -> str:
     """Write the profile atomically; the path written."""
     import yaml

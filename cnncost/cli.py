@@ -474,6 +474,7 @@ def calibrate_command():
 
     from . import calibrate
 
+    calibrate.check_destination()  # before 30 s of measuring, not after
     console = Console(stderr=True, highlight=False)
     if console.is_terminal:
         with console.status("calibrating") as status:

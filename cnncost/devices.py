@@ -47,8 +47,8 @@ def _number(value, where: str, what: str, *, integer: bool = False, optional: bo
     if isinstance(value, bool) or not isinstance(value, kinds):
         raise CnnCostError(f"'{what}' must be a{'n integer' if integer else ' number'}"
                            + (" or null" if optional else "") + f", got {value!r}", location=where)
-    if value <= 0:
-        raise CnnCostError(f"'{what}' must be positive, got {value}", location=where)
+    if not value > 0 or value == float("inf"):  # 'value <= 0' lets NaN through
+        raise CnnCostError(f"'{what}' must be a positive finite number, got {value}", location=where)
     return value
 
 

@@ -27,6 +27,11 @@ from .report import Settings, parse_input
 
 MAX_POINTS = 100_000
 MAX_RANGE = 100_000  # values one {a..b..step} may give
+# Layers in all of the networks a sweep builds (one per parameter values and input size; each costs a walk of
+# its layers), and in those it expands in full (one per parameter values; one per point where the network
+# reads its input size), which cost about ten times more: these bound a sweep's time (docs/security.md).
+MAX_SWEEP_LAYERS = 400_000
+MAX_EXPANDED_LAYERS = 50_000
 AXIS_ORDER = ("input", "batch", "dtype", "convention", "device")  # after the model parameters
 FIGURES = ("params", "macs", "flops", "memory_bytes")
 _RANGE = re.compile(r"\{([^{}]*)\}")
@@ -47,27 +52,35 @@ def expand_ranges(text: str, what: str) -> list[str]:
     for c in choices:
         total *= len(c)
     if total > MAX_POINTS:
-        raise CnnCostError(f"{what} '{text}' gives {total:,} values, more than {MAX_POINTS:,}")
+        raise CnnCostError(f"{what} '{_clip(text)}' gives {total:,} values, more than {MAX_POINTS:,}")
     return ["".join(p) for p in itertools.product(*choices)]
 
 
+def _clip(text: str) -> str:
+    """Text for a message, shortened when long (a 5,000-digit bound)."""
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-8:]} ({len(text):,} characters)"
+
+
 def _range(body: str, what: str) -> list[str]:
+    shown = _clip(body)
     pieces = body.split("..")
     if len(pieces) not in (2, 3):
-        raise CnnCostError(f"{what}: '{{{body}}}' is not a range: write {{first..last}} or {{first..last..step}}")
+        raise CnnCostError(f"{what}: '{{{shown}}}' is not a range: write {{first..last}} or {{first..last..step}}")
+    if any(len(p.strip()) > 30 for p in pieces):  # no size has 30 digits; converting 5,000 would be slow
+        raise CnnCostError(f"{what}: the range '{{{shown}}}' has a number of more than 30 digits")
     try:
         first, last, *step = (int(p.strip()) for p in pieces)
     except ValueError:
-        raise CnnCostError(f"{what}: the range '{{{body}}}' must be of integers, e.g. {{128..512..32}}") from None
+        raise CnnCostError(f"{what}: the range '{{{shown}}}' must be of integers, e.g. {{128..512..32}}") from None
     step = step[0] if step else 1
     if step <= 0:
-        raise CnnCostError(f"{what}: the range '{{{body}}}' needs a positive step, got {step}")
+        raise CnnCostError(f"{what}: the range '{{{shown}}}' needs a positive step, got {step}")
     if last < first:
-        raise CnnCostError(f"{what}: the range '{{{body}}}' runs backwards ({first} > {last})",
+        raise CnnCostError(f"{what}: the range '{{{shown}}}' runs backwards ({first} > {last})",
                            hint=f"write {{{last}..{first}..{step}}}")
     count = (last - first) // step + 1
     if count > MAX_RANGE:
-        raise CnnCostError(f"{what}: the range '{{{body}}}' gives {count:,} values, more than {MAX_RANGE:,}")
+        raise CnnCostError(f"{what}: the range '{{{shown}}}' gives {count:,} values, more than {MAX_RANGE:,}")
     return [str(v) for v in range(first, last + 1, step)]
 
 
@@ -85,7 +98,7 @@ def input_values(texts) -> list[tuple]:
                 try:
                     values.append(parse_input(expanded))
                 except CnnCostError:
-                    raise CnnCostError(f"--input '{item}' must give CxHxW or CxS sizes, e.g. 3x224x224 or "
+                    raise CnnCostError(f"--input '{_clip(item)}' must give CxHxW or CxS sizes, e.g. 3x224x224 or "
                                        "3x{128..512..32}") from None
     return values
 
@@ -105,9 +118,9 @@ def batch_value(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise CnnCostError(f"--batch '{text}' is not an integer") from None
+        raise CnnCostError(f"--batch '{_clip(text)}' is not an integer") from None
     if value < 1:
-        raise CnnCostError(f"--batch must be positive, got {value}")
+        raise CnnCostError(f"--batch must be positive, got {_clip(str(value))}")
     return value
 
 
@@ -230,26 +243,32 @@ def _same_graph(a: Graph, b: Graph) -> bool:
 # --- the totals of one point ---
 
 
-def totals(nodes: list[Node], settings: Settings, cache: dict) -> tuple[int, int, int]:
-    """params, MACs and activation memory of a graph's nodes under settings (engine.view's totals, without
-    building its rows); per-node figures are kept in ``cache`` across points."""
+def totals(nodes: list[Node], settings: Settings, cache: dict, batch: int | None = None) -> tuple[int, int, int]:
+    """params, MACs and activation memory of a graph's nodes under settings, at ``batch`` when given (engine.view's
+    totals, without building its rows).
+
+    Speed: every convention's rule is the batch times a per-sample count, and activation memory is
+    elements x batch x bytes, so the per-sample sums of one graph under one convention are worked out once
+    (kept in ``cache``) and scaled; a point on a batch or dtype axis costs no walk of the layers.
+    tests/test_sweep.py checks the scaled totals against engine.view's at several batches.
+    """
     convention = conventions.get(settings.convention)
-    n, b, side = settings.batch, settings.element_bytes, settings.include_side
-    key = (convention.name, n, b, side)
-    params = macs = memory = 0
-    for node in nodes:
-        found = cache.get((id(node), key))
-        if found is None:
+    n, b, side = batch or settings.batch, settings.element_bytes, settings.include_side
+    key = (id(nodes), convention.name, side)
+    found = cache.get(key)
+    if found is None or found[0] is not nodes:
+        params = macs = elements = 0
+        for node in nodes:
             counted = side or not node.side
-            kind = KINDS[node.kind]
-            found = (node.params if convention.counts_params(node.kind, node.call, node.side, side) else 0,
-                     convention.rule(node.kind)(node, n) if counted else 0,
-                     node.output_elements * n * b if counted and not kind.inplace else 0)
-            cache[(id(node), key)] = found
-        params += found[0]
-        macs += found[1]
-        memory += found[2]
-    return params, macs, memory
+            if convention.counts_params(node.kind, node.call, node.side, side):
+                params += node.params
+            if counted:
+                macs += convention.rule(node.kind)(node, 1)
+                if not KINDS[node.kind].inplace:
+                    elements += node.output_elements
+        found = cache[key] = (nodes, params, macs, elements)  # the nodes kept, so that their id stays theirs
+    _, params, macs, elements = found
+    return params, macs * n, elements * n * b
 
 
 def sweep(model: str, axes: list[Axis], base: Settings, *, memory: bool = False, optimizer: str = "sgd",
@@ -280,13 +299,22 @@ def sweep(model: str, axes: list[Axis], base: Settings, *, memory: bool = False,
             return api.load_text(text, "<stdin>", settings)
         return api.load(model, settings)
 
-    # the model at its own settings: a broken file, or a parameter it does not have, is one error up front
+    inputs = next((a.values for a in axes if a.name == "input"), (None,))
     from .pymodel import is_python_model
 
-    # a PyTorch model has no input of its own: it is first imported at the sweep's first input size
-    first = next((a.values[0] for a in axes if a.name == "input"), None) if is_python_model(model) else None
-    defaults = load({}, first)
-    for axis in parameter_axes if not is_python_model(model) else ():  # a factory's arguments: checked by it
+    python_model = is_python_model(model)
+    # the model at its own settings: a broken file, or a parameter it does not have, is one error up front. A
+    # PyTorch model has no input of its own: it is first imported at the sweep's first input size; an ONNX file
+    # may leave its input size open, for the input axis to give
+    try:
+        defaults = load({}, inputs[0] if python_model else None)
+    except CnnCostError:
+        if inputs[0] is None or python_model:
+            raise
+        defaults = _first_that_loads(load, (inputs[0], inputs[-1]))
+        if defaults is None:
+            raise
+    for axis in parameter_axes if not python_model else ():  # a factory's arguments: checked by it
         if axis.name not in defaults.params:
             from .errors import did_you_mean
 
@@ -294,35 +322,77 @@ def sweep(model: str, axes: list[Axis], base: Settings, *, memory: bool = False,
                                hint=did_you_mean(axis.name, defaults.params) or (
                                    "its parameters are: " + ", ".join(defaults.params) if defaults.params
                                    else "it has no parameters"))
+    layers = len(defaults.nodes)
+    expansions = 1
+    for axis in parameter_axes:
+        expansions *= len(axis.values)
+    for count, limit in ((expansions * len(inputs), MAX_SWEEP_LAYERS), (expansions, MAX_EXPANDED_LAYERS)):
+        if count * layers > limit:
+            raise CnnCostError(f"the sweep builds {count:,} networks of about {layers:,} layers each, more than "
+                               f"{limit:,} layers in all", hint="sweep fewer parameter values or input sizes, or "
+                               "split it")
+    expanded = 0
     graphs: dict = {}  # (parameter values, input) -> Graph, or the error
     resizers: dict = {}
     resized = True
     index = {name: i for i, name in enumerate(names)}
     cache: dict = {}
+    settings_of: dict = {}  # (batch, dtype, convention) -> Settings
     points = []
-    inputs = next((a.values for a in axes if a.name == "input"), (None,))
     for number, values in enumerate(itertools.product(*(a.values for a in axes))):
         overrides = {a.name: values[index[a.name]] for a in parameter_axes}
         size = values[index["input"]] if "input" in index else None
-        key = (tuple(overrides.items()), size)
+        key = (_hashable(overrides), size)
         if key not in graphs:
             graphs[key] = _graph(load, overrides, size, inputs, resizers, key[0])
+            if not isinstance(resizers.get(key[0]), Resizer):
+                expanded += layers
+                if expanded > MAX_EXPANDED_LAYERS:  # the network reads its size, or a size was refused
+                    raise CnnCostError(f"each input size of this sweep needs a full expansion of the network: more "
+                                       f"than {MAX_EXPANDED_LAYERS:,} layers in all", hint="sweep fewer sizes")
             resized = resized and not isinstance(resizers.get(key[0]), str)
         graph = graphs[key]
         if isinstance(graph, str):
             points.append(Point(values, error=graph))
         else:
-            settings = base.replace(**{k: values[index[k]] for k in ("batch", "dtype", "convention")
-                                       if k in index})
+            # Settings per dtype and convention; the batch is checked as Settings checks it, but making Settings
+            # for each of 100,000 batches took most of a sweep's time
+            changes = tuple((k, values[index[k]]) for k in ("dtype", "convention") if k in index)
+            settings = settings_of.get(changes)
+            if settings is None:
+                settings = settings_of[changes] = base.replace(**dict(changes))
+            if "batch" in index:
+                batch = values[index["batch"]]
+                if type(batch) is not int or not 1 <= batch <= 10 ** 9 or memory or latency:
+                    settings = settings.replace(batch=batch)  # refuses a bad batch as Settings does
             try:
                 points.append(_point(graph, settings, values, cache, memory, optimizer, latency,
-                                     device_tables.get(values[index["device"]], known) if "device" in index else None))
+                                     device_tables.get(values[index["device"]], known) if "device" in index else None,
+                                     values[index["batch"]] if "batch" in index else settings.batch))
             except CnnCostError as exc:
                 points.append(Point(values, error=str(exc)))
         if on_point is not None:
             on_point(number)
     name = next((g.name for g in graphs.values() if not isinstance(g, str)), str(model))
     return Sweep(name, tuple(axes), figures, tuple(points), resized)
+
+
+def _first_that_loads(load, sizes) -> Graph | None:
+    for size in sizes:
+        try:
+            return load({}, size)
+        except CnnCostError:
+            pass
+    return None
+
+
+def _hashable(value):
+    """A key for parameter values, which may be lists (ResNet's depths) or mappings."""
+    if isinstance(value, dict):
+        return ("{}",) + tuple((k, _hashable(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return ("[]",) + tuple(_hashable(v) for v in value)
+    return value
 
 
 def _graph(load, overrides, size, inputs, resizers, key) -> Graph | str:
@@ -364,8 +434,9 @@ def _resizer(load, overrides, inputs) -> Resizer | str:
     return resizer
 
 
-def _point(graph: Graph, settings: Settings, values, cache, memory, optimizer, latency, device) -> Point:
-    params, macs, activations = totals(graph.nodes, settings, cache)
+def _point(graph: Graph, settings: Settings, values, cache, memory, optimizer, latency, device,
+           batch: int) -> Point:
+    params, macs, activations = totals(graph.nodes, settings, cache, batch)
     peak = seconds = None
     if memory:
         from .memory import analyze_memory
@@ -399,21 +470,19 @@ def axes_from(sets: dict[str, list], inputs: list, batches: list, dtypes: list, 
 
 
 def parameter_values(pairs) -> dict[str, list]:
-    """--set NAME=V1,V2,... (each value read as YAML, ranges of integers expanded)."""
-    import yaml
+    """--set NAME=V1,V2,... (each value read as YAML under a document's limits, as --set of 'table' is; ranges
+    of integers expanded)."""
+    from .yamlio import load_value
 
     sets: dict[str, list] = {}
     for pair in pairs:
         name, sep, raw = pair.partition("=")
         if not sep or not name.strip():
-            raise CnnCostError(f"--set '{pair}' must be NAME=V1,V2,..., e.g. --set alpha=0.5,0.75,1.0")
+            raise CnnCostError(f"--set '{_clip(pair)}' must be NAME=V1,V2,..., e.g. --set alpha=0.5,0.75,1.0")
         values = []
         for item in _split_values(raw):
             for expanded in expand_ranges(item, f"--set {name.strip()}"):
-                try:
-                    values.append(yaml.safe_load(expanded) if expanded.strip() else "")
-                except yaml.YAMLError:
-                    values.append(expanded)
+                values.append(load_value(expanded, f"--set {name.strip()}") if expanded.strip() else "")
         sets.setdefault(name.strip(), []).extend(values)
     return sets
 
