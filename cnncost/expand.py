@@ -21,6 +21,7 @@ placed in the enclosing scope.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from functools import lru_cache
@@ -195,6 +196,7 @@ class Expander:
         self.next_suffix: dict[str, int] = {}  # auto_name's last suffix for each name
         self.call_stack: list[str] = []
         self.left_out: list[tuple[str, str]] = []  # side outputs that do not fit this input, and why
+        self.shared: dict[str, str] = {}  # a layer -> the layer whose weights it uses ('shares')
         self.blocks = self._blocks()
 
     # --- errors ---
@@ -321,6 +323,7 @@ class Expander:
             notes=notes,
             torch_names=torch_names,
             left_out=tuple(side for side, _ in self.left_out),
+            shared=dict(self.shared),
         )
 
     def _torch_names(self) -> tuple:
@@ -519,8 +522,12 @@ class Expander:
         try:
             raw = {}
             call = kind.calls[0]
+            shares = None
             for key, value in args.items():
                 if key in COMMON_KEYS or key == "input":
+                    continue
+                if key == "shares":  # the weights of an earlier layer (a module called twice)
+                    shares = self.resolve_ref(self.value(value, scope.vars, args, key), scope, args, key)
                     continue
                 if key == "call":  # how the reference implementation runs it (docs/yaml-reference.md)
                     try:
@@ -545,9 +552,25 @@ class Expander:
             inputs = self.inputs_of(args, scope, cur)
             if kind.inputs == "one" and len(inputs) != 1:
                 self.fail(f"{kind_name} takes one input, got {len(inputs)}", args, "input")
-            return self.add_node(kind_name, checked, inputs, full, scope, args.line, call)
+            made = self.add_node(kind_name, checked, inputs, full, scope, args.line, call)
+            if shares is not None:
+                self.share(full, shares, args)
+            return made
         except CnnCostError as exc:
             raise exc.with_context(location=self.loc(args), layer=full)
+
+    def share(self, full: str, ref: str, args):
+        """The layer just added uses the weights of ``ref``: its parameters and buffers count there, once."""
+        ref = self.shared.get(ref, ref)
+        node = self.nodes[-1]
+        other = self.nodes[self.position[ref]] if ref in self.position else None
+        if other is None or other is node:
+            self.fail(f"'shares' must name an earlier layer, got '{ref}'", args, "shares")
+        if (other.kind, other.args, other.params, other.buffers) != (node.kind, node.args, node.params, node.buffers):
+            self.fail(f"'shares': '{other.name}' is not a layer of the same kind and arguments, with the same "
+                      "weights", args, "shares")
+        self.nodes[-1] = dataclasses.replace(node, params=0, buffers=0)
+        self.shared[full] = ref
 
     def add_node(self, kind_name, checked, inputs, full, scope, line, call=None) -> str:
         if full in self.shapes:
@@ -711,6 +734,7 @@ class Expander:
         count, groups, aliases, suffixes = mark
         for node in self.nodes[count:]:
             del self.shapes[node.name], self.lines[node.name], self.position[node.name]
+            self.shared.pop(node.name, None)
         del self.nodes[count:]
         self.groups, self.aliases, self.next_suffix = groups, aliases, suffixes
 

@@ -104,6 +104,9 @@ class Graph:
     # side outputs that could not be computed at this input (a head too big for a small map), each with why;
     # they are absent from nodes, and the main network does not need them
     left_out: tuple = ()
+    # a layer that uses an earlier layer's weights ('shares': a module called twice) -> that layer; its own
+    # params and buffers are 0, so that the totals count the weights once
+    shared: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:  # one line, not every node's (50,000 characters for ResNet-50)
         return (f"<Graph {self.name}: input {'x'.join(map(str, self.input_shape))}, {len(self.nodes):,} layers, "

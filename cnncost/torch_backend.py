@@ -187,8 +187,13 @@ class GraphNet(nn.Module):
         self.input_shape = tuple(graph.input_shape)
         self.output_name = graph.output
         steps = []
+        by_name = {}
+        self._shared = frozenset(graph.shared)
         for node in graph.nodes:
             module = (build and build(node)) or build_layer(node)
+            if node.name in graph.shared:  # the weights of an earlier layer: a module called twice
+                _tie(module, by_name[graph.shared[node.name]])
+            by_name[node.name] = module
             _attach(self, graph.torch_path(node.name), module)
             steps.append((node.name, node.inputs, node.side, module))
         self._steps = steps  # a plain list: the modules are registered by _attach
@@ -216,7 +221,10 @@ class GraphNet(nn.Module):
 
     def own(self, name: str, what: str = "parameters") -> list:
         """One node's own parameters (or buffers): its module's, without those of other nodes' modules placed
-        below it by torch_names (ConvNeXt's block holds its layer scale above its sub-layers)."""
+        below it by torch_names (ConvNeXt's block holds its layer scale above its sub-layers). A layer that
+        shares an earlier layer's weights owns none."""
+        if name in self._shared:
+            return []
         layers = self.__dict__.get("_layer_ids")
         if layers is None:
             layers = self.__dict__["_layer_ids"] = {id(m) for m in self._by_name.values()}
@@ -238,6 +246,16 @@ class GraphNet(nn.Module):
 
     def extra_repr(self):
         return f"model={self.model_name!r}, input={'x'.join(map(str, self.input_shape))}"
+
+
+def _tie(module: nn.Module, original: nn.Module):
+    """Make ``module`` use ``original``'s parameters and buffers (the same kind and arguments: the same
+    structure), as one torch module called twice does."""
+    for mine, theirs in zip(module.modules(), original.modules()):
+        for key in mine._parameters:
+            mine._parameters[key] = theirs._parameters[key]
+        for key in mine._buffers:
+            mine._buffers[key] = theirs._buffers[key]
 
 
 def _plan(steps, outputs, include_side):

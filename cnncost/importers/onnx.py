@@ -31,7 +31,7 @@ from collections import Counter
 from ..errors import CnnCostError, Location
 from ..graph import INPUT
 from . import onnx_proto as proto
-from .builder import Builder, ImportedGraph, Row
+from .builder import Builder, ImportedGraph, Row, TooManyLayers
 from .values import UNKNOWN, Act, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text as _dims
 from .tensors import (Const, axis_of, broadcast_dims, concat, divide, elementwise, gather, power, reshape_dims,
                       sized, slice_, slice_ranges, transpose)
@@ -156,6 +156,7 @@ class OnnxImporter:
 
     def run(self) -> ImportedGraph:
         graph = self.model.graph
+        self.check_one_writer(graph)
         unknown = Counter()
         names: dict = {}
         for node in _all_nodes(graph.nodes):
@@ -184,6 +185,18 @@ class OnnxImporter:
                   f"{self.model.opsets.get('', self.model.opsets.get('ai.onnx', '?'))}).",
                   "Layer names are the ONNX node names, or their weights' names, made legal; docs/import.md."]
         return self.builder.graph(outputs[0].row, name, header, f"{name}, imported from ONNX")
+
+    def check_one_writer(self, graph):
+        """ONNX allows one writer per tensor name; a file with two would be read as whichever came last."""
+        made = set(graph.initializers) | {i.name for i in graph.inputs}
+        for node in graph.nodes:
+            for name in node.outputs:
+                if name in made:
+                    raise CnnCostError(f"node '{node.name or node.op_type}' writes '{name}', which the graph already "
+                                       "has (an input, an initializer or another node's output): an ONNX tensor has "
+                                       "one writer", location=Location(self.path))
+                if name:
+                    made.add(name)
 
     def fail_unmappable(self, found):
         by_op: dict = {}
@@ -228,6 +241,8 @@ class OnnxImporter:
             raise Unmappable("on activations, cnncost has no kind for it")
         try:
             out = handler(node, ins)
+        except TooManyLayers:
+            raise
         except CnnCostError as exc:
             raise Unmappable(exc.message) from None
         except ValueError as exc:  # a constant it needs is not known
@@ -300,6 +315,11 @@ class OnnxImporter:
             raise Unmappable(f"a {len(x.shape) - 2}-D convolution; cnncost's are 2-D")
         bias = len(ins) > 2 and ins[2] is not None
         kernel = list(a.get("kernel_shape") or w.dims[2:])
+        if kernel != list(w.dims[2:]):  # costed from the attribute, the parameters would not be the file's
+            raise Unmappable(f"its kernel_shape {kernel} disagrees with its weight's {list(w.dims[2:])}")
+        if w.dims[1] * a.get("group", 1) != x.shape[1]:
+            raise Unmappable(f"its weight of {w.dims[1]} input channels per group, in {a.get('group', 1)} groups, "
+                             f"does not read the input's {x.shape[1]}")
         stride = list(a.get("strides", [1, 1]))
         dilation = list(a.get("dilations", [1, 1]))
         groups = a.get("group", 1)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import struct
 
 from ..errors import CnnCostError, Location
@@ -31,10 +32,22 @@ _STRUCT = {FLOAT: "f", UINT8: "B", INT8: "b", UINT16: "H", INT16: "h", INT32: "i
 _ITEM = {FLOAT: 4, UINT8: 1, INT8: 1, UINT16: 2, INT16: 2, INT32: 4, INT64: 8, BOOL: 1, FLOAT16: 2, DOUBLE: 8,
          UINT32: 4, UINT64: 8, BFLOAT16: 2}
 KEEP_BYTES = 1 << 16  # the raw data of a tensor up to this size is kept (shapes, pads, scales); weights are not
+# Nodes in all graphs, and protobuf fields read (weights' bytes are skipped, not read): a network of more than
+# 20,000 layers is refused anyway, and these bound the parse of what comes before (docs/security.md)
+MAX_GRAPH_NODES = 100_000
+MAX_FIELDS = 1_000_000
 
 
 class DecodeError(Exception):
     pass
+
+
+class TooLarge(Exception):
+    pass
+
+
+_nodes_read = [0]  # by the parse under way, in all its graphs and subgraphs
+_fields_left = [MAX_FIELDS]
 
 
 class Tensor:
@@ -134,7 +147,12 @@ _OPSET = {1: (2,), 2: (0,)}
 def _fields(buf, pos, end, schema):
     """(field number, wire type, value) of each field in buf[pos:end]; a length-delimited value is its
     (start, end) and a fixed one its bytes' position. ``schema``: the wire types of the fields cnncost reads."""
+    left = _fields_left
     while pos < end:
+        left[0] -= 1
+        if left[0] < 0:
+            raise TooLarge(f"more than {MAX_FIELDS:,} protobuf fields besides the weights: larger than any network of "
+                           "20,000 layers")
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7
         allowed = schema.get(number)
@@ -187,6 +205,20 @@ def _floats(buf, wire, value, into: list, code="f", size=4):
         into.extend(struct.unpack(f"<{code}", buf[value:value + size]))
 
 
+_TOO_MANY = []  # the typed values of a tensor too large to keep
+_VARINT_ENDS = bytes(range(128, 256))
+
+
+def _count(buf, number, wire, value) -> int:
+    """How many values a typed-data field holds, without decoding them: a 40 MB int64_data took 23 s."""
+    if wire != 2:
+        return 1
+    start, end = value
+    if number in (4, 10):
+        return (end - start) // (4 if number == 4 else 8)
+    return len(bytes(buf[start:end]).translate(None, _VARINT_ENDS))  # one byte below 0x80 ends each varint
+
+
 def _tensor(buf, span) -> Tensor:
     t = Tensor()
     dims: list = []
@@ -201,16 +233,20 @@ def _tensor(buf, span) -> Tensor:
         elif number == 9:
             if value[1] - value[0] <= KEEP_BYTES:
                 t._raw = bytes(buf[value[0]:value[1]])
-        elif number in (4, 10):  # float_data, double_data
+        elif number in (4, 5, 7, 10, 11):  # float_data, int32_data, int64_data, double_data, uint64_data
             typed = typed if typed is not None else []
-            _floats(buf, wire, value, typed, *(("f", 4) if number == 4 else ("d", 8)))
-        elif number in (5, 7, 11):  # int32_data, int64_data, uint64_data
-            typed = typed if typed is not None else []
-            _ints(buf, wire, value, typed)
+            if typed is _TOO_MANY:
+                continue
+            if _count(buf, number, wire, value) + len(typed) > KEEP_BYTES:  # a weight: counted, never decoded
+                typed = _TOO_MANY
+            elif number in (4, 10):
+                _floats(buf, wire, value, typed, *(("f", 4) if number == 4 else ("d", 8)))
+            else:
+                _ints(buf, wire, value, typed)
         elif number == 14:
             t.external = value == 1
     t.dims = tuple(dims)
-    if typed is not None and len(typed) <= KEEP_BYTES:
+    if typed is not None and typed is not _TOO_MANY:
         if t.data_type == FLOAT16:  # held as the bits, in int32_data
             typed = list(struct.unpack(f"<{len(typed)}e", struct.pack(f"<{len(typed)}H", *typed)))
         t._typed = typed
@@ -318,6 +354,10 @@ def _graph(buf, span) -> GraphProto:
     for number, wire, value in _fields(buf, *span, _GRAPH):
         if number == 1:
             g.nodes.append(_node(buf, value))
+            _nodes_read[0] += 1
+            if _nodes_read[0] > MAX_GRAPH_NODES:
+                raise TooLarge(f"more than {MAX_GRAPH_NODES:,} nodes: cnncost reads networks of at most 20,000 "
+                               "layers")
         elif number == 2:
             g.name = _text(buf, value)
         elif number == 5:
@@ -338,6 +378,8 @@ def _graph(buf, span) -> GraphProto:
 
 def parse(buf) -> Model:
     model = Model()
+    _nodes_read[0] = 0
+    _fields_left[0] = MAX_FIELDS
     for number, wire, value in _fields(buf, 0, len(buf), _MODEL):
         if number == 1:
             model.ir_version = value
@@ -366,7 +408,12 @@ def read(path: str) -> Model:
     """The model in an ONNX file; one error when it cannot be read or is not ONNX."""
     where = Location(path)
     try:
-        with open(path, "rb") as f:
+        # non-blocking, so that a FIFO with no writer cannot wait forever; only a regular file can be mapped
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise CnnCostError("not a regular file (a device, FIFO or socket): an ONNX model is read from a "
+                                   "file", location=where)
             size = os.fstat(f.fileno()).st_size
             if size == 0:
                 raise CnnCostError("the file is empty, not an ONNX model", location=where)
@@ -382,6 +429,8 @@ def read(path: str) -> Model:
         raise CnnCostError("is a folder, not an ONNX file", location=where) from None
     except OSError as exc:
         raise CnnCostError(f"cannot read the file: {exc.strerror}", location=where) from None
+    except TooLarge as exc:
+        raise CnnCostError(str(exc), location=where) from None
     except (DecodeError, IndexError, struct.error, ValueError, OverflowError) as exc:
         detail = f": {exc}" if isinstance(exc, DecodeError) else ""
         raise CnnCostError(f"not an ONNX model (the protobuf does not decode{detail})", location=where) from None

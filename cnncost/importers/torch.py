@@ -31,7 +31,7 @@ import traceback
 from ..errors import CnnCostError, Location
 from ..graph import INPUT
 from ..report import parse_input
-from .builder import Builder, ImportedGraph
+from .builder import Builder, ImportedGraph, TooManyLayers
 from .values import UNKNOWN, Act, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text
 
 try:
@@ -127,6 +127,7 @@ class TorchImporter:
         self.placed: dict = {}  # row -> (scope, base, module path for a module's own row)
         self.current = None  # (node, scope) being recorded
         self.used: set = set()  # the modules called as leaves and the parameters read: what forward runs
+        self.first_call: dict = {}  # module path -> the row of its first call
 
     # --- tracing ---
 
@@ -141,7 +142,28 @@ class TorchImporter:
                 return True
         return type(m).__module__.startswith(("torch.nn", "torch.ao.nn"))
 
+    def refuse_hooks(self):
+        """fx does not run forward hooks, and a hook may change what its module returns: a graph traced without
+        it could be silently wrong, so a module with one is refused, by name."""
+        from torch.nn.modules import module as torch_module
+
+        found = []
+        for path, m in self.root.named_modules():
+            for what, hooks in (("forward hook", m._forward_hooks), ("forward pre-hook", m._forward_pre_hooks)):
+                found += [(path or "the module itself", what, getattr(h, "__name__", type(h).__name__))
+                          for h in hooks.values()]
+        for what, hooks in (("global forward hook", torch_module._global_forward_hooks),
+                            ("global forward pre-hook", torch_module._global_forward_pre_hooks)):
+            found += [("every module", what, getattr(h, "__name__", type(h).__name__)) for h in hooks.values()]
+        if found:
+            shown = ", ".join(f"'{p}' ({w} {n})" for p, w, n in found[:3])
+            more = f", and {len(found) - 3} more" if len(found) > 3 else ""
+            raise CnnCostError(f"{len(found)} forward hook{'s' if len(found) != 1 else ''} that may change what "
+                               f"a module returns, which torch.fx does not run: {shown}{more}",
+                               location=Location(self.name), hint="remove the hooks (handle.remove()) to import")
+
     def trace(self):
+        self.refuse_hooks()
         modes = {m: m.training for m in self.root.modules()}
         self.root.eval()
         tracer = _Tracer(self)
@@ -233,6 +255,8 @@ class TorchImporter:
         except Unmappable as exc:
             self.refused.append((what, where, str(exc)))
             value = UNKNOWN
+        except TooManyLayers:
+            raise
         except CnnCostError as exc:
             self.refused.append((what, where, exc.message))
             value = UNKNOWN
@@ -272,6 +296,10 @@ class TorchImporter:
         origin = module_path or f"{_describe(fx_node)} in {scope or 'forward'}"
         acts = [a if isinstance(a, Act) else self.plain(a) for a in inputs]
         row = self.builder.add(kind, args, [a.row for a in acts], module_path or kind, origin, call)
+        if fx_node.op == "call_module" and path is None and node is None:
+            first = self.first_call.setdefault(module_path, row)
+            if first is not row:  # a module called again: its parameters are counted once, at its first call
+                row.shares = first
         self.placed[row] = (scope, base or (kind if node is not None else _base_name(fx_node)), module_path)
         shape = (acts[0].shape[0],) + row.shape
         if acts[0].nhwc:
@@ -291,13 +319,19 @@ class TorchImporter:
             if path is None:
                 functional.setdefault(scope, []).append(row)
             paths.append(path if path is not None else scope)
+        above = set()  # every proper dotted prefix of a path: a set, so that naming stays linear in the rows
+        for p in paths:
+            if p:
+                dot = p.find(".")
+                while dot != -1:
+                    above.add(p[:dot])
+                    dot = p.find(".", dot + 1)
         for row in rows:
             scope, base, path = self.placed[row]
             if path is not None:
                 row.wanted = path
                 continue
-            alone = bool(scope) and len(functional[scope]) == 1 and not any(
-                p.startswith(scope + ".") for p in paths if p)
+            alone = bool(scope) and len(functional[scope]) == 1 and scope not in above
             if alone:
                 row.wanted = scope
                 if row.kind == "layernorm" and isinstance(_attribute(self.root, scope), nn.LayerNorm):
@@ -308,17 +342,19 @@ class TorchImporter:
     def unused_parameters(self) -> dict:
         """Parameters of modules that forward does not run in eval mode (Inception3's AuxLogits), by the outermost
         module whose parameters all go unused: no row holds them, though tools that count every parameter do."""
-        def used(name):
-            return name in self.used or any(name.startswith(u + ".") for u in self.used)
+        def prefixes(name):  # 'a.b.c' -> 'a', 'a.b', 'a.b.c'
+            parts = name.split(".")
+            return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
         names = {name: p.numel() for name, p in self.root.named_parameters()}
-        unused = [n for n in names if not used(n)]
+        used = {name for name in names if any(p in self.used for p in prefixes(name))}
+        holding_used = {p for name in used for p in prefixes(name)}  # sets: linear in the parameters
         groups: dict = {}
-        for name in unused:
-            parts = name.split(".")
-            for i in range(1, len(parts) + 1):
-                prefix = ".".join(parts[:i])
-                if i == len(parts) or not any(used(n) for n in names if n.startswith(prefix + ".")):
+        for name in names:
+            if name in used:
+                continue
+            for prefix in prefixes(name):
+                if prefix == name or prefix not in holding_used:
                     groups[prefix] = groups.get(prefix, 0) + names[name]
                     break
         return groups

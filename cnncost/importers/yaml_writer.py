@@ -192,6 +192,8 @@ class _Writer:
                 pairs[key] = value
         if row.call is not None:
             pairs["call"] = row.call
+        if row.shares is not None:  # a module called again: its weights are the first call's
+            pairs["shares"] = row.shares.name
         body = ", ".join(f"{key}: {scalar(value)}" for key, value in pairs.items())
         line = self.line(f"{frame.indent}- {row.kind}: {{{body}}}")
         pairs = {key: self.lined(value, line) for key, value in pairs.items()}
