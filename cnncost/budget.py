@@ -42,28 +42,36 @@ FIGURES = {
 LIMITS = ("params", "macs", "flops", "memory")
 
 
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-8:]} ({len(text):,} characters)"
+
+
 def _parse(text: str, option: str, units: dict[str, int], example: str) -> int:
     if not isinstance(text, str):
         raise CnnCostError(f"{option} must be given as text such as {example}, got {text!r}")
     match = _AMOUNT.match(text)
     if match is None:
         if text.strip().startswith("-"):
-            raise CnnCostError(f"{option} '{text}' is negative: a limit is 0 or more")
-        raise CnnCostError(f"{option} '{text}' is not a number with an optional unit, e.g. {example}")
+            raise CnnCostError(f"{option} '{_short(text)}' is negative: a limit is 0 or more")
+        raise CnnCostError(f"{option} '{_short(text)}' is not a number with an optional unit, e.g. {example}")
     unit = match["unit"].lower()
     if unit not in units:
         kind = "a size" if "b" in units else "a count"
         allowed = "B, KB, MB, GB, TB (x1000) or KiB, MiB, GiB, TiB (x1024)" if "b" in units else "k, M, G or T"
-        raise CnnCostError(f"{option} '{text}': unknown unit '{match['unit']}' for {kind}; use {allowed}")
+        raise CnnCostError(f"{option} '{_short(text)}': unknown unit '{match['unit']}' for {kind}; use {allowed}")
     try:
-        value = Decimal(match["number"].replace("_", "").replace(",", "")) * units[unit]
+        number = Decimal(match["number"].replace("_", "").replace(",", ""))
+        if number and number.adjusted() < -40:  # 1e-999999999 would round to 0: it is no whole number either
+            raise CnnCostError(f"{option} '{_short(text)}' is not a whole number")
+        value = number * units[unit]
     except InvalidOperation:
-        raise CnnCostError(f"{option} '{text}' is not a number with an optional unit, e.g. {example}") from None
+        raise CnnCostError(f"{option} '{_short(text)}' is not a number with an optional unit, e.g. {example}") from None
     if value > MAX_LIMIT:  # bounded work: 1e999999 would be a million-digit integer
-        raise CnnCostError(f"{option} '{text}' is larger than any network's figure (at most 1e30)")
+        raise CnnCostError(f"{option} '{_short(text)}' is larger than any network's figure (at most 1e30)")
     if value != value.to_integral_value():
-        raise CnnCostError(f"{option} '{text}' is {value.normalize():f}{' bytes' if 'b' in units else ''}, "
-                           "not a whole number")
+        shown = _short(f"{value.normalize():f}")
+        unit_name = " bytes" if "b" in units else ""
+        raise CnnCostError(f"{option} '{_short(text)}' is {shown}{unit_name}, not a whole number")
     return int(value)
 
 

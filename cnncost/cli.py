@@ -17,7 +17,7 @@ from dataclasses import replace
 import click
 
 from . import __version__, api, conventions, yamlio, zoo
-from .errors import CnnCostError, did_you_mean, one_line
+from .errors import CnnCostError, did_you_mean, one_line, terminal_text
 from .report import Settings, parse_input as parse_shape
 
 EXIT_USAGE = 2
@@ -96,10 +96,14 @@ def handle_errors(command):
     return wrapper
 
 
-def emit(text: str, output: str | None):
-    """Write all of text to stdout or, atomically, to a file (cnncost/output.py)."""
+def emit(text: str, output: str | None, fmt: str = "table"):
+    """Write all of text to stdout or, atomically, to a file (cnncost/output.py). Every format but JSON (which
+    keeps each string exactly, escaped as JSON escapes it) has its control characters escaped: a name from a
+    file must not drive the terminal (errors.terminal_text)."""
     from . import output as out
 
+    if fmt != "json":
+        text = terminal_text(text)
     if output is None or output == "-":
         out.write_stdout(text)
     else:
@@ -310,7 +314,7 @@ def table(model, settings, fmt, output, depth, exact, with_rf, fold, share, sort
     view = layer_view(report, depth=depth, fold=fold, sort=sort_by, top=top, share=share, notes=errata,
                       model_notes=notes, exact=exact, color=use_color(output), width=terminal_width(output),
                       fields=fields)
-    emit(render(view, fmt), output)
+    emit(render(view, fmt), output, fmt)
 
 
 def published_errata(model, report) -> tuple:
@@ -373,7 +377,7 @@ def explain_conventions(model, settings, fmt, output):
 
     graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
     emit(render_explanation(explain(graph, settings), fmt, color=use_color(output),
-                            width=terminal_width(output)), output)
+                            width=terminal_width(output)), output, fmt)
 
 
 @main.command(name="memory")
@@ -418,7 +422,7 @@ def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_na
     result = memory.analyze_memory(graph, settings.replace(freeze=tuple(freeze)), mode=mode, optimizer=optimizer,
                                    amp=amp, devices=chosen, checkpoint=checkpoint, gpus=gpus, parallel=parallel)
     emit(render_memory(result, fmt, color=use_color(output),
-                       width=terminal_width(output), exact=exact), output)
+                       width=terminal_width(output), exact=exact), output, fmt)
 
 
 @main.command(name="rf")
@@ -436,7 +440,7 @@ def receptive_field(model, settings, fmt, output, local):
 
     graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
     emit(render_rf(graph.name, receptive_fields(graph, local=local), fmt, color=use_color(output),
-                   width=terminal_width(output), local=local), output)
+                   width=terminal_width(output), local=local), output, fmt)
 
 
 @main.command(name="latency")
@@ -462,7 +466,7 @@ def latency_command(model, settings, fmt, output, device_name, device_file, fuse
     graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
     result = roofline(graph, settings, device, fuse=fuse, overhead_s=overhead_us * 1e-6)
     emit(render_latency(result, fmt, color=use_color(output),
-                        width=terminal_width(output), exact=exact), output)
+                        width=terminal_width(output), exact=exact), output, fmt)
 
 
 @main.command(name="calibrate")
@@ -580,7 +584,7 @@ def sweep_command(model, inputs, sets, batches, dtypes, conventions_, device_nam
         from .plot import draw_sweep
 
         draw_sweep(result, plot_file, style)
-    emit(render_sweep(result, fmt, color=use_color(output), width=terminal_width(output), exact=exact), output)
+    emit(render_sweep(result, fmt, color=use_color(output), width=terminal_width(output), exact=exact), output, fmt)
     failed = [p for p in result.points if p.error]
     if failed:
         click.echo(f"cnncost: {len(failed):,} of {len(result.points):,} points could not be costed; the first: "
@@ -684,7 +688,7 @@ def list_devices(fmt, output, device_file):
     from .render.memory import render_devices
 
     emit(render_devices(devices.table(device_file), fmt, color=use_color(output),
-                        width=terminal_width(output)), output)
+                        width=terminal_width(output)), output, fmt)
 
 
 @main.command(name="kinds")
@@ -707,7 +711,7 @@ def list_models(fmt, output):
     from .render.zoo_list import render_list
 
     emit(render_list(zoo_summaries(), fmt, color=use_color(output),
-                     width=terminal_width(output)), output)
+                     width=terminal_width(output)), output, fmt)
 
 
 def zoo_summaries():
@@ -747,7 +751,7 @@ def compare_models(models, until_resolution, until, baseline, exact, settings, f
         baseline = chosen[models.index("-")].name
     comparison = compare(chosen, settings, until_resolution=until_resolution, until=until, baseline=baseline)
     emit(render_comparison(comparison, fmt, exact=exact, color=use_color(output),
-                           width=terminal_width(output)), output)
+                           width=terminal_width(output)), output, fmt)
 
 
 @main.command(name="info")
@@ -775,7 +779,7 @@ def info_command(model, fmt, output, convention):
         info = model_info("<stdin>", settings, text=yamlio.read_stdin())
     else:
         info = model_info(model, settings)
-    emit(render_info(info, fmt, width=terminal_width(output)), output)
+    emit(render_info(info, fmt, width=terminal_width(output)), output, fmt)
 
 
 @main.command(name="budget")
@@ -803,7 +807,7 @@ def budget_command(model, max_params, max_macs, max_flops, max_memory, settings,
         if text is not None:
             (budget.parse_bytes if figure == "memory" else budget.parse_count)(text, f"--max-{figure}")
     result = budget.check(analyze_model(model, settings), limits, model="<stdin>" if model == "-" else model)
-    emit(render_budget(result, fmt), output)
+    emit(render_budget(result, fmt), output, fmt)
     if not result.ok:
         sys.exit(1)
 
@@ -843,7 +847,7 @@ def check_claims(models, model_files, explain, fmt, output):
             raise CnnCostError("no claims about " + ", ".join(models) + " in the registry")
     results = claims.evaluate(chosen, model_files=files)
     emit(render_check(results, fmt, explain=explain, color=use_color(output),
-                      width=terminal_width(output)), output)
+                      width=terminal_width(output)), output, fmt)
     if not all(r.ok for r in results):
         sys.exit(1)
 
@@ -915,7 +919,7 @@ def validate(models, all_models, device, check_memory, check_rf, check_latency, 
                                         memory=check_memory, rf=check_rf, on_model=progress.start,
                                         on_done=progress.done, smallest=smallest)
     emit(render_validation(run, fmt, detail=len(run.models) == 1, color=use_color(output),
-                           width=terminal_width(output)), output)
+                           width=terminal_width(output)), output, fmt)
     if not run.ok:
         sys.exit(1)
 
@@ -937,7 +941,7 @@ def validate_latency(models, all_models, device, profile, settings, fmt, output)
         if len(names) > 1:
             click.echo(f"validate: {name}: {results[-1].measured_s * 1e3:.1f} ms measured", err=True)
     emit(render_latency_validation(results, fmt, detail=len(names) == 1, color=use_color(output),
-                                   width=terminal_width(output)), output)
+                                   width=terminal_width(output)), output, fmt)
     if not all(r.ok for r in results):
         sys.exit(1)
 
@@ -955,7 +959,7 @@ def import_model(source, input_shape, output):
                            "cnncost.from_torch(module, input='3x224x224').to_yaml()")
     from .importers.onnx import load_onnx
 
-    emit(load_onnx(source, parse_input(input_shape)).to_yaml(), output)
+    emit(load_onnx(source, parse_input(input_shape)).to_yaml(), output, "yaml")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -48,7 +48,7 @@ def _number(value, where: str, what: str, *, integer: bool = False, optional: bo
         raise CnnCostError(f"'{what}' must be a{'n integer' if integer else ' number'}"
                            + (" or null" if optional else "") + f", got {value!r}", location=where)
     if not value > 0 or value == float("inf"):  # 'value <= 0' lets NaN through
-        raise CnnCostError(f"'{what}' must be a positive finite number, got {value}", location=where)
+        raise CnnCostError(f"'{what}' must be positive and finite, got {value}", location=where)
     return value
 
 

@@ -115,6 +115,26 @@ def one_line(text: str) -> str:
     return _UNPRINTABLE.sub(_escape, text)
 
 
+_OUR_STYLES = None
+
+
+def terminal_text(text: str) -> str:
+    """Output for a terminal (every format but JSON): control characters escaped as one_line does, except the
+    newlines and tabs of the layout and the colour codes cnncost writes itself (render/grid.py's SGR), so that
+    no name from a file can set the terminal's title, clear it or move its cursor."""
+    global _OUR_STYLES
+    if _OUR_STYLES is None:
+        import re
+
+        _OUR_STYLES = re.compile("\x1b\\[(?:0|1|2|3|31|1;31)m"  # the colours of render/grid.py's SGR
+                                 "|[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+    return _OUR_STYLES.sub(_escape_unless_ours, text)
+
+
+def _escape_unless_ours(match) -> str:
+    return match.group() if len(match.group()) > 1 else _escape(match)
+
+
 def _escape(match) -> str:
     code = ord(match.group())
     if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape

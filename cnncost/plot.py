@@ -100,15 +100,19 @@ def _figure(style: Style, default_size: tuple, rows: int = 1, **options):
 
 def _save(fig, path: str, style: Style):
     check_path(path)
+    import io
+
     from .output import write_file
 
     ext = os.path.splitext(path)[1].lower()
     # no date or version in the file: the same figure is the same file
     metadata = {".svg": {"Date": None}, ".pdf": {"CreationDate": None}}.get(ext, {"Software": None})
     try:
-        # the size asked for is the size drawn: no tight bounding box that would crop or grow it
-        write_file(path, lambda name: fig.savefig(name, dpi=style.dpi, format=ext[1:], metadata=metadata),
-                   suffix=ext, by_name=True)
+        # the size asked for is the size drawn: no tight bounding box that would crop or grow it. Drawn in
+        # memory, then written: a PNG writer seeks, which a FIFO or /dev/stdout cannot
+        drawn = io.BytesIO()
+        fig.savefig(drawn, dpi=style.dpi, format=ext[1:], metadata=metadata)
+        write_file(path, lambda f: f.write(drawn.getvalue()))
     finally:
         import matplotlib.pyplot as plt
 

@@ -128,6 +128,7 @@ class TorchImporter:
         self.current = None  # (node, scope) being recorded
         self.used: set = set()  # the modules called as leaves and the parameters read: what forward runs
         self.first_call: dict = {}  # module path -> the row of its first call
+        self.guards: set = set()  # fx nodes of arguments traced at their defaults, and fx's checks of them
 
     # --- tracing ---
 
@@ -168,7 +169,7 @@ class TorchImporter:
         self.root.eval()
         tracer = _Tracer(self)
         try:
-            graph = tracer.trace(self.root)
+            graph = tracer.trace(self.root, concrete_args=_defaults(self.root) or None)
         except _Stop as exc:
             if not self.refused:
                 raise CnnCostError(f"tracing stopped: {exc}", location=Location(self.name)) from None
@@ -216,6 +217,15 @@ class TorchImporter:
 
     def record(self, node, kind, target, args, kwargs, scope):
         """What cnncost knows of a node's value, worked out as the tracer records the node."""
+        if kind == "placeholder" and args:  # an argument traced at its default (_defaults), not an input
+            self.meta[node] = args[0]
+            self.guards.add(node)
+            return
+        if kind == "call_function" and target in _GUARDS and any(
+                isinstance(a, fx.Proxy) and a.node in self.guards for a in args):
+            self.meta[node] = None  # fx's check that the argument has its default: nothing to cost
+            self.guards.add(node)
+            return
         if kind == "placeholder":
             if any(isinstance(v, Act) and v.row is INPUT for v in self.meta.values()):
                 self.refused.append(("second input", node.name, "cnncost imports networks of one input"))
@@ -414,6 +424,22 @@ def _attribute(root, dotted: str):
         else:
             value = getattr(value, part)
     return value
+
+
+_GUARDS = (operator.eq, torch._assert, fx._symbolic_trace._assert_is_none)
+
+
+def _defaults(module) -> dict:
+    """forward's arguments after the input that have defaults, traced at those values: fx would make each an
+    input of the graph, and a branch on one (a recursion's depth) would look like data-dependent control flow."""
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in parameters[1:]
+            if p.default is not inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
 def _map(value, fn):

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import re
 
-from ..errors import CnnCostError, Location
+from ..errors import CnnCostError, Location, one_line
 from ..graph import INPUT
 from ..kinds import KINDS
 from ..yamlio import LineDict, LineList
@@ -234,7 +234,7 @@ def write(name: str, input_shape: tuple, rows: list, header: list[str], descript
     """The YAML text of the rows, and the document it parses to (``notes`` are printed under the table)."""
     w = _Writer(file)
     for comment in header:
-        w.line(f"# {comment}".rstrip())
+        w.line(f"# {one_line(comment)}".rstrip())  # a producer's name with a newline would write YAML
     top: dict = {}
     key_lines: dict = {}
     key_lines["name"] = w.line(f"name: {scalar(name)}")

@@ -5,19 +5,20 @@ from __future__ import annotations
 import io
 
 from ..budget import Budget
+from ..errors import one_line
 
 
 def summary(budget: Budget) -> str:
     """The one line for a budget that holds: 'tiny.yaml: within budget: params 314 <= 5,000,000; ...'."""
     within = "; ".join(f"{c.words} {c.value:,}{c.unit} <= {c.limit:,}" for c in budget.checks)
-    return f"{budget.model}: within budget ({within})"
+    return f"{one_line(budget.model)}: within budget ({within})"
 
 
 def render_lines(budget: Budget) -> str:
     """One line per exceeded limit, or one OK line."""
     if budget.ok:
         return summary(budget) + "\n"
-    return "".join(c.line(budget.model) + "\n" for c in budget.exceeded)
+    return "".join(c.line(one_line(budget.model)) + "\n" for c in budget.exceeded)
 
 
 def render_csv(budget: Budget) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..conventions import CONVENTIONS
+from ..errors import one_line
 from ..report import LayerCost, Report
 from ..units import scaled
 from .rf import field_pair
@@ -199,7 +200,7 @@ def footer(report: Report, notes=(), model_notes: bool = True) -> list[str]:
     model_notes is false) and the given notes."""
     t = report.totals
     lines = [
-        f"{report.model}: input {'x'.join(map(str, report.input))}, batch {report.batch}, {report.dtype}. "
+        f"{one_line(report.model)}: input {'x'.join(map(str, report.input))}, batch {report.batch}, {report.dtype}. "
         f"Totals: {t.params:,} params, {t.buffers:,} buffers, {t.macs:,} MACs, {t.flops:,} FLOPs, "
         f"{t.memory_bytes:,} bytes of activations.",
         f"Convention '{report.convention}': {CONVENTIONS[report.convention].summary}",
@@ -219,7 +220,7 @@ def footer(report: Report, notes=(), model_notes: bool = True) -> list[str]:
     if report.training:
         lines.append(training_line(report))
     if model_notes:
-        lines.extend(report.notes)
+        lines.extend(one_line(n) for n in report.notes)  # a note from a file stays one line
     lines.extend(notes)
     return lines
 

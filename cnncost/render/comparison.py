@@ -8,6 +8,7 @@ import json
 
 from ..compare import Comparison, Entry, Slice
 from ..conventions import CONVENTIONS
+from ..errors import one_line
 from ..report import versioned
 from ..units import count
 
@@ -83,7 +84,7 @@ def footer(comparison: Comparison) -> list[str]:
     if comparison.notes:
         lines.append("")
         lines.append("Published figures about these stems (cnncost check; docs/errata.md):")
-        lines.extend(f"- {n}" for n in comparison.notes)
+        lines.extend(f"- {one_line(n)}" for n in comparison.notes)
     return lines
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+from ..errors import one_line
 from ..explain import ConventionTotals, Explanation
 
 
@@ -17,7 +18,7 @@ def _share(value: int, base: int) -> str:
 
 def _header(e: Explanation) -> str:
     side = ", side outputs included" if e.include_side else ""
-    return (f"{e.model}: input {'x'.join(map(str, e.input))}, batch {e.batch}{side}. "
+    return (f"{one_line(e.model)}: input {'x'.join(map(str, e.input))}, batch {e.batch}{side}. "
             f"Every convention's totals, and what each counts beyond '{e.baseline}' (conv and linear MACs, "
             "bias excluded).")
 

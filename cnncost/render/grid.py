@@ -22,6 +22,7 @@ Numbers in "decimal" columns line up on their decimal point.
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple, Sequence
 
 SGR = {"bold": "1", "dim": "2", "italic": "3", "red": "31", "bold red": "1;31"}
@@ -108,6 +109,15 @@ def wrap_lines(lines: Sequence[str], width: int | None) -> list[str]:
     return out
 
 
+_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _one_line(text: str) -> str:
+    from ..errors import one_line
+
+    return one_line(text)
+
+
 def _style(text: str, style: str | None, color: bool) -> str:
     if not color or not style:
         return text
@@ -119,7 +129,7 @@ class Grid:
 
     def __init__(self, columns: Sequence[Column], title: str | None = None, header_style: str = "bold"):
         self.columns = list(columns)
-        self.title = title
+        self.title = _one_line(title) if title else title
         self.header_style = header_style
         self.rows: list[tuple[list[str], str | None]] = []
         self.rules: set[int] = set()  # a rule is drawn before these rows
@@ -128,7 +138,10 @@ class Grid:
         self.shown: list[str] = []  # and those it showed
 
     def add_row(self, cells: Sequence[str], style: str | None = None):
-        self.rows.append((list(cells), style))
+        cells = list(cells)
+        if _BREAKS.search("".join(cells)):  # a name from a file with a newline would forge a row
+            cells = [_one_line(c) for c in cells]
+        self.rows.append((cells, style))
 
     def add_section(self):
         self.rules.add(len(self.rows))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import one_line
 from ..info import ModelInfo
 
 
@@ -37,7 +38,7 @@ def _fit(lines: list[str], width: int | None) -> list[str]:
 
 def render_text(info: ModelInfo, width: int | None = None) -> str:
     t = info.report.totals
-    lines = [f"{info.model}: {info.description}" if info.description else info.model, ""]
+    lines = [one_line(f"{info.model}: {info.description}" if info.description else info.model), ""]
     lines.append(f"File:        {info.source}" + (f" (extends {info.extends})" if info.extends else ""))
     for i, reference in enumerate(info.references or ("-",)):
         lines.append(("References:  " if i == 0 else " " * 13) + reference)
@@ -86,7 +87,7 @@ def render_text(info: ModelInfo, width: int | None = None) -> str:
     if info.notes:
         lines.append("")
         lines.append("Notes:")
-        lines.extend(f"  {n}" for n in info.notes)
+        lines.extend(f"  {one_line(n)}" for n in info.notes)
     return "\n".join(_fit(lines, width)) + "\n"
 
 

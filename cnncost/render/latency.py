@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+from ..errors import one_line
 from ..latency import Latency
 
 
@@ -26,7 +27,8 @@ def summary_lines(lat: Latency) -> list[str]:
     memory = sum(l.time_s for l in lat.layers if l.bound == "memory")
     compute = sum(l.time_s for l in lat.layers if l.bound == "compute")
     lines = [
-        f"{lat.model}: input {'x'.join(map(str, lat.input))}, batch {lat.batch}, {lat.dtype}, on {lat.device_name} "
+        f"{one_line(lat.model)}: input {'x'.join(map(str, lat.input))}, batch {lat.batch}, {lat.dtype}, on "
+        f"{one_line(lat.device_name)} "
         f"({lat.device}): conv and linear at {lat.matrix_tflops:g} TFLOP/s, the rest at {lat.other_tflops:g}, "
         f"memory at {lat.bandwidth_gb_s:g} GB/s.",
         f"Roofline time {seconds(lat.time_s)} ({lat.time_s:.6g} s): {seconds(compute)} in compute-bound layers, "

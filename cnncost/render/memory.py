@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+from ..errors import one_line
 from ..memory import Memory
 
 from ..units import size
@@ -17,7 +18,7 @@ def _columns(m: Memory) -> list[tuple[str, str]]:
 
 
 def summary_lines(m: Memory) -> list[str]:
-    setting = (f"{m.model}: input {'x'.join(map(str, m.input))}, batch {m.batch}, {m.dtype}"
+    setting = (f"{one_line(m.model)}: input {'x'.join(map(str, m.input))}, batch {m.batch}, {m.dtype}"
                + (", mixed precision (fp32 master weights, gradients and optimizer state)" if m.amp else ""))
     if m.mode == "train":
         p, c = m.parallel, m.checkpointing
@@ -54,7 +55,7 @@ def summary_lines(m: Memory) -> list[str]:
             verdict += f"; a split into consecutive layers needs {d.devices_needed} of them"
         elif m.mode == "train" and d.devices_needed is None:
             verdict += "; no split into consecutive layers helps (one layer alone does not fit)"
-        lines.append(f"{d.name} ({d.device}, {size(d.memory_bytes)}): {verdict}.")
+        lines.append(f"{one_line(d.name)} ({one_line(d.device)}, {size(d.memory_bytes)}): {verdict}.")
     lines.append("Not modelled: the allocator's fragmentation and caching, cuDNN/cuBLAS workspaces, the CUDA "
                  "context (docs/memory.md).")
     return lines
