@@ -103,7 +103,7 @@ def emit(text: str, output: str | None, fmt: str = "table"):
     from . import output as out
 
     if fmt != "json":
-        text = terminal_text(text)
+        text = terminal_text(text, styles=fmt == "table" and use_color(output))
     if output is None or output == "-":
         out.write_stdout(text)
     else:
@@ -588,7 +588,7 @@ def sweep_command(model, inputs, sets, batches, dtypes, conventions_, device_nam
     failed = [p for p in result.points if p.error]
     if failed:
         click.echo(f"cnncost: {len(failed):,} of {len(result.points):,} points could not be costed; the first: "
-                   f"{failed[0].error}", err=True)
+                   f"{one_line(failed[0].error)}", err=True)
 
 
 class SweepProgress:

@@ -118,10 +118,13 @@ def one_line(text: str) -> str:
 _OUR_STYLES = None
 
 
-def terminal_text(text: str) -> str:
+def terminal_text(text: str, styles: bool = False) -> str:
     """Output for a terminal (every format but JSON): control characters escaped as one_line does, except the
-    newlines and tabs of the layout and the colour codes cnncost writes itself (render/grid.py's SGR), so that
-    no name from a file can set the terminal's title, clear it or move its cursor."""
+    newlines and tabs of the layout and, with ``styles`` (coloured output), the colour codes cnncost writes
+    itself (render/grid.py's SGR), so that no name from a file can set the terminal's title, clear it or move
+    its cursor. Without styles, every escape is escaped."""
+    if not styles:
+        return one_line_keeping_layout(text)
     global _OUR_STYLES
     if _OUR_STYLES is None:
         import re
@@ -129,6 +132,19 @@ def terminal_text(text: str) -> str:
         _OUR_STYLES = re.compile("\x1b\\[(?:0|1|2|3|31|1;31)m"  # the colours of render/grid.py's SGR
                                  "|[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
     return _OUR_STYLES.sub(_escape_unless_ours, text)
+
+
+_UNPRINTABLE_IN_LAYOUT = None
+
+
+def one_line_keeping_layout(text: str) -> str:
+    """one_line's escapes, but for the newlines and tabs of a table or a list."""
+    global _UNPRINTABLE_IN_LAYOUT
+    if _UNPRINTABLE_IN_LAYOUT is None:
+        import re
+
+        _UNPRINTABLE_IN_LAYOUT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+    return _UNPRINTABLE_IN_LAYOUT.sub(_escape, text)
 
 
 def _escape_unless_ours(match) -> str:

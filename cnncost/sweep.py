@@ -30,8 +30,9 @@ MAX_RANGE = 100_000  # values one {a..b..step} may give
 # Layers in all of the networks a sweep builds (one per parameter values and input size; each costs a walk of
 # its layers), and in those it expands in full (one per parameter values; one per point where the network
 # reads its input size), which cost about ten times more: these bound a sweep's time (docs/security.md).
-MAX_SWEEP_LAYERS = 400_000
+MAX_SWEEP_LAYERS = 200_000
 MAX_EXPANDED_LAYERS = 50_000
+EXPANSION_FLOOR = 50  # a full expansion counts as at least this many layers: reading the file costs too
 AXIS_ORDER = ("input", "batch", "dtype", "convention", "device")  # after the model parameters
 FIGURES = ("params", "macs", "flops", "memory_bytes")
 _RANGE = re.compile(r"\{([^{}]*)\}")
@@ -308,8 +309,8 @@ def sweep(model: str, axes: list[Axis], base: Settings, *, memory: bool = False,
     # may leave its input size open, for the input axis to give
     try:
         defaults = load({}, inputs[0] if python_model else None)
-    except CnnCostError:
-        if inputs[0] is None or python_model:
+    except CnnCostError as exc:
+        if inputs[0] is None or python_model or "--input" not in exc.message:  # only an open size is the axis's
             raise
         defaults = _first_that_loads(load, (inputs[0], inputs[-1]))
         if defaults is None:
@@ -323,12 +324,14 @@ def sweep(model: str, axes: list[Axis], base: Settings, *, memory: bool = False,
                                    "its parameters are: " + ", ".join(defaults.params) if defaults.params
                                    else "it has no parameters"))
     layers = len(defaults.nodes)
+    expansion = max(layers, EXPANSION_FLOOR)
     expansions = 1
     for axis in parameter_axes:
         expansions *= len(axis.values)
-    for count, limit in ((expansions * len(inputs), MAX_SWEEP_LAYERS), (expansions, MAX_EXPANDED_LAYERS)):
-        if count * layers > limit:
-            raise CnnCostError(f"the sweep builds {count:,} networks of about {layers:,} layers each, more than "
+    for count, size, limit in ((expansions * len(inputs), layers, MAX_SWEEP_LAYERS),
+                               (expansions, expansion, MAX_EXPANDED_LAYERS)):
+        if count * size > limit:
+            raise CnnCostError(f"the sweep builds {count:,} networks of about {size:,} layers each, more than "
                                f"{limit:,} layers in all", hint="sweep fewer parameter values or input sizes, or "
                                "split it")
     expanded = 0
@@ -346,7 +349,7 @@ def sweep(model: str, axes: list[Axis], base: Settings, *, memory: bool = False,
         if key not in graphs:
             graphs[key] = _graph(load, overrides, size, inputs, resizers, key[0])
             if not isinstance(resizers.get(key[0]), Resizer):
-                expanded += layers
+                expanded += expansion
                 if expanded > MAX_EXPANDED_LAYERS:  # the network reads its size, or a size was refused
                     raise CnnCostError(f"each input size of this sweep needs a full expansion of the network: more "
                                        f"than {MAX_EXPANDED_LAYERS:,} layers in all", hint="sweep fewer sizes")

@@ -280,9 +280,12 @@ def test_sweep_reads_set_under_the_document_limits():
 
 
 def test_a_sweep_past_its_work_bound_is_refused_up_front():
-    # 3,000 input sizes of ResNet-50 (175 rows): 525,000 rows in all, more than 400,000
-    err = one_error_line(cnncost_cli("sweep", "resnet50", "--input", "3x{64..3063}"))
-    assert "more than 400,000 layers in all" in err
+    # 2,000 input sizes of ResNet-50 (175 rows): 350,000 rows in all, more than 200,000
+    err = one_error_line(cnncost_cli("sweep", "resnet50", "--input", "3x{64..2063}"))
+    assert "2,000 networks of about 175 layers each, more than 200,000 layers in all" in err
+    # 1,001 values of a parameter: 1,001 full expansions of 21 rows, each counted as at least 50
+    err = one_error_line(cnncost_cli("sweep", "alexnet", "--set", "classes={1..1001}"))
+    assert "more than 50,000 layers in all" in err
 
 
 def test_long_numbers_in_sweep_ranges_are_shortened():

@@ -233,6 +233,9 @@ class Case:
     validate_draw: float = 1.0  # run validate when this is below the share asked for
     companion: list | None = None  # check --model-file: 'table FILE' decides how check's exit 1 reads
     output_checks: tuple = ()  # -o post-conditions: ('symlink', link, target), ('mode', path, mode), ('no-temp',)
+    plain_output: bool = False  # stdout (any format but JSON) must hold no control character and no forged line
+    env: dict = dataclasses.field(default_factory=dict)  # more environment (a config folder for devices)
+    program: list | None = None  # run this ('python drive.py') instead of 'python -m cnncost'
     seed: int = 0
     index: int = 0
     note: str = ""
@@ -1439,7 +1442,8 @@ def _tensor(name, dims, data_type=1, int64s=None) -> bytes:
 
 def _value_info(name, dims) -> bytes:
     """ValueInfoProto name 1, type 2 -> TypeProto tensor_type 1 -> elem_type 1, shape 2 -> dim 1 -> dim_value 1."""
-    shape = b"".join(_field(1, _field(1, d)) for d in dims) if dims is not None else None
+    shape = b"".join(_field(1, _field(1, d) if isinstance(d, int) else _field(2, d))  # dim_param: a symbolic size
+                     for d in dims) if dims is not None else None
     tensor = _field(1, 1) + (_field(2, shape) if shape is not None else b"")
     return _field(1, name) + _field(2, _field(1, tensor))
 
@@ -2203,6 +2207,369 @@ def gen_output_files(rng) -> Case:
     return Case("output_files", argv, files, stdout=stdout, output_checks=tuple(checks))
 
 
+# --- issue 26: the newest surfaces (ONNX graphs, from_torch, sweep, devices, names wherever printed) ---
+
+FORGED = "FORGED"  # a line of output that starts with this was forged by a name
+
+
+def hostile_name(rng) -> str:
+    """A name meant to drive a terminal (title, clear, colour, cursor) or to forge a line of output."""
+    return rng.choice(("n", "model", "relu", "", "a.b")) + rng.choice((
+        "\x1b]0;TITLE\x07", "\x1b[2J", "\x1b[31m", "\n" + FORGED + " | row", "\r" + FORGED, "\u2028" + FORGED,
+        "\x9b2J", "\x07", "\x7f", "\u202e", "\x1b[1m", "\x85" + FORGED, "\t")) + rng.choice(("", "x", "_2"))
+
+
+def _packed(number: int, count: int) -> bytes:
+    """A packed repeated field of count zero values (float_data 4 and double_data 10 fixed, the rest varints)."""
+    width = {4: 4, 10: 8}.get(number, 1)
+    return _field(number, bytes(width * count))
+
+
+def gen_onnx_graphs(rng) -> Case:
+    """ONNX graphs that are valid but large or oddly named, and invalid ones the protobuf reader accepts: long
+    chains named alike, unused nodes, two writers of one tensor, a kernel_shape against its weight, non-finite
+    attributes, large typed initializers, open sizes with --input and sweep, a FIFO, hostile names."""
+    r = rng.randrange(10)
+    dims: list = [1, 3, 8, 8]
+    inits: list = []
+    files: dict = {}
+    out, note = "y", ""
+    plain = False
+    if r == 0:  # a long chain, every node named alike (or not at all)
+        n = rng.choice((1, 10, 1000, 4000, 19_999, 20_000, 20_001, 30_000))
+        name = rng.choice(("relu", "", "relu_2", "Relu", "/a/b/relu", "a.b.c", "x" * 5000, "relu.relu",
+                           hostile_name(rng)))
+        nodes = [_node("Relu", ["x" if i == 0 else f"t{i - 1}"], [f"t{i}"], name) for i in range(n)]
+        out, note, plain = f"t{n - 1}", f"chain of {n}", True
+    elif r == 1:  # nodes nothing reads
+        n = rng.choice((10, 1000, 50_000, 100_001))
+        nodes = [_node("Relu", ["x"], ["y"])] + [_node("Sigmoid", ["x"], [f"u{i}"]) for i in range(n)]
+        note = f"{n} unused"
+    elif r == 2:  # two writers of one tensor
+        nodes = [_node("Relu", ["x"], ["y"], "a"),
+                 _node("Sigmoid", [rng.choice(("x", "y"))], [rng.choice(("y", "x", "z"))], "b")]
+        if rng.random() < 0.5:
+            nodes.append(_node("Tanh", ["y"], ["y2"]))
+            out = "y2"
+    elif r == 3:  # a Conv's kernel_shape and group against its weight
+        kernel, held = rng.choice((1, 3, 5)), rng.choice((1, 3, 5))
+        inits = [_tensor("w", [4, rng.choice((1, 3, 6)), held, held])]
+        attrs = {"kernel_shape": [kernel, kernel]} if rng.random() < 0.8 else {}
+        nodes = [_node("Conv", ["x", "w"], ["y"], "conv", group=rng.choice((1, 1, 3)), **attrs)]
+    elif r == 4:  # non-finite (or odd) float attributes
+        value = rng.choice((float("nan"), float("inf"), float("-inf"), 1e38, -0.0, 0.01, 3e-39))
+        op, attr = rng.choice((("LeakyRelu", "alpha"), ("Elu", "alpha"), ("HardSigmoid", "alpha"),
+                               ("HardSigmoid", "beta"), ("BatchNormalization", "epsilon")))
+        ins = ["x"]
+        if op == "BatchNormalization":
+            inits = [_tensor(t, [3]) for t in ("s", "b", "m", "v")]
+            ins += ["s", "b", "m", "v"]
+        nodes = [_node(op, ins, ["y"], "act", **{attr: value})]
+        note = f"{op} {attr}={value}"
+    elif r == 5:  # a large typed initializer: float_data, int32_data, int64_data, double_data, uint64_data
+        number, count = rng.choice((4, 5, 7, 10, 11)), rng.choice((10, 70_000, 1_000_000, 2_000_000))
+        if number == 10:
+            count = min(count, 500_000)
+        inits = [_field(1, count) + _field(2, {4: 1, 5: 6, 7: 7, 10: 11, 11: 13}[number]) + _packed(number, count)
+                 + _field(8, "big")]
+        use = rng.random() < 0.5
+        nodes = [_node("Reshape" if use else "Relu", ["x", "big"] if use else ["x"], ["y"])]
+        note = f"field {number} x {count:,}"
+    elif r == 6:  # an open input size, given by --input or swept
+        dims = [1, 3, "H", "W"] if rng.random() < 0.7 else ["N", 3, "H", 8]
+        inits = [_tensor("w", [4, 3, 3, 3])]
+        nodes = [_node("Conv", ["x", "w"], ["c"], "conv", kernel_shape=[3, 3]), _node("Relu", ["c"], ["y"])]
+    elif r == 7:  # hostile names in node, tensor, graph and producer names and the file name
+        nodes = [_node("Relu", ["x"], [hostile_name(rng)], hostile_name(rng))]
+        nodes.append(_node("Sigmoid", [_last_output(nodes[0])], ["y"], hostile_name(rng)))
+        plain = True
+    elif r == 8:  # a FIFO, or a directory, as the model
+        files["model.onnx"] = ("fifo",) if rng.random() < 0.7 else ("symlink", ".")
+        nodes = []
+    else:  # a valid small CNN with a repeated node name everywhere
+        c, h = rng.randint(1, 8), rng.randint(8, 32)
+        nodes, inits = onnx_chain(rng, c, h)
+        dims = [1, c, h, h]
+    if "model.onnx" not in files:
+        data = onnx_model(nodes, inits, [("x", dims)], [(out, None)])
+        if r == 7 and rng.random() < 0.5:  # a producer name (ModelProto field 2) and graph name
+            data = _field(2, hostile_name(rng)) + data
+        files["model.onnx"] = data
+    model = "model.onnx"
+    if r in (7, 0) and rng.random() < 0.3:  # the model's name comes from its file name
+        model = "m" + hostile_name(rng).replace("/", "").replace("\x00", "") + ".onnx"
+        files[model] = files.pop("model.onnx")
+    cmd = rng.choice(("table", "table", "memory", "rf", "import", "sweep", "latency"))
+    argv = [cmd, model]
+    if cmd == "sweep":
+        argv += ["--input", rng.choice(("3x{8..32..8}", "3x8,3x16", "3x{1..3}", "3x{8..4000}"))]
+    elif r == 6 or rng.random() < 0.1:
+        argv += ["--input", rng.choice(("3x16x16", "3x8x8", "3x1x1", "1x8x8", "3x100000x100000"))]
+    if cmd == "latency":
+        argv += ["--device", "a100-80gb"]
+    if cmd != "import":
+        argv += ["--format", rng.choice(("json", "csv", "table", "markdown"))]
+    return Case("onnx_graphs", argv, files, note=note, plain_output=plain)
+
+
+def _last_output(node: bytes) -> str:
+    """The output name of a node written by _node (its field 2)."""
+    pos = 0
+    while pos < len(node):
+        key, pos = node[pos], pos + 1
+        length, shift = 0, 0
+        while True:
+            byte = node[pos]
+            pos += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        if key == (2 << 3 | 2):
+            return node[pos:pos + length].decode("utf-8", "surrogatepass")
+        pos += length
+    return "x"
+
+
+_TORCH_DRIVER = '''
+import os, resource, sys, time
+import torch  # not counted: the family measures what from_torch costs, after torch's import
+start_cpu, start_rss = time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+import cnncost
+from cnncost.errors import CnnCostError, one_line
+import module
+code = 0
+try:
+    net, shape, name = module.build()
+    try:
+        graph = cnncost.from_torch(net, input=shape, name=name)
+    except CnnCostError as exc:
+        sys.stderr.write("cnncost: error: " + one_line(str(exc)) + "\\n")
+        code = 2
+    else:
+        report = cnncost.analyze(graph)
+        sys.stdout.write(report.table(format=sys.argv[1]))
+        if module.HOOK_CHANGES_OUTPUT:
+            sys.stderr.write("accepted a module whose forward hook changes its output\\n")
+            code = 3
+        held = sum(p.numel() for p in net.parameters())
+        if report.totals.params != held:  # every generated module runs all its parameters
+            sys.stderr.write(f"params {report.totals.params} where torch holds {held}\\n")
+            code = 3
+        again = cnncost.analyze_text(graph.to_yaml())  # what 'cnncost import' writes reads back the same
+        if (again.totals.params, again.totals.macs) != (report.totals.params, report.totals.macs):
+            sys.stderr.write("the written YAML reads back to other totals\\n")
+            code = 3
+finally:
+    with open(".fuzz-cost", "w") as f:
+        f.write(f"{time.process_time() - start_cpu} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - start_rss}")
+sys.exit(code)
+'''
+
+
+def gen_from_torch(rng) -> Case:
+    """from_torch on generated modules: one module called several times, forward hooks and pre-hooks (that
+    change the output or not), loops of functional calls past the layer limit, optional arguments that
+    recurse, and hostile module and model names."""
+    r = rng.randrange(6)
+    hook_changes = False
+    name = "None"
+    if r == 0:  # a module (or two) called several times
+        calls = [rng.choice(("conv", "conv", "bn")) for _ in range(rng.randint(1, 4))]
+        calls += [] if "bn" in calls else ["bn"]  # every parameter runs: the driver compares with torch's count
+        body = "".join(f"        x = self.{c}(torch.relu(x))\n" for c in calls)
+        source = ("class M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                  "        self.conv = nn.Conv2d(4, 4, 3, padding=1)\n        self.bn = nn.BatchNorm2d(4)\n"
+                  "    def forward(self, x):\n" + body + "        return self.conv(x)\n")
+        shape = "4x8x8"
+    elif r == 1:  # hooks
+        which = rng.choice(("register_forward_hook", "register_forward_pre_hook"))
+        hook_changes = rng.random() < 0.7
+        effect = ("out * 2" if which == "register_forward_hook" else "(args[0] * 2,)") if hook_changes else "None"
+        params = "m, args, out" if which == "register_forward_hook" else "m, args"
+        source = ("class M(nn.Sequential):\n    pass\n"
+                  f"def hook({params}):\n    return {effect}\n"
+                  "def make():\n    m = M(nn.Conv2d(3, 4, 3), nn.ReLU())\n"
+                  f"    m[{rng.choice((0, 1))}].{which}(hook)\n    return m\n")
+        shape = "3x8x8"
+        hook_changes = True  # a hook is refused whatever it returns: accepting one is a violation
+    elif r == 2:  # loops of functional calls
+        n = rng.choice((1, 100, 2_000, 10_000, 20_001, 25_000))
+        fn = rng.choice(("torch.relu", "torch.nn.functional.relu", "torch.sigmoid", "torch.tanh"))
+        source = ("class M(nn.Module):\n    def forward(self, x):\n"
+                  f"        for _ in range({n}):\n            x = {fn}(x)\n        return x\n")
+        shape = "3x4x4"
+    elif r == 3:  # optional arguments that recurse or branch
+        depth = rng.randint(1, 5)  # at least one call: every parameter runs
+        source = ("class M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                  "        self.conv = nn.Conv2d(3, 3, 1)\n"
+                  f"    def forward(self, x, depth=None, flag={rng.choice(('True', 'False', '1', 'None'))}):\n"
+                  f"        depth = {depth} if depth is None else depth\n"
+                  "        if depth == 0:\n            return torch.relu(x) if flag else x\n"
+                  "        return self.forward(self.conv(x), depth - 1, flag)\n")
+        shape = "3x8x8"
+    elif r == 4:  # hostile module names and model names
+        child = hostile_name(rng).replace(".", "_") or "c"
+        name = repr(hostile_name(rng))
+        source = ("class M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                  f"        self.add_module({child!r}, nn.Conv2d(3, 4, 3))\n"
+                  f"    def forward(self, x):\n        return torch.relu(getattr(self, {child!r})(x))\n")
+        shape = "3x8x8"
+    else:  # one module in a ModuleList twice, and a shared Linear
+        source = ("class M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                  "        conv = nn.Conv2d(3, 3, 3, padding=1)\n        self.convs = nn.ModuleList([conv, conv])\n"
+                  "        self.fc = nn.Linear(3, 3)\n"
+                  "    def forward(self, x):\n        for c in self.convs:\n            x = c(x)\n"
+                  "        x = x.mean((2, 3))\n        return self.fc(self.fc(x))\n")
+        shape = "3x8x8"
+    make = "make()" if "def make" in source else "M()"
+    module = ("import torch\nimport torch.nn as nn\n" + source +
+              f"HOOK_CHANGES_OUTPUT = {hook_changes}\n"
+              f"def build():\n    return {make}, {shape!r}, {name}\n")
+    fmt = rng.choice(("table", "csv", "markdown", "json"))
+    return Case("from_torch", [fmt], {"module.py": module.encode("utf-8", "surrogatepass"),
+                                      "drive.py": _TORCH_DRIVER.encode()},
+                program=[sys.executable, "drive.py"], plain_output=r == 4, note=f"from_torch {r}")
+
+
+def gen_sweep_axes(rng) -> Case:
+    """sweep with list and mapping values, YAML under --set, ranges with long numbers, products near the
+    point and layer bounds, and every axis."""
+    model = rng.choice(("resnet18", "alexnet", "mobilenet_v1", "resnet20_cifar", "net.yaml"))
+    files = {}
+    if model == "net.yaml":
+        files["net.yaml"] = (b"params: {widths: [4, 8], depth: 1, act: relu}\ninput: [3, 16, 16]\n"
+                             b"layers:\n  - conv: {out: '${widths[0]}', kernel: 3, padding: 1}\n"
+                             b"  - repeat: {count: '${depth}', layers: [{conv: {out: '${widths[-1]}', kernel: 3}}]}\n"
+                             b"  - relu\n")
+    param = {"resnet18": "depths", "alexnet": "classes", "mobilenet_v1": "alpha", "resnet20_cifar": "classes",
+             "net.yaml": rng.choice(("widths", "depth", "act"))}[model]
+    argv = ["sweep", model]
+    for _ in range(rng.randint(1, 3)):
+        r = rng.randrange(7)
+        if r == 0:
+            argv += ["--set", param + "=" + rng.choice((
+                "[1,1,1,1],[2,2,2,2]", "[1, 2, 3, 4]", "[[1]]", "[]", "{a: 1}", "{a: [1, 2]},{b: 2}", "[1,1,1,1]",
+                "10,100", "{1..5}", "{1..3000}", "[8, 16],[4, 4]", "x", "'${2}'", "null", ".nan", "1e400",
+                "&a [*a]", "[" + ", ".join(["&a [1, 1]"] + ["*a"] * 150) + "]", "9" * 5000, "{1.." + "9" * 400 + "}",
+                "[1,{2..4}]", "\x1b[2J", "[1,1,1,1],[0,0,0,0]", "relu,gelu,nope"))]
+        elif r == 1:
+            argv += ["--input", rng.choice(("3x{32..64..32}", "3x{16..512}", "3x{1..4}", "3x{64..4096}",
+                                            "3x{8..8}x{8..2008}", "{1..3}x32", "3x{32..16}", "3x{32..64..0}",
+                                            "3x{a..b}", "3x{1.." + "9" * 5000 + "}", "3x64,3x{96..128..32}"))]
+        elif r == 2:
+            argv += ["--batch", rng.choice(("1,2", "{1..100000}", "{1..100001}", "{1..1000}", "0", "{0..2}",
+                                            "{1.." + "9" * 60 + "}"))]
+        elif r == 3:
+            argv += ["--dtype", rng.choice(("float32,float16", "int8", "nope"))]
+        elif r == 4:
+            argv += ["--convention", rng.choice(("lecture,fvcore", "torchvision", "x"))]
+        elif r == 5:
+            argv += ["--device", rng.choice(("a100-80gb,t4", "k80", "nope")), rng.choice(("--memory", "--latency"))]
+        else:
+            argv += ["--format", rng.choice(("json", "csv", "markdown", "table"))]
+    return Case("sweep_axes", argv, files)
+
+
+def gen_device_files(rng) -> Case:
+    """Device files and calibration profiles with NaN, infinity, negatives, strings, huge and missing figures,
+    hostile names; calibrate with a destination it cannot write."""
+    fields = {"name": "'dev'", "kind": "cuda", "memory_bytes": "17179869184", "bandwidth_gb_s": "900",
+              "peak_tflops": "{fp32: 19.5, fp16: 312}"}
+    bad = rng.choice(("memory_bytes", "bandwidth_gb_s", "peak_tflops", "kind", "name", None))
+    if bad == "peak_tflops":
+        fields[bad] = "{fp32: " + rng.choice((".nan", ".inf", "-1", "0", "1e400", "'x'", "null", "1e-320")) + "}"
+    elif bad == "name":
+        fields[bad] = json.dumps(hostile_name(rng))
+    elif bad == "kind":
+        fields[bad] = rng.choice(("cpu", "tpu", "''", "[cuda]"))
+    elif bad is not None:
+        fields[bad] = rng.choice((".nan", ".inf", "-.inf", "-5", "0", "1e400", "'fast'", "[1]", "9" * 400,
+                                  "0x10", "1_000"))
+    text = "devices:\n  dev:\n" + "".join(f"    {k}: {v}\n" for k, v in fields.items() if rng.random() > 0.05)
+    r = rng.randrange(4)
+    env = {}
+    files = {}
+    if r == 0:  # a --device-file
+        files["d.yaml"] = text.encode("utf-8", "surrogatepass")
+        cmd = rng.choice(("latency", "memory", "devices", "sweep"))
+        argv = [cmd, "alexnet", "--device-file", "d.yaml", "--device", "dev"] if cmd != "devices" else \
+            ["devices", "--device-file", "d.yaml"]
+        if cmd == "sweep":
+            argv += ["--batch", "1,2", rng.choice(("--latency", "--memory"))]
+    elif r == 1:  # a calibration profile, read as --device local
+        files["config/local-device.yaml"] = text.replace("  dev:", "  local:").encode("utf-8", "surrogatepass")
+        env["CNNCOST_CONFIG_DIR"] = "config"
+        argv = [rng.choice(("latency", "memory")), rng.choice(("alexnet", "resnet18")), "--device", "local"]
+    elif r == 2:  # calibrate where it cannot write (never where it can: a real calibration takes 30 s)
+        which = rng.randrange(3)
+        if which == 0:
+            files["config"] = b"a file"
+        elif which == 1:
+            files["top"] = b"a file"
+        else:
+            files["config/local-device.yaml/x"] = b""
+        env["CNNCOST_CONFIG_DIR"] = ("config", "top/below/config", "config")[which]
+        argv = ["calibrate"]
+    else:  # a broken or missing profile
+        files["config/local-device.yaml"] = rng.choice((b"", b"devices: {}\n", b"\xff", b"devices: [1]\n",
+                                                        text.encode("utf-8", "surrogatepass")))
+        env["CNNCOST_CONFIG_DIR"] = rng.choice(("config", "missing"))
+        argv = ["latency", "alexnet", "--device", "local"]
+    if argv[0] not in ("calibrate",):
+        argv += ["--format", rng.choice(("table", "json", "csv", "markdown"))]
+    return Case("device_files", argv, files, env=env, plain_output=bad == "name")
+
+
+def gen_printed_names(rng) -> Case:
+    """Control characters in every name that is printed: the model's name, description and notes, a
+    parameter's doc and default, a device's name, the file's name, on every command and format."""
+    w = hostile_name(rng)
+    doc = {"input": [3, 16, 16], "layers": [{"conv": {"name": "c1", "out": 4, "kernel": 3}}, "relu",
+                                            {"maxpool": {"kernel": 2}}]}
+    where = rng.randrange(6)
+    if where == 0:
+        doc["name"] = w
+    elif where == 1:
+        doc["description"] = w
+    elif where == 2:
+        doc["notes"] = [w, hostile_name(rng)]
+    elif where == 3:
+        doc["params"] = {"p": {"default": 1, "doc": w}}
+    elif where == 4:
+        doc["params"] = {"p": {"default": w}}
+    files = {"net.yaml": encode(to_yaml(doc, rng))}
+    model = "net.yaml"
+    if where == 5:
+        model = "n" + w.replace("/", "").replace("\x00", "") + ".yaml"
+        files = {model: files["net.yaml"]}
+    device = []
+    if rng.random() < 0.3:
+        files["d.yaml"] = ("devices:\n  dev:\n    name: " + json.dumps(hostile_name(rng)) + "\n    kind: cuda\n"
+                           "    memory_bytes: 17179869184\n    bandwidth_gb_s: 900\n    peak_tflops: {fp32: 19.5}\n"
+                           ).encode()
+        device = ["--device-file", "d.yaml", "--device", "dev"]
+    cmd = rng.choice(("table", "memory", "rf", "latency", "info", "explain", "sweep", "compare", "budget", "check"))
+    argv = [cmd, model]
+    if cmd in ("memory", "latency") and device:
+        argv += device
+    elif cmd == "latency":
+        argv += ["--device", "a100-80gb"]
+    elif cmd == "sweep":
+        argv += ["--batch", "1,2"] + (["--set", "p=1,2"] if "params" in doc else [])
+    elif cmd == "compare":
+        argv += ["alexnet"]
+    elif cmd == "budget":
+        argv += ["--max-params", rng.choice(("1", "1G"))]
+    elif cmd == "check":
+        argv = ["check", "alexnet", "--model-file", f"alexnet={model}"]
+    if cmd == "table" and rng.random() < 0.3:
+        argv.append(rng.choice(("--notes", "--rf", "--depth=1")))
+    if cmd not in ("explain",):
+        argv += ["--format", rng.choice(("table", "csv", "markdown", "json", "table"))]
+    return Case("printed_names", argv, files, plain_output=True)
+
+
 FAMILIES = {
     # name: (generator, weight in a run)
     "valid_net": (gen_valid_net, 24),
@@ -2226,6 +2593,12 @@ FAMILIES = {
     "alias_bombs": (gen_alias_bombs, 0.5),
     "repeat_bombs": (gen_repeat_bombs, 0.3),
     "io_bombs": (gen_io_bombs, 0.3),
+    # issue 26
+    "onnx_graphs": (gen_onnx_graphs, 3),
+    "from_torch": (gen_from_torch, 1),
+    "sweep_axes": (gen_sweep_axes, 3),
+    "device_files": (gen_device_files, 2),
+    "printed_names": (gen_printed_names, 4),
 }
 
 
@@ -2281,7 +2654,7 @@ class Limits:
 
 
 VIOLATIONS = ("timeout", "memory", "traceback", "internal-error", "bad-stderr", "exit-other", "slow",
-              "torch-mismatch", "validate-error", "check-exit", "output-file", "stdout-on-failure",
+              "torch-mismatch", "validate-error", "check-exit", "output-file", "stdout-on-failure", "raw-output",
               "harness-error")  # the last is the fuzzer's own failure, never hidden
 FINE = ("ok", "refused", "io-error", "claims", "over-budget")
 
@@ -2359,7 +2732,7 @@ with open(report, "w") as f:
 
 
 def run_command(argv, cwd: Path, stdin: bytes | None, stdout_mode: str, limits: Limits, kill_s: float,
-                as_mib: int | None, keep_stdout=4096, program=None) -> Run:
+                as_mib: int | None, keep_stdout=4096, program=None, env_extra=None) -> Run:
     """Run python -m cnncost ARGV (or program ARGV) through the launcher, killed after kill_s."""
     out_path, err_path, in_path = cwd / ".fuzz-stdout", cwd / ".fuzz-stderr", cwd / ".fuzz-stdin"
     report_path = cwd / ".fuzz-report"
@@ -2370,6 +2743,7 @@ def run_command(argv, cwd: Path, stdin: bytes | None, stdout_mode: str, limits: 
     env.update({"CNNCOST_CACHE_DIR": limits.cache_dir, "NO_COLOR": "1", "COLUMNS": "120", "LC_ALL": "C.UTF-8",
                 "PYTHONDONTWRITEBYTECODE": "1"})
     env.pop("PYTHONSTARTUP", None)
+    env.update(env_extra or {})
     if limits.cnncost_path:
         env["PYTHONPATH"] = limits.cnncost_path
     if stdin is not None:
@@ -2427,6 +2801,9 @@ def classify(run: Run, limits: Limits, command: str = "table") -> tuple:
     if limits.slow_s is not None and run.cpu_s > limits.slow_s:
         return "slow", f"{run.cpu_s:.2f} s of CPU"
     if run.rc == 0:
+        if command == "sweep" and len(lines) == 1 and re.fullmatch(r"cnncost: [\d,]+ of [\d,]+ points could not "
+                                                                    r"be costed; the first: .+", lines[0]):
+            return "ok", ""  # docs/sweep.md: points that cannot be costed keep their error; stderr counts them
         if err.strip() and command not in ("validate",):
             return "bad-stderr", "exit 0 with stderr: " + err.strip()[:300]
         return "ok", ""
@@ -2445,6 +2822,45 @@ def classify(run: Run, limits: Limits, command: str = "table") -> tuple:
             return "stdout-on-failure", f"exit {run.rc} after {run.stdout_size} bytes on stdout"
         return ("refused" if run.rc == 2 else "io-error"), lines[0][:300]
     return "exit-other", f"exit {run.rc}, signal {run.signal}: {err.strip()[:300]}"
+
+
+TORCH_RSS_MIB = 400  # torch's import, which the from_torch family's driver does before it measures
+FROM_TORCH_SLOW_S = 5.0  # issue 21's target: a module of 20,000 calls imports or is refused in 5 s
+_RAW = re.compile(b"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]")
+
+
+def driver_cost(where: Path, limits: Limits, outcome: str, detail: str) -> tuple:
+    """The from_torch driver's own measure of what from_torch cost (CPU s, RSS growth KiB), after torch."""
+    try:
+        cpu, rss_kib = (where / ".fuzz-cost").read_text().split()
+    except (OSError, ValueError):
+        return "harness-error", "the driver wrote no cost"
+    if limits.slow_s is not None and float(cpu) > FROM_TORCH_SLOW_S:
+        return "slow", f"{float(cpu):.2f} s of CPU after torch's import"
+    if int(rss_kib) / 1024 > limits.rss_mib:
+        return "memory", f"{int(rss_kib) / 1024:.0f} MiB more after torch's import"
+    return outcome, detail
+
+
+def plain_output(run: Run, outcome: str, detail: str) -> tuple:
+    """Output meant for a terminal (every format but JSON) holds no control character, and no name forged a
+    line of its own; JSON must parse."""
+    if run.stdout_size > len(run.stdout):
+        return outcome, detail  # too long to keep: not checked
+    text = run.stdout
+    if b'"version"' in text[:200] or text.lstrip().startswith((b"{", b"[")):
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            return "raw-output", f"JSON that does not parse: {exc}"
+        return outcome, detail
+    found = _RAW.search(text)
+    if found:
+        return "raw-output", f"{found.group()!r} at byte {found.start()} of stdout"
+    if any(line.lstrip(" |\u2502\u2503").startswith(FORGED)  # after a table's borders
+           for line in text.decode("utf-8", "replace").splitlines()):
+        return "raw-output", f"a line of stdout starts with {FORGED}: a name broke a line"
+    return outcome, detail
 
 
 def check_outputs(case: Case, where: Path, run: Run) -> str:
@@ -2483,9 +2899,19 @@ def _run_case(case: Case, workdir: Path, limits: Limits, validate_share: float) 
     where = Path(tempfile.mkdtemp(prefix=f"{case.family}-{case.index}-", dir=workdir))
     try:
         write_files(case, where)
-        run = run_command(case.argv, where, case.stdin, case.stdout, limits, limits.kill_s, limits.as_mib)
+        own = limits
+        if case.program:  # from_torch: torch's import is not the case's cost; the driver measures what follows
+            own = dataclasses.replace(limits, slow_s=None, rss_mib=limits.rss_mib + TORCH_RSS_MIB,
+                                      as_mib=None, kill_s=max(limits.kill_s, 60.0))
+        run = run_command(case.argv, where, case.stdin, case.stdout, own, own.kill_s, own.as_mib,
+                          keep_stdout=1 << 22 if case.plain_output else 4096, program=case.program,
+                          env_extra=case.env)
         command = next((a for a in case.argv if isinstance(a, str) and not a.startswith("-")), "table")
-        outcome, detail = classify(run, limits, command)
+        outcome, detail = classify(run, own, command)
+        if case.program and outcome in FINE:
+            outcome, detail = driver_cost(where, limits, outcome, detail)
+        if case.plain_output and outcome in FINE:
+            outcome, detail = plain_output(run, outcome, detail)
         result = Result(case, outcome, run, detail)
         if outcome == "claims" and case.companion:
             table = run_command(case.companion, where, None, "pipe", limits, limits.kill_s, limits.as_mib)
@@ -2561,7 +2987,9 @@ def quote(arg) -> str:
 
 
 def command_line(case: Case, argv=None) -> str:
-    line = "python -m cnncost " + " ".join(quote(a) for a in (argv or case.argv))
+    program = "python " + " ".join(quote(a) for a in case.program[1:]) if case.program else "python -m cnncost"
+    env = "".join(f"{k}={quote(v)} " for k, v in case.env.items())
+    line = env + program + " " + " ".join(quote(a) for a in (argv or case.argv))
     if case.stdin is not None:
         line += " < stdin.bin"
     if case.stdout == "closed":

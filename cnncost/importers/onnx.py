@@ -1027,13 +1027,30 @@ CONST_OPS = {
 }
 
 
+_LAST_READ: list = []  # [(file identity, Model)]: a sweep imports one file at each of its sizes
+
+
+def _read(path: str):
+    """proto.read, kept for the next call while the file is the same (device, inode, size, mtime)."""
+    try:
+        st = os.stat(path)
+        identity = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        identity = None
+    if identity is not None and _LAST_READ and _LAST_READ[0][0] == identity:
+        return _LAST_READ[0][1]
+    model = proto.read(path)
+    _LAST_READ[:] = [(identity, model)] if identity is not None else []
+    return model
+
+
 def load_onnx(path, input_shape: tuple | None = None, overrides: dict | None = None) -> ImportedGraph:
     """The network in an ONNX file, as a cnncost graph (``input_shape``: per sample, instead of the file's)."""
     path = os.fspath(path)
     if overrides:
         raise CnnCostError(f"--set {next(iter(overrides))}: an ONNX model has no parameters to set",
                            location=Location(path))
-    model = proto.read(path)
+    model = _read(path)
     if model.functions:
         raise CnnCostError("the model defines its own functions (ONNX local functions), which cnncost does not "
                            "read", location=Location(path))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import CnnCostError
+from ..errors import CnnCostError, terminal_text
 from ..report import Report
 from . import FORMATS as _RENDERERS
 
@@ -51,7 +51,8 @@ def render_report(report: Report, format: str = "table", *, depth: int | None = 
                 fields[".".join(row.name.split(".")[:depth])] = fields[row.name]
     view = layer_view(report, depth=depth, fold=fold, sort=sort, top=top, share=share, notes=errata,
                       model_notes=notes, exact=exact, color=False, width=width, fields=fields)
-    return render(view, format)
+    text = render(view, format)
+    return text if format == "json" else terminal_text(text)  # printed, it must not drive the terminal
 
 
 def _errata(report: Report) -> tuple:
