@@ -288,6 +288,14 @@ def test_a_sweep_past_its_work_bound_is_refused_up_front():
     assert "more than 50,000 layers in all" in err
 
 
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_a_sweep_where_some_points_fail_is_drawn(fmt):
+    # found by the fuzzer (docs/security.md, F32): a point without an error next to one with it
+    out = cnncost_cli("sweep", "alexnet", "--input", "3x{16..64..48}", "--format", fmt)
+    assert out.returncode == 0 and b"internal error" not in out.stderr, out.stderr
+    assert out.stdout.decode().count("3x64x64") == 1 and b"1 of 2 points could not be costed" in out.stderr
+
+
 def test_long_numbers_in_sweep_ranges_are_shortened():
     err = one_error_line(cnncost_cli("sweep", "alexnet", "--input", "3x{1.." + "9" * 5000 + "}"))
     assert len(err) < 300 and "(5,003 characters)" in err

@@ -216,6 +216,8 @@ def _count(buf, number, wire, value) -> int:
     start, end = value
     if number in (4, 10):
         return (end - start) // (4 if number == 4 else 8)
+    if end - start > 10 * KEEP_BYTES:  # a varint is at most 10 bytes: more values than kept, unread
+        return (end - start) // 10
     return len(bytes(buf[start:end]).translate(None, _VARINT_ENDS))  # one byte below 0x80 ends each varint
 
 

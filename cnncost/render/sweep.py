@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+from ..errors import one_line
 from ..sweep import Sweep
 from ..units import count, duration, size
 
@@ -27,7 +28,7 @@ def rows(s: Sweep, exact: bool = False) -> list[list[str]]:
     out = []
     for p in s.points:
         cells = [_value(v) for v in p.values] + [FORMS[f](getattr(p, f), exact) for f in s.figures]
-        out.append(cells + ([p.error] if any(q.error for q in s.points) else []))
+        out.append(cells + ([one_line(p.error or "")] if any(q.error for q in s.points) else []))
     return out
 
 
