@@ -4,7 +4,8 @@
     python benchmarks/hostile.py [--runs 3] [--only TEXT] [--kill-s 60]
 
 Each case is a whole `cnncost` process (what a CI job checking a pull request runs); the figure is the median
-wall time and the largest peak RSS over the runs; a run past --kill-s is killed and shown as such. To compare
+wall time, the median CPU time (user + system, which the verdict reads) and the largest peak RSS over the
+runs; a run past --kill-s is killed and shown as such. To compare
 two versions, run it with PYTHONPATH set to each (a `git archive` of each commit). docs/security.md records the
 results.
 """
@@ -124,7 +125,7 @@ def cases(folder: str) -> list[tuple]:
         ("ONNX: 40 MB int64_data initializer", ["table", os.path.join(folder, "int64.onnx")], None),
         ("sweep: 100,000 points (batch)", ["sweep", "alexnet", "--batch", "{1..100000}", "--format", "csv"], None,
          3.0),
-        ("sweep: 99,000 points of four axes", ["sweep", "resnet18", "--batch", "{1..33}", "--dtype",
+        ("sweep: 99,000 points of five axes", ["sweep", "resnet18", "--batch", "{1..110}", "--dtype",
                                                "float32,float16,bfloat16", "--convention", "lecture,torchvision,fvcore",
                                                "--device", "a100-80gb,t4", "--input", "3x{224..773..11}",
                                                "--format", "csv"], None, 3.0),
@@ -186,7 +187,8 @@ def main() -> None:
                 peaks.append(mib)
                 codes.add(str(code))
             median, cpu, peak = statistics.median(times), statistics.median(cpus), max(peaks)
-            verdict = "ok" if median < (target[0] if target else SECONDS) and peak < MIB else "MISSED"
+            # judged on CPU time, which other jobs on the machine change far less than wall time
+            verdict = "ok" if cpu < (target[0] if target else SECONDS) and peak < MIB else "MISSED"
             print(f"{label:44} {'/'.join(map(str, sorted(codes))):>6} {median:9.3f} {cpu:7.2f} {peak:9.1f}  {verdict}")
 
 
