@@ -700,7 +700,7 @@ def list_kinds(kind, fmt):
     """The layer kinds a YAML file can use, with their arguments (or one KIND in detail)."""
     from .render.kinds import render_kinds
 
-    emit(render_kinds(kind, fmt, width=terminal_width(None)), None)
+    emit(render_kinds(kind, fmt, width=terminal_width(None)), None, fmt)
 
 
 @main.command(name="list")

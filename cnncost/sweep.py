@@ -25,8 +25,8 @@ from .graph import INPUT, Graph, Node, make_node
 from .kinds import KINDS
 from .report import Settings, parse_input
 
-MAX_POINTS = 100_000
-MAX_RANGE = 100_000  # values one {a..b..step} may give
+MAX_POINTS = 50_000  # the table of 100,000 points took 2.6 s of CPU and 207 MiB (docs/security.md, F23)
+MAX_RANGE = 50_000  # values one {a..b..step} may give
 # Layers in all of the networks a sweep builds (one per parameter values and input size; each costs a walk of
 # its layers), and in those it expands in full (one per parameter values; one per point where the network
 # reads its input size), which cost about ten times more: these bound a sweep's time (docs/security.md).

@@ -122,7 +122,7 @@ def test_points_too_small_for_the_network_carry_their_error():
     (["--batch", "0,1"], "--batch must be positive"),
     (["--dtype", "float33"], "unknown dtype"),
     (["--device", "a100"], "unknown device"),
-    (["--input", "3x{1..400}", "--batch", "{1..300}"], "more than 100,000"),
+    (["--input", "3x{1..400}", "--batch", "{1..300}"], "more than 50,000"),
     ([], "nothing to sweep"),
     (["--batch", ","], "--batch has no values: the sweep would be empty"),
     (["--input", ""], "--input has no values"),
