@@ -939,7 +939,7 @@ def validate_latency(models, all_models, device, profile, settings, fmt, output)
         results.append(checker.validate_latency_graph(load_model(name, settings), settings, device=device,
                                                       profile=chosen_profile))
         if len(names) > 1:
-            click.echo(f"validate: {name}: {results[-1].measured_s * 1e3:.1f} ms measured", err=True)
+            click.echo(f"validate: {one_line(name)}: {results[-1].measured_s * 1e3:.1f} ms measured", err=True)
     emit(render_latency_validation(results, fmt, detail=len(names) == 1, color=use_color(output),
                                    width=terminal_width(output)), output, fmt)
     if not all(r.ok for r in results):

@@ -306,7 +306,7 @@ class TorchImporter:
         origin = module_path or f"{_describe(fx_node)} in {scope or 'forward'}"
         acts = [a if isinstance(a, Act) else self.plain(a) for a in inputs]
         row = self.builder.add(kind, args, [a.row for a in acts], module_path or kind, origin, call)
-        if fx_node.op == "call_module" and path is None and node is None:
+        if fx_node.op == "call_module" and path is None and node is None and _holds_weights(self.root, module_path):
             first = self.first_call.setdefault(module_path, row)
             if first is not row:  # a module called again: its parameters are counted once, at its first call
                 row.shares = first
@@ -424,6 +424,11 @@ def _attribute(root, dotted: str):
         else:
             value = getattr(value, part)
     return value
+
+
+def _holds_weights(root, path: str) -> bool:
+    module = root.get_submodule(path)
+    return next(module.parameters(), None) is not None or next(module.buffers(), None) is not None
 
 
 _GUARDS = (operator.eq, torch._assert, fx._symbolic_trace._assert_is_none)

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 
+from ..errors import one_line
 from ..validate import Check, ModelResult, ValidationRun
 
 def _value(value) -> str:
@@ -238,7 +239,7 @@ class Progress:
             self.bar.advance(self.task)
             return
         state = "error" if result.error else ("ok" if result.ok else f"{len(result.mismatches)} mismatches")
-        self.console.print(f"validate: {result.model}: {state} ({len(result.layers)} layers, "
+        self.console.print(f"validate: {one_line(result.model)}: {state} ({len(result.layers)} layers, "
                            f"{result.seconds:.1f} s)", markup=False, soft_wrap=True)
 
     def __exit__(self, *exc):
