@@ -72,8 +72,9 @@ KIND_ARGS = {
     "batchnorm": ("eps", "momentum", "affine"),
     "groupnorm": ("groups", "eps", "affine"),
     "layernorm": ("eps", "affine"),
-    "relu": (), "relu6": (), "leaky_relu": ("slope",), "elu": ("alpha",), "sigmoid": (), "tanh": (),
-    "hardsigmoid": (), "hardswish": (), "silu": (), "gelu": (), "mish": (),
+    "relu": ("inplace",), "relu6": ("inplace",), "leaky_relu": ("slope", "inplace"), "elu": ("alpha", "inplace"),
+    "sigmoid": (), "tanh": (), "hardsigmoid": ("inplace",), "hardswish": ("inplace",), "silu": ("inplace",),
+    "gelu": (), "mish": ("inplace",),
     "dropout": ("p",),
     "stochastic_depth": ("p", "mode"),
     "softmax": (),
@@ -1097,15 +1098,17 @@ def table_like(rng, model, extra=(), valid=False):
             argv.append("--exact")
         if rng.random() < 0.15:
             argv.append("--rf")
-    if cmd != "explain" and rng.random() < 0.2:
+    # each command takes only the options that change its output: rf no --batch, --dtype, --convention or
+    # --side; memory and latency no --convention; explain no --dtype or --convention
+    if cmd not in ("explain", "rf", "memory", "latency") and rng.random() < 0.2:
         argv += ["--convention", rng.choice(CONVENTIONS)]
     if train:  # PyTorch cannot train batch norm on one value per channel, which batch 1 gives after a global pool
         argv += ["--batch", str(rng.choice((2, 32, 256)))]
-    elif rng.random() < 0.15:
+    elif cmd != "rf" and rng.random() < 0.15:
         argv += ["--batch", str(rng.choice((1, 2, 32, 256)))]
-    if rng.random() < 0.1:
+    if cmd not in ("rf", "explain") and rng.random() < 0.1:
         argv += ["--dtype", rng.choice(DTYPES)]
-    if rng.random() < 0.1:
+    if cmd != "rf" and rng.random() < 0.1:
         argv.append("--side")
     argv += ["--format", fmt]
     return argv
@@ -1276,7 +1279,7 @@ def arg_in_range(rng, kind, arg):
         "eps": (1e-5, 1e-6), "momentum": (0.1, None), "affine": (True, False), "slope": (0.01,), "p": (0.0, 0.5),
         "mode": {"stochastic_depth": ("row", "batch"), "pad": ("constant", "reflect", "replicate"),
                  "upsample": ("nearest", "bilinear")}, "init": (1e-6, 1.0), "parts": (1, 2), "index": (0, 1),
-        "value": (0, 1.5), "scale": (1, 2, 1.5), "align_corners": (False, True),
+        "value": (0, 1.5), "scale": (1, 2, 1.5), "align_corners": (False, True), "inplace": (False, True),
     }[arg]
     if isinstance(choices, dict):
         choices = choices.get(kind, ("x",))
