@@ -90,11 +90,43 @@ def _thop_adaptive(q, n) -> int:
     return int(((h / oh) * (w / ow) + 1) * (q.output_elements * n))
 
 
+def _softmax_features(q) -> int:
+    """F: the size of the softmax's axis (its ``dim``, the channels by default)."""
+    from .kinds_tensor import axis
+
+    return q.output_shape[axis(q.args.get("dim", 1), q.output_shape)]
+
+
 def _thop_softmax(q, n) -> int:
-    # thop: per softmax row of F features, F exps, F - 1 adds and F divisions
-    features = q.channels
+    # thop: per softmax row of F features (x.size()[m.dim]), F exps, F - 1 adds and F divisions
+    features = _softmax_features(q)
     rows = q.output_elements * n // features
     return rows * (3 * features - 1)
+
+
+def _ptflops_mha(q, n) -> int:
+    # ptflops' multihead_attention_counter_hook: the query scaling L*E, the projections (L + 2S)*E^2 and their
+    # biases (L + 2S)*E, per head L*S*(2*E/heads + 1) (Q K^T, softmax, weights x V), and the output projection
+    # L*E*(E + 1) ("bias is always enabled")
+    (lq, e), s, heads = q.input_shapes[0], q.input_shapes[-1][0], q.args["heads"]
+    biased = q.params > 4 * e * e
+    flops = lq * e + (lq + 2 * s) * e * e + ((lq + 2 * s) * e if biased else 0)
+    flops += heads * (lq * s * (2 * (e // heads)) + lq * s) + lq * e * (e + 1)
+    return flops * n
+
+
+def _fvcore_einsum(q, n) -> int:
+    # fvcore's einsum handle: two equations it knows exactly, else numpy's einsum_path "Optimized FLOP count"
+    # (2 per multiply-add with a summed letter, printed as %.3e, so rounded to 4 digits) halved and floored
+    operands, right = q.args["equation"].replace(" ", "").split("->")
+    letters = dict.fromkeys(c for c in operands + right if c.isalpha())
+    normal = q.args["equation"].replace(" ", "").translate({ord(c): 97 + i for i, c in enumerate(letters)})
+    macs = q.macs * n
+    if normal in ("abc,abd->acd", "abc,adc->adb"):
+        return macs
+    summed = bool(set(operands.replace(",", "")) - set(right))
+    flops = macs * (2 if summed else 1) * max(1, len(operands.split(",")) - 1)
+    return int(float(f"{flops:.3e}") / 2)
 
 
 def _ptflops_lrn(q, n) -> int:
@@ -167,7 +199,7 @@ MACS_AND_BIAS = Rule(_macs_and_bias, "MACs + one add per output element for the 
 ONLY_MODULES = "; 0 as a function"
 
 
-FAMILIES = ("conv", "linear", "pool", "norm", "activation", "elementwise", "reshape", "other")
+FAMILIES = ("conv", "linear", "pool", "norm", "activation", "elementwise", "reshape", "other", "matmul")
 
 
 def not_counted(tool: str, *families: str) -> dict:
@@ -190,7 +222,9 @@ _LECTURE = Convention(
     "bias, norms, activations and element-wise ops count 0. FLOPs = 2*MACs. "
     "Memory: each layer's output, except in-place ones (activations, dropout, batch norm). KiB = 1024 bytes.",
     _table("the lecture", ("norm", "activation", "elementwise", "reshape", "other"),
-           conv=MACS, linear=MACS, pool=Rule(_macs, "C*H'*W'*Kh*Kw: one per window element")),
+           conv=MACS, linear=MACS, pool=Rule(_macs, "C*H'*W'*Kh*Kw: one per window element"),
+           matmul=Rule(_macs, "MACs: a matrix product is a linear layer's work"), attention=MACS,
+           multihead_attention=Rule(_macs, "MACs of its four projections and of Q K^T and weights x V")),
     sources=("lecture 8, section 8.2 and its AlexNet table",),
 )
 
@@ -199,7 +233,7 @@ _TORCHVISION = Convention(
     "MACs: conv and linear only, bias excluded (torchvision's published GFLOPS are these MACs). "
     "FLOPs = 2*MACs. Memory as in the lecture convention.",
     _table("torchvision", ("pool", "norm", "activation", "elementwise", "reshape", "other"),
-           conv=MACS, linear=MACS),
+           conv=MACS, linear=MACS, matmul=MACS, attention=MACS, multihead_attention=MACS),
     sources=("torchvision/models/*.py, each weights' meta['_ops']",),
 )
 
@@ -242,6 +276,22 @@ _PTFLOPS = Convention(
         add=_by_call("0 as the + operator; (inputs - 1) per output element as torch.add",
                      function=lambda q, n: q.macs * n),
         mul=_by_call("0 as the * operator; 1 per output element as torch.mul", function=_macs),
+        scalar=_by_call("1 per element as torch.add or torch.mul (or their Tensor methods); 0 as an operator or "
+                        "any other function", function=lambda q, n: q.macs * n if q.args["op"] in ("add", "mul")
+                        else 0),
+        binary=_by_call("1 per output element as torch.add or torch.mul (or their Tensor methods); 0 as an "
+                        "operator or any other function", function=lambda q, n: q.macs * n
+                        if q.args["op"] in ("add", "mul") else 0),
+        param=_by_call("1 per element as Tensor.mul / Tensor.add (x.mul(gamma)); 0 as an operator or any other "
+                       "function", function=lambda q, n: q.macs * n if q.args["op"] in ("add", "mul") else 0),
+        matmul=_by_call("MACs as torch.matmul, mm, bmm (or their Tensor methods); 0 as the @ operator",
+                        function=_macs),
+        einsum=Rule(None, "0: torch.einsum is not patched"),
+        attention=Rule(None, "0: F.scaled_dot_product_attention is not patched"),
+        multihead_attention=Rule(_ptflops_mha, "its nn.MultiheadAttention hook: L*E + (L+2S)*E^2 (+ (L+2S)*E "
+                                 "bias) + heads*L*S*(2E/heads + 1) + L*E*(E+1)"),
+        instancenorm=_by_call("1 per element, 2 with affine, as nn.InstanceNorm2d (the batch norm hook)"
+                              + ONLY_MODULES, module=lambda q, n: _affine_factor(q) * q.input_elements * n),
     ),
     unrun_params=True,
     sources=("ptflops 0.7.5: pytorch_ops.py (MODULES_MAPPING, FUNCTIONAL_MAPPING, TENSOR_OPS_MAPPING), "
@@ -254,6 +304,10 @@ _PTFLOPS_ATEN = Convention(
     "adds. Per image in ptflops; here for the whole batch.",
     _table("ptflops (aten)", ("pool", "norm", "activation", "elementwise", "reshape", "other"),
         conv=MACS_AND_BIAS,
+        matmul=Rule(_macs, "MACs (aten.mm, aten.bmm)"),
+        attention=Rule(None, "0: not counted by ptflops (aten): the CPU's fused attention op is not in its table"),
+        multihead_attention=Rule(None, "0: not counted by ptflops (aten): in eval it runs torch's fused "
+                                 "_native_multi_head_attention"),
         linear=Rule(_macs_and_bias, "MACs + one add per output element for the bias (aten.addmm; per position "
                     "of a map, where the map is contiguous channels-last, as in ConvNeXt)"),
     ),
@@ -277,6 +331,14 @@ _FVCORE = Convention(
                       "1 per output element nearest, 4 bilinear (aten::upsample_nearest2d, upsample_bilinear2d)"),
         adaptive_avgpool=_by_call("1 per input element (aten::adaptive_avg_pool2d)",
                                   module=_per_input(1), function=_per_input(1)),
+        matmul=Rule(_macs, "MACs (aten::matmul, bmm)"),
+        einsum=Rule(_fvcore_einsum, "aten::einsum: MACs for 'abc,abd->acd' and 'abc,adc->adb'; otherwise numpy's "
+                    "einsum_path FLOP count (printed to 4 digits) halved"),
+        attention=Rule(None, "0: not counted by fvcore (aten::scaled_dot_product_attention is unsupported)"),
+        multihead_attention=Rule(None, "0: not counted by fvcore (in eval, torch's fused "
+                                 "_native_multi_head_attention, unsupported)"),
+        instancenorm=Rule(lambda q, n: (4 + (q.params > 0)) * q.input_elements * n,
+                          "5 per element (4 without affine): aten::instance_norm, module or function"),
         global_avgpool=_by_call("1 per input element (aten::adaptive_avg_pool2d); 0 as Tensor.mean",
                                 module=_per_input(1), function=_per_input(1)),
     ),
@@ -309,8 +371,16 @@ _THOP = Convention(
         softmax=_by_call("3F - 1 per row of F features as a module" + ONLY_MODULES, module=_thop_softmax),
         groupnorm=Rule(None, "0: no rule for nn.GroupNorm, whose parameters it leaves out too"),
         layer_scale=Rule(None, "0: a parameter of the block itself, which has no rule, so left out too"),
+        matmul=Rule(None, "0: not counted by thop (functions count 0)"),
+        attention=Rule(None, "0: not counted by thop (functions count 0)"),
+        multihead_attention=Rule(None, "0: no rule for nn.MultiheadAttention, whose parameters it leaves out too"),
+        instancenorm=_by_call("2 per element (4 with affine) as nn.InstanceNorm2d (its normalisation hook)"
+                              + ONLY_MODULES, module=lambda q, n: 2 * _affine_factor(q) * q.input_elements * n),
+        grn=Rule(None, "0: a module of the model's own, which has no rule, so its parameters are left out too"),
+        param=Rule(None, "0: a tensor of the block itself, which has no rule, so a parameter is left out too"),
     ),
-    unregistered=frozenset({"groupnorm", "layernorm:subclass", "layer_scale"}),
+    unregistered=frozenset({"groupnorm", "layernorm:subclass", "layer_scale", "multihead_attention", "grn",
+                            "param"}),
     sources=("thop 0.1.1.post2209072238: profile.py (register_hooks, dfs_count), vision/basic_hooks.py, "
              "vision/calc_func.py",),
 )
@@ -320,6 +390,9 @@ _TORCHINFO = Convention(
     "Mult-adds as torchinfo 1.8 counts leaf modules: conv and linear with bias adds, and batch norm "
     "2C per sample (its parameters, with no spatial factor); everything else 0.",
     _table("torchinfo", ("pool", "activation", "elementwise", "reshape", "other"),
+        matmul=Rule(None, "0: not counted by torchinfo (functions count 0)"),
+        attention=Rule(None, "0: not counted by torchinfo (functions count 0)"),
+        multihead_attention=Rule(None, "0: not counted by torchinfo (nn.MultiheadAttention has no 'weight')"),
         conv=_by_call("(weight + bias numel) x output positions, as a module (= MACs + bias adds for a conv)"
                       + ONLY_MODULES, module=_params_per_position),
         linear=_by_call("(weight + bias numel) per sample, no spatial factor, as a module (= MACs + bias adds "
@@ -337,7 +410,9 @@ _TORCHSCAN = Convention(
     "MACs as torchscan 0.2 counts modules: conv and linear without bias, batch norm 2 per element, "
     "max pool (k-1) and average pool (k+1) per output, adaptive pools by an approximate kernel; "
     "functions count 0.",
-    _table("torchscan", ("pool", "norm", "activation", "elementwise", "reshape", "other"),
+    _table("torchscan", ("pool", "norm", "activation", "elementwise", "reshape", "other", "matmul"),
+        attention=Rule(None, "0: not counted by torchscan (functions count 0)"),
+        multihead_attention=Rule(None, "0: not counted by torchscan (no rule for nn.MultiheadAttention)"),
         conv=_by_call("output elements x (Cin/groups)*kh*kw as a module (the MACs of a conv)" + ONLY_MODULES,
                       module=_per_output_element),
         conv_transpose=_by_call("output elements x Cin*kh*kw/groups, + 8 for its padding (2 axes x 4), as a "
@@ -364,7 +439,11 @@ _FLOPCOUNTER = Convention(
     "MACs as torch's FlopCounterMode counts them, halved: conv and matrix products only, bias excluded. "
     "Equal to the torchvision convention on every kind cnncost has.",
     _table("FlopCounterMode", ("pool", "norm", "activation", "elementwise", "reshape", "other"),
-           conv=MACS, linear=MACS),
+           conv=MACS, linear=MACS, matmul=Rule(_macs, "MACs (aten.mm, bmm; einsum runs as bmm)"),
+           attention=Rule(None, "0: not counted by FlopCounterMode on the CPU (its fused attention op has no "
+                          "formula)"),
+           multihead_attention=Rule(None, "0: not counted by FlopCounterMode (in eval, torch's fused "
+                                    "_native_multi_head_attention has no formula)")),
     unrun_params=True,
     sources=("torch 2.13: torch/utils/flop_counter.py (the registered aten ops)",),
 )

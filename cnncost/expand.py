@@ -821,7 +821,7 @@ class Expander:
             ends.append(self.items(body, branch, start, branches, bname))
             self.aliases[branch.prefix[:-1]] = ends[-1]  # a branch's name stands for its output
         merged = self.auto_name(inner, merge)
-        return self.add_node(merge, {}, ends, inner.prefix + merged, inner, args.line)
+        return self.add_node(merge, dict(KINDS[merge].defaults), ends, inner.prefix + merged, inner, args.line)
 
     def construct_residual(self, args, scope, cur):
         self._check_keys("residual", args, ("body", "shortcut", "shortcut_bn", "projection_from", "input"))

@@ -135,6 +135,13 @@ def _resolve_same(a: dict, shapes) -> dict:
     return {**a, "padding": same_padding(h, kh, sh, dh) + same_padding(w, kw, sw, dw)}
 
 
+def integer(value, what):
+    """Any integer within the bounds, negative too (a torch dim counts from the end)."""
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_INT_ARGUMENT:
+        _int(value, what, -MAX_INT_ARGUMENT)
+    return value
+
+
 def boolean(value, what):
     if not isinstance(value, bool):
         raise CnnCostError(f"{what} must be true or false, got {_type_name(value)} ({value!r})")
@@ -220,7 +227,7 @@ class LayerKind:
     counts: Any = None  # conventions.py: the family whose rule each convention states (conv, activation, ...)
     view: Any = False  # its output is its first input's storage: True, (node, mode) -> bool, or "if contiguous"
     # the output's layout: "fresh" (contiguous), "kept" (an element-wise op keeps its input's strides), or
-    # (node, input contiguous, batch) -> contiguous (a permute or a slice); memory.py tracks it for reshapes
+    # (node, input layout, batch) -> layout (a permute, a slice); memory.py tracks it for reshapes and products
     layout: Any = "fresh"
     fusable: bool = False  # --fuse folds it into the conv or linear before it
     inplace_saves: str | None = None  # torch has an in-place variant, which saves "output" or an "input copy"
@@ -540,41 +547,49 @@ define(
 # --- linear ---
 
 
+def channel_axis(shape) -> int:
+    """Where the features are: the last axis of tokens (L, C), as torch's Linear and LayerNorm take them; the
+    first of a vector or a CxHxW map."""
+    return 1 if len(shape) == 2 else 0
+
+
 def _linear_shape(a, shapes):
     (shape,) = shapes
+    if len(shape) == 2:
+        return (shape[0], a["out"])  # tokens: on each token's features
     if a["per_position"]:
         feature_map(shapes, "linear with per_position")
     elif len(shape) != 1:
-        raise CnnCostError(f"linear expects a flat vector, got shape {format_shape(shape)}",
+        raise CnnCostError(f"linear expects a flat vector or tokens (L x C), got shape {format_shape(shape)}",
                            hint="add a flatten layer, or per_position: true to apply it to each position's channels")
     return (a["out"], *shape[1:])
 
 
-def _positions(shape) -> int:
-    return math.prod(shape[1:])  # 1 for a vector
+def _features(shape) -> int:
+    return shape[channel_axis(shape)]
 
 
 def _build_linear(t, a, ins, out):
-    cls = t.nn.Linear if len(ins[0]) == 1 else t.ChannelsLinear
-    return cls(ins[0][0], a["out"], bias=a["bias"])
+    cls = t.nn.Linear if len(ins[0]) in (1, 2) else t.ChannelsLinear
+    return cls(_features(ins[0]), a["out"], bias=a["bias"])
 
 
 define(
     "linear",
     "linear",
-    "Fully connected layer on a flat vector; with per_position, on each position's channels (ConvNeXt's "
-    "nn.Linear on a channels-last map).",
+    "Fully connected layer on a flat vector, or on each token of tokens (L x C); with per_position, on each "
+    "position's channels of a map (ConvNeXt's nn.Linear on a channels-last map).",
     args=(Arg("out", positive_int, doc="output features"), Arg("bias", boolean, True, "add a learnable bias"),
           Arg("per_position", boolean, False, "on a CxHxW map: apply to each position's channels (a 1x1 conv "
               "with a linear layer's weights)")),
     shape=_linear_shape,
-    params=lambda a, ins, out: ins[0][0] * a["out"] + (a["out"] if a["bias"] else 0),
-    macs=lambda a, ins, out: ins[0][0] * a["out"] * _positions(out),
+    params=lambda a, ins, out: _features(ins[0]) * a["out"] + (a["out"] if a["bias"] else 0),
+    macs=lambda a, ins, out: math.prod(ins[0]) * a["out"],
     bias_adds=lambda a, ins, out: math.prod(out) if a["bias"] else 0,
     build=_build_linear,
     measure={"bias_adds": _TORCH_BIAS_ADDS},
-    formulas={"output": "(out,); per_position: out x H x W", "params": "in*out (+ out)",
-              "macs": "in*out (*H*W on a map)"},
+    formulas={"output": "(out,); tokens: L x out; per_position: out x H x W", "params": "in*out (+ out)",
+              "macs": "in*out (*H*W on a map, *L on tokens)"},
     saved="input", rf="vector", latency="matrix", counts="linear",
 )
 
@@ -830,27 +845,27 @@ define(
 
 def _layernorm_shape(a, shapes):
     (shape,) = shapes
-    if len(shape) not in (1, 3):
-        raise CnnCostError(f"layernorm expects CxHxW or a vector, got {format_shape(shape)}")
+    if len(shape) not in (1, 2, 3):
+        raise CnnCostError(f"layernorm expects CxHxW, tokens (L x C) or a vector, got {format_shape(shape)}")
     return shape
 
 
 def _build_layernorm(t, a, ins, out):
-    cls = t.nn.LayerNorm if len(ins[0]) == 1 else t.LayerNorm2d
-    return cls(ins[0][0], eps=a["eps"], elementwise_affine=a["affine"])
+    cls = t.nn.LayerNorm if len(ins[0]) in (1, 2) else t.LayerNorm2d
+    return cls(_features(ins[0]), eps=a["eps"], elementwise_affine=a["affine"])
 
 
 define(
     "layernorm",
     "norm",
-    "Layer normalisation over the channels: of each position of a CxHxW map (ConvNeXt's LayerNorm2d), or of "
-    "a vector.",
+    "Layer normalisation over the channels: of each position of a CxHxW map (ConvNeXt's LayerNorm2d), of each "
+    "token of tokens (L x C), or of a vector.",
     args=(
         Arg("eps", number, 1e-5),
         Arg("affine", boolean, True, "learn a scale and shift per channel"),
     ),
     shape=_layernorm_shape,
-    params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
+    params=lambda a, ins, out: 2 * _features(ins[0]) if a["affine"] else 0,
     macs=lambda a, ins, out: math.prod(out),
     # nn.LayerNorm on a channels-last tensor (ConvNeXt's blocks), a subclass that permutes inside (its
     # LayerNorm2d), or F.layer_norm
@@ -914,7 +929,8 @@ for _name, _doc, _args, _build, _saved, _inplace_saves in (
     # built out of place unless the row says inplace, so that validation's hooks see each row's own output
     define(_name, "activation", _doc, args=_args, shape=_same_shape, inplace=True, build=_build,
            formulas={"output": "same", "params": "0", "macs": "0"}, saved=_saved, inplace_saves=_inplace_saves,
-           view=_in_place, rf="pointwise", latency="per_element", counts="activation", fusable=True, layout="kept",
+           view=_in_place, rf="pointwise", latency="per_element", counts="activation", fusable=True,
+           layout="kept",
            rf_stand_in="identity")
 
 define(
@@ -926,7 +942,7 @@ define(
     inplace=True,
     build=lambda t, a, ins, out: t.nn.Dropout(a["p"]),
     formulas={"output": "same", "params": "0", "macs": "0"},
-    saved="dropout", rf="pointwise", latency="free", counts="other", view=_dropped_nothing,
+    saved="dropout", rf="pointwise", latency="free", counts="other", view=_dropped_nothing, layout="kept",
     rf_stand_in="identity",
 )
 
@@ -951,58 +967,109 @@ define(
     build=lambda t, a, ins, out: t.op("StochasticDepth", _stochastic_depth, p=a["p"], mode=a["mode"]),
     formulas={"output": "same (the identity at inference)", "params": "0", "macs": "0"},
     saved="stochastic_depth", rf="pointwise", latency="free", counts="other", view=_dropped_nothing,
+    layout="kept",
     rf_stand_in="identity",
 )
+
+
+def _softmax_shape(a, shapes):
+    from .kinds_tensor import axis
+
+    axis(a["dim"], shapes[0])
+    return shapes[0]
+
+
+def _softmax_field(node, fields):
+    from .kinds_tensor import axis
+    from .rf import FIELD_RULES
+
+    shape = node.input_shapes[0]
+    if len(shape) == 3 and axis(node.args["dim"], shape) != 0:
+        return FIELD_RULES["global"](node, fields)  # over positions: each unit sees its whole row or column
+    return fields[0]
 
 
 define(
     "softmax",
     "other",
-    "Softmax over the channels (or features).",
-    shape=_same_shape,
-    build=lambda t, a, ins, out: t.nn.Softmax(dim=1),
+    "Softmax along one axis: the channels (or features) by default, any axis with dim (x.softmax(dim=-1)).",
+    args=(Arg("dim", integer, 1, "a torch dim (the batch is 0): 1 the channels, -1 the last"),),
+    shape=_softmax_shape,
+    build=lambda t, a, ins, out: t.nn.Softmax(dim=a["dim"]),
     formulas={"output": "same", "params": "0", "macs": "0"},
-    saved="output", rf="pointwise", latency="softmax", counts="other", rf_stand_in="identity",
+    saved="output", rf=_softmax_field, latency="softmax", counts="other", rf_stand_in="identity", layout="kept",
 )
 
 
 # --- reshaping and merging ---
 
+def _flatten_shape(a, shapes):
+    from .kinds_tensor import axis
+
+    (shape,) = shapes
+    start, end = axis(a["start_dim"], shape, "start_dim"), axis(a["end_dim"], shape, "end_dim")
+    if start > end:
+        raise CnnCostError(f"flatten: start_dim {a['start_dim']} comes after end_dim {a['end_dim']}")
+    return (*shape[:start], math.prod(shape[start:end + 1]), *shape[end + 1:])
+
+
+def _flatten_field(node, fields):
+    from .rf import FIELD_RULES
+
+    if len(node.output_shape) == 1:
+        return FIELD_RULES["vector"](node, fields)  # everything into one vector
+    return None  # positions folded into an axis: no map any more
+
+
 define(
     "flatten",
     "reshape",
-    "CxHxW to a flat vector of C*H*W features.",
-    shape=lambda a, ins: (math.prod(ins[0]),),
-    build=lambda t, a, ins, out: t.nn.Flatten(1),
-    formulas={"output": "(C*H*W,)", "params": "0", "macs": "0"},
-    saved="nothing", rf="vector", latency="free", counts="reshape", view=True,
+    "Axes start_dim to end_dim joined into one: by default CxHxW to a flat vector of C*H*W features; "
+    "flatten(2) makes a C x HW sequence. A view of a contiguous tensor.",
+    args=(Arg("start_dim", integer, 1, "a torch dim (the batch is 0)"),
+          Arg("end_dim", integer, -1, "a torch dim")),
+    shape=_flatten_shape,
+    build=lambda t, a, ins, out: t.nn.Flatten(a["start_dim"], a["end_dim"]),
+    formulas={"output": "(C*H*W,); the given axes joined", "params": "0", "macs": "0"},
+    saved="nothing", rf=_flatten_field, latency="free", counts="reshape", view="if contiguous",
 )
 
 
 def _concat_shape(a, shapes):
+    from .kinds_tensor import axis
+
     if len(shapes) < 2:
         raise CnnCostError("concat needs at least two inputs")
-    rest = shapes[0][1:]
+    at = axis(a["dim"], shapes[0])
+    first = shapes[0]
     for s in shapes[1:]:
-        if len(s) != len(shapes[0]) or s[1:] != rest:
-            raise CnnCostError(
-                "concat inputs differ beyond the channel axis: "
-                + ", ".join(format_shape(x) for x in shapes)
-            )
-    return (sum(s[0] for s in shapes), *rest)
+        if len(s) != len(first) or s[:at] != first[:at] or s[at + 1:] != first[at + 1:]:
+            where = "beyond the channel axis" if at == 0 else f"beyond axis {a['dim']}"
+            raise CnnCostError(f"concat inputs differ {where}: " + ", ".join(format_shape(x) for x in shapes))
+    return (*first[:at], sum(s[at] for s in shapes), *first[at + 1:])
+
+
+def _concat_field(node, fields):
+    from .kinds_tensor import axis
+    from .rf import FIELD_RULES
+
+    if len(node.output_shape) == 3 and axis(node.args["dim"], node.output_shape) != 0:
+        return None  # maps side by side: positions of the output are no longer one map's
+    return FIELD_RULES["merge"](node, fields)
 
 
 define(
     "concat",
     "reshape",
-    "Join inputs along the channel axis (Inception, DenseNet).",
+    "Join inputs along the channel axis (Inception, DenseNet), or along any axis with dim.",
+    args=(Arg("dim", integer, 1, "a torch dim (the batch is 0)"),),
     shape=_concat_shape,
     inputs="many",
     calls=("function",),  # torch.cat
-    build=lambda t, a, ins, out: t.op("Concat", lambda m, *xs: t.torch.cat(xs, dim=1)),
+    build=lambda t, a, ins, out: t.op("Concat", lambda m, *xs: t.torch.cat(xs, dim=m.dim), dim=a["dim"]),
     formulas={"output": "channels summed; other dimensions must agree", "params": "0", "macs": "0",
               "arguments": "needs `input: [a, b, ...]` (a `parallel` does this)"},
-    saved="nothing", rf="merge", latency="copy", counts="reshape",
+    saved="nothing", rf=_concat_field, latency="copy", counts="reshape",
 )
 
 
@@ -1354,5 +1421,8 @@ define(
     build=_no_args("Identity"),
     formulas={"output": "same", "params": "0", "macs": "0"},
     saved="nothing", rf="pointwise", latency="free", counts="other", view=True, rf_stand_in="identity",
+    layout="kept",
 )
 
+
+from . import kinds_tensor  # noqa: E402,F401  the tensor-op kinds: one registry, two files

@@ -54,6 +54,7 @@ class Context:
     device: str  # cpu | cuda
     grad_inputs: tuple  # per input: does it need a gradient
     trainable: bool = True  # its parameters need gradients (False: none, or frozen with --freeze)
+    layouts: tuple = ()  # per input: contiguous, rows or strided (a matmul saves a copy of one not contiguous)
 
 
 def _input(k=0):
@@ -177,8 +178,9 @@ SAVED_RULES: dict[str, Callable] = {
     "lrn": _if_grad(_lrn),
     "batchnorm": _norm_statistics(lambda node, ctx: node.channels),
     "groupnorm": _norm_statistics(lambda node, ctx: ctx.batch * node.args["groups"]),
-    # one mean and inverse std per position (of a map) or per sample (of a vector)
-    "layernorm": _norm_statistics(lambda node, ctx: ctx.batch * math.prod(node.output_shape[1:])),
+    # one mean and inverse std per position (of a map), per token (of tokens) or per sample (of a vector)
+    "layernorm": _norm_statistics(lambda node, ctx: ctx.batch * (
+        node.output_shape[0] if len(node.output_shape) == 2 else math.prod(node.output_shape[1:]))),
     # reflection and replication keep the input for their backward; a constant pad's backward is a slice
     "pad": _if_grad(lambda node, ctx: () if node.args["mode"] == "constant" else (_input(),)),
     "output": _if_grad(lambda node, ctx: (OUTPUT,)),  # a gradient computed from the output (ReLU, softmax)
@@ -225,31 +227,41 @@ def saved_rule(kind: str) -> Callable:
         raise CnnCostError(f"no saved-tensor rule for layer kind '{kind}'") from None
 
 
-def _is_view(node: Node, mode: str, contiguous: bool = True) -> bool:
+# A tensor's layout, as far as the saved-tensor rules need it: contiguous; "rows", strided but with the last
+# axis dense (a slice, a permute that keeps the last axis); "strided" (the last axis moved); or "swapped", the
+# first two axes swapped in memory (the output of the CPU's fused attention).
+CONTIGUOUS, ROWS, STRIDED = "contiguous", "rows", "strided"
+
+
+def _is_view(node: Node, mode: str, layout: str = CONTIGUOUS) -> bool:
     view = KINDS[node.kind].view
     if view == "if contiguous":  # a reshape: torch's view where the strides allow, else a copy
-        return contiguous
+        return layout == CONTIGUOUS or unit_axes_only(node)
     return view is True or (callable(view) and view(node, mode))
 
 
-def _contiguous(node: Node, contiguous_input: bool, batch: int) -> bool:
-    """Whether a row's output is a contiguous tensor, from its kind's ``layout`` and its input's."""
+def unit_axes_only(node: Node) -> bool:
+    """A reshape that only adds or drops axes of size 1 (a squeeze): a view whatever the strides."""
+    return [d for d in node.input_shapes[0] if d != 1] == [d for d in node.output_shape if d != 1]
+
+
+def _layout(node: Node, first: str, batch: int) -> str:
+    """A row's output layout, from its kind's ``layout`` and its first input's."""
     layout = KINDS[node.kind].layout
     if layout == "fresh":
-        return True
+        return CONTIGUOUS
     if layout == "kept":
-        return contiguous_input
-    return layout(node, contiguous_input, batch)
+        return first
+    return layout(node, first, batch)
 
 
 def _layouts(nodes, batch: int):
-    """Each row's output contiguity, and whether it is a view (train), in order; the network input is
-    contiguous."""
-    contiguous = {INPUT: True}
+    """Each row, and the layout of each of its inputs, in order; the network input is contiguous."""
+    layouts = {INPUT: CONTIGUOUS}
     for node in nodes:
-        first = contiguous[node.inputs[0]]
-        contiguous[node.name] = _contiguous(node, first, batch)
-        yield node, first
+        inputs = tuple(layouts[i] for i in node.inputs)
+        layouts[node.name] = _layout(node, inputs[0], batch)
+        yield node, inputs
 
 
 # --- the figures ---
@@ -367,7 +379,7 @@ def saved_storages(graph: Graph, settings: Settings, device: str = "cpu", skip=f
         grads = tuple(needs_grad[i] for i in node.inputs)
         trainable = bool(node.params) and node.name not in frozen
         needs_grad[node.name] = trainable or any(grads)
-        if _is_view(node, "train", contiguous):
+        if _is_view(node, "train", contiguous[0]):
             storage[node.name] = storage[node.inputs[0]]
         else:
             storage[node.name] = (node.name, node.output_elements * n * b)
@@ -375,7 +387,7 @@ def saved_storages(graph: Graph, settings: Settings, device: str = "cpu", skip=f
         first[node.name] = mine
         if node.name in skip:
             continue
-        ctx = Context(n, b, device, grads, trainable)
+        ctx = Context(n, b, device, grads, trainable, contiguous)
         for number, item in enumerate(saved_rule(node.kind)(node, ctx)):
             if item[0] == "input":
                 key, nbytes = storage[node.inputs[item[1]]]
@@ -409,7 +421,7 @@ def _inference_storages(graph: Graph, include_side: bool, batch: int = 1) -> tup
     for position, (node, contiguous) in enumerate(_layouts(nodes, batch)):
         source = base[node.inputs[0]]
         mine = last_read.get(node.name, -1)
-        view = _is_view(node, "infer", contiguous)
+        view = _is_view(node, "infer", contiguous[0])
         if view or (KINDS[node.kind].inplace_saves is not None and source != INPUT
                     and storage_last_read[source] <= position):
             if not view:

@@ -247,6 +247,7 @@ class Measured(Quantities):
     macs: int
     bias_adds: int
     window: tuple
+    args: dict  # not measurable either: the row's own arguments (a softmax's dim), as the graph gives them
 
 
 def measure(node: Node, seen: Seen, batch: int) -> tuple[Measured, dict[str, tuple[Any, str]]]:
@@ -259,7 +260,7 @@ def measure(node: Node, seen: Seen, batch: int) -> tuple[Measured, dict[str, tup
     measured = Measured(
         node.kind, node.call, tuple(tuple(s[1:]) for s in seen.input_shapes), tuple(seen.output_shape[1:]),
         seen.params, seen.buffers, readings["macs"][0] // batch, readings["bias_adds"][0] // batch,
-        tuple(readings["window"][0]))
+        tuple(readings["window"][0]), node.args)
     return measured, readings
 
 
@@ -660,12 +661,12 @@ def _constant_weights(net):
                 module.reset_parameters()  # weight 1, bias 0, running mean 0, running variance 1
 
 
-def _probes(graph: Graph) -> list[Node]:
+def _probes(graph: Graph, fields: dict) -> list[Node]:
     """The last layer of each resolution along the main chain (each stage's output; the last is the last
-    feature map), and every global field after them."""
+    feature map), and every global field after them; only layers that have a field (none after tokens)."""
     chosen: dict[tuple, Node] = {}
     for node in graph.nodes:
-        if not node.side and len(node.output_shape) == 3:
+        if not node.side and len(node.output_shape) == 3 and fields[node.name] is not None:
             chosen[node.output_shape[1:]] = node
     return sorted(chosen.values(), key=graph.nodes.index)
 
@@ -751,7 +752,7 @@ def validate_rf_graph(graph: Graph, settings: Settings | None = None, *, device:
         if node.kind == "pad" or any(i in after_pad for i in node.inputs):
             after_pad.add(node.name)
     layers = []
-    for node in _probes(graph):
+    for node in _probes(graph, fields):
         field, (_, h, w) = fields[node.name], node.output_shape
         if not field.uniform and not field.bound:
             continue  # irregular adaptive windows: no one field size to check

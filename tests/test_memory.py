@@ -79,6 +79,34 @@ CASES = [
     ("center_crop: {name: x, size: [4, 4]}", 0),  # a view
     ("upsample: {name: x, scale: 2, mode: bilinear}", 0),  # its backward needs only the sizes
     ("upsample: {name: x, size: 9}", 0),
+    # the tensor ops, as measured with saved_tensors_hooks (torch 2.13, CPU)
+    ("scalar: {name: x, op: add, value: 3}", 0),  # + - * / by a constant keep nothing
+    ("scalar: {name: x, op: pow, value: 2}", X),  # its input
+    ("scalar: {name: x, op: rdiv, value: 1}", X),  # 1 / x: the reciprocal it multiplies, a new map
+    ("unary: {name: x, op: exp}", X),  # its output
+    ("unary: {name: x, op: neg}", 0),
+    ("binary: {name: x, op: sub, input: [pre, pre]}", 0),
+    ("binary: {name: x, op: div, input: [pre, pre]}", X),  # both operands, one storage here
+    ("param: {name: x, op: mul, shape: [8, 1, 1]}", X),  # x, for gamma's gradient
+    ("param: {name: x, op: sub, shape: [8, 1, 1], learnable: false}", 0),
+    ("reduce: {name: x, op: sum, dims: [1]}", 0),
+    ("reduce: {name: x, op: amax, dims: [2, 3], keepdim: true}", X + N * C * B),  # input, and the 8x1x1 output
+    ("stack: {name: x, input: [pre, pre]}", 0),
+    ("slice: {name: x, dim: 1, end: 3}", 0),
+    ("reshape: {name: x, shape: [8, 36]}", 0),
+    ("unflatten: {name: x, dim: 1, sizes: [2, 4]}", 0),
+    ("permute: {name: x, dims: [0, 2, 3, 1]}", 0),
+    ("transpose: {name: x, dim0: 2, dim1: 3}", 0),
+    ("matmul: {name: x, input: [pre, pre]}", X),  # both operands, contiguous: pre's own storage
+    ("einsum: {name: x, equation: 'bcij,bcjk->bcik', input: [pre, pre]}", X),
+    # (N, heads, L, E) runs the fused kernel: q, k, v (one storage), the output, a float32 log-sum-exp per query
+    ("attention: {name: x, input: [pre, pre, pre]}", 2 * X + N * C * H * 4),
+    ("pixel_shuffle: {name: x, factor: 2}", 0),
+    ("pixel_unshuffle: {name: x, factor: 2}", 0),
+    ("instancenorm: {name: x}", X + 2 * N * C * B),  # the input, a mean and an inverse std per sample and channel
+    ("instancenorm: {name: x, affine: true}", X + 3 * N * C * B),  # and the weight, repeated per sample
+    # x, the 2-norm per channel, the mean plus eps per sample, the quotient per channel, and x * N(x)
+    ("grn: {name: x}", 2 * X + 2 * N * C * B + N * B),
 ]
 
 
@@ -88,7 +116,14 @@ def test_saved_tensors_by_hand(item, expected):
 
 
 def test_every_kind_has_a_saved_tensor_case_here():
-    assert {c[0].split(":")[0] for c in CASES} | {"linear", "softmax"} == set(KINDS)
+    assert {c[0].split(":")[0] for c in CASES} | {"linear", "softmax", "multihead_attention"} == set(KINDS)
+
+
+def test_multihead_attention_saves_what_torch_saves():
+    # tokens (36 x 8) of pre's map; batch 2: the tokens copied to (L*N, E) for the input projection, the q, k,
+    # v projection (3 maps), a float32 log-sum-exp per head and query, and the attention's output
+    tokens = ("conv: {name: pre, out: 8, kernel: 1}", "flatten: {start_dim: 2}", "transpose: {dim0: 1, dim1: 2}")
+    assert saved_by("multihead_attention: {name: x, heads: 2}", before=tokens) == X + 3 * X + N * 2 * 36 * 4 + X
 
 
 @pytest.mark.parametrize("activation, by_it, by_next", [

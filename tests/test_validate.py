@@ -100,6 +100,67 @@ layers:
   - gelu
   - sigmoid
   - dropout: {p: 0.1}
+  - identity: {name: map}
+  # the tensor ops (kinds_tensor.py) on the 32x3x3 map: a hard sigmoid written as arithmetic, a parameter and a
+  # buffer, reductions, stack, unequal slices, pixel shuffles, instance norm and GRN
+  - scalar: {name: hs_add, op: add, value: 3}
+  - relu6
+  - scalar: {name: hs_div, op: div, value: 6, call: operator}
+  - binary: {name: gated, op: mul, input: [map, hs_div]}
+  - param: {name: gamma_scale, op: mul, shape: [32, 1, 1], init: 0.5}
+  - param: {name: mean_sub, op: sub, shape: [32, 1, 1], learnable: false, init: 0.1}
+  - unary: {name: absolute, op: abs}
+  - scalar: {name: plus_one, op: add, value: 1}
+  - unary: {name: root, op: rsqrt}
+  - unary: {name: erf, op: erf}
+  - binary: {name: ratio, op: div, input: [gated, plus_one]}
+  - binary: {name: diff, op: sub, input: [ratio, erf]}
+  - scalar: {name: squared, op: pow, value: 2, input: diff}
+  - reduce: {name: chan_max, op: amax, dims: [1], keepdim: true, input: diff}
+  - binary: {name: centred, op: sub, input: [diff, chan_max]}
+  - reduce: {name: l2, op: norm, dims: [2, 3], keepdim: true}
+  - reduce: {name: chan_mean, op: mean, dims: [-3], keepdim: true}
+  - binary: {name: normed, op: div, input: [squared, chan_mean]}
+  - stack: {name: both, dim: 1, input: [normed, centred]}
+  - reduce: {name: merged, op: sum, dims: [1]}
+  - slice: {name: head, dim: 1, end: 12}
+  - slice: {name: tail, dim: 1, start: 12, input: merged}
+  - slice: {name: cols, dim: -1, start: 1, step: 2, input: merged}
+  - concat: {name: rejoined, input: [tail, head]}
+  - binary: {name: broadcast, op: add, input: [rejoined, cols]}
+  - pixel_shuffle: {factor: 2}
+  - instancenorm: {affine: true}
+  - pixel_unshuffle: {factor: 2}
+  - grn
+  # a token pipeline: the map as 9 tokens of 32 features, attention written out and as torch's ops
+  - flatten: {name: patches, start_dim: 2}
+  - transpose: {name: tokens, dim0: 1, dim1: 2}
+  - layernorm: {name: ln_tokens}
+  - linear: {name: qkv, out: 96}
+  - reshape: {name: heads, shape: [9, 3, 4, 8]}
+  - permute: {name: split_heads, dims: [0, 2, 3, 1, 4]}
+  - slice: {name: q, dim: 1, end: 1}
+  - slice: {name: k, dim: 1, start: 1, end: 2, input: split_heads}
+  - slice: {name: v, dim: 1, start: 2, input: split_heads}
+  - transpose: {name: k_t, dim0: -2, dim1: -1, input: k}
+  - matmul: {name: scores, input: [q, k_t]}
+  - einsum: {name: scores2, equation: "bshqd,bshkd->bshqk", input: [q, k]}
+  - binary: {name: scores_sum, op: add, input: [scores, scores2]}
+  - scalar: {name: scaled, op: mul, value: 0.2}
+  - softmax: {name: weights, dim: -1}
+  - matmul: {name: attended, input: [weights, v], call: function}
+  - attention: {name: sdpa, input: [q, k, v]}
+  - binary: {name: both_heads, op: add, input: [attended, sdpa]}
+  - permute: {name: merge_heads, dims: [0, 3, 1, 2, 4]}
+  - reshape: {name: tokens_out, shape: [9, 32]}
+  - linear: {name: out_proj, out: 32}
+  - add: {name: residual, input: [tokens, out_proj]}
+  - multihead_attention: {name: mha, heads: 4}
+  - multihead_attention: {name: cross, heads: 2, bias: false, input: [mha, tokens, residual]}
+  - softmax: {name: token_softmax, dim: 1}
+  - transpose: {name: channels_first, dim0: 1, dim1: 2}
+  - unflatten: {name: back_to_map, dim: 2, sizes: [3, -1]}
+  - binary: {name: with_map, op: add, input: [back_to_map, map]}
   - identity
   - side: {name: aux, layers: [flatten, {linear: {out: 5}}]}
   - flatten
@@ -307,6 +368,42 @@ def test_every_kinds_memory_agrees_with_torch(dtype, batch, side):
                                                                            include_side=side))
     assert result.error is None and failed(result) == []
     assert {l.name for l in result.layers} == {n.name for n in graph_of(EVERY_KIND).nodes if side or not n.side}
+
+
+# Attention's saved tensors depend on the path torch's CPU takes: the fused kernel on (N, heads, L, E) whose last
+# axes are dense, the math path otherwise; and timm's q, k, v are slices of one permuted projection.
+ATTENTION_NETWORKS = {
+    "fused": "  - conv: {name: pre, out: 8, kernel: 1}\n  - attention: {input: [pre, pre, pre]}\n"
+             "  - conv: {out: 4, kernel: 1}\n",
+    "math": "  - conv: {name: pre, out: 8, kernel: 1}\n  - transpose: {name: t, dim0: 2, dim1: 3}\n"
+            "  - attention: {input: [t, pre, pre]}\n  - conv: {out: 4, kernel: 1}\n",
+    "timm": "  - conv: {out: 32, kernel: 1}\n  - flatten: {start_dim: 2}\n  - transpose: {dim0: 1, dim1: 2}\n"
+            "  - linear: {out: 96}\n  - reshape: {shape: [36, 3, 4, 8]}\n"
+            "  - permute: {name: split, dims: [0, 2, 3, 1, 4]}\n"
+            + "".join(f"  - slice: {{dim: 1, start: {i}, end: {i + 1}, input: split}}\n"
+                      f"  - reshape: {{name: {x}, shape: [4, 36, 8]}}\n" for i, x in enumerate("qkv"))
+            + "  - attention: {input: [q, k, v]}\n  - transpose: {dim0: 1, dim1: 2}\n"
+              "  - reshape: {shape: [36, 32]}\n  - linear: {out: 32}\n",
+}
+
+
+@pytest.mark.parametrize("network", list(ATTENTION_NETWORKS))
+def test_attentions_memory_agrees_with_torch_on_each_path(network):
+    graph = graph_of("input: [8, 6, 6]\nlayers:\n" + ATTENTION_NETWORKS[network])
+    for batch, dtype in ((1, "float32"), (3, "bfloat16")):
+        result = checker.validate_memory_graph(graph, Settings(batch=batch, dtype=dtype))
+        assert result.error is None and failed(result) == [], (batch, dtype)
+
+
+@pytest.mark.parametrize("example", ["vit_block", "tiny_vit"])
+def test_the_docs_tensor_examples_agree_with_torch(example):
+    from tests.test_tensor_ops import _doc_example
+
+    graph = graph_of(_doc_example(example))
+    result = checker.validate_graph(graph, Settings(batch=2))
+    assert result.error is None and failed(result) == []
+    result = checker.validate_memory_graph(graph, Settings(batch=2))
+    assert result.error is None and failed(result) == []
 
 
 def test_a_batch_norm_that_cannot_train_is_refused():

@@ -77,9 +77,9 @@ KIND_ARGS = {
     "gelu": (), "mish": ("inplace",),
     "dropout": ("p",),
     "stochastic_depth": ("p", "mode"),
-    "softmax": (),
-    "flatten": (),
-    "concat": (), "add": (), "mul": (),
+    "softmax": ("dim",),
+    "flatten": ("start_dim", "end_dim"),
+    "concat": ("dim",), "add": (), "mul": (),
     "layer_scale": ("init",),
     "channel_shuffle": ("groups",),
     "channel_split": ("parts", "index"),
@@ -88,6 +88,13 @@ KIND_ARGS = {
     "center_crop": ("size",),
     "upsample": ("scale", "size", "mode", "align_corners"),
     "identity": (),
+    # the tensor ops (cnncost/kinds_tensor.py)
+    "scalar": ("op", "value"), "unary": ("op",), "binary": ("op",), "param": ("op", "shape", "learnable", "init"),
+    "reduce": ("op", "dims", "keepdim"), "stack": ("dim",), "slice": ("dim", "start", "end", "step"),
+    "reshape": ("shape",), "unflatten": ("dim", "sizes"), "permute": ("dims",), "transpose": ("dim0", "dim1"),
+    "matmul": (), "einsum": ("equation",), "attention": ("causal", "scale"),
+    "multihead_attention": ("heads", "bias"), "pixel_shuffle": ("factor",), "pixel_unshuffle": ("factor",),
+    "instancenorm": ("eps", "affine"), "grn": ("eps", "channels_last"),
 }
 ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "hardsigmoid", "hardswish", "silu", "gelu", "mish")
 CALLS = ("module", "subclass", "function", "operator", "mean")
@@ -366,7 +373,7 @@ class NetGen:
         makers = [(self.p_conv, 6), (self.p_dwconv, 2), (self.p_conv_transpose, 1), (self.p_pool, 3),
                   (self.p_adaptive, 1), (self.p_norm, 3), (self.p_act, 5), (self.p_misc, 3), (self.p_linear_pp, 1),
                   (self.p_channels, 2), (self.p_pad_crop, 2), (self.p_upsample, 1), (self.p_subsample_pad, 1),
-                  (self.p_flatten, 1)]
+                  (self.p_flatten, 1), (self.p_tensor, 3), (self.p_tokens, 1)]
         for _ in range(6):
             maker = rng.choices([m for m, _ in makers], [wt for _, wt in makers])[0]
             made = maker(c, h, w)
@@ -609,6 +616,70 @@ class NetGen:
         out = c + self.rng.randint(0, 4)
         s = self.rng.choice((1, 2))
         return "subsample_pad", {"out": out, "stride": s}, ("map", out, -(-h // s), -(-w // s))
+
+    def p_tensor(self, c, h, w):
+        """A tensor op (cnncost/kinds_tensor.py) that leaves a map."""
+        rng = self.rng
+        r = rng.random()
+        same = ("map", c, h, w)
+        if r < 0.12:
+            return "scalar", {"op": rng.choice(("add", "sub", "mul", "div", "rsub", "pow", "maximum")),
+                              "value": rng.choice((3, 0.5, 6, 2))}, same
+        if r < 0.2:
+            return "unary", {"op": rng.choice(("neg", "abs", "exp", "erf", "sin", "square"))}, same
+        if r < 0.3:
+            return "param", {"op": rng.choice(("mul", "add", "sub")), "shape": rng.choice(([c, 1, 1], [1], [w])),
+                             "learnable": self.flag(rng.random() < 0.7)}, same
+        if r < 0.4:
+            return "reduce", {"op": rng.choice(("sum", "mean", "amax", "norm")), "dims": [1], "keepdim": True}, \
+                ("map", 1, h, w)
+        if r < 0.5:
+            if c < 2:
+                return None
+            cut = rng.randint(1, c - 1)
+            if rng.random() < 0.5:
+                return "slice", {"dim": 1, "end": cut}, ("map", cut, h, w)
+            return "slice", {"dim": 1, "start": cut}, ("map", c - cut, h, w)
+        if r < 0.58 and c % 4 == 0:
+            return "pixel_shuffle", {"factor": 2}, ("map", c // 4, 2 * h, 2 * w)
+        if r < 0.66 and h % 2 == 0 and w % 2 == 0 and h * w > 1:
+            return "pixel_unshuffle", {"factor": 2}, ("map", 4 * c, h // 2, w // 2)
+        if r < 0.74:
+            return "instancenorm", {"affine": self.flag(rng.random() < 0.5)} if rng.random() < 0.5 else {}, same
+        if r < 0.8:
+            return "grn", {}, same
+        if r < 0.86:
+            return "softmax", {"dim": rng.choice((1, -1, 2))}, same
+        if r < 0.93:
+            return "transpose", {"dim0": 2, "dim1": -1}, ("map", c, w, h)
+        if r < 0.97:
+            return "permute", {"dims": [0, 1, 3, 2]}, ("map", c, w, h)
+        return "reshape", {"shape": [c, h, w]}, same
+
+    def p_tokens(self, c, h, w):
+        """The map as h*w tokens through attention, written out and as torch's ops, back to the map."""
+        if h * w > 64 or c > 32:
+            return None
+        n = {k: self.fresh("t") for k in ("seq", "flat", "tok", "mha", "stack", "sum", "heads", "heads_t", "scores",
+                                            "mixed", "sdpa", "out")}
+        layers = [
+            {"flatten": {"name": n["flat"], "start_dim": 2}},
+            {"transpose": {"name": n["tok"], "dim0": 1, "dim1": 2}},
+            {"multihead_attention": {"name": n["mha"], "heads": 1}},
+            {"stack": {"name": n["stack"], "dim": 1, "input": [n["mha"], n["tok"]]}},
+            {"reduce": {"name": n["sum"], "op": "sum", "dims": [1]}},
+            {"unflatten": {"name": n["heads"], "dim": 1, "sizes": [1, -1]}},
+            {"transpose": {"name": n["heads_t"], "dim0": -2, "dim1": -1}},
+            {"matmul": {"name": n["scores"], "input": [n["heads"], n["heads_t"]]}},
+            {"einsum": {"name": n["mixed"], "equation": "bhij,bhjk->bhik", "input": [n["scores"], n["heads"]]}},
+            {"attention": {"name": n["sdpa"], "input": [n["heads"], n["heads"], n["heads"]]}},
+            {"binary": {"name": n["out"], "op": "add", "input": [n["mixed"], n["sdpa"]]}},
+            {"reshape": {"shape": [h * w, c]}},
+            {"linear": {"out": c}},
+            {"transpose": {"dim0": 1, "dim1": 2}},
+            {"unflatten": {"dim": 2, "sizes": [h, w]}},
+        ]
+        return "sequence", {"name": n["seq"], "layers": layers}, ("map", c, h, w)
 
     def p_flatten(self, c, h, w):
         if c * h * w > 2048:
@@ -1280,6 +1351,14 @@ def arg_in_range(rng, kind, arg):
         "mode": {"stochastic_depth": ("row", "batch"), "pad": ("constant", "reflect", "replicate"),
                  "upsample": ("nearest", "bilinear")}, "init": (1e-6, 1.0), "parts": (1, 2), "index": (0, 1),
         "value": (0, 1.5), "scale": (1, 2, 1.5), "align_corners": (False, True), "inplace": (False, True),
+        "dim": (1, -1, 2), "start_dim": (1, 2), "end_dim": (-1, 2), "keepdim": (False, True),
+        "learnable": (True, False),
+        "dims": ([1], [2, 3], [0, 2, 3, 1], [-1]), "start": (0, 1, -2), "end": (None, 2, -1), "step": (1, 2),
+        "sizes": ([2, -1], [1, 3]), "dim0": (1, -2), "dim1": (2, -1), "equation": ("bchw,bchw->bc", "bij,bjk->bik"),
+        "shape": ([3, 1, 1], [1], [16, 16]), "causal": (False, True), "heads": (1, 2, 4), "factor": (1, 2),
+        "channels_last": (False, True),
+        "op": {"scalar": ("add", "mul", "rdiv", "pow"), "unary": ("exp", "rsqrt", "erf"),
+               "binary": ("sub", "div", "maximum"), "param": ("mul", "add"), "reduce": ("sum", "mean", "norm")},
     }[arg]
     if isinstance(choices, dict):
         choices = choices.get(kind, ("x",))

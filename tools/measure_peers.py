@@ -249,6 +249,126 @@ CASES = {
 CASE_SHAPE = (8, 12, 12)
 
 
+class ParamCase(nn.Module):
+    """Element-wise arithmetic with a tensor of the module's own: a parameter or a buffer."""
+
+    def __init__(self, fn, learnable=True):
+        super().__init__()
+        self.fn = fn
+        value = torch.linspace(0.5, 1.5, 8)
+        if learnable:
+            self.gamma = nn.Parameter(value)
+        else:
+            self.register_buffer("gamma", value)
+
+    def forward(self, x):
+        return self.fn(self, x)
+
+
+class GRNCase(nn.Module):
+    """ConvNeXt-V2's global response norm on an NCHW map, as timm's GlobalResponseNorm (channels first)."""
+
+    def __init__(self, channels=8, eps=1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.zeros(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x):
+        gx = x.norm(p=2, dim=(2, 3), keepdim=True)
+        nx = gx / (gx.mean(dim=1, keepdim=True) + self.eps)
+        return self.weight.reshape(1, -1, 1, 1) * (x * nx) + self.bias.reshape(1, -1, 1, 1) + x
+
+
+def _mha(self, x):
+    return self.m(x, x, x, need_weights=False)[0]
+
+
+TOKENS = (16, 32)
+# id -> (description, factory (None: no submodule; "param"/"buffer"/"grn": the classes above), forward,
+# per-sample input shape): the tensor-op kinds of issue 21
+OP_CASES = {
+    "scalar_add_operator": (FN + "x + 3", None, lambda self, x: x + 3, CASE_SHAPE),
+    "scalar_add_function": (FN + "torch.add(x, 3)", None, lambda self, x: torch.add(x, 3), CASE_SHAPE),
+    "scalar_mul_operator": (FN + "x * 0.5", None, lambda self, x: x * 0.5, CASE_SHAPE),
+    "scalar_mul_function": (FN + "torch.mul(x, 0.5)", None, lambda self, x: torch.mul(x, 0.5), CASE_SHAPE),
+    "scalar_div_operator": (FN + "x / 6", None, lambda self, x: x / 6, CASE_SHAPE),
+    "scalar_rsub_operator": (FN + "3 - x", None, lambda self, x: 3 - x, CASE_SHAPE),
+    "scalar_pow_operator": (FN + "x ** 2", None, lambda self, x: x ** 2, CASE_SHAPE),
+    "scalar_clamp_min": (FN + "x.clamp_min(0)", None, lambda self, x: x.clamp_min(0), CASE_SHAPE),
+    "unary_exp": (FN + "torch.exp(x)", None, lambda self, x: torch.exp(x), CASE_SHAPE),
+    "unary_rsqrt": (FN + "x.rsqrt()", None, lambda self, x: x.rsqrt(), CASE_SHAPE),
+    "unary_erf": (FN + "torch.erf(x)", None, lambda self, x: torch.erf(x), CASE_SHAPE),
+    "binary_sub_operator": (FN + "x - x.flip(1)", None, lambda self, x: x - x.flip(1), CASE_SHAPE),
+    "binary_div_operator": (FN + "x / x.flip(1)", None, lambda self, x: x / x.flip(1), CASE_SHAPE),
+    "binary_mul_broadcast": (FN + "x * x[:, :, :1, :1] (8x12x12 by 8x1x1)", None,
+                             lambda self, x: x * x[:, :, :1, :1], CASE_SHAPE),
+    "param_mul_reshape": ("a module with gamma = nn.Parameter(8 values); forward(x) = "
+                          "x.mul(gamma.reshape(1, -1, 1, 1)) (timm's layer scale)", "param", lambda self, x: x.mul(self.gamma.reshape(1, -1, 1, 1)),
+                          CASE_SHAPE),
+    "param_add_operator": ("a module with gamma = nn.Parameter(8 values); forward(x) = x + gamma.reshape(1, -1, 1, 1)",
+                           "param", lambda self, x: x + self.gamma.reshape(1, -1, 1, 1), CASE_SHAPE),
+    "buffer_sub_div": ("a module with a buffer gamma (8 values); forward(x) = (x - gamma.reshape(1, -1, 1, 1)) / "
+                       "gamma.reshape(1, -1, 1, 1)", "buffer",
+                       lambda self, x: (x - self.gamma.reshape(1, -1, 1, 1)) / self.gamma.reshape(1, -1, 1, 1),
+                       CASE_SHAPE),
+    "reduce_sum_dim1": (FN + "x.sum(dim=1); output 1x12x12", None, lambda self, x: x.sum(dim=1), CASE_SHAPE),
+    "reduce_mean_hw_keepdim": (FN + "x.mean((2, 3), keepdim=True); output 1x8x1x1", None,
+                               lambda self, x: x.mean((2, 3), keepdim=True), CASE_SHAPE),
+    "reduce_amax_dim1": (FN + "x.amax(dim=1); output 1x12x12", None, lambda self, x: x.amax(dim=1), CASE_SHAPE),
+    "reduce_norm_hw": (FN + "torch.norm(x, p=2, dim=(2, 3), keepdim=True); output 1x8x1x1", None,
+                       lambda self, x: torch.norm(x, p=2, dim=(2, 3), keepdim=True), CASE_SHAPE),
+    "stack_function": (FN + "torch.stack([x, x.flip(1)], 1); output 1x2x8x12x12", None,
+                       lambda self, x: torch.stack([x, x.flip(1)], 1), CASE_SHAPE),
+    "stack_sum0": (FN + "torch.stack([x, x.flip(1)]).sum(0) (an FPN merge)", None,
+                   lambda self, x: torch.stack([x, x.flip(1)]).sum(0), CASE_SHAPE),
+    "slice_channels": (FN + "x[:, :3]; output 1x3x12x12", None, lambda self, x: x[:, :3], CASE_SHAPE),
+    "split_channels": (FN + "x.split([3, 5], 1)[1]; output 1x5x12x12", None, lambda self, x: x.split([3, 5], 1)[1],
+                       CASE_SHAPE),
+    "reshape_tokens": (FN + "x.reshape(1, 8, 144)", None, lambda self, x: x.reshape(1, 8, 144), CASE_SHAPE),
+    "flatten_transpose": (FN + "x.flatten(2).transpose(1, 2) (a ViT's patches to tokens); output 1x144x8", None,
+                          lambda self, x: x.flatten(2).transpose(1, 2), CASE_SHAPE),
+    "permute_nhwc": (FN + "x.permute(0, 2, 3, 1)", None, lambda self, x: x.permute(0, 2, 3, 1), CASE_SHAPE),
+    "unflatten_heads": (FN + "x.unflatten(1, (2, 4))", None, lambda self, x: x.unflatten(1, (2, 4)), CASE_SHAPE),
+    "matmul_operator": (FN + "x @ x.transpose(-2, -1) (8 heads of 12x12); output 1x8x12x12", None,
+                        lambda self, x: x @ x.transpose(-2, -1), CASE_SHAPE),
+    "matmul_function": (FN + "torch.matmul(x, x.transpose(-2, -1))", None,
+                        lambda self, x: torch.matmul(x, x.transpose(-2, -1)), CASE_SHAPE),
+    "einsum_qk": (FN + "torch.einsum('bhqd,bhkd->bhqk', x, x.flip(2))", None,
+                  lambda self, x: torch.einsum("bhqd,bhkd->bhqk", x, x.flip(2)), CASE_SHAPE),
+    "softmax_last_function": (FN + "x.softmax(dim=-1)", None, lambda self, x: x.softmax(dim=-1), CASE_SHAPE),
+    "softmax_last_module": (M + "nn.Softmax(dim=-1)", lambda: nn.Softmax(dim=-1), _call_m, CASE_SHAPE),
+    "sdpa_function": (FN + "F.scaled_dot_product_attention(x, x.flip(2), x.flip(3)) (8 heads, L = S = 12, E = 12)",
+                      None, lambda self, x: F.scaled_dot_product_attention(x, x.flip(2), x.flip(3)), CASE_SHAPE),
+    "mha_self": ("forward(x) = self.m(x, x, x, need_weights=False)[0], self.m = nn.MultiheadAttention(32, 4, "
+                 "batch_first=True); input 1x16x32 tokens", lambda: nn.MultiheadAttention(32, 4, batch_first=True),
+                 _mha, TOKENS),
+    "linear_tokens": (M + "nn.Linear(32, 64) on 1x16x32 tokens", lambda: nn.Linear(32, 64), _call_m, TOKENS),
+    "layernorm_tokens": (M + "nn.LayerNorm(32) on 1x16x32 tokens", lambda: nn.LayerNorm(32), _call_m, TOKENS),
+    "pixel_shuffle": (M + "nn.PixelShuffle(2); output 1x2x24x24", lambda: nn.PixelShuffle(2), _call_m, CASE_SHAPE),
+    "pixel_unshuffle": (M + "nn.PixelUnshuffle(2); output 1x32x6x6", lambda: nn.PixelUnshuffle(2), _call_m,
+                        CASE_SHAPE),
+    "instancenorm_module": (M + "nn.InstanceNorm2d(8) (affine=False)", lambda: nn.InstanceNorm2d(8), _call_m,
+                            CASE_SHAPE),
+    "instancenorm_affine": (M + "nn.InstanceNorm2d(8, affine=True)", lambda: nn.InstanceNorm2d(8, affine=True),
+                            _call_m, CASE_SHAPE),
+    "instancenorm_function": (FN + "F.instance_norm(x)", None, lambda self, x: F.instance_norm(x), CASE_SHAPE),
+    "grn_channels_first": ("GRNCase: ConvNeXt-V2's GRN on NCHW, forward(x) = weight.reshape(1, -1, 1, 1) * (x * nx) "
+                           "+ bias.reshape(1, -1, 1, 1) + x, gx = x.norm(p=2, dim=(2, 3), keepdim=True), nx = gx / "
+                           "(gx.mean(dim=1, keepdim=True) + 1e-6)", "grn", None, CASE_SHAPE),
+}
+
+
+def build_op_case(name: str) -> nn.Module:
+    torch.manual_seed(SEED)
+    _, factory, fn, _ = OP_CASES[name]
+    if factory in ("param", "buffer"):
+        return ParamCase(fn, factory == "param").eval()
+    if factory == "grn":
+        return GRNCase().eval()
+    return Case(fn, factory() if factory is not None else None).eval()
+
+
 def build_case(name: str) -> nn.Module:
     torch.manual_seed(SEED)
     _, factory, fn = CASES[name]
@@ -447,7 +567,7 @@ def write(path: Path, head: list[str], notes: list[str], columns: str, rows: lis
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=("models", "modules"), help="write one of the two files")
+    parser.add_argument("--only", choices=("models", "modules", "ops"), help="write one of the three files")
     parser.add_argument("--models", help="comma-separated subset of the models")
     parser.add_argument("--cases", help="comma-separated subset of the single-module cases")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "tests" / "data")
@@ -456,6 +576,27 @@ def main(argv=None) -> int:
 
     def log(line):
         print(line, file=sys.stderr, flush=True)
+
+    if args.only == "ops":
+        names = args.cases.split(",") if args.cases else list(OP_CASES)
+        started = time.perf_counter()
+        rows, notes = [], []
+        for name in names:
+            measure(name, lambda n=name: build_op_case(n), OP_CASES[name][3], rows, notes, log)
+        settings = [
+            "settings: batch 1; eval mode; input 1 x the case's shape (1x8x12x12 unless said), x = torch.randn(1, "
+            "*shape, generator=torch.Generator().manual_seed(0)); torch.manual_seed(0) before each build",
+            "each case as in peer_modules.tsv: a module held as self.m, or no submodules and a function, operator "
+            "or tensor method in forward; a second operand made from x by flip or a slice (flip_only in "
+            "peer_modules.tsv shows every tool counts a flip 0)",
+            "columns: case; convention (the tool); params; macs (converted as below)",
+        ]
+        settings += [f"case {name}: {OP_CASES[name][0]}" for name in names]
+        head = header("What PyTorch counting tools report for tensor ops (issue 21's kinds)", command,
+                      time.perf_counter() - started, settings)
+        write(args.out_dir / "peer_ops.tsv", head, notes, "case\tconvention\tparams\tmacs", rows)
+        log(f"wrote {args.out_dir / 'peer_ops.tsv'} in {time.perf_counter() - started:.0f} s")
+        return 0
 
     if args.only != "modules":
         sizes = dict(MODELS)

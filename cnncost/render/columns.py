@@ -42,13 +42,21 @@ def _size(shape) -> str:
     return str(shape[1]) if shape[1] == shape[2] else f"{shape[1]}x{shape[2]}"
 
 
+def _channels(shape) -> str:
+    """The features of a map or vector (its first axis) or of tokens (L x C: the last); '-' for other ranks
+    (attention's heads x L x E)."""
+    if len(shape) in (1, 3):
+        return str(shape[0])
+    return str(shape[1]) if len(shape) == 2 else "-"
+
+
 def _channels_in(layer: LayerCost) -> str:
     shapes = layer.input_shapes
     if len(shapes) == 1:
-        return str(shapes[0][0])
-    if layer.type == "concat":  # joined along channels: its total input channels
-        return str(sum(s[0] for s in shapes))
-    channels = [str(s[0]) for s in shapes]
+        return _channels(shapes[0])
+    if layer.type == "concat" and layer.args.get("dim", 1) == 1 and len(shapes[0]) in (1, 3):
+        return str(sum(s[0] for s in shapes))  # joined along channels: its total input channels
+    channels = [_channels(s) for s in shapes]
     return channels[0] if len(set(channels)) <= 1 else "+".join(channels)
 
 
@@ -113,7 +121,7 @@ def row(layer: LayerCost, exact: bool, folded=()) -> list[str]:
         layer.name,
         kind_label(layer, folded),
         _channels_in(layer),
-        str(layer.output_shape[0]),
+        _channels(layer.output_shape),
         _pair(a.get("kernel")),
         _pair(stride) if "kernel" in a else "",
         _pair(a.get("padding")) if "kernel" in a else "",
