@@ -115,6 +115,29 @@ def _ptflops_mha(q, n) -> int:
     return flops * n
 
 
+def _mha_projections(q, n) -> int:
+    # the four projections: q, k, v in ((L + 2S) E^2) and out (L E^2); the attention itself is a fused kernel
+    (lq, e), s = q.input_shapes[0], q.input_shapes[-1][0]
+    return ((lq + 2 * s) * e * e + lq * e * e) * n
+
+
+def _mha_unfused(count):
+    # self-attention (one input) runs torch's fused _native_multi_head_attention in eval: no op these tools see;
+    # with a separate key and value it runs as linear ops and the CPU's fused attention
+    return lambda q, n: count(q, n) if len(q.input_shapes) == 3 else 0
+
+
+def _mha_projection_bias(q, n) -> int:
+    (lq, e), s = q.input_shapes[0], q.input_shapes[-1][0]
+    return ((lq + 2 * s) * e + lq * e) * n if q.bias_adds else 0
+
+
+def _math_path(q, n) -> int:
+    # F.scaled_dot_product_attention on (N, heads, L, E) is the CPU's fused kernel, which no tool sees; on other
+    # ranks torch's math path runs two batched products, counted as MACs
+    return 0 if len(q.input_shapes[0]) == 3 else q.macs * n
+
+
 def _fvcore_einsum(q, n) -> int:
     # fvcore's einsum handle: two equations it knows exactly, else numpy's einsum_path "Optimized FLOP count"
     # (2 per multiply-add with a summed letter, printed as %.3e, so rounded to 4 digits) halved and floored
@@ -305,9 +328,11 @@ _PTFLOPS_ATEN = Convention(
     _table("ptflops (aten)", ("pool", "norm", "activation", "elementwise", "reshape", "other"),
         conv=MACS_AND_BIAS,
         matmul=Rule(_macs, "MACs (aten.mm, aten.bmm)"),
-        attention=Rule(None, "0: not counted by ptflops (aten): the CPU's fused attention op is not in its table"),
-        multihead_attention=Rule(None, "0: not counted by ptflops (aten): in eval it runs torch's fused "
-                                 "_native_multi_head_attention"),
+        attention=Rule(_math_path, "0 on (N, heads, L, E), the CPU's fused kernel (not in its table); MACs on "
+                       "other ranks (torch's math path: aten.bmm)"),
+        multihead_attention=Rule(_mha_unfused(lambda q, n: _mha_projections(q, n) + _mha_projection_bias(q, n)),
+                                 "0 as self-attention (in eval torch's fused _native_multi_head_attention); with a "
+                                 "separate key and value, its projections' MACs and bias adds (aten.addmm)"),
         linear=Rule(_macs_and_bias, "MACs + one add per output element for the bias (aten.addmm; per position "
                     "of a map, where the map is contiguous channels-last, as in ConvNeXt)"),
     ),
@@ -335,8 +360,9 @@ _FVCORE = Convention(
         einsum=Rule(_fvcore_einsum, "aten::einsum: MACs for 'abc,abd->acd' and 'abc,adc->adb'; otherwise numpy's "
                     "einsum_path FLOP count (printed to 4 digits) halved"),
         attention=Rule(None, "0: not counted by fvcore (aten::scaled_dot_product_attention is unsupported)"),
-        multihead_attention=Rule(None, "0: not counted by fvcore (in eval, torch's fused "
-                                 "_native_multi_head_attention, unsupported)"),
+        multihead_attention=Rule(_mha_unfused(_mha_projections), "0 as self-attention (in eval torch's fused "
+                                 "_native_multi_head_attention, unsupported); with a separate key and value, its "
+                                 "projections' MACs (aten::linear), the attention unsupported"),
         instancenorm=Rule(lambda q, n: (4 + (q.params > 0)) * q.input_elements * n,
                           "5 per element (4 without affine): aten::instance_norm, module or function"),
         global_avgpool=_by_call("1 per input element (aten::adaptive_avg_pool2d); 0 as Tensor.mean",
@@ -440,10 +466,11 @@ _FLOPCOUNTER = Convention(
     "Equal to the torchvision convention on every kind cnncost has.",
     _table("FlopCounterMode", ("pool", "norm", "activation", "elementwise", "reshape", "other"),
            conv=MACS, linear=MACS, matmul=Rule(_macs, "MACs (aten.mm, bmm; einsum runs as bmm)"),
-           attention=Rule(None, "0: not counted by FlopCounterMode on the CPU (its fused attention op has no "
-                          "formula)"),
-           multihead_attention=Rule(None, "0: not counted by FlopCounterMode (in eval, torch's fused "
-                                    "_native_multi_head_attention has no formula)")),
+           attention=Rule(_math_path, "0 on (N, heads, L, E), the CPU's fused kernel (no formula); MACs on "
+                          "other ranks (torch's math path: bmm)"),
+           multihead_attention=Rule(_mha_unfused(_mha_projections), "0 as self-attention (in eval torch's fused "
+                                    "_native_multi_head_attention has no formula); with a separate key and value, "
+                                    "its projections' MACs (the fused attention has none)")),
     unrun_params=True,
     sources=("torch 2.13: torch/utils/flop_counter.py (the registered aten ops)",),
 )

@@ -83,13 +83,57 @@ def _every_family(**rules: Backward) -> dict[str, Backward]:
     return {**{family: _NOTHING for family in FAMILIES}, **rules}
 
 
+def _twice_forward(q, n):
+    return 2 * q.macs * n
+
+
+def _mha_attention(q) -> int:
+    (lq, e), s = q.input_shapes[0], q.input_shapes[-1][0]
+    return 2 * lq * s * e  # Q K^T and the weights times V
+
+
+def _mha_input(q, n):
+    # the projections' input gradients (as their forward) and the attention's (twice its forward)
+    return (q.macs - _mha_attention(q) + 2 * _mha_attention(q)) * n
+
+
+def _mha_weight(q, n):
+    return (q.macs - _mha_attention(q)) * n
+
+
+def _mha_projections_only(q, n):
+    return (q.macs - _mha_attention(q)) * n
+
+
+def _math_path_twice(q, n):
+    return 0 if len(q.input_shapes[0]) == 3 else 2 * q.macs * n
+
+
+# the tensor ops' products (kinds_tensor.py): both operands' gradients, each a product of the forward's size
+_PRODUCT = Backward(Rule(_twice_forward, "twice the forward's MACs: grad_out @ b^T and a^T @ grad_out"), NO_WEIGHTS)
+_ATTENTION = Backward(Rule(_twice_forward, "twice the forward's MACs: dQ and dK from dS, dV and dP from grad_out"),
+                      NO_WEIGHTS)
+_MHA = Backward(Rule(_mha_input, "the projections' forward MACs and twice the attention's"),
+                Rule(_mha_weight, "the projections' forward MACs (their weights' gradients)"))
+
 # Keyed like the conventions' own tables: a kind's name, else the family its record names (``counts``).
 BACKWARD: dict[str, dict[str, Backward]] = {
     "lecture": _every_family(conv=_CONV, linear=_CONV, pool=Backward(POOL_SPREAD, NO_WEIGHTS),
-                             maxpool=Backward(MAX_SCATTER, NO_WEIGHTS)),
-    "torchvision": _every_family(conv=_CONV, linear=_CONV),
+                             maxpool=Backward(MAX_SCATTER, NO_WEIGHTS), matmul=_PRODUCT, attention=_ATTENTION,
+                             multihead_attention=_MHA),
+    "torchvision": _every_family(conv=_CONV, linear=_CONV, matmul=_PRODUCT, attention=_ATTENTION,
+                                 multihead_attention=_MHA),
+    # measured with FlopCounterMode over loss.backward() (torch 2.13, CPU): bmm's two products; the CPU's fused
+    # attention on (N, heads, L, E) has no formula, forward or backward; MultiheadAttention in training runs
+    # its projections as linear ops (counted, input and weight gradients) and the fused attention (not)
     "flopcounter": _every_family(conv=_FLOPCOUNTER_CONV, linear=Backward(FLOPCOUNTER_INPUT_MM, FLOPCOUNTER_WEIGHT),
-                                 pool=Backward(NOT_REGISTERED, NO_WEIGHTS)),
+                                 pool=Backward(NOT_REGISTERED, NO_WEIGHTS), matmul=_PRODUCT,
+                                 attention=Backward(Rule(_math_path_twice, "0 on (N, heads, L, E), the fused kernel; "
+                                                         "twice the forward's MACs on the math path"), NO_WEIGHTS),
+                                 multihead_attention=Backward(
+                                     Rule(_mha_projections_only, "the projections' forward MACs (mm); the fused "
+                                                                 "attention has no formula"),
+                                     Rule(_mha_weight, "the projections' forward MACs (mm)"))),
 }
 # conventions whose tool counts no backward pass: why
 NOT_COUNTED: dict[str, str] = {

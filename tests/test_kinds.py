@@ -197,7 +197,7 @@ def test_the_docs_kinds_table_is_the_registrys():
     ("center_crop: {size: 9}", (3, 8, 8), "larger than its input 8x8"),
     ("center_crop", (3, 8, 8), "needs either a size, or a second input"),
     ("linear: {out: 4}", (3, 8, 8), "add a flatten layer, or per_position: true"),
-    ("layernorm", (3, 8), "expects CxHxW or a vector"),
+    ("layernorm", (3, 8, 8, 2), "expects CxHxW, tokens (L x C) or a vector"),
 ])
 def test_new_kinds_refuse_what_torch_would_refuse_or_misread(item, shape_in, message):
     with pytest.raises(CnnCostError, match=re.escape(message)):

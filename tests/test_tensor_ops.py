@@ -63,6 +63,9 @@ OP_CASES = {
     "softmax_last_module": (MAP, ["softmax: {dim: -1}"]),
     "sdpa_function": (MAP, ["attention: {input: [input, input, input]}"]),
     "mha_self": (TOKENS, ["multihead_attention: {heads: 4}"]),
+    # the key and value are the query reversed along an axis, which every tool counts 0 (flip_only)
+    "mha_cross": (TOKENS, ["multihead_attention: {heads: 4, input: [input, input, input]}"]),
+    "sdpa_rank5": (MAP, ["unflatten: {name: q, dim: 1, sizes: [2, 4]}", "attention: {input: [q, q, q]}"]),
     "linear_tokens": (TOKENS, ["linear: {out: 64}"]),
     "layernorm_tokens": (TOKENS, ["layernorm"]),
     "pixel_shuffle": (MAP, ["pixel_shuffle: {factor: 2}"]),
@@ -205,3 +208,38 @@ def test_the_token_pipeline_of_the_docs_has_the_figures_written_there():
     assert report.totals.params == 3_136 + 4_096 + 128 + 16_640 + 650 == 24_650
     assert report.totals.macs == 196_608 + 1_048_576 + 524_288 + 640 == 1_770_112
     assert {l.name: tuple(l.output_shape) for l in report.layers}["tokens"] == (64, 64)
+
+
+BACKWARD_NETWORK = """input: [8, 6, 6]
+layers:
+  - conv: {name: pre, out: 8, kernel: 1}
+  - transpose: {name: t, dim0: -2, dim1: -1}
+  - matmul: {name: mm, input: [pre, t]}
+  - einsum: {name: es, equation: 'bcij,bcjk->bcik', input: [mm, pre]}
+  - attention: {name: fused, input: [es, pre, pre]}
+  - unflatten: {name: five, dim: 1, sizes: [2, 4]}
+  - attention: {name: math, input: [five, five, five]}
+  - reshape: {shape: [8, 36]}
+  - transpose: {name: tokens, dim0: 1, dim1: 2}
+  - multihead_attention: {name: self_attn, heads: 2}
+  - multihead_attention: {name: cross, heads: 2, input: [self_attn, tokens, tokens]}
+"""
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_the_products_backward_equals_flopcounter_over_a_real_backward_on_the_cpu(batch):
+    # FlopCounterMode around out.sum().backward() on the CPU (where the fused attention kernels run, unlike on
+    # the meta device): the matmul, einsum and math-path attention count twice their forward, the fused kernel
+    # nothing, MultiheadAttention its projections' input and weight gradients
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from cnncost.torch_backend import build_module
+
+    graph = cnncost.load_text(BACKWARD_NETWORK)
+    net = build_module(graph).train()
+    out = net(torch.randn(batch, 8, 6, 6))
+    with FlopCounterMode(display=False) as counter:
+        out.sum().backward()
+    report = cnncost.analyze(graph, convention="flopcounter", batch=batch, pass_="train")
+    assert report.totals.backward_macs == counter.get_total_flops() // 2

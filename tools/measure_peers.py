@@ -343,6 +343,14 @@ OP_CASES = {
     "mha_self": ("forward(x) = self.m(x, x, x, need_weights=False)[0], self.m = nn.MultiheadAttention(32, 4, "
                  "batch_first=True); input 1x16x32 tokens", lambda: nn.MultiheadAttention(32, 4, batch_first=True),
                  _mha, TOKENS),
+    "mha_cross": ("forward(x) = self.m(x, x.flip(1), x.flip(2), need_weights=False)[0], self.m = "
+                  "nn.MultiheadAttention(32, 4, batch_first=True); input 1x16x32 tokens (query, key and value differ)",
+                  lambda: nn.MultiheadAttention(32, 4, batch_first=True),
+                  lambda self, x: self.m(x, x.flip(1), x.flip(2), need_weights=False)[0], TOKENS),
+    "sdpa_rank5": (FN + "F.scaled_dot_product_attention(q, q.flip(3), q.flip(4)), q = x.unflatten(1, (2, 4)) "
+                   "(5 axes: torch's math path)", None,
+                   lambda self, x: (lambda q: F.scaled_dot_product_attention(q, q.flip(3), q.flip(4)))(
+                       x.unflatten(1, (2, 4))), CASE_SHAPE),
     "linear_tokens": (M + "nn.Linear(32, 64) on 1x16x32 tokens", lambda: nn.Linear(32, 64), _call_m, TOKENS),
     "layernorm_tokens": (M + "nn.LayerNorm(32) on 1x16x32 tokens", lambda: nn.LayerNorm(32), _call_m, TOKENS),
     "pixel_shuffle": (M + "nn.PixelShuffle(2); output 1x2x24x24", lambda: nn.PixelShuffle(2), _call_m, CASE_SHAPE),
