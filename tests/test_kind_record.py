@@ -101,3 +101,30 @@ def test_a_wrong_rule_on_the_throwaway_is_caught_by_torch(throwaway, monkeypatch
     result = checker.validate_memory_graph(cnncost.load_text(TEXT), cnncost.Settings(batch=2))
     wrong = {(layer, check.figure) for layer, check in result.mismatches}
     assert wrong == {("d", "saved_bytes"), ("total", "saved_activation_bytes")}
+
+
+def test_in_place_activations_imported_from_torch_save_what_torch_saves():
+    # CSPDarkNet's conv, batch norm, LeakyReLU(inplace=True), and an ELU(inplace=True): the importer records
+    # inplace, and the saved activations equal the storages saved_tensors_hooks sees (parameters and the running
+    # statistics, which are the model's state, left out)
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.LeakyReLU(0.1, inplace=True),
+                          nn.Conv2d(8, 8, 3, padding=1), nn.ELU(inplace=True), nn.Conv2d(8, 4, 1))
+    graph = cnncost.from_torch(model, input=(3, 16, 16))
+    assert [n.args.get("inplace") for n in graph.nodes if n.kind in ("leaky_relu", "elu")] == [True, True]
+    params = {p.untyped_storage().data_ptr() for p in [*model.parameters(), *model.buffers()]}
+    saved = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    x = torch.randn(2, 3, 16, 16)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model.train()(x)
+    first, _ = memory.saved_storages(graph, cnncost.Settings(batch=2))
+    assert sum(sum(mine.values()) for mine in first.values()) == sum(saved.values())

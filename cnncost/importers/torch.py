@@ -30,6 +30,7 @@ import traceback
 
 from ..errors import CnnCostError, Location
 from ..graph import INPUT
+from ..kinds import KINDS
 from ..report import parse_input
 from .builder import Builder, ImportedGraph, TooManyLayers
 from .values import UNKNOWN, Act, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text
@@ -744,6 +745,8 @@ def _lrn_function(imp, x, size, alpha=1e-4, beta=0.75, k=1.0):
 def _unary_module(kind, **read):
     def handler(imp, m, x):
         args = {key: _float(getattr(m, attr)) for key, attr in read.items()}
+        if getattr(m, "inplace", False) is True and "inplace" in KINDS[kind].arg_map:
+            args["inplace"] = True  # torch's in-place variant, which saves other tensors for backward
         return imp.row(kind, args, [imp.plain(x, nhwc_ok=True)])
     return handler
 
@@ -755,6 +758,8 @@ def _unary_function(kind, call="function", **positional):
             value = args[index] if len(args) > index else kwargs.get(key if key != "slope" else "negative_slope",
                                                                       default)
             values[key] = _float(value)
+        if kwargs.get("inplace") is True and "inplace" in KINDS[kind].arg_map:
+            values["inplace"] = True
         return imp.row(kind, values, [imp.plain(x, nhwc_ok=True)], call=call)
     return handler
 
