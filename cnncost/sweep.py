@@ -32,6 +32,7 @@ MAX_RANGE = 50_000  # values one {a..b..step} may give
 # reads its input size), which cost about ten times more: these bound a sweep's time (docs/security.md).
 MAX_SWEEP_LAYERS = 200_000
 MAX_EXPANDED_LAYERS = 50_000
+MAX_ANALYSED_LAYERS = 40_000  # points x layers with --memory or --latency, which analyse each point's graph
 EXPANSION_FLOOR = 50  # a full expansion counts as at least this many layers: reading the file costs too
 AXIS_ORDER = ("input", "batch", "dtype", "convention", "device")  # after the model parameters
 FIGURES = ("params", "macs", "flops", "memory_bytes")
@@ -334,6 +335,9 @@ def sweep(model: str, axes: list[Axis], base: Settings, *, memory: bool = False,
             raise CnnCostError(f"the sweep builds {count:,} networks of about {size:,} layers each, more than "
                                f"{limit:,} layers in all", hint="sweep fewer parameter values or input sizes, or "
                                "split it")
+    if (memory or latency) and total * layers > MAX_ANALYSED_LAYERS:  # each point walks its graph once more
+        raise CnnCostError(f"--{'memory' if memory else 'latency'} analyses each of the {total:,} points' "
+                           f"{layers:,} layers: more than {MAX_ANALYSED_LAYERS:,} in all", hint="sweep fewer points")
     expanded = 0
     graphs: dict = {}  # (parameter values, input) -> Graph, or the error
     resizers: dict = {}

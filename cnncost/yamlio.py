@@ -60,6 +60,10 @@ def load_value(text: str, where: str):
     if len(text.encode("utf-8", "surrogateescape")) > MAX_FILE_BYTES:
         raise CnnCostError(f"larger than {MAX_FILE_BYTES // 1024 // 1024} MiB", location=Location(where))
     try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8 on the command line (docs/security.md, F34)
+        raise CnnCostError("not UTF-8 text", location=Location(where)) from None
+    try:
         return load_text(text, where)
     except CnnCostError as exc:
         if exc.message.startswith("invalid YAML"):

@@ -296,6 +296,21 @@ def test_a_sweep_where_some_points_fail_is_drawn(fmt):
     assert out.stdout.decode().count("3x64x64") == 1 and b"1 of 2 points could not be costed" in out.stderr
 
 
+def test_a_sweep_that_analyses_each_point_is_bounded_by_its_layers():
+    # found by the fuzzer (F35): --memory walks each point's graph; 4,002 points of MobileNet's 84 rows
+    err = one_error_line(cnncost_cli("sweep", "mobilenet_v1", "--device", "a100-80gb,t4", "--memory", "--input",
+                                     "3x{8..8}x{8..2008}"))
+    assert "4,002 points' 84 layers: more than 40,000 in all" in err
+
+
+def test_a_set_value_that_is_not_utf8_is_one_line(tmp_path):
+    # found by the fuzzer (F34): bytes that are not UTF-8 on the command line reached the C YAML parser
+    (tmp_path / "p.yaml").write_text("params: {p: 1}\ninput: [3, 8, 8]\nlayers: [relu]\n")
+    for command in ("table", "sweep"):
+        err = one_error_line(cnncost_cli(command, str(tmp_path / "p.yaml"), "--set", b"p=\xed\xa0\x80"))
+        assert "--set p: not UTF-8 text" in err
+
+
 def test_long_numbers_in_sweep_ranges_are_shortened():
     err = one_error_line(cnncost_cli("sweep", "alexnet", "--input", "3x{1.." + "9" * 5000 + "}"))
     assert len(err) < 300 and "(5,003 characters)" in err
