@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import one_line
 from ..info import ModelInfo
+from .text import wrap_at_spaces
 
 
 def _value(value) -> str:
@@ -17,23 +18,14 @@ def _value(value) -> str:
 def _fit(lines: list[str], width: int | None) -> list[str]:
     """Each line wrapped at spaces to width, its continuation indented under its text: after a label
     ('File:        '), a parameter's name and default, or a list item's indent."""
-    if width is None:
-        return lines
     import re
-    import textwrap
 
-    out = []
-    for line in lines:
-        if len(line) <= width:
-            out.append(line)
-            continue
+    def hang(line: str) -> int:
         label = re.match(r"[A-Z][^:]{0,20}:\s+|  \S+\s{2,}\S+\s{2,}", line)
-        hang = len(label.group(0)) if label else 4 if line.startswith("  ") else 0
-        if hang > width // 2:
-            hang = 4
-        out.extend(textwrap.wrap(line, width, subsequent_indent=" " * hang, break_long_words=False,
-                                 break_on_hyphens=False) or [""])
-    return out
+        n = len(label.group(0)) if label else 4 if line.startswith("  ") else 0
+        return 4 if n > width // 2 else n
+
+    return wrap_at_spaces(lines, width, hang)
 
 
 def render_text(info: ModelInfo, width: int | None = None) -> str:

@@ -6,6 +6,7 @@ import json
 
 from ..errors import CnnCostError, did_you_mean
 from ..kinds import KINDS, REQUIRED
+from .text import wrap_at_spaces
 
 
 def _arg_text(arg) -> str:
@@ -63,23 +64,13 @@ def markdown_table(kinds=None) -> str:
 def _wrapped(lines: list[str], width: int | None) -> list[str]:
     """Lines wrapped at spaces to width, each continuation under its line's text (the arguments' or the
     description's column, or four spaces where that column is too far right)."""
-    if width is None:
-        return lines
-    import textwrap
 
-    out = []
-    for line in lines:
-        if len(line) <= width:
-            out.append(line)
-            continue
-        text = line.lstrip(" ")
-        indent = len(line) - len(text)
-        hang = 31 if indent == 0 and len(line) > 31 and line[30] == " " else indent + 2
-        if hang > width - 20:
-            hang = 4
-        out.extend(textwrap.wrap(line, width, subsequent_indent=" " * hang, break_long_words=False,
-                                 break_on_hyphens=False, drop_whitespace=True) or [""])
-    return out
+    def hang(line: str) -> int:
+        indent = len(line) - len(line.lstrip(" "))
+        n = 31 if indent == 0 and len(line) > 31 and line[30] == " " else indent + 2
+        return 4 if n > width - 20 else n
+
+    return wrap_at_spaces(lines, width, hang)
 
 
 def render_kinds(name: str | None, fmt: str, width: int | None = None) -> str:

@@ -82,3 +82,20 @@ def render_markdown(view) -> str:
     lines.append("")
     lines.extend(columns.footer(view.report, view.notes))
     return "\n".join(lines) + "\n"
+
+
+def wrap_at_spaces(lines: list[str], width: int | None, hang_of) -> list[str]:
+    """Each line longer than width wrapped at spaces, never inside a word; hang_of(line) gives the indent of
+    its continuation lines."""
+    if width is None:
+        return lines
+    import textwrap
+
+    out = []
+    for line in lines:
+        if len(line) <= width:
+            out.append(line)
+            continue
+        out.extend(textwrap.wrap(line, width, subsequent_indent=" " * hang_of(line), break_long_words=False,
+                                 break_on_hyphens=False) or [""])
+    return out
