@@ -725,8 +725,8 @@ def _attention_layout(node, first: str, batch: int) -> str:
 define(
     "attention",
     "other",
-    "Scaled dot-product attention, softmax(Q K^T * scale) V (F.scaled_dot_product_attention): inputs query "
-    "(..., L, E), key (..., S, E), value (..., S, Ev).",
+    "Scaled dot-product attention, softmax(Q K^T * scale) V, of a query (..., L, E), key (..., S, E) and value "
+    "(..., S, Ev), as torch's functional scaled dot-product attention computes it.",
     args=(Arg("causal", boolean, False, "mask each query's later keys"),
           Arg("scale", _optional(number), None, "null: 1/sqrt(E)")),
     shape=_attention_shape,
