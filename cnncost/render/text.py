@@ -96,6 +96,11 @@ def wrap_at_spaces(lines: list[str], width: int | None, hang_of) -> list[str]:
         if len(line) <= width:
             out.append(line)
             continue
-        out.extend(textwrap.wrap(line, width, subsequent_indent=" " * hang_of(line), break_long_words=False,
-                                 break_on_hyphens=False) or [""])
+        for hang, cut_words in ((hang_of(line), False), (4, False), (4, True)):
+            # a word too long for the continuation's column moves left; one too long for any line is cut
+            wrapped = textwrap.wrap(line, width, subsequent_indent=" " * hang, break_long_words=cut_words,
+                                    break_on_hyphens=False) or [""]
+            if max(map(len, wrapped)) <= width:
+                break
+        out.extend(wrapped)
     return out
