@@ -394,6 +394,16 @@ def test_names_from_files_never_reach_the_terminal_raw(tmp_path):
     assert data["model"] == HOSTILE
 
 
+def test_check_keeps_a_model_files_names_on_their_lines(tmp_path):
+    # found by the fuzzer (F36): a claim's problem quotes the model file's layer names
+    (tmp_path / "net.yaml").write_text(f"name: {json.dumps(HOSTILE)}\ninput: [3, 16, 16]\nlayers:\n  - relu\n")
+    out = cnncost_cli("check", "alexnet", "--model-file", f"alexnet={tmp_path / 'net.yaml'}")
+    shown = out.stdout.decode()
+    assert out.returncode == 1 and shown, out.stderr
+    assert not any(c in shown for c in "\x1b\x07\x9b\u2028")
+    assert not any(line.startswith("forged") for line in shown.splitlines()), shown
+
+
 def test_a_png_plot_is_written_to_a_fifo(tmp_path):
     pytest.importorskip("matplotlib")
     fifo = tmp_path / "plot.png"

@@ -7,6 +7,7 @@ import io
 import json
 
 from ..claims import Result, computed_text, format_scaled
+from ..errors import one_line
 from ..report import SCHEMA_VERSION
 
 HEADERS = ("Claim", "Published", "Computed", "Outcome")
@@ -48,7 +49,8 @@ def failures(results: list[Result]) -> list[str]:
     for r in results:
         if not r.ok:
             c = r.claim
-            lines.append(f"{c.id} ({c.file}; {c.source}, {c.where}): {r.outcome}: {r.problem}")
+            # the problem may quote a model file's names: one line each (docs/security.md, F36)
+            lines.append(f"{c.id} ({c.file}; {c.source}, {c.where}): {r.outcome}: {one_line(str(r.problem))}")
     return lines
 
 
