@@ -206,15 +206,32 @@ def output_options(command):
 
 def analyze_model(model: str, settings: Settings):
     if model == "-":  # a network piped in on stdin
-        return api.analyze_text(yamlio.read_stdin(), name="<stdin>", settings=settings)
-    return api.analyze(model, settings)
+        report = api.analyze_text(yamlio.read_stdin(), name="<stdin>", settings=settings)
+    else:
+        report = api.analyze(model, settings)
+    warn_if_partial(report.graph, model)
+    return report
 
 
 def load_model(model: str, settings: Settings):
     """MODEL expanded into a graph: a zoo name, a file, or - for a network on stdin."""
     if model == "-":
-        return api.load_text(yamlio.read_stdin(), "<stdin>", settings)
-    return api.load(model, settings)
+        graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings)
+    else:
+        graph = api.load(model, settings)
+    warn_if_partial(graph, model)
+    return graph
+
+
+def warn_if_partial(graph, model: str) -> None:
+    """A partial import (opaque rows) says on stderr, whatever the format, that its totals are lower bounds."""
+    missing = graph.unsupported() if graph is not None else []
+    if missing:
+        from .render.columns import partial_line
+
+        from .errors import one_line
+
+        click.echo(one_line(f"cnncost: {model}: {partial_line(missing)}"), err=True)
 
 
 def one_stdin(models) -> None:
@@ -790,11 +807,13 @@ def info_command(model, fmt, output, convention):
 @click.option("--max-memory", metavar="SIZE",
               help="The most activation memory (the table's Memory total, for --batch and --dtype), e.g. 64MiB "
                    "(KiB, MiB, GiB: powers of 1024; KB, MB, GB: powers of 1000; a bare number is bytes).")
+@click.option("--allow-partial", is_flag=True,
+              help="Judge a partial import (opaque rows, totals lower bounds) too; refused by default.")
 @model_options
 @training_options
 @output_options
 @handle_errors
-def budget_command(model, max_params, max_macs, max_flops, max_memory, settings, fmt, output):
+def budget_command(model, max_params, max_macs, max_flops, max_memory, allow_partial, settings, fmt, output):
     """A CI gate: exit 1, with one line per limit exceeded, when MODEL's totals exceed any --max-* limit;
     exit 0 with one line when it is within all of them (docs/budget.md). MODEL may be - for stdin."""
     from . import budget
@@ -806,7 +825,12 @@ def budget_command(model, max_params, max_macs, max_flops, max_memory, settings,
     for figure, text in limits.items():  # a bad limit is an error before the model is read
         if text is not None:
             (budget.parse_bytes if figure == "memory" else budget.parse_count)(text, f"--max-{figure}")
-    result = budget.check(analyze_model(model, settings), limits, model="<stdin>" if model == "-" else model)
+    report = analyze_model(model, settings)
+    if report.unsupported() and not allow_partial:
+        count = sum(m["count"] for m in report.unsupported())
+        raise CnnCostError(f"a partial import ({count} operator{'s' if count != 1 else ''} counted as 0): its totals "
+                           "are lower bounds, which a budget cannot pass", hint="--allow-partial judges it anyway")
+    result = budget.check(report, limits, model="<stdin>" if model == "-" else model)
     emit(render_budget(result, fmt), output, fmt)
     if not result.ok:
         sys.exit(1)
@@ -950,8 +974,11 @@ def validate_latency(models, all_models, device, profile, settings, fmt, output)
 @click.argument("source", metavar="FILE.onnx")
 @click.option("--input", "input_shape", metavar="CxHxW", help="Input size per sample, instead of the file's.")
 @click.option("-o", "--output", metavar="FILE", help="Write the YAML to FILE (atomically) instead of stdout.")
+@click.option("--partial", is_flag=True,
+              help="Import the operators cnncost cannot map as opaque rows (totals then lower bounds) instead of "
+                   "refusing the model.")
 @handle_errors
-def import_model(source, input_shape, output):
+def import_model(source, input_shape, output, partial):
     """Write an ONNX model as cnncost YAML, read statically (docs/import.md). Any command also takes the
     .onnx file itself as its MODEL; from Python, cnncost.from_torch(module) imports a torch module."""
     if not source.lower().endswith(".onnx"):
@@ -959,7 +986,9 @@ def import_model(source, input_shape, output):
                            "cnncost.from_torch(module, input='3x224x224').to_yaml()")
     from .importers.onnx import load_onnx
 
-    emit(load_onnx(source, parse_input(input_shape)).to_yaml(), output, "yaml")
+    graph = load_onnx(source, parse_input(input_shape), partial=partial)
+    emit(graph.to_yaml(), output, "yaml")
+    warn_if_partial(graph, source)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -477,6 +477,10 @@ _FLOPCOUNTER = Convention(
 
 CONVENTIONS = {c.name: c for c in (_LECTURE, _TORCHVISION, _PTFLOPS, _PTFLOPS_ATEN, _FVCORE, _THOP, _TORCHINFO,
                                     _TORCHSCAN, _FLOPCOUNTER)}
+# an import's --partial row (kinds.py opaque): no convention knows its work, and the totals say they are lower bounds
+UNKNOWN_WORK = Rule(None, "not counted: an operator the import could not map (--partial); totals are lower bounds")
+for _convention in CONVENTIONS.values():
+    _convention.rules["opaque"] = UNKNOWN_WORK
 DEFAULT = "lecture"
 
 

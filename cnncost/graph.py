@@ -122,6 +122,16 @@ class Graph:
                 return match.expand(path)
         return name
 
+    def unsupported(self) -> list[dict]:
+        """The operators an import could not map, which are opaque rows (``cnncost import --partial``), by
+        operator: [{"op", "count", "layers"}]. Empty for a complete model; otherwise every total is a lower
+        bound."""
+        found: dict = {}
+        for n in self.nodes:
+            if n.kind == "opaque":
+                found.setdefault(n.args["op"], []).append(n.name)
+        return [{"op": op, "count": len(names), "layers": names} for op, names in found.items()]
+
     def node(self, name: str) -> Node:
         for n in self.nodes:
             if n.name == name:

@@ -1425,4 +1425,48 @@ define(
 )
 
 
+# --- what an import could not map ---
+
+
+def _dims(value, what):
+    if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 8:
+        raise CnnCostError(f"{what} must be a list of 1 to 8 positive integers (the output per sample)")
+    return tuple(positive_int(v, what) for v in value)
+
+
+def _op_name(value, what):
+    if not isinstance(value, str) or not value or len(value) > 200 or not value.isprintable():
+        raise CnnCostError(f"{what} must be the source's operator name, 1 to 200 printable characters")
+    return value
+
+
+def _build_opaque(t, a, ins, out):
+    # cnncost does not know the operator: the stand-in gives its output shape and holds its parameter count
+    held = t.nn.Parameter(t.torch.zeros(a["params"])) if a["params"] else None
+    return t.op("Opaque", lambda m, x, *rest: x.new_zeros((x.shape[0], *m.shape)), shape=tuple(out), held=held)
+
+
+define(
+    "opaque",
+    "other",
+    "An operator an import could not map (--partial): its output shape and parameters as the source gives them, "
+    "its work unknown and counted as 0, so totals are lower bounds.",
+    args=(
+        Arg("shape", _dims, REQUIRED, "the output per sample, as the source gives it"),
+        Arg("op", _op_name, REQUIRED, "the source's operator (Tensor.unfold, torch.stack, Einsum, ...)"),
+        Arg("params", nonnegative_int, 0, "the parameters the operator holds (a module's own)"),
+    ),
+    shape=lambda a, ins: tuple(a["shape"]),
+    params=lambda a, ins, out: a["params"],
+    inputs="many",
+    calls=("function", "module"),
+    build=_build_opaque,
+    formulas={"output": "as given", "params": "as given", "macs": "unknown: counted 0 (a lower bound)",
+              "arguments": "`shape`, `op`, `params`; written by `cnncost import --partial`"},
+    # what it saves, its field and its work are unknown: nothing, none and a copy's, so figures are lower bounds;
+    # each convention counts it 0 by name (conventions.py)
+    saved="nothing", rf="none", latency="copy", counts="other",
+)
+
+
 from . import kinds_tensor  # noqa: E402,F401  the tensor-op kinds: one registry, two files

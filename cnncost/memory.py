@@ -530,7 +530,14 @@ def analyze_memory(graph: Graph, settings: Settings | None = None, *, mode: str 
 
 
 def check_trainable(graph: Graph, settings: Settings):
-    """Batch norm in training needs more than one value per channel, or PyTorch refuses to run it."""
+    """Batch norm in training needs more than one value per channel, or PyTorch refuses to run it. An ONNX file
+    whose batch norms were folded into its convs has lost what training saves for them."""
+    folded = "Batch norms folded into convolutions:"  # importers/builder.py FOLDED_BATCHNORM (importing it loads them)
+    if any(note.startswith(folded) for note in graph.notes):
+        raise CnnCostError("the ONNX file's batch norms were folded into its convolutions (see its note), so "
+                           "training memory would leave them out", hint="export it with torch.onnx.export(..., "
+                           "do_constant_folding=False), which keeps them, or import the module itself with "
+                           "cnncost.from_torch; --mode infer is exact")
     for node in _running(graph, settings.include_side):
         if node.kind == "batchnorm" and settings.batch * math.prod(node.input_shapes[0][1:]) == 1:
             raise CnnCostError(f"batch norm '{node.name}' sees one value per channel at batch {settings.batch}, "

@@ -308,7 +308,14 @@ class Report(Result):
             **self._pass_dict(),
             "layers": [layer_to_dict(l) for l in self.layers],
             "totals": totals_to_dict(self.totals, self.training),
+            # an import with --partial: its opaque rows count 0, so every total is a lower bound
+            "complete": not self.unsupported(),
+            "unsupported": self.unsupported(),
         }
+
+    def unsupported(self) -> list[dict]:
+        """Graph.unsupported: the operators an import could not map; the totals are lower bounds unless empty."""
+        return self.graph.unsupported() if self.graph is not None else []
 
     @property
     def training(self) -> bool:

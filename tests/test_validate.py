@@ -163,6 +163,7 @@ layers:
   - binary: {name: with_map, op: add, input: [back_to_map, map]}
   - identity
   - side: {name: aux, layers: [flatten, {linear: {out: 5}}]}
+  - side: {name: unmapped, layers: [{opaque: {shape: [2, 5], op: Tensor.unfold, params: 6}}]}
   - flatten
   - batchnorm: {name: bn_vec}
   - layernorm: {name: ln_vec}

@@ -95,6 +95,7 @@ KIND_ARGS = {
     "matmul": (), "einsum": ("equation",), "attention": ("causal", "scale"),
     "multihead_attention": ("heads", "bias"), "pixel_shuffle": ("factor",), "pixel_unshuffle": ("factor",),
     "instancenorm": ("eps", "affine"), "grn": ("eps", "channels_last"),
+    "opaque": ("shape", "op", "params"),
 }
 ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "hardsigmoid", "hardswish", "silu", "gelu", "mish")
 CALLS = ("module", "subclass", "function", "operator", "mean")

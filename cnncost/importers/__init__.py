@@ -15,11 +15,13 @@ if TYPE_CHECKING:  # for the type checker only: importing cnncost imports neithe
     from .builder import ImportedGraph
 
 
-def from_onnx(path: str | os.PathLike, input: tuple[int, ...] | str | None = None) -> ImportedGraph:
+def from_onnx(path: str | os.PathLike, input: tuple[int, ...] | str | None = None,
+              partial: bool = False) -> ImportedGraph:
     """The network in an ONNX file, read statically: no onnxruntime, nothing runs, no weight is read.
 
     ``input``: the per-sample input shape (``"3x224x224"`` or a tuple) instead of the file's own. The result is
-    a Graph (``cnncost.analyze(graph)``) whose ``to_yaml()`` is what ``cnncost import`` writes.
+    a Graph (``cnncost.analyze(graph)``) whose ``to_yaml()`` is what ``cnncost import`` writes. ``partial``: as
+    ``cnncost import --partial``, operators cnncost cannot map become opaque rows (docs/import.md).
 
         >>> graph = cnncost.from_onnx("resnet50.onnx")          # doctest: +SKIP
         >>> cnncost.analyze(graph, convention="fvcore").totals  # doctest: +SKIP
@@ -27,18 +29,21 @@ def from_onnx(path: str | os.PathLike, input: tuple[int, ...] | str | None = Non
     from ..report import parse_input
     from .onnx import load_onnx
 
-    return load_onnx(path, None if input is None else parse_input(input))
+    return load_onnx(path, None if input is None else parse_input(input), partial=partial)
 
 
-def from_torch(module: Any, input: tuple[int, ...] | str = "3x224x224", name: str | None = None) -> ImportedGraph:
+def from_torch(module: Any, input: Any, name: str | None = None, partial: bool = False) -> ImportedGraph:
     """A ``torch.nn.Module`` as cnncost layers, traced with torch.fx (nothing runs), rows named by module path.
 
-    ``input``: the per-sample input shape, ``"3x224x224"`` or a tuple; ``name``: the model's name (its class's by
-    default). The result is a Graph (``cnncost.analyze(graph)``) with ``to_yaml()``.
+    ``input``: what you would feed it: a tensor, its shape ``(N, C, H, W)``, the per-sample ``(C, H, W)`` or
+    ``"3x224x224"``, or a one-element tuple of one of these. ``name``: the model's name (its class's by default).
+    ``partial``: import a module with operators cnncost cannot map, each as an opaque row of the shape torch
+    gives, the totals then lower bounds (docs/import.md); by default such a module is refused, every operator
+    listed. The result is a Graph (``cnncost.analyze(graph)``) with ``to_yaml()``.
 
-        >>> graph = cnncost.from_torch(torchvision.models.resnet18(), input="3x224x224")  # doctest: +SKIP
-        >>> print(graph.to_yaml())                                                        # doctest: +SKIP
+        >>> graph = cnncost.from_torch(torchvision.models.resnet18(), input=(1, 3, 224, 224))  # doctest: +SKIP
+        >>> print(graph.to_yaml())                                                             # doctest: +SKIP
     """
     from .torch import import_module
 
-    return import_module(module, input, name)
+    return import_module(module, input, name, partial)

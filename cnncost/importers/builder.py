@@ -22,6 +22,10 @@ from ..graph import INPUT, Graph
 from ..kinds import KINDS, format_shape
 
 
+# the note an ONNX import gives a file whose batch norms the exporter folded (onnx.py); memory.py reads it
+FOLDED_BATCHNORM = "Batch norms folded into convolutions:"
+
+
 @dataclass(repr=False)  # Graph's one-line repr
 class ImportedGraph(Graph):
     """A Graph read from a torch module or an ONNX file; ``to_yaml()`` is the cnncost YAML it was expanded

@@ -31,8 +31,8 @@ from collections import Counter
 from ..errors import CnnCostError, Location
 from ..graph import INPUT
 from . import onnx_proto as proto
-from .builder import Builder, ImportedGraph, Row, TooManyLayers
-from .values import UNKNOWN, Act, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text as _dims
+from .builder import FOLDED_BATCHNORM, Builder, ImportedGraph, Row, TooManyLayers
+from .values import UNKNOWN, Act, Opaque, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text as _dims
 from .tensors import (Const, axis_of, broadcast_dims, concat, divide, elementwise, gather, power, reshape_dims,
                       sized, slice_, slice_ranges, transpose)
 
@@ -106,6 +106,8 @@ class OnnxImporter:
         self.data_input, self.overridden = data, input_shape is not None
         self.builder = Builder(self.values[data].shape[1:], path)
         self.row_of_node: dict = {}  # for the Add after a MatMul
+        self.walked: set = set()
+        self.inferred = None  # value_info from onnx's shape inference, where the file has none of its own
 
     # --- inputs and initializers ---
 
@@ -154,20 +156,14 @@ class OnnxImporter:
 
     # --- the walk ---
 
-    def run(self) -> ImportedGraph:
+    def run(self, partial=False) -> ImportedGraph:
         graph = self.model.graph
         self.check_one_writer(graph)
-        unknown = Counter()
-        names: dict = {}
-        for node in _all_nodes(graph.nodes):
-            if node.domain not in ("", "ai.onnx") or not (hasattr(self, "op_" + node.op_type)
-                                                          or node.op_type in CONST_OPS):
-                unknown[node.op_type] += 1
-                names.setdefault(node.op_type, []).append(node.name or node.op_type)
-        if unknown:
-            self.fail_unmappable([(op, n, None) for op in unknown for n in names[op]])
         self.run_nodes(graph.nodes)
-        if self.refused:
+        unknown = [n for n in _all_nodes(graph.nodes) if n not in self.walked and (
+            n.domain not in ("", "ai.onnx") or not (hasattr(self, "op_" + n.op_type) or n.op_type in CONST_OPS))]
+        self.refused += [(n.op_type, n.name or n.op_type, None) for n in unknown]  # inside a subgraph
+        if self.refused and (not partial or unknown):
             self.fail_unmappable(self.refused)
         outputs = []
         for info in graph.outputs:
@@ -175,7 +171,7 @@ class OnnxImporter:
             try:
                 outputs.append(self.plain(value, None))
             except Unmappable as exc:
-                self.fail_unmappable([("output", info.name, str(exc))])
+                self.fail_unmappable(self.refused + [("output", info.name, str(exc))])
         if not outputs:
             raise CnnCostError("the model has no output", location=Location(self.path))
         self.check_value_info()
@@ -184,7 +180,25 @@ class OnnxImporter:
         header = [f"Imported from {os.path.basename(self.path)} by 'cnncost import' ({producer}, opset "
                   f"{self.model.opsets.get('', self.model.opsets.get('ai.onnx', '?'))}).",
                   "Layer names are the ONNX node names, or their weights' names, made legal; docs/import.md."]
-        return self.builder.graph(outputs[0].row, name, header, f"{name}, imported from ONNX")
+        return self.builder.graph(outputs[0].row, name, header, f"{name}, imported from ONNX", self.folded_note())
+
+    def folded_note(self) -> list[str]:
+        """A PyTorch export without BatchNormalization whose convs have biases under exporter-made names
+        (onnx::Conv_14, where a module's would be conv1.bias beside conv1.weight): the exporter folded each
+        eval-mode batch norm into the conv before it. Inference costs are the folded network's; training ones
+        would miss the norms (memory.py refuses them, by this note)."""
+        nodes = list(_all_nodes(self.model.graph.nodes))
+        if not self.model.producer.lower().startswith("pytorch") or any(
+                n.op_type == "BatchNormalization" for n in nodes):
+            return []
+        folded = [n for n in nodes if n.op_type == "Conv" and len(n.inputs) > 2 and n.inputs[2] and not (
+            n.inputs[1].endswith(".weight") and n.inputs[2] == n.inputs[1][:-len("weight")] + "bias")]
+        if not folded:
+            return []
+        return [f"{FOLDED_BATCHNORM} {len(folded)} of its convolutions have biases under names the exporter made "
+                f"(such as {folded[0].inputs[2]}) and the file has no BatchNormalization: PyTorch's exporter folds "
+                "an eval-mode batch norm into the conv before it. Inference costs are the folded network's; training "
+                "memory would miss the batch norms, and is refused."]
 
     def check_one_writer(self, graph):
         """ONNX allows one writer per tensor name; a file with two would be read as whichever came last."""
@@ -209,7 +223,8 @@ class OnnxImporter:
             parts.append(f"{op} x{len(items)}: {shown}{more}")
         total = sum(len(v) for v in by_op.values())
         raise CnnCostError(f"{total} operator{'s' if total != 1 else ''} cnncost cannot map: " + "; ".join(parts),
-                           location=Location(self.path), hint="docs/import.md lists what maps to what")
+                           location=Location(self.path), hint="docs/import.md lists what maps to what; 'cnncost "
+                           "import --partial' imports the rest, its totals lower bounds")
 
     def run_nodes(self, nodes):
         for node in nodes:
@@ -221,16 +236,45 @@ class OnnxImporter:
                 if missing:
                     raise CnnCostError(f"node '{node.name}' reads '{missing[0]}', which nothing before it makes "
                                        "(the graph is not in order)", location=Location(self.path))
+                self.walked.add(node)
                 try:
                     outs = self.evaluate(node, ins)
                 except Unmappable as exc:
-                    self.refused.append((node.op_type, node.name or node.op_type, str(exc)))
-                    outs = [UNKNOWN] * len(node.outputs)
+                    outs = self.refuse(node, ins, str(exc))
             for name, value in zip(node.outputs, outs):
                 if name:
                     self.values[name] = value
 
+    def refuse(self, node, ins, why) -> list:
+        """Note the refusal, and go on with the shapes the file gives its outputs (value_info), so that one pass
+        lists every operator cnncost cannot map, and --partial has a row of that shape."""
+        infos = self.model.graph.value_info
+        outs, unknown = [], []
+        for name in node.outputs:
+            info = infos.get(name) or next((o for o in self.model.graph.outputs if o.name == name), None)
+            dims = info.dims if info is not None else None
+            if dims is None and self.inferred is not None:
+                info = self.inferred.get(name)
+                dims = info.dims if info is not None else None
+            if dims and all(isinstance(d, int) and d > 0 for d in dims[1:]):
+                shape = (self.values[self.data_input].shape[0], *dims[1:])
+                outs.append(Opaque(node, [i for i in ins if isinstance(i, (Act, Pending))], shape, node.op_type,
+                                   held=0, batch=shape[0]))
+            else:
+                outs.append(UNKNOWN)
+                unknown.append(name)
+        if unknown and any(self.consumers[n] for n in unknown):
+            why += "; the file gives no shape for its output, so what reads it is not checked"
+        self.refused.append((node.op_type, node.name or node.op_type, why))
+        return outs
+
+    def opaque_row(self, args, acts, node) -> Act:
+        act = self.row("opaque", args, acts, node, call="function")
+        return act
+
     def evaluate(self, node, ins) -> list:
+        if node.domain not in ("", "ai.onnx"):
+            raise Unmappable(f"an operator of the domain '{node.domain}', not ONNX's own")
         if node.op_type in CONST_OPS and all(i is None or isinstance(i, Const) for i in ins):
             try:
                 return CONST_OPS[node.op_type](self, node, ins)
@@ -238,7 +282,7 @@ class OnnxImporter:
                 raise Unmappable(f"cannot compute it statically: {exc}") from None
         handler = getattr(self, "op_" + node.op_type, None)
         if handler is None:
-            raise Unmappable("on activations, cnncost has no kind for it")
+            raise Unmappable("")  # no kind for it: the refusal lists its name alone
         try:
             out = handler(node, ins)
         except TooManyLayers:
@@ -1044,7 +1088,8 @@ def _read(path: str):
     return model
 
 
-def load_onnx(path, input_shape: tuple | None = None, overrides: dict | None = None) -> ImportedGraph:
+def load_onnx(path, input_shape: tuple | None = None, overrides: dict | None = None,
+              partial: bool = False) -> ImportedGraph:
     """The network in an ONNX file, as a cnncost graph (``input_shape``: per sample, instead of the file's)."""
     path = os.fspath(path)
     if overrides:
@@ -1054,5 +1099,37 @@ def load_onnx(path, input_shape: tuple | None = None, overrides: dict | None = N
     if model.functions:
         raise CnnCostError("the model defines its own functions (ONNX local functions), which cnncost does not "
                            "read", location=Location(path))
-    return OnnxImporter(model, path, input_shape).run()
+    importer = OnnxImporter(model, path, input_shape)
+    try:
+        return importer.run(partial)
+    except CnnCostError:
+        if not importer.refused or input_shape is not None or not any(
+                n not in model.graph.value_info for n in _refused_outputs(importer)):
+            raise
+        inferred = _inferred_shapes(path)  # the file gives no shape past a refused operator: ask onnx for them
+        if inferred is None:
+            raise
+    importer = OnnxImporter(proto.read(path), path, input_shape)
+    importer.inferred = inferred
+    return importer.run(partial)
+
+
+def _refused_outputs(importer) -> list:
+    names = {name for _, name, _ in importer.refused}
+    return [o for n in _all_nodes(importer.model.graph.nodes) if (n.name or n.op_type) in names for o in n.outputs]
+
+
+def _inferred_shapes(path) -> dict | None:
+    """value_info as onnx.shape_inference gives it, where the onnx package is installed: shapes past an operator
+    cnncost cannot map, for a complete list of refusals and for --partial's opaque rows."""
+    try:
+        import onnx
+        from onnx import shape_inference
+    except ImportError:
+        return None
+    try:
+        inferred = shape_inference.infer_shapes(onnx.load(path, load_external_data=False))
+    except Exception:  # noqa: BLE001  (onnx cannot infer them either: the refusal stands as it is)
+        return None
+    return proto.parse(inferred.SerializeToString()).graph.value_info
 

@@ -33,11 +33,12 @@ from ..graph import INPUT
 from ..kinds import KINDS
 from ..report import parse_input
 from .builder import Builder, ImportedGraph, TooManyLayers
-from .values import UNKNOWN, Act, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text
+from .values import UNKNOWN, Act, Opaque, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text
 
 try:
     import torch
     import torch.fx as fx
+    import torch.fx._symbolic_trace as _fx_trace
     import torch.nn.functional as F
     from torch import nn
 except ImportError:  # pragma: no cover - exercised where torch is missing
@@ -174,7 +175,7 @@ class TorchImporter:
         except _Stop as exc:
             if not self.refused:
                 raise CnnCostError(f"tracing stopped: {exc}", location=Location(self.name)) from None
-            graph = None
+            self.fail(f"; tracing stopped there: {exc}")
         except CnnCostError:
             raise
         except Exception as exc:
@@ -182,8 +183,6 @@ class TorchImporter:
         finally:
             for m, mode in modes.items():
                 m.training = mode
-        if self.refused:
-            self.fail()
         return graph
 
     def untraceable(self, exc) -> CnnCostError:
@@ -202,7 +201,7 @@ class TorchImporter:
         return CnnCostError(f"cannot trace the module{code}: {message}", location=location,
                             hint="cnncost traces forward with torch.fx; a branch on tensor values has no single graph")
 
-    def fail(self):
+    def fail(self, more=""):
         parts = []
         by_what: dict = {}
         for what, where, why in self.refused:
@@ -213,8 +212,9 @@ class TorchImporter:
             parts.append(f"{what} x{len(items)}: {shown}{more}")
         total = len(self.refused)
         raise CnnCostError(f"{total} module{'s' if total != 1 else ''} or function{'s' if total != 1 else ''} "
-                           "cnncost cannot map: " + "; ".join(parts), location=Location(self.name),
-                           hint="docs/import.md lists what maps to what")
+                           "cnncost cannot map: " + "; ".join(parts) + more, location=Location(self.name),
+                           hint="docs/import.md lists what maps to what; --partial (partial=True) imports the rest, "
+                                "its totals lower bounds")
 
     def record(self, node, kind, target, args, kwargs, scope):
         """What cnncost knows of a node's value, worked out as the tracer records the node."""
@@ -246,6 +246,9 @@ class TorchImporter:
             self.meta[node] = UNKNOWN
             return
         self.current = (node, scope)
+        if kind in ("call_function", "call_method") and not _activations(args, kwargs):
+            self.meta[node] = _constant(kind, target, args, kwargs)  # arithmetic on parameters and constants
+            return
         try:
             if kind == "call_module":
                 module = self.root.get_submodule(target)
@@ -264,17 +267,41 @@ class TorchImporter:
             else:
                 value = UNKNOWN
         except Unmappable as exc:
-            self.refused.append((what, where, str(exc)))
-            value = UNKNOWN
+            value = self.refuse(what, where, str(exc), kind, target, args, kwargs)
         except TooManyLayers:
             raise
         except CnnCostError as exc:
-            self.refused.append((what, where, exc.message))
-            value = UNKNOWN
+            value = self.refuse(what, where, exc.message, kind, target, args, kwargs)
         except TypeError as exc:  # called with arguments cnncost does not read
-            self.refused.append((what, where, f"unexpected arguments: {exc}"))
-            value = UNKNOWN
+            value = self.refuse(what, where, f"unexpected arguments: {exc}", kind, target, args, kwargs)
         self.meta[node] = value
+
+    def refuse(self, what, where, why, kind, target, args, kwargs):
+        """Note the refusal, and go on with what torch says the node gives (its shape, on meta tensors), so
+        that one pass lists every operator cnncost cannot map, and --partial has a row of that shape."""
+        module = self.root.get_submodule(target) if kind == "call_module" else None
+        try:
+            out = _on_meta(kind, target, module, args, kwargs)
+        except Exception as exc:  # noqa: BLE001  (torch cannot run it on meta tensors either)
+            self.refused.append((what, where, f"{why}; its output shape is unknown, so what reads it is not "
+                                 f"checked ({type(exc).__name__})"))
+            return UNKNOWN
+        self.refused.append((what, where, why))
+        held = sum(p.numel() for p in module.parameters()) if module is not None else sum(
+            p.tensor.numel() for p in {id(v): v for v in _leaves((args, kwargs))
+                                       if isinstance(v, Param) and v.path}.values())
+        inputs = [v for v in _leaves((args, kwargs)) if isinstance(v, (Act, Pending))]
+        parts = []
+
+        def wrap(value):
+            if isinstance(value, torch.Tensor):
+                parts.append(Opaque(self.current, inputs, tuple(value.shape), what, held if not parts else 0))
+                return parts[-1]
+            if isinstance(value, (list, tuple)) and not isinstance(value, torch.Size):
+                return type(value)(wrap(v) for v in value) if not hasattr(value, "_fields") else UNKNOWN
+            return value
+
+        return wrap(out)
 
     def _value(self, a):
         if isinstance(a, fx.Proxy):
@@ -316,6 +343,9 @@ class TorchImporter:
         if acts[0].nhwc:
             shape = (shape[0], *shape[2:], shape[1])
         return Act(row, shape, acts[0].nhwc)
+
+    def opaque_row(self, args, acts, node) -> Act:
+        return self.row("opaque", args, acts, node=node, call="function", base=_base_name(node[0]))
 
     # --- names ---
 
@@ -384,15 +414,41 @@ class TorchImporter:
         return self.builder.graph(output.row, self.name, header, f"{self.name}, imported from torch", notes)
 
 
-def import_module(module, input="3x224x224", name=None) -> ImportedGraph:
+def input_shape(input) -> tuple:
+    """The per-sample shape of what a torch user passes as the input: (N, C, H, W), (C, H, W), "3x224x224", a
+    tensor (its first axis the batch), or a one-element tuple of one of these. One line, never a tensor's repr."""
+    if isinstance(input, torch.Tensor):
+        if input.dim() < 2:
+            raise CnnCostError(f"the input tensor has {input.dim()} dimension{'s' if input.dim() != 1 else ''}; "
+                               "it needs a batch axis and at least one more")
+        return tuple(int(d) for d in input.shape[1:])
+    if isinstance(input, str):
+        return parse_input(input)
+    if isinstance(input, (tuple, list, torch.Size)) and input and all(
+            isinstance(v, (torch.Tensor, tuple, list, torch.Size)) for v in input):
+        if len(input) != 1:
+            raise CnnCostError(f"{len(input)} inputs given; cnncost imports networks of one input")
+        return input_shape(input[0])
+    if not isinstance(input, (tuple, list, torch.Size)) or not input or any(
+            isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in input):
+        what = type(input).__name__ if not isinstance(input, (tuple, list)) else "a shape with a dimension that is " \
+            "not a positive integer"
+        raise CnnCostError(f"input must be (N, C, H, W), (C, H, W), '3x224x224' or a tensor, not {what}")
+    if len(input) > 8:
+        raise CnnCostError(f"input has {len(input)} dimensions; at most 8")
+    # (N, C, H, W): a 4-D shape carries its batch, as torch.randn(1, 3, 224, 224).shape does
+    return tuple(input[1:]) if len(input) == 4 else tuple(input)
+
+
+def import_module(module, input, name=None, partial=False) -> ImportedGraph:
     if not isinstance(module, nn.Module):
         raise CnnCostError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
-    shape = parse_input(input) if isinstance(input, str) else tuple(input)
-    if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
-        raise CnnCostError(f"input {input!r} must be positive integers per sample, e.g. '3x224x224'")
+    shape = input_shape(input)
     name = name or getattr(module, "model_name", None) or type(module).__name__
     importer = TorchImporter(module, tuple(shape), name)
     graph = importer.trace()
+    if importer.refused and not partial:
+        importer.fail()
     out_node = next(n for n in reversed(graph.nodes) if n.op == "output")
     outputs = [importer.meta.get(n, UNKNOWN) for n in _nodes_in(out_node.args[0])]
     outputs = [o for o in outputs if isinstance(o, (Act, Pending))]
@@ -454,6 +510,67 @@ def _map(value, fn):
     if isinstance(value, dict):
         return {k: _map(v, fn) for k, v in value.items()}
     return fn(value)
+
+
+def _leaves(value):
+    if isinstance(value, (list, tuple)) and not isinstance(value, torch.Size):
+        for v in value:
+            yield from _leaves(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def _activations(args, kwargs) -> bool:
+    return any(isinstance(v, (Act, Pending)) for v in _leaves((args, kwargs)))
+
+
+def _meta(value):
+    if isinstance(value, (Act, Pending)):
+        return torch.empty(value.shape, device="meta")
+    if isinstance(value, Param):
+        return torch.empty(value.shape, dtype=value.tensor.dtype, device="meta")
+    return value
+
+
+def _on_meta(kind, target, module, args, kwargs):
+    """What torch gives for this node on meta tensors of the shapes cnncost knows: nothing is computed."""
+    args, kwargs = _map(args, _meta), _map(kwargs, _meta)
+    if kind == "call_module":
+        state = {name: torch.empty(t.shape, dtype=t.dtype, device="meta")
+                 for name, t in (*module.named_parameters(), *module.named_buffers())}
+        # fx patches Module.__call__ while it traces: run the module as torch would, outside the trace
+        patched = nn.Module.__call__, nn.Module.__getattr__
+        nn.Module.__call__, nn.Module.__getattr__ = _fx_trace._orig_module_call, _fx_trace._orig_module_getattr
+        try:
+            return torch.func.functional_call(module, state, tuple(args), kwargs)
+        finally:
+            nn.Module.__call__, nn.Module.__getattr__ = patched
+    if kind == "call_method":
+        return getattr(args[0], target)(*args[1:], **kwargs)
+    return target(*args, **kwargs)
+
+
+_SAME_PARAMETER = {"view", "reshape", "squeeze", "unsqueeze", "permute", "transpose", "flatten", "contiguous", "to",
+                   "float", "type_as", "expand", "expand_as", "detach", "clone"}
+
+
+def _constant(kind, target, args, kwargs):
+    """A node that reads no activation (a parameter reshaped, a constant built): a Param of the shape torch
+    gives. A view of one parameter keeps its path, so that ``x * self.gamma.reshape(1, -1, 1, 1)`` is a layer
+    scale named by the parameter, as ``x * self.gamma`` is."""
+    try:
+        out = _on_meta(kind, target, None, args, kwargs)
+    except Exception:  # noqa: BLE001  (not a tensor computation: the reader is refused if it needs one)
+        return UNKNOWN
+    if not isinstance(out, torch.Tensor):
+        return out if isinstance(out, (int, float, bool, torch.Size)) else UNKNOWN
+    params = [v for v in _leaves((args, kwargs)) if isinstance(v, Param)]
+    name = target if kind == "call_method" else getattr(target, "__name__", "")
+    path = params[0].path if len(params) == 1 and name in _SAME_PARAMETER else None
+    return Param(out, path)
 
 
 def _contains_unknown(value) -> bool:

@@ -124,3 +124,31 @@ def dims_text(shape) -> str:
 
 def _span(r: range) -> str:
     return f"{r.start}:{r.stop}" + (f":{r.step}" if r.step != 1 else "")
+
+
+class Opaque(Pending):
+    """The output of an operator cnncost cannot map (kinds.py opaque), with the shape the source gives: a row
+    where it is read, when the import is partial. ``held``: the parameters the operator holds."""
+
+    def __init__(self, node, inputs, shape, what, held=0, batch=1):
+        super().__init__(node)
+        self.inputs, self.shape, self.what, self.held, self.batch = inputs, tuple(shape), what, held, batch
+
+    def make(self, imp):
+        acts = []
+        for value in self.inputs:
+            if isinstance(value, Pending):
+                try:
+                    value = value.materialize(imp)
+                except Unmappable:
+                    value = getattr(value, "src", None)  # a pattern cut short: what it started from
+            if isinstance(value, Act) and all(value.row is not a.row for a in acts):
+                acts.append(value)
+        if not acts:
+            raise Unmappable(f"the output of {self.what}, which reads no activation cnncost follows")
+        shape = self.shape
+        sample = shape[1:] if len(shape) >= 2 and shape[0] == self.batch else shape  # batch first, or not
+        args = {"shape": [max(int(d), 1) for d in sample] or [1], "op": self.what}
+        if self.held:
+            args["params"] = int(self.held)
+        return Act(imp.opaque_row(args, acts, self.node).row, shape)

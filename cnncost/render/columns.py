@@ -203,13 +203,23 @@ def not_counted(report: Report) -> dict:
     return rows
 
 
+def partial_line(missing: list[dict]) -> str:
+    """What a partial import left out (Graph.unsupported), in one line."""
+    count = sum(m["count"] for m in missing)
+    listed = ", ".join(f"{m['op']} x{m['count']}" for m in missing)
+    return (f"Incomplete: {count} operator{'s' if count != 1 else ''} the import could not map "
+            f"{'are opaque rows' if count != 1 else 'is an opaque row'} counted as 0 ({listed}); every total is a "
+            "lower bound.")
+
+
 def footer(report: Report, notes=(), model_notes: bool = True) -> list[str]:
     """The lines under a table: totals, the convention, side outputs, the model's notes (unless
     model_notes is false) and the given notes."""
     t = report.totals
+    missing = report.unsupported()
     lines = [
         f"{one_line(report.model)}: input {'x'.join(map(str, report.input))}, batch {report.batch}, {report.dtype}. "
-        f"Totals: {t.params:,} params, {t.buffers:,} buffers, {t.macs:,} MACs, {t.flops:,} FLOPs, "
+        f"{'Totals, lower bounds: at least' if missing else 'Totals:'} {t.params:,} params, {t.buffers:,} buffers, {t.macs:,} MACs, {t.flops:,} FLOPs, "
         f"{t.memory_bytes:,} bytes of activations.",
         f"Convention '{report.convention}': {CONVENTIONS[report.convention].summary}",
     ]
@@ -217,6 +227,8 @@ def footer(report: Report, notes=(), model_notes: bool = True) -> list[str]:
     if uncounted:
         lines.append(f"Not counted by {report.convention} (0 MACs): " + ", ".join(
             f"{kind} ({rows:,} row{'s' if rows > 1 else ''})" for kind, rows in uncounted.items()) + ".")
+    if missing:
+        lines.append(partial_line(missing))
     if any(l.side for l in report.layers):
         if report.include_side:
             lines.append("Side outputs (auxiliary heads) are included in the totals.")

@@ -66,7 +66,9 @@ def render_csv(view) -> str:
         writer.writerow(cells)
     # the last row is the report's totals (side outputs as the report counts them), name and type "total"
     t = view.report.totals
-    writer.writerow(["total", "total", "x".join(map(str, view.report.input)), "", t.params, t.buffers, t.macs,
+    # a partial import's totals are lower bounds: the type column says so
+    kind = "total (lower bound)" if view.report.unsupported() else "total"
+    writer.writerow(["total", kind, "x".join(map(str, view.report.input)), "", t.params, t.buffers, t.macs,
                      t.flops, t.memory_bytes, ""] + (["", "", "", ""] if rf else [])
                     + ([t.backward_input_macs, t.backward_weight_macs] if backward else []))
     return out.getvalue()
