@@ -252,6 +252,21 @@ def run_measure(names, command):
         print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
 
 
+def measured_inputs() -> dict:
+    """Each measured model's input (its 'input' row, else its 'model' comment line), as the tools ran it."""
+    inputs = {}
+    if not MEASURED.exists():
+        return inputs
+    for line in MEASURED.read_text().splitlines():
+        if line.startswith("# model "):
+            _, _, name, _, _, size = line.split()
+            inputs[name] = tuple(int(d) for d in size.split("x"))
+        elif "\tinput\t" in line:
+            name, _, _, _, size = line.split("\t")
+            inputs[name] = tuple(int(d) for d in size.split("x"))
+    return inputs
+
+
 def run_import(names, partial=False):
     import cnncost
     from cnncost.errors import CnnCostError
@@ -262,9 +277,10 @@ def run_import(names, partial=False):
     if table.exists():
         for line in table.read_text().splitlines()[1:]:
             previous[line.split("\t")[0]] = line
+    measured = measured_inputs()
     for name in names:
         model = build(name)
-        shape = MODELS[name][2]
+        shape = measured.get(name, MODELS[name][2])
         started = time.perf_counter()
         path = IMPORTS / f"{name}.yaml.gz"
         try:

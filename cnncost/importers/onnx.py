@@ -83,6 +83,40 @@ class Lrn(Pending):
         raise Unmappable("computes part of a local response normalisation that does not end in x / (...)")
 
 
+class GroupNormed(Pending):
+    """torch's exporter's group norm: Reshape(x, [N, G, -1]), InstanceNormalization with unit scale and zero
+    bias, Reshape back to x's shape, then Mul by the weight and Add the bias (each per channel). ``stage``:
+    normed (still (N, G, L)), back (x's shape), scaled (the Mul seen)."""
+
+    def __init__(self, node, src: Act, groups: int, eps: float, shape, stage="normed"):
+        super().__init__(node)
+        self.src, self.groups, self.eps, self.shape, self.stage = src, groups, eps, tuple(shape), stage
+
+    def make(self, imp):
+        if self.stage == "back":
+            return imp.row("groupnorm", {"groups": self.groups, "eps": self.eps, "affine": False}, [self.src],
+                           self.node)
+        raise Unmappable("a group norm (InstanceNormalization between reshapes) that is not reshaped back to its "
+                         "input's shape" if self.stage == "normed" else "a group norm scaled but not shifted")
+
+
+class ErfOf(Pending):
+    """GELU as the TorchScript exporter writes it before opset 20: x * 0.5 * (1 + erf(x / sqrt(2))), in any of
+    its orders. ``stage``: divided (x / sqrt 2), erf, plus_one, times_x, and halved where one half comes first."""
+
+    def __init__(self, node, src: Act, stage, shape):
+        super().__init__(node)
+        self.src, self.stage, self.shape = src, stage, tuple(shape)
+
+    def make(self, imp):
+        raise Unmappable("computes part of a GELU (x * 0.5 * (1 + erf(x / sqrt 2))) that does not complete")
+
+
+def _is(const, value, tolerance=1e-6) -> bool:
+    values = const.known() if const.size <= 4 else None
+    return bool(values) and all(abs(float(v) - value) <= tolerance * max(1.0, abs(value)) for v in values)
+
+
 def short_float(value: float) -> float:
     """A float32 attribute (1e-05 stored as 9.99999974737e-06) as the shortest decimal that is the same float32."""
     packed = struct.pack("<f", value)
@@ -512,6 +546,21 @@ class OnnxImporter:
         return self.row("groupnorm", {"groups": node.attrs["num_groups"],
                                       "eps": short_float(node.attrs.get("epsilon", 1e-5))}, [x], node)
 
+    def op_InstanceNormalization(self, node, ins):
+        x, scale, bias = ins
+        if isinstance(x, Reshaped) and len(x.shape) == 3 and len(x.src.shape) == 4 and \
+                x.src.shape[1] % x.shape[1] == 0 and isinstance(scale, Const) and isinstance(bias, Const) and \
+                scale.size == bias.size == x.shape[1] and _is(scale, 1.0) and _is(bias, 0.0):
+            return GroupNormed(node, x.src, x.shape[1], short_float(node.attrs.get("epsilon", 1e-5)), x.shape)
+        raise Unmappable("an instance norm that is not the middle of a group norm (Reshape to N x G x -1, unit "
+                         "scale and zero bias, Reshape back)")
+
+    def op_Erf(self, node, ins):
+        x = ins[0]
+        if isinstance(x, ErfOf) and x.stage == "divided":
+            return ErfOf(node, x.src, "erf", x.shape)
+        raise Unmappable("an erf that is not part of a GELU")
+
     def op_LRN(self, node, ins):
         a = node.attrs
         return self.row("lrn", {"size": a["size"], "alpha": short_float(a.get("alpha", 1e-4)),
@@ -597,6 +646,12 @@ class OnnxImporter:
         if isinstance(a, Const):
             if isinstance(b, Lrn) and b.stage == "scaled":
                 return b.step("shifted", k=short_float(a.scalar()))
+            if isinstance(b, GroupNormed) and b.stage == "scaled" and a.size == b.shape[1] and b.done is None:
+                return self.row("groupnorm", {"groups": b.groups, "eps": b.eps}, [b.src], node)
+            if isinstance(b, GroupNormed) and b.stage == "unit" and a.size == 1 and _is(a, 0.0) and b.done is None:
+                return self.row("groupnorm", {"groups": b.groups, "eps": b.eps, "affine": False}, [b.src], node)
+            if isinstance(b, ErfOf) and b.stage == "erf" and _is(a, 1.0):
+                return ErfOf(node, b.src, "plus_one", b.shape)
             return self._bias(node, a, b)
         x, y = self.plain(a, node, nhwc_ok=True), self.plain(b, node, nhwc_ok=True)
         if x.nhwc != y.nhwc:
@@ -627,6 +682,14 @@ class OnnxImporter:
         if isinstance(a, Const):
             if isinstance(b, Lrn) and b.stage == "averaged":
                 return b.step("scaled", alpha=short_float(a.scalar()))
+            if isinstance(b, GroupNormed) and b.stage == "back" and a.size == 1 and _is(a, 1.0):
+                return GroupNormed(node, b.src, b.groups, b.eps, b.shape, "unit")  # affine=False: times 1, plus 0
+            if isinstance(b, GroupNormed) and b.stage == "back" and a.size == b.shape[1] and a.dims[-2:] == (1, 1):
+                return GroupNormed(node, b.src, b.groups, b.eps, b.shape, "scaled")
+            if isinstance(b, ErfOf) and b.stage == "times_x" and _is(a, 0.5):
+                return self.row("gelu", {}, [b.src], node)  # (x * (1 + erf)) * 0.5
+            if isinstance(b, Act) and _is(a, 0.5) and not b.nhwc:
+                return ErfOf(node, b, "halved", b.shape)  # x * 0.5, if (1 + erf(x / sqrt 2)) follows
             x = self.plain(b, node)
             if a.name is not None and a.size == x.shape[1] and len(x.shape) == 4 and a.dims[-2:] == (1, 1):
                 return self.row("layer_scale", {}, [x], node)  # a learnt scale per channel: x * gamma
@@ -635,6 +698,13 @@ class OnnxImporter:
             a, b = b, a
         if isinstance(a, SigmoidOf) and a.done is None and b is a.src:
             return self.row("silu", {}, [self.plain(b, node, nhwc_ok=True)], a.node)  # x * sigmoid(x)
+        if isinstance(b, ErfOf) and b.stage == "plus_one":
+            a, b = b, a
+        if isinstance(a, ErfOf) and a.stage == "plus_one":
+            if b is a.src:
+                return ErfOf(node, a.src, "times_x", a.shape)  # x * (1 + erf(x / sqrt 2)), halved next
+            if isinstance(b, ErfOf) and b.stage == "halved" and b.src is a.src:
+                return self.row("gelu", {}, [a.src], node)  # (x * 0.5) * (1 + erf(x / sqrt 2))
         if a is b and isinstance(a, Act) and not a.nhwc:
             return Lrn(node, a, a.shape)  # x * x: a mul row, unless a local response norm follows
         x, y = self.plain(a, node), self.plain(b, node)
@@ -642,6 +712,10 @@ class OnnxImporter:
 
     def op_Div(self, node, ins):
         x, d = ins
+        if isinstance(d, Const) and _is(d, math.sqrt(2), 1e-4):
+            src = x.src if isinstance(x, ErfOf) and x.stage == "halved" else x
+            if isinstance(src, Act) and not src.nhwc:
+                return ErfOf(node, src, "divided", src.shape)
         if isinstance(d, Lrn) and d.stage == "powered" and isinstance(x, Act) and x is d.src:
             f = d.found
             return self.row("lrn", {"size": f["size"], "alpha": f["alpha"], "beta": f["beta"], "k": f["k"]},
@@ -701,6 +775,8 @@ class OnnxImporter:
         target = reshape_dims(x.shape, self.const(ins[1], "target shape").ints(), bool(node.attrs.get("allowzero")))
         if isinstance(x, Lrn):
             return x.reshaped(target)
+        if isinstance(x, GroupNormed) and x.stage == "normed" and target == x.src.shape:
+            return GroupNormed(node, x.src, x.groups, x.eps, target, "back")
         if isinstance(x, Shuffled):
             if target == x.src.shape:
                 return self.row("channel_shuffle", {"groups": x.groups}, [x.src], node)
@@ -1033,6 +1109,18 @@ def _c_where(imp, node, ins):
     return [Const(both.values, dims, x.is_float or y.is_float)]
 
 
+def _c_clip(imp, node, ins):
+    """Clip on constants: the shape arithmetic of TF-"same" padding (timm's Conv2dSame: max((ceil(i / s) - 1) * s
+    + (k - 1) * d + 1 - i, 0)), which the TorchScript exporter writes as a Clip with no upper bound."""
+    c = ins[0]
+    bounds = [ins[i].known()[0] if len(ins) > i and ins[i] is not None else None for i in (1, 2)]
+    low = bounds[0] if bounds[0] is not None else node.attrs.get("min")
+    high = bounds[1] if bounds[1] is not None else node.attrs.get("max")
+    values = [v if low is None or v >= low else low for v in c.known()]
+    values = [v if high is None or v <= high else high for v in values]
+    return [Const(values, c.dims, c.is_float)]
+
+
 def _unary_const(fn, is_float=None):
     def op(imp, node, ins):
         c = ins[0]
@@ -1066,7 +1154,7 @@ CONST_OPS = {
     "Or": _binary(lambda x, y: bool(x or y), False), "Not": _unary_const(lambda x: not x, False),
     "Neg": _unary_const(lambda x: -x), "Abs": _unary_const(abs), "Floor": _unary_const(math.floor, False),
     "Ceil": _unary_const(math.ceil, False), "Sqrt": _unary_const(math.sqrt, True), "Where": _c_where,
-    "Expand": _c_expand, "ReduceProd": _c_reduce_prod,
+    "Expand": _c_expand, "ReduceProd": _c_reduce_prod, "Clip": _c_clip,
     "If": lambda imp, node, ins: imp.op_If(node, ins),
 }
 
