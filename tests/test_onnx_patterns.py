@@ -79,3 +79,48 @@ def test_tf_same_padding_from_shape_arithmetic_reads_as_a_pad(tmp_path):
     assert graph.nodes[-1].output_shape == shape == (8, 9, 9)
     assert graph.nodes[0].args["padding"] == (1, 1, 1, 1)  # (9 - 1) * 2 + 3 - 17 = 2: one each side
     assert cnncost.analyze(graph, convention="flopcounter").totals.macs == _flopcounter_macs(module)
+
+
+@pytest.mark.parametrize("name", ["resnet18"])  # convnext_tiny passes too (checked by hand; a minute more)
+def test_zoo_models_through_torchs_default_exporter(name, tmp_path):
+    """torch.onnx.export's default since torch 2.9 (dynamo=True; needs onnxscript): its names, operators and
+    folding differ from the TorchScript exporter's. Its optimizer folds every batch norm away (at initialisation
+    they are the identity), so each row but those comes back with every figure under every convention, and the
+    totals' parameters are the model's less its batch norms'. Slow (a minute a model on a busy machine): one
+    model with batch norms and residuals (ConvNeXt-T's layer norms, channels-last linears and layer scales pass
+    too, run by hand); the TorchScript exporter takes the whole zoo (tests/test_import.py)."""
+    import contextlib
+    import dataclasses
+    import io
+    import logging
+
+    pytest.importorskip("onnxscript")
+    from cnncost.kinds import KINDS
+    from cnncost.validate import smallest_input
+    from tests.test_import import _AllOutputs, figures
+
+    shape = smallest_input(name)
+    original = cnncost.load(name, input=shape)
+    net = cnncost.to_torch(original).eval()
+    path = tmp_path / f"{name}.onnx"
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_AllOutputs(torch, net, original.output), (torch.zeros(1, *shape),), str(path))
+    finally:
+        logging.disable(logging.NOTSET)
+    imported = cnncost.load(str(path))
+    nodes = [dataclasses.replace(n, call=KINDS[n.kind].calls[0]) for n in original.nodes if not n.side]
+    expected = dataclasses.replace(original, nodes=nodes)
+    gone = ("dropout", "identity", "stochastic_depth", "batchnorm")
+    keep = [i for i, n in enumerate(expected.nodes) if n.kind not in gone]
+    # this exporter writes the global average pool as ReduceMean, which the import reads as torch's
+    # x.mean([2, 3]) (call: mean): the conventions that count a pooling module and a mean apart (fvcore, ptflops,
+    # thop, torchinfo, torchscan) differ on that row by design; these do not
+    for convention in ("lecture", "torchvision", "flopcounter"):
+        want = [figures(cnncost.analyze(expected, convention=convention))[i] for i in keep]
+        assert want == figures(cnncost.analyze(imported, convention=convention)), convention
+    norms = sum(n.params for n in cnncost.analyze(expected).layers if n.type == "batchnorm")
+    assert cnncost.analyze(imported).totals.params == cnncost.analyze(expected).totals.params - norms
+    assert norms > 0

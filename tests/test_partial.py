@@ -185,3 +185,37 @@ def test_an_onnx_file_with_folded_batch_norms_says_so_and_refuses_training_memor
     unfolded = cnncost.load(str(kept))
     assert "batchnorm" in [n.kind for n in unfolded.nodes] and not unfolded.notes
     memory.analyze_memory(unfolded, cnncost.Settings(batch=2))
+
+
+def test_in_place_activations_are_recorded_and_train_as_torch_saves():
+    """nn.LeakyReLU(inplace=True) and nn.ELU(inplace=True) save their output, not their input (leaky_relu_,
+    elu_): the import records inplace, and training memory equals what saved_tensors_hooks sees torch save."""
+    import torch.nn.functional as F
+
+    from cnncost import memory
+
+    class InPlace(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.act = nn.Conv2d(3, 8, 3), nn.LeakyReLU(0.1, inplace=True)
+            self.conv2, self.elu, self.conv3 = nn.Conv2d(8, 8, 3), nn.ELU(inplace=True), nn.Conv2d(8, 4, 1)
+
+        def forward(self, x):
+            return F.relu(self.conv3(self.elu(self.conv2(self.act(self.conv(x))))), inplace=True)
+
+    module = InPlace()
+    graph = cnncost.from_torch(module, input=(2, 3, 16, 16))
+    assert [n.args.get("inplace") for n in graph.nodes if n.kind in ("leaky_relu", "elu", "relu")] == [True] * 3
+    parameters = {t.untyped_storage().data_ptr() for t in module.parameters()}
+    storages = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in parameters:
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = module.train()(torch.randn(2, 3, 16, 16))  # noqa: F841  (alive while the count is read)
+        measured = sum(storages.values())
+    settings = cnncost.Settings(batch=2)
+    assert memory.analyze_memory(graph, settings, device_kind="cpu").saved_activation_bytes == measured

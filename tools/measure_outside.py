@@ -298,9 +298,8 @@ def run_import(names, partial=False):
         if text is None:
             path.unlink(missing_ok=True)
         else:
-            with gzip.open(path, "wt", compresslevel=9) as f:
-                f.write(text)
-            os.utime(path, (0, 0))
+            with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as f:
+                f.write(text.encode())  # mtime 0: the same YAML gives the same bytes
         seconds = time.perf_counter() - started
         previous[name] = f"{name}\t{outcome}\t{seconds:.2f}\t{message[:2000]}"
         print(f"{name:28s} {outcome} {seconds:.2f}s {message[:200]}", file=sys.stderr, flush=True)

@@ -859,25 +859,30 @@ def _lrn_function(imp, x, size, alpha=1e-4, beta=0.75, k=1.0):
 # --- activations ---
 
 
+def _in_place(kind, values: dict, inplace) -> dict:
+    """``inplace: true`` where torch runs the in-place variant and the kind says what that saves (kinds.py)."""
+    if inplace is True and "inplace" in KINDS[kind].arg_map:
+        values["inplace"] = True
+    return values
+
+
 def _unary_module(kind, **read):
     def handler(imp, m, x):
         args = {key: _float(getattr(m, attr)) for key, attr in read.items()}
-        if getattr(m, "inplace", False) is True and "inplace" in KINDS[kind].arg_map:
-            args["inplace"] = True  # torch's in-place variant, which saves other tensors for backward
-        return imp.row(kind, args, [imp.plain(x, nhwc_ok=True)])
+        return imp.row(kind, _in_place(kind, args, getattr(m, "inplace", False)), [imp.plain(x, nhwc_ok=True)])
     return handler
 
 
-def _unary_function(kind, call="function", **positional):
+def _unary_function(kind, call="function", inplace=False, **positional):
     def handler(imp, x, *args, **kwargs):
         values = {}
         for (key, (index, default)) in positional.items():
             value = args[index] if len(args) > index else kwargs.get(key if key != "slope" else "negative_slope",
                                                                       default)
             values[key] = _float(value)
-        if kwargs.get("inplace") is True and "inplace" in KINDS[kind].arg_map:
-            values["inplace"] = True
-        return imp.row(kind, values, [imp.plain(x, nhwc_ok=True)], call=call)
+        # F.relu(x, True), F.leaky_relu(x, 0.1, inplace=True), torch.relu_(x), x.relu_(): the in-place variant
+        in_place = inplace or kwargs.get("inplace") is True or any(a is True for a in args)
+        return imp.row(kind, _in_place(kind, values, in_place), [imp.plain(x, nhwc_ok=True)], call=call)
     return handler
 
 
@@ -1209,7 +1214,8 @@ def _functions() -> dict:
             if fn is not None:
                 table[fn] = handler
 
-    add("F.relu F.relu_ torch.relu torch.relu_", _unary_function("relu"))
+    add("F.relu torch.relu", _unary_function("relu"))
+    add("F.relu_ torch.relu_", _unary_function("relu", inplace=True))
     add("F.relu6", _unary_function("relu6"))
     add("F.hardtanh", _hardtanh)
     add("F.leaky_relu", _unary_function("leaky_relu", slope=(1, 0.01)))
@@ -1266,8 +1272,8 @@ METHODS = {
     "view": _view, "reshape": _view, "flatten": _flatten_method, "contiguous": _same, "clone": _same,
     "float": _same, "to": _same, "detach": _same, "type_as": _same,
     "permute": _permute, "transpose": _transpose, "mean": _mean, "unsqueeze": _unsqueeze, "squeeze": _squeeze,
-    "relu": _unary_function("relu"), "relu_": _unary_function("relu"), "sigmoid": _unary_function("sigmoid"),
-    "sigmoid_": _unary_function("sigmoid"), "tanh": _unary_function("tanh"), "softmax": _softmax,
+    "relu": _unary_function("relu"), "relu_": _unary_function("relu", inplace=True),
+    "sigmoid": _unary_function("sigmoid"), "sigmoid_": _unary_function("sigmoid", inplace=True), "tanh": _unary_function("tanh"), "softmax": _softmax,
     "chunk": _chunk, "split": _split, "clamp": _clamp, "clamp_": _clamp, "clip": _clamp,
     "clamp_min": lambda imp, x, min: _clamp(imp, x, min, None),
     "add": _binary("add", "function"), "add_": _binary("add", "function"),
