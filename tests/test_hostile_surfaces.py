@@ -138,6 +138,10 @@ def test_a_conv_whose_kernel_shape_disagrees_with_its_weight_is_refused(tmp_path
     conv = _node("Conv", ["x", "w"], ["y"], "conv", _ints_attribute("kernel_shape", [3, 3]))
     path = onnx_file(tmp_path / "k3.onnx", [conv], "y", initializers=weight("w", (4, 3, 3, 3)))
     assert cnncost.analyze(path).totals.params == 4 * 3 * 3 * 3
+    # a transposed convolution likewise (its weight is Cin x Cout x kH x kW)
+    deconv = _node("ConvTranspose", ["x", "w"], ["y"], "deconv", _ints_attribute("kernel_shape", [5, 5]))
+    path = onnx_file(tmp_path / "t.onnx", [deconv], "y", initializers=weight("w", (3, 4, 3, 3)))
+    assert "kernel_shape [5, 5] disagrees with its weight's [3, 3]" in one_error_line(cnncost_cli("table", path))
 
 
 def test_two_nodes_writing_one_tensor_are_refused(tmp_path):

@@ -438,6 +438,10 @@ class OnnxImporter:
         if top != bottom or left != right:
             raise Unmappable(f"asymmetric pads {a.get('pads')}")
         groups = a.get("group", 1)
+        if len(w.dims) != 4 or list(a.get("kernel_shape") or w.dims[2:]) != list(w.dims[2:]):
+            raise Unmappable(f"its kernel_shape {a.get('kernel_shape')} disagrees with its weight's {list(w.dims[2:])}")
+        if w.dims[0] != x.shape[1]:  # a transposed convolution's weight is Cin x Cout/groups x kH x kW
+            raise Unmappable(f"its weight reads {w.dims[0]} channels, the input has {x.shape[1]}")
         return self.row("conv_transpose", {
             "out": w.dims[1] * groups, "kernel": list(a.get("kernel_shape") or w.dims[2:]),
             "stride": list(a.get("strides", [1, 1])), "padding": [top, left],
