@@ -20,8 +20,8 @@ nn = torch.nn
 
 
 class Unmapped(nn.Module):
-    """A conv net with three operators cnncost has no kind for (a sum over the channels, an unfold, and a 1-D
-    conv on pooled features: ECA's), a parameter reshaped before use (timm's layer scale), and an unequal split."""
+    """A conv net with operators cnncost has no kind for (a log-sum-exp over the channels, and a 1-D conv on
+    pooled features: ECA's), a parameter reshaped before use (timm's layer scale), and an unequal split."""
 
     def __init__(self):
         super().__init__()
@@ -36,7 +36,7 @@ class Unmapped(nn.Module):
         weights = self.eca(x.mean((2, 3)).unsqueeze(1)).transpose(-1, -2).unsqueeze(-1)
         x = x * weights.sigmoid()
         a, b = torch.split(x, [3, 5], dim=1)
-        total = x.sum(dim=1, keepdim=True)
+        total = x.logsumexp(dim=1, keepdim=True)
         return self.head(torch.cat([b, a], 1)), total
 
 
@@ -50,7 +50,7 @@ def test_a_refusal_lists_every_operator_in_one_pass():
     message = str(error.value)
     assert "\n" not in message
     # each operator below stands after another one that is refused: all are named, with their counts
-    for part in ("Conv1d x1: 'eca'", "torch.split x1", "Tensor.sum x1"):
+    for part in ("Conv1d x1: 'eca'", "torch.split x1", "Tensor.logsumexp x1"):
         assert part in message, part
     assert "--partial" in message
 
@@ -219,3 +219,27 @@ def test_in_place_activations_are_recorded_and_train_as_torch_saves():
         measured = sum(storages.values())
     settings = cnncost.Settings(batch=2)
     assert memory.analyze_memory(graph, settings, device_kind="cpu").saved_activation_bytes == measured
+
+
+def test_constants_reductions_stacks_and_unequal_slices_map_to_the_tensor_kinds():
+    """x * 0.5 + 1, torch.stack, x.sum(dim) and x[:, :3] of 5 channels: scalar, stack, reduce and slice rows whose
+    output shape and MACs under flopcounter are torch's own (FlopCounterMode counts none of these four)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    class Tensorish(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.head = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 5, 1)
+
+        def forward(self, x):
+            x = self.conv(x)
+            return self.head(torch.stack([x, x * 0.5 + 1], 1).sum(1))[:, :3]
+
+    module = Tensorish()
+    graph = cnncost.from_torch(module, input=(1, 3, 16, 16))
+    assert [n.kind for n in graph.nodes] == ["conv", "scalar", "scalar", "stack", "reduce", "conv", "slice"]
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        out = module(torch.zeros(1, 3, 16, 16))
+    assert graph.nodes[-1].output_shape == tuple(out.shape[1:]) == (3, 16, 16)
+    assert cnncost.analyze(graph, convention="flopcounter").totals.macs == counter.get_total_flops() // 2

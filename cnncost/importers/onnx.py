@@ -297,7 +297,7 @@ class OnnxImporter:
             else:
                 outs.append(UNKNOWN)
                 unknown.append(name)
-        if unknown and any(self.consumers[n] for n in unknown):
+        if why and unknown and any(self.consumers[n] for n in unknown):  # (no handler at all: the name alone)
             why += "; the file gives no shape for its output, so what reads it is not checked"
         self.refused.append((node.op_type, node.name or node.op_type, why))
         return outs

@@ -247,7 +247,13 @@ class TorchImporter:
             return
         self.current = (node, scope)
         if kind in ("call_function", "call_method") and not _activations(args, kwargs):
-            self.meta[node] = _constant(kind, target, args, kwargs)  # arithmetic on parameters and constants
+            self.meta[node] = _constant(kind, target, args, kwargs)  # parameters reshaped, constants built
+            name = target if kind == "call_method" else getattr(target, "__name__", "")
+            if name not in _SAME_PARAMETER and any(isinstance(v, Param) and v.path for v in _leaves((args, kwargs))):
+                # work on parameters at every call (weight standardisation): a cost no row would hold
+                what = f"Tensor.{target}" if kind == "call_method" else _function_name(target)
+                self.refused.append((what, scope or "forward", "computes with parameters, which no cnncost row "
+                                     "counts (weight standardisation, say)"))
             return
         try:
             if kind == "call_module":
@@ -795,9 +801,32 @@ def _mean(imp, x, dim=None, keepdim=False, dtype=None):
     dims = sorted(d % len(x.shape) for d in (dim if isinstance(dim, (list, tuple)) else [dim])) if dim is not None \
         else None
     if len(x.shape) != 4 or dims != [2, 3]:
-        raise Unmappable(f"a mean over {dim}; cnncost's is over H and W of a map")
+        return _reduce_row(imp, x, "mean", dim, keepdim)
     pooled = imp.row("global_avgpool", {}, [x], call="mean", base="mean")
     return pooled if keepdim else Reshaped(imp.current, pooled, pooled.shape[:2])
+
+
+def _reduce_row(imp, x, op, dim, keepdim):
+    if dim is None:
+        raise Unmappable(f"a {op} over every axis, the batch's too")
+    dims = sorted({d % len(x.shape) for d in (dim if isinstance(dim, (list, tuple)) else [dim])})
+    if 0 in dims:
+        raise Unmappable(f"a {op} over the batch axis")
+    return imp.row("reduce", {"op": op, "dims": dims, "keepdim": bool(keepdim)}, [x], call="function", base=op)
+
+
+def _reduce(op):
+    def handler(imp, x, dim=None, keepdim=False, dtype=None):
+        return _reduce_row(imp, imp.plain(x), op, dim, keepdim)
+    return handler
+
+
+def _stack(imp, tensors, dim=0):
+    xs = [imp.plain(t) for t in tensors]
+    dim = dim % (len(xs[0].shape) + 1)
+    if dim == 0:
+        raise Unmappable("a stack along the batch axis")
+    return imp.row("stack", {"dim": dim}, xs, call="function")
 
 
 # --- normalisation ---
@@ -1007,9 +1036,12 @@ def _binary(kind, call):
                 return imp.row("layer_scale", {}, [x], call="operator", path=b.path)  # x * gamma, one per channel
             raise Unmappable(f"{'multiplies' if kind == 'mul' else 'adds'} an activation and a tensor that is not "
                              "an activation")
+        if isinstance(a, (Act, Pending)) and isinstance(b, (int, float)) and not isinstance(b, bool):
+            return imp.row("scalar", {"op": kind, "value": _float(b)}, [imp.plain(a)], call=call)  # x + 3
+        if isinstance(b, (Act, Pending)) and isinstance(a, (int, float)) and not isinstance(a, bool):
+            return imp.row("scalar", {"op": kind, "value": _float(a)}, [imp.plain(b)], call=call)  # 3 * x
         if not isinstance(a, (Act, Pending)) or not isinstance(b, (Act, Pending)):
-            raise Unmappable(f"{'multiplies' if kind == 'mul' else 'adds'} an activation and a number; cnncost has "
-                             "no arithmetic with constants")
+            raise Unmappable(f"{'multiplies' if kind == 'mul' else 'adds'} an activation and a number")
         x, y = imp.plain(a, nhwc_ok=True), imp.plain(b, nhwc_ok=True)
         if x.nhwc != y.nhwc:
             raise Unmappable("combines a channels-last view with a map")
@@ -1088,7 +1120,8 @@ def _getitem(imp, value, index):
         if size and c % size == 0 and start % size == 0:
             return imp.row("channel_split", {"parts": c // size, "index": start // size}, [base], call="function",
                            base="split")
-        raise Unmappable(f"takes channels {start}:{start + size} of {c}, not one of equal parts")
+        return imp.row("slice", {"dim": 1, "start": start, "end": start + size}, [base], call="operator",
+                       base="slice")  # unequal parts (ReXNet's x[:, :27], dual-path networks)
     raise Unmappable(f"slices a {dims_text(shape)} tensor along dims {changed}")
 
 
@@ -1249,6 +1282,10 @@ def _functions() -> dict:
     add("operator.mul operator.imul", _binary("mul", "operator"))
     add("operator.getitem", _getitem)
     add("torch.mean", _mean)
+    add("torch.sum", _reduce("sum"))
+    add("torch.amax", _reduce("amax"))
+    add("torch.amin", _reduce("amin"))
+    add("torch.stack", _stack)
     add("torch.transpose", _transpose)
     add("torch.permute", _permute)
     add("torch.reshape", _view)
@@ -1271,7 +1308,8 @@ NAMED_FUNCTIONS = {"torchvision.ops.stochastic_depth.stochastic_depth": _stochas
 METHODS = {
     "view": _view, "reshape": _view, "flatten": _flatten_method, "contiguous": _same, "clone": _same,
     "float": _same, "to": _same, "detach": _same, "type_as": _same,
-    "permute": _permute, "transpose": _transpose, "mean": _mean, "unsqueeze": _unsqueeze, "squeeze": _squeeze,
+    "permute": _permute, "transpose": _transpose, "mean": _mean,
+    "sum": _reduce("sum"), "amax": _reduce("amax"), "amin": _reduce("amin"), "unsqueeze": _unsqueeze, "squeeze": _squeeze,
     "relu": _unary_function("relu"), "relu_": _unary_function("relu", inplace=True),
     "sigmoid": _unary_function("sigmoid"), "sigmoid_": _unary_function("sigmoid", inplace=True), "tanh": _unary_function("tanh"), "softmax": _softmax,
     "chunk": _chunk, "split": _split, "clamp": _clamp, "clamp_": _clamp, "clip": _clamp,
