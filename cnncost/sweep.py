@@ -457,7 +457,7 @@ def _point(graph: Graph, settings: Settings, values, cache, memory, optimizer, l
         return Point(values, params, macs, 2 * macs, activations, peak, seconds)
     from .engine import view
 
-    t = view(graph, settings).totals
+    t = view(graph, settings.replace(batch=batch)).totals  # the point's batch: settings holds the base's
     return Point(values, params, macs, 2 * macs, activations, peak, seconds, None, t.backward_macs, t.training_macs,
                  t.training_flops)
 
