@@ -102,20 +102,27 @@ class OutputError(CnnCostError):
 
 # C0 and C1 control characters, DEL, the Unicode line and paragraph separators, and lone surrogates (bytes
 # that were not UTF-8, in a file name): each would break the one-line error or the terminal.
-_UNPRINTABLE = None
+_UNPRINTABLE = "[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]"
+# the same but for the newlines and tabs of a table's or a list's layout
+_UNPRINTABLE_IN_LAYOUT = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]"
+# the colours of render/grid.py's SGR, kept on a coloured terminal, or any other unprintable character
+_OUR_STYLES = "\x1b\\[(?:0|1|2|3|31|1;31)m|" + _UNPRINTABLE_IN_LAYOUT
+_COMPILED: dict = {}
+
+
+def _compiled(pattern: str):
+    """The pattern, compiled on first use: re is not imported at start-up (docs/performance.md)."""
+    found = _COMPILED.get(pattern)
+    if found is None:
+        import re
+
+        found = _COMPILED[pattern] = re.compile(pattern)
+    return found
 
 
 def one_line(text: str) -> str:
     """Text with every character that could break a line or a terminal escaped, as Python's repr does."""
-    global _UNPRINTABLE
-    if _UNPRINTABLE is None:
-        import re
-
-        _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-    return _UNPRINTABLE.sub(_escape, text)
-
-
-_OUR_STYLES = None
+    return _compiled(_UNPRINTABLE).sub(_escape, text)
 
 
 def terminal_text(text: str, styles: bool = False) -> str:
@@ -125,26 +132,12 @@ def terminal_text(text: str, styles: bool = False) -> str:
     its cursor. Without styles, every escape is escaped."""
     if not styles:
         return one_line_keeping_layout(text)
-    global _OUR_STYLES
-    if _OUR_STYLES is None:
-        import re
-
-        _OUR_STYLES = re.compile("\x1b\\[(?:0|1|2|3|31|1;31)m"  # the colours of render/grid.py's SGR
-                                 "|[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-    return _OUR_STYLES.sub(_escape_unless_ours, text)
-
-
-_UNPRINTABLE_IN_LAYOUT = None
+    return _compiled(_OUR_STYLES).sub(_escape_unless_ours, text)
 
 
 def one_line_keeping_layout(text: str) -> str:
     """one_line's escapes, but for the newlines and tabs of a table or a list."""
-    global _UNPRINTABLE_IN_LAYOUT
-    if _UNPRINTABLE_IN_LAYOUT is None:
-        import re
-
-        _UNPRINTABLE_IN_LAYOUT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-    return _UNPRINTABLE_IN_LAYOUT.sub(_escape, text)
+    return _compiled(_UNPRINTABLE_IN_LAYOUT).sub(_escape, text)
 
 
 def _escape_unless_ours(match) -> str:
