@@ -6,13 +6,21 @@ from .importers import from_onnx, from_torch
 from .engine import group_by_depth
 from .errors import CnnCostError
 from .graph import Graph, Node
-from .info import ModelInfo, model_info
 from .report import LayerCost, Report, Settings, Totals
 from .results import ReceptiveFields, Result
 
-# Each analysis checks, when imported, that every kind's record names a rule it has (kinds.register_check):
-# importing them here makes an incomplete kind fail at 'import cnncost', naming the kind and the rule.
-from . import conventions, latency, memory, rf, training  # noqa: E402,F401
+# Each analysis's per-kind rules check, when imported, that every kind's record names a rule they have
+# (kinds.register_check): importing them here makes an incomplete kind fail at 'import cnncost', naming the
+# kind and the rule. The analyses over them (memory.py, latency.py) are imported when first used.
+from . import conventions, latency_rules, rf, saved_rules, training  # noqa: E402,F401
+
+
+def __getattr__(name):  # the model card (info.py) is imported when first asked for
+    if name in ("ModelInfo", "model_info"):
+        from . import info
+
+        return getattr(info, name)
+    raise AttributeError(f"module 'cnncost' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 

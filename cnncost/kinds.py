@@ -221,9 +221,9 @@ class LayerKind:
     formulas: dict = field(default_factory=dict)  # output, params, macs: for the docs' table
     # The analyses' rules, each the name of an entry in that analysis's table or a function of the kind's own.
     # define() refuses a kind without one, and each analysis, when imported, refuses a name it does not have.
-    saved: Any = None  # memory.py SAVED_RULES, or (node, context) -> what autograd saves for backward
+    saved: Any = None  # saved_rules.py SAVED_RULES, or (node, context) -> what autograd saves for backward
     rf: Any = None  # rf.py FIELD_RULES, or (node, input fields) -> the receptive field
-    latency: Any = None  # latency.py LATENCY_RULES: its FLOPs, whether it moves data, which peak
+    latency: Any = None  # latency_rules.py LATENCY_RULES: its FLOPs, whether it moves data, which peak
     counts: Any = None  # conventions.py: the family whose rule each convention states (conv, activation, ...)
     view: Any = False  # its output is its first input's storage: True, (node, mode) -> bool, or "if contiguous"
     # the output's layout: "fresh" (contiguous), "kept" (an element-wise op keeps its input's strides), or
@@ -295,9 +295,9 @@ CATEGORIES = ("conv", "linear", "pool", "norm", "activation", "elementwise", "re
 RULES = {
     "shape": "its output shape",
     "build": "a torch builder",
-    "saved": "what autograd saves (memory.py SAVED_RULES)",
+    "saved": "what autograd saves (saved_rules.py SAVED_RULES)",
     "rf": "its receptive-field rule (rf.py FIELD_RULES)",
-    "latency": "its FLOPs and bytes at inference (latency.py LATENCY_RULES)",
+    "latency": "its FLOPs and bytes at inference (latency_rules.py LATENCY_RULES)",
     "counts": "how each convention counts it (a family of conventions.py, or a rule under its own name)",
 }
 INPLACE_SAVES = (None, "output", "input copy")

@@ -98,7 +98,7 @@ def _scalar(m, x):
 def _scalar_saved(node, ctx):
     # measured with saved_tensors_hooks (torch 2.13): + - * / and rsub save nothing; pow and clamp their
     # input; v / x the reciprocal it multiplies
-    from .memory import _input, _new
+    from .saved_rules import _input, _new
 
     if not ctx.grad_inputs[0]:
         return ()
@@ -137,7 +137,7 @@ def _unary(m, x):
 
 
 def _unary_saved(node, ctx):
-    from .memory import OUTPUT, _input
+    from .saved_rules import OUTPUT, _input
 
     saves = _UNARY_SAVES[node.args["op"]]
     if not ctx.grad_inputs[0] or saves is None:
@@ -173,7 +173,7 @@ def _binary(m, x, y):
 def _binary_saved(node, ctx):
     # + and - save nothing; * / maximum minimum each operand the other's gradient needs (both, measured);
     # pow both and its output
-    from .memory import OUTPUT, _input
+    from .saved_rules import OUTPUT, _input
 
     op = node.args["op"]
     if op in ("add", "sub") or not any(ctx.grad_inputs):
@@ -236,7 +236,7 @@ def _build_param(t, a, ins, out):
 
 def _param_saved(node, ctx):
     # x * p and x / p keep x for p's gradient when p is learnable (p itself is a parameter, not an activation)
-    from .memory import _input
+    from .saved_rules import _input
 
     return (_input(),) if ctx.trainable and node.args["learnable"] and node.args["op"] in ("mul", "div") else ()
 
@@ -293,7 +293,7 @@ def _reduce(m, x):
 
 def _reduce_saved(node, ctx):
     # sum and mean need only the sizes; amax, amin and the norm keep their input and output
-    from .memory import OUTPUT, _input
+    from .saved_rules import OUTPUT, _input
 
     return (_input(), OUTPUT) if ctx.grad_inputs[0] and node.args["op"] in ("amax", "amin", "norm") else ()
 
@@ -579,7 +579,7 @@ def _matmul_shape(a, shapes):
 def operand(node, ctx, i):
     """An operand a batched product saves: the input itself where contiguous, else the contiguous copy that
     torch's matmul (folding batch axes), einsum and the CPU's attention kernel make of it (measured)."""
-    from .memory import _input, _new
+    from .saved_rules import _input, _new
 
     if not ctx.layouts or ctx.layouts[i] == "contiguous" or len(node.input_shapes[i]) < 2:
         return _input(i)
@@ -703,7 +703,7 @@ def _attention_saved(node, ctx):
     # q * scale, k
     # transposed, the weights (heads x L x S) and v (a copy where not contiguous), all float32 for half
     # precision on the CPU
-    from .memory import OUTPUT, _new
+    from .saved_rules import OUTPUT, _new
 
     if not any(ctx.grad_inputs):
         return ()
@@ -788,7 +788,7 @@ def _mha_saved(node, ctx):
     # measured (torch 2.13, CPU, batch_first, need_weights=False): the tokens as (L*N, E) for the input
     # projection (a copy unless N = 1, transposed from batch-first), the q, k, v projection, and the
     # attention's float32 log-sum-exp and output
-    from .memory import _input, _new
+    from .saved_rules import _input, _new
 
     if not ctx.trainable and not any(ctx.grad_inputs):
         return ()
@@ -887,7 +887,7 @@ def _instancenorm_shape(a, shapes):
 
 def _instancenorm_saved(node, ctx):
     # the input, a mean and an inverse std per sample and channel, and (affine) the weight repeated per sample
-    from .memory import _input, _new
+    from .saved_rules import _input, _new
 
     if not ctx.trainable and not ctx.grad_inputs[0]:
         return ()
@@ -943,7 +943,7 @@ def _grn_saved(node, ctx):
     # measured (torch 2.13): the norm's input and output, the mean plus eps (the division's divisor) and the
     # quotient nx, x for gamma's gradient and x * nx for gamma's product: x once, x * nx and three per-channel
     # tensors
-    from .memory import _input, _new
+    from .saved_rules import _input, _new
 
     if not ctx.trainable and not ctx.grad_inputs[0]:
         return ()

@@ -17,58 +17,14 @@ from dataclasses import dataclass
 from .devices import Device
 from .errors import CnnCostError
 from .results import Result
-from .graph import Graph, Node
-from .kinds import KINDS, register_check
+from .graph import Graph
+from .kinds import KINDS
 from .report import Settings
+from .latency_rules import _LATENCY, LATENCY_RULES, flops_of  # noqa: F401  (the rules: checked at 'import cnncost')
 
 # The peak used for conv and linear (matrix work), by dtype; other work runs on the plain FP32 units.
 MATRIX_RATE = {"float32": "fp32", "float64": "fp32", "float16": "fp16", "bfloat16": "bf16", "int8": "int8",
                "uint8": "int8"}
-
-class LatencyRule:
-    """How a kind runs at inference: ``flops(node, batch)``, whether it moves data, and on which units.
-
-    A plain class, not a dataclass: every command imports them.
-    """
-
-    __slots__ = ("flops", "moves", "matrix", "text")
-
-    def __init__(self, flops, text: str, *, moves: bool = True, matrix: bool = False):
-        self.flops, self.text, self.moves, self.matrix = flops, text, moves, matrix
-
-
-# The rules a kind's record names (kinds.py, ``latency``).
-LATENCY_RULES: dict[str, LatencyRule] = {
-    # a multiply and an add per MAC, and the bias; on the matrix units
-    "matrix": LatencyRule(lambda node, n: 2 * node.macs * n + node.bias_adds * n, "2 x MACs + bias adds",
-                          matrix=True),
-    "free": LatencyRule(lambda node, n: 0, "a view, or skipped in eval: moves nothing", moves=False),
-    "copy": LatencyRule(lambda node, n: 0, "a copy: no arithmetic, reads its input and writes its output"),
-    "batchnorm": LatencyRule(lambda node, n: 2 * node.output_elements * n,
-                             "a scale and a shift per element (running statistics)"),
-    "norm": LatencyRule(lambda node, n: 5 * node.output_elements * n, "mean, variance, normalise, scale, shift"),
-    "lrn": LatencyRule(lambda node, n: 2 * node.macs * n, "square and sum over the window, per element"),
-    "softmax": LatencyRule(lambda node, n: 3 * node.output_elements * n, "exp, sum, divide"),
-    "per_element": LatencyRule(lambda node, n: node.output_elements * n, "one operation per element"),
-    "macs": LatencyRule(lambda node, n: node.macs * n, "one operation per MAC (pooling's window, add, mul)"),
-}
-_LATENCY: dict[str, LatencyRule] = {}  # by kind, resolved once
-
-
-def _check(kind) -> None:
-    if kind.latency not in LATENCY_RULES:
-        raise ValueError(f"layer kind {kind.name}: latency.py has no rule '{kind.latency}' "
-                         f"(its rules: {', '.join(LATENCY_RULES)})")
-    _LATENCY[kind.name] = LATENCY_RULES[kind.latency]
-
-
-register_check("latency", _check)
-
-
-def flops_of(node: Node, n: int) -> int:
-    """The floating-point operations of one row at inference, for the batch."""
-    return _LATENCY[node.kind].flops(node, n)
-
 
 @dataclass(frozen=True)
 class LayerTime:

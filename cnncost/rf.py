@@ -26,7 +26,6 @@ Plain data; ``cnncost validate --rf`` checks the fields against torch gradients 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Callable
 
 from .errors import CnnCostError
@@ -169,6 +168,8 @@ def _upsampling(fields, reads, exact: bool) -> Field:
 
 def _conv_transpose(node: Node, fields):
     # output o = i*stride - padding + t*dilation for input unit i and tap t: i in [(o + p - (k-1)d)/s, (o + p)/s]
+    from fractions import Fraction  # here, not at the top: it imports decimal, 3 ms of every command's start
+
     a = node.args
 
     def reads(i):
@@ -179,6 +180,8 @@ def _conv_transpose(node: Node, fields):
 
 
 def _upsample(node: Node, fields):
+    from fractions import Fraction  # see _conv_transpose
+
     a, (_, *sizes), (_, *outs) = node.args, node.input_shapes[0], node.output_shape
 
     def reads(i):
@@ -226,6 +229,8 @@ def _pixel_unshuffle(node: Node, fields):
 
 def _pixel_shuffle(node: Node, fields):
     # output unit o reads input unit floor(o / r): as nearest upsampling by an integer factor
+    from fractions import Fraction  # see _conv_transpose
+
     r = Fraction(1, node.args["factor"])
     return _upsampling(fields, lambda i: (r, -Fraction(r.denominator - 1, r.denominator), 0), False)
 

@@ -1,6 +1,9 @@
 """A kind is one complete record: define() refuses a record missing a rule, naming kind and rule, and a kind
 written in one place (its define() call) works in every analysis and validates in torch."""
 
+import subprocess
+import sys
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -31,9 +34,9 @@ def test_a_record_missing_a_rule_is_refused_naming_kind_and_rule(rule):
 
 
 @pytest.mark.parametrize("rule, where", [
-    ("saved", "memory.py has no saved-tensor rule 'no_such_rule'"),
+    ("saved", "saved_rules.py has no saved-tensor rule 'no_such_rule'"),
     ("rf", "rf.py has no receptive-field rule 'no_such_rule'"),
-    ("latency", "latency.py has no rule 'no_such_rule'"),
+    ("latency", "latency_rules.py has no rule 'no_such_rule'"),
     ("counts", "convention 'lecture' has no rule for it, nor for its family 'no_such_rule'"),
     ("rf_stand_in", "validate.py has no stand-in 'no_such_rule'"),
 ])
@@ -44,8 +47,16 @@ def test_a_rule_name_that_an_analysis_lacks_is_refused(rule, where):
 
 
 def test_the_importing_of_cnncost_checks_every_analysis():
-    # each analysis registered its check when 'import cnncost' imported it
-    assert {name for name, _ in kinds._CHECKS} >= {"memory", "receptive field", "latency", "conventions"}
+    # in a fresh process: 'import cnncost' alone registers each analysis's check (its per-kind rules), while the
+    # analyses over them (memory.py, latency.py, and the model card) wait until first used, off every command's start
+    code = ("import sys, cnncost, cnncost.kinds as k\n"
+            "print(sorted(n for n, _ in k._CHECKS))\n"
+            "print(sorted(m for m in ('cnncost.memory', 'cnncost.latency', 'cnncost.info', 'fractions') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == repr(["conventions", "latency", "memory", "receptive field", "training"])
+    assert out[1] == "[]"
+    assert cnncost.model_info("alexnet").input == (3, 227, 227)  # the lazily imported name still answers (the lecture's input)
 
 
 TEXT = """
