@@ -115,6 +115,9 @@ def _dropout(node, ctx):
         return ()  # the identity: F.dropout returns its input
     if p == 1:
         return (_new(ctx.element_bytes),)  # the input times a zero scalar
+    if node.args.get("channels"):
+        # feature dropout, on every device: the input times noise of shape (N, C, 1, 1) in the input's dtype
+        return (_new(node.output_shape[0] * ctx.batch * ctx.element_bytes),)
     mask = MASK_BYTES[ctx.device] or ctx.element_bytes
     return (_new(node.output_elements * ctx.batch * mask),)
 

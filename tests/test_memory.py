@@ -59,6 +59,7 @@ CASES = [
     ("gelu: {name: x}", X),
     ("dropout: {name: x, p: 0.5}", X),  # on the CPU the noise has the input's dtype
     ("dropout: {name: x, p: 0}", 0),  # the identity
+    ("dropout: {name: x, p: 0.5, channels: true}", N * C * B),  # nn.Dropout2d: noise of N x C x 1 x 1
     ("stochastic_depth: {name: x, p: 0.2}", N * B),  # one keep-or-drop per sample
     ("stochastic_depth: {name: x, p: 0.2, mode: batch}", B),  # one for the batch
     ("identity: {name: x}", 0),
@@ -168,6 +169,8 @@ def test_linear_and_softmax_on_vectors():
 
 def test_cuda_saves_a_byte_mask_for_dropout_and_half_precision_lrn_stays_half():
     assert saved_by("dropout: {name: x, p: 0.5}", device="cuda") == N * C * H * W * 1
+    # feature dropout has no fused kernel: its noise keeps the input's dtype on CUDA too (aten's _dropout_impl)
+    assert saved_by("dropout: {name: x, p: 0.5, channels: true}", device="cuda") == N * C * B
     # on the CPU, half-precision LRN runs in float32 (torch_backend.LocalResponseNorm): four float32 copies
     half = N * C * H * W
     padded = N * (C + 3 - 1) * H * W
@@ -377,3 +380,30 @@ def test_saved_activations_equal_what_torchvisions_own_models_save(row):
                                 set=overrides, input=(3, int(row["size"]), int(row["size"])))
     m = memory.analyze_memory(cnncost.load(row["model"], settings), settings, device_kind="cpu")
     assert m.saved_activation_bytes == int(row["saved_bytes"])
+
+
+def test_channel_dropout_imported_from_torch_saves_what_torch_saves():
+    # smp's PSPNet ends its decoder with nn.Dropout2d: feature dropout saves noise of N x C x 1 x 1, not a mask
+    # the size of the map (which made PSPNet's saved activations 5% high)
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Dropout2d(0.2), nn.Conv2d(8, 4, 1)).train()
+    x = torch.randn(N, 3, 10, 10)
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in weights:
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x)  # noqa: F841  (alive until counted)
+        measured = sum(storages.values())
+    # by hand: the input (conv 1), the ReLU's output (8x8x8), the noise (8 per sample), the dropout's output (conv 2)
+    assert measured == N * (3 * 10 * 10 + 8 * 8 * 8 + 8 + 8 * 8 * 8) * B
+    graph = cnncost.from_torch(model.eval(), input=(N, 3, 10, 10))
+    assert [n.args.get("channels") for n in graph.nodes if n.kind == "dropout"] == [True]
+    ours = memory.analyze_memory(graph, cnncost.Settings(batch=N), device_kind="cpu")
+    assert ours.saved_activation_bytes == measured

@@ -100,6 +100,7 @@ layers:
   - gelu
   - sigmoid
   - dropout: {p: 0.1}
+  - dropout: {p: 0.2, channels: true}
   - identity: {name: map}
   # the tensor ops (kinds_tensor.py) on the 32x3x3 map: a hard sigmoid written as arithmetic, a parameter and a
   # buffer, reductions, stack, unequal slices, pixel shuffles, instance norm and GRN

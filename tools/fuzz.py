@@ -75,7 +75,7 @@ KIND_ARGS = {
     "relu": ("inplace",), "relu6": ("inplace",), "leaky_relu": ("slope", "inplace"), "elu": ("alpha", "inplace"),
     "sigmoid": (), "tanh": (), "hardsigmoid": ("inplace",), "hardswish": ("inplace",), "silu": ("inplace",),
     "gelu": (), "mish": ("inplace",),
-    "dropout": ("p",),
+    "dropout": ("p", "channels"),
     "stochastic_depth": ("p", "mode"),
     "softmax": ("dim",),
     "flatten": ("start_dim", "end_dim"),
@@ -553,7 +553,10 @@ class NetGen:
         rng = self.rng
         r = rng.random()
         if r < 0.25:
-            return "dropout", ({"p": rng.choice((0.0, 0.1, 0.5))} if rng.random() < 0.5 else {}), ("map", c, h, w)
+            args = {"p": rng.choice((0.0, 0.1, 0.5))} if rng.random() < 0.5 else {}
+            if rng.random() < 0.3:
+                args["channels"] = self.flag(True)
+            return "dropout", args, ("map", c, h, w)
         if r < 0.45:
             return "stochastic_depth", {"p": 0.1, "mode": rng.choice(("row", "batch"))}, ("map", c, h, w)
         if r < 0.6:

@@ -941,7 +941,17 @@ def _clamp(imp, x, min=None, max=None):
 
 
 def _dropout_module(imp, m, x):
+    if isinstance(m, nn.Dropout2d):
+        return _channel_dropout(imp, x, m.p, call=None)
     return imp.row("dropout", {"p": _float(m.p)}, [imp.plain(x, nhwc_ok=True)])
+
+
+def _channel_dropout(imp, x, p=0.5, training=True, inplace=False, call="function"):
+    # nn.Dropout2d: one draw per sample and channel, the noise training saves (N x C x 1 x 1)
+    x = imp.plain(x)
+    if len(x.shape) != 4:
+        raise Unmappable(f"a Dropout2d on a {dims_text(x.shape)} tensor; cnncost drops the channels of a map")
+    return imp.row("dropout", {"p": _float(p), "channels": True}, [x], call=call)
 
 
 def _dropout_function(imp, x, p=0.5, training=True, inplace=False):
@@ -1262,6 +1272,7 @@ def _functions() -> dict:
     add("F.mish", _unary_function("mish"))
     add("F.softmax torch.softmax", _softmax)
     add("F.dropout", _dropout_function)
+    add("F.dropout2d", _channel_dropout)
     add("F.conv2d torch.conv2d", _conv2d_function)
     add("F.linear torch._C._nn.linear", _linear_function)
     add("F.max_pool2d F._max_pool2d torch.max_pool2d", _maxpool_function)
