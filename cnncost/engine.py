@@ -41,7 +41,7 @@ def view(graph: Graph, settings: Settings | None = None) -> Report:
         dtype=settings.dtype,
         convention=convention.name,
         layers=tuple(rows),
-        totals=totals(rows, settings.include_side, convention),
+        totals=totals(rows, settings.include_side, convention, unused_params(graph, convention)),
         include_side=settings.include_side,
         description=graph.description,
         notes=tuple(graph.notes),
@@ -69,11 +69,19 @@ def _backward(graph: Graph, settings: Settings) -> tuple[dict, set]:
                                     settings.include_side) or {}, frozen
 
 
-def totals(rows, include_side: bool, convention: conventions.Convention | None = None) -> Totals:
-    """Sums over the rows that run; parameters as the convention counts them (conventions.counts_params)."""
+def unused_params(graph: Graph, convention: conventions.Convention) -> int:
+    """The parameters of modules that forward never runs (Graph.unused_params), as the convention counts them:
+    by the tools that count every parameter of the module (the ones that count idle side outputs)."""
+    return sum(graph.unused_params.values()) if convention.unrun_params else 0
+
+
+def totals(rows, include_side: bool, convention: conventions.Convention | None = None, unused: int = 0) -> Totals:
+    """Sums over the rows that run; parameters as the convention counts them (conventions.counts_params), and
+    ``unused`` more (unused_params)."""
     sums = Totals.of(rows if include_side else [r for r in rows if not r.side])
-    if convention is not None and (convention.unregistered or (convention.unrun_params and not include_side)):
-        params = counted_params(rows, include_side, convention)
+    if unused or (convention is not None and (convention.unregistered or (convention.unrun_params and
+                                                                          not include_side))):
+        params = counted_params(rows, include_side, convention) + unused
         if params != sums.params:
             sums = Totals(params, sums.buffers, sums.macs, sums.flops, sums.memory_bytes, sums.backward_input_macs,
                           sums.backward_weight_macs)

@@ -35,7 +35,8 @@ from .yamlio import LineDict, load_file, load_text
 
 CONSTRUCTS = ("sequence", "repeat", "parallel", "residual", "side")
 TOP_KEYS = ("extends", "name", "description", "reference", "input", "params", "blocks", "layers", "notes",
-            "torch_names")
+            "torch_names", "unused_params")
+MAX_UNUSED = 100_000  # modules listed under unused_params
 MAX_EXTENDS = 8
 COMMON_KEYS = ("name", "when")  # allowed on every item
 MAX_REPEAT = 10_000
@@ -101,7 +102,7 @@ def with_base(doc: LineDict, file: str, chain: list) -> LineDict:
     for key in ("params", "blocks"):
         if key in doc:
             merged[key] = _merge_mapping(base.get(key), doc[key])
-    for key in ("description", "reference", "input", "layers", "notes"):
+    for key in ("description", "reference", "input", "layers", "notes", "unused_params"):
         if key in doc:
             merged[key] = doc[key]
     if isinstance(doc.get("torch_names"), dict) and isinstance(base.get("torch_names"), dict):
@@ -324,7 +325,26 @@ class Expander:
             torch_names=torch_names,
             left_out=tuple(side for side, _ in self.left_out),
             shared=dict(self.shared),
+            unused_params=self._unused_params(),
         )
+
+    def _unused_params(self) -> dict:
+        """``unused_params``: module path -> parameters of a module that forward never runs (from_torch)."""
+        raw = self.doc.get("unused_params")
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict) or len(raw) > MAX_UNUSED:
+            self.fail(f"'unused_params' must map at most {MAX_UNUSED:,} module paths to parameter counts",
+                      self.doc, "unused_params")
+        counts = {}
+        for path, count in raw.items():
+            if not isinstance(path, str) or not 0 < len(path) <= 1000:
+                self.fail("unused_params: a module path must be a string of 1 to 1,000 characters", raw, path)
+            if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= MAX_INT_ARGUMENT:
+                self.fail(f"unused_params: '{path}' must map to a parameter count from 1 to "
+                          f"{MAX_INT_ARGUMENT:,}, got {_short(count)}", raw, path)
+            counts[path] = count
+        return counts
 
     def _torch_names(self) -> tuple:
         """``torch_names``: (regular expression, module path) pairs that name each layer's torch module."""

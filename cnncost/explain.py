@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 from .results import Result
 from . import conventions, training
-from .engine import counted_params
+from .engine import counted_params, unused_params
 from .graph import Graph
 from .kinds import KINDS
 from .report import Settings
@@ -118,6 +118,7 @@ def explain(graph: Graph, settings: Settings | None = None) -> Explanation:
         params = counted_params(graph.nodes, settings.include_side, convention)
         running = [node for node in graph.nodes if not node.side or settings.include_side]
         side_params = params - counted_params(running, settings.include_side, convention)
+        params += unused_params(graph, convention)
         uncounted = sum(node.params for node in running if convention.is_unregistered(node.kind, node.call))
         results.append(ConventionTotals(convention.name, convention.reproduces, convention.figure, params, total,
                                         tuple(differences), side_params, uncounted))

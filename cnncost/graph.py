@@ -107,6 +107,9 @@ class Graph:
     # a layer that uses an earlier layer's weights ('shares': a module called twice) -> that layer; its own
     # params and buffers are 0, so that the totals count the weights once
     shared: dict = field(default_factory=dict)
+    # module path -> parameters of a module the forward never runs (smp's PSPNet builds a deeper encoder than it
+    # uses): in no row, but in the parameters of the conventions whose tools count every parameter
+    unused_params: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:  # one line, not every node's (50,000 characters for ResNet-50)
         return (f"<Graph {self.name}: input {'x'.join(map(str, self.input_shape))}, {len(self.nodes):,} layers, "

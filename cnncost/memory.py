@@ -447,7 +447,9 @@ def _totals(graph, settings, mode, optimizer, amp, device_kind, checkpoint=None)
             sum(saved.get(node.name, {}).values()),
             transient,
             live.get(node.name, 0)))
-    weights = sum(r.weights_bytes for r in rows)
+    # modules forward never runs (Graph.unused_params) still sit on the device, in float32 under amp (autocast
+    # copies only what runs); they get no gradient, so no optimizer state either
+    weights = sum(r.weights_bytes for r in rows) + sum(graph.unused_params.values()) * (4 if amp else b)
     grads = sum(r.gradient_bytes for r in rows)
     opt = sum(r.optimizer_bytes for r in rows)
     buffers = sum(r.buffer_bytes for r in rows)

@@ -16,9 +16,10 @@ import dataclasses
 import itertools
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from . import api, conventions
+from .engine import unused_params
 from .errors import CnnCostError
 from .results import Result
 from .graph import INPUT, Graph, Node, make_node
@@ -444,6 +445,7 @@ def _resizer(load, overrides, inputs) -> Resizer | str:
 def _point(graph: Graph, settings: Settings, values, cache, memory, optimizer, latency, device,
            batch: int) -> Point:
     params, macs, activations = totals(graph.nodes, settings, cache, batch)
+    params += unused_params(graph, conventions.get(settings.convention))
     peak = seconds = None
     if memory:
         from .memory import analyze_memory

@@ -112,7 +112,8 @@ class Builder:
 
     # --- the graph ---
 
-    def graph(self, output, name: str, header: list[str], description: str = "", notes=()) -> ImportedGraph:
+    def graph(self, output, name: str, header: list[str], description: str = "", notes=(),
+              unused_params: dict | None = None) -> ImportedGraph:
         """Name the rows, write them as YAML, and expand that through cnncost's own path."""
         from ..expand import Expander
         from .yaml_writer import write
@@ -121,7 +122,8 @@ class Builder:
             raise self.error("the model's output is its input: there is no layer to analyse")
         rows = self.rows_in_order(output)
         assign_names(rows)
-        text, doc = write(name, self.input_shape, rows, header, description, self.source, list(notes))
+        text, doc = write(name, self.input_shape, rows, header, description, self.source, list(notes),
+                          unused_params)
         expanded = Expander(doc, self.source).build({}, None)
         check_wiring(expanded, rows, self.source)
         fields = {f: getattr(expanded, f) for f in Graph.__dataclass_fields__}

@@ -415,9 +415,10 @@ class TorchImporter:
         if unused:
             listed = ", ".join(f"{path} ({count:,})" for path, count in unused.items())
             notes.append(f"{sum(unused.values()):,} parameters belong to modules that forward does not run in eval "
-                         f"mode, and are in no row: {listed}. Tools that count every parameter of the module count "
-                         "them.")
-        return self.builder.graph(output.row, self.name, header, f"{self.name}, imported from torch", notes)
+                         f"mode, and are in no row: {listed}. They are in the totals of the conventions whose tools "
+                         "count every parameter of the module (unused_params), and in the weights' memory.")
+        return self.builder.graph(output.row, self.name, header, f"{self.name}, imported from torch", notes,
+                                  unused)
 
 
 def input_shape(input) -> tuple:

@@ -230,8 +230,9 @@ class _Writer:
 
 
 def write(name: str, input_shape: tuple, rows: list, header: list[str], description: str, file: str,
-          notes: list[str] = ()):
-    """The YAML text of the rows, and the document it parses to (``notes`` are printed under the table)."""
+          notes: list[str] = (), unused_params: dict | None = None):
+    """The YAML text of the rows, and the document it parses to (``notes`` are printed under the table;
+    ``unused_params``, module path -> count, are the parameters of modules that never run)."""
     w = _Writer(file)
     for comment in header:
         w.line(f"# {one_line(comment)}".rstrip())  # a producer's name with a newline would write YAML
@@ -260,5 +261,9 @@ def write(name: str, input_shape: tuple, rows: list, header: list[str], descript
             w.line(f"  - {json.dumps(note)}")
             listed.append(note)
         top["notes"] = listed
+    if unused_params:
+        key_lines["unused_params"] = first = w.line("unused_params:")
+        lines = {path: w.line(f"  {scalar(path)}: {count}") for path, count in unused_params.items()}
+        top["unused_params"] = w.mapping(first + 1, dict(unused_params), lines)
     doc = w.mapping(key_lines["name"], top, key_lines)
     return "\n".join(w.lines) + "\n", doc
