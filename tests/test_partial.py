@@ -148,7 +148,7 @@ def test_an_onnx_file_lists_every_refusal_and_imports_partially(tmp_path):
 
         def forward(self, x):
             x = self.conv(x)
-            return self.head(x) * torch.sigmoid(x.sum(dim=1, keepdim=True)) + x.amax(dim=1, keepdim=True)
+            return self.head(x) * torch.sigmoid(x.prod(dim=1, keepdim=True)) + x.logsumexp(dim=1, keepdim=True)
 
     path = tmp_path / "summed.onnx"
     with warnings.catch_warnings():
@@ -156,11 +156,12 @@ def test_an_onnx_file_lists_every_refusal_and_imports_partially(tmp_path):
         torch.onnx.export(Summed().eval(), (torch.zeros(1, 3, 16, 16),), str(path), dynamo=False)
     with pytest.raises(CnnCostError) as error:
         cnncost.load(str(path))
-    assert "ReduceSum x1" in str(error.value) and "ReduceMax x1" in str(error.value)
+    assert "ReduceProd x1" in str(error.value) and "ReduceLogSumExp x1" in str(error.value)
     graph = cnncost.from_onnx(str(path), partial=True)
-    # the Add broadcasts 1 channel over 4, which cnncost's add does not: refused too, 4x16x16 as torch gives
+    # the Add and Mul broadcast 1 channel over 4: binary rows; the two reductions no kind has are opaque
     assert sorted((n.args["op"], n.output_shape) for n in graph.nodes if n.kind == "opaque") == [
-        ("Add", (4, 16, 16)), ("ReduceMax", (1, 16, 16)), ("ReduceSum", (1, 16, 16))]
+        ("ReduceLogSumExp", (1, 16, 16)), ("ReduceProd", (1, 16, 16))]
+    assert [n.args["op"] for n in graph.nodes if n.kind == "binary"] == ["mul", "add"]
     assert cnncost.analyze(graph).totals.params == sum(p.numel() for p in Summed().parameters())
 
 

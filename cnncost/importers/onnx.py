@@ -30,6 +30,7 @@ from collections import Counter
 
 from ..errors import CnnCostError, Location
 from ..graph import INPUT
+from . import lowering
 from . import onnx_proto as proto
 from .builder import FOLDED_BATCHNORM, Builder, ImportedGraph, Row, TooManyLayers
 from .values import UNKNOWN, Act, Opaque, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text as _dims
@@ -102,14 +103,20 @@ class GroupNormed(Pending):
 
 class ErfOf(Pending):
     """GELU as the TorchScript exporter writes it before opset 20: x * 0.5 * (1 + erf(x / sqrt(2))), in any of
-    its orders. ``stage``: divided (x / sqrt 2), erf, plus_one, times_x, and halved where one half comes first."""
+    its orders. ``stage``: divided (x / sqrt 2), erf, plus_one, times_x, and halved where one half comes first.
+    Where the pattern does not complete, each step is the row it stands for: ``step`` (kind, args) of ``inputs``."""
 
-    def __init__(self, node, src: Act, stage, shape):
+    def __init__(self, node, src: Act, stage, shape, inputs, step):
         super().__init__(node)
         self.src, self.stage, self.shape = src, stage, tuple(shape)
+        self.inputs, self.step = inputs, step
 
     def make(self, imp):
-        raise Unmappable("computes part of a GELU (x * 0.5 * (1 + erf(x / sqrt 2))) that does not complete")
+        return imp.row(*self.step, [imp.plain(v, self.node, nhwc_ok=True) for v in self.inputs], self.node)
+
+
+def _is_all(const, value) -> bool:
+    return const.values is not None and all(float(v) == value for v in const.values)
 
 
 def _is(const, value, tolerance=1e-6) -> bool:
@@ -142,6 +149,8 @@ class OnnxImporter:
         self.row_of_node: dict = {}  # for the Add after a MatMul
         self.walked: set = set()
         self.inferred = None  # value_info from onnx's shape inference, where the file has none of its own
+        self.permuted: dict = {}  # id(row) -> the permute row of its channels-last view
+        self.says_kinds = any(i.input_kind for i in graph.value_info.values())  # torch's dynamo exporter's files
 
     # --- inputs and initializers ---
 
@@ -337,12 +346,33 @@ class OnnxImporter:
             value = value.materialize(self)
         if isinstance(value, Act):
             if value.nhwc and not nhwc_ok:
-                raise Unmappable("reads a channels-last view (Transpose 0,2,3,1) that only layer norms, linear "
-                                 "layers and activations can read in cnncost")
+                return self.channels_last(value, node)
             return value
         if isinstance(value, Const):
             raise Unmappable("reads a constant where cnncost needs an activation")
         raise Unmappable("reads nothing cnncost knows")
+
+    def channels_last(self, value: Act, node) -> Act:
+        """A channels-last view (Transpose 0,2,3,1) read by something that does not read it as a map's channels:
+        a permute row of its own, one per row viewed."""
+        done = self.permuted.get(id(value.row))
+        if done is None:
+            n, h, w, c = value.shape
+            done = self.row("permute", {"dims": [0, 2, 3, 1]}, [Act(value.row, (n, c, h, w))], node)
+            self.permuted[id(value.row)] = done
+        return done
+
+    def learnable(self, const: Const) -> bool:
+        """Whether a tensor an operator reads is a parameter of the model: as torch's dynamo exporter says
+        (value_info metadata: PARAMETER or BUFFER); in a file that does not say, a named initializer (a module's
+        path, as the TorchScript exporter keeps them, for buffers too) is one, an exporter-made constant is not."""
+        if const.name is None:
+            return False
+        info = self.model.graph.value_info.get(const.name)
+        if self.says_kinds:
+            return info is not None and info.input_kind == "PARAMETER"
+        return not const.name.startswith(("onnx::", "/"))  # (an Identity of a deduplicated initializer keeps
+        # the parameter's name)
 
     def row(self, kind, args, inputs: list, node, call=None, wanted=None) -> Act:
         nhwc = inputs[0].nhwc
@@ -459,18 +489,26 @@ class OnnxImporter:
         return self.row("linear", {"out": out, "bias": bias}, [x], node)
 
     def op_MatMul(self, node, ins):
-        if not isinstance(ins[1], Const) or len(ins[1].dims) != 2:
-            raise Unmappable("a product of two activations, or with a weight that is not a matrix")
-        x = self.plain(ins[0], node, nhwc_ok=True)
-        w = ins[1]
+        a, b = ins
+        if not isinstance(a, Const) and not isinstance(b, Const):  # two activations: q @ k^T, attn @ v
+            return self.row("matmul", {}, [self.plain(a, node), self.plain(b, node)], node)
+        if not isinstance(b, Const) or len(b.dims) != 2:
+            raise Unmappable("a product with a weight that is not a matrix on the right")
+        x = self.plain(a, node, nhwc_ok=True)
         if x.nhwc:
-            act = self.row("linear", {"out": w.dims[1], "bias": False, "per_position": True}, [x], node)
-        elif len(x.shape) == 2:
-            act = self.row("linear", {"out": w.dims[1], "bias": False}, [x], node)
+            act = self.row("linear", {"out": b.dims[1], "bias": False, "per_position": True}, [x], node)
+        elif len(x.shape) in (2, 3):  # a vector, or tokens (N, L, C)
+            act = self.row("linear", {"out": b.dims[1], "bias": False}, [x], node)
         else:
-            raise Unmappable(f"a matrix product on a {_dims(x.shape)} tensor")
+            raise Unmappable(f"a matrix product on a {_dims(x.shape)} tensor; cnncost's linear layer reads a vector, "
+                             "tokens (N, L, C) or a channels-last map")
         self.row_of_node[node.outputs[0]] = act.row
         return act
+
+    def op_Einsum(self, node, ins):
+        equation = node.attrs["equation"]
+        equation = equation.decode() if isinstance(equation, bytes) else equation
+        return self.row("einsum", {"equation": equation.replace(" ", "")}, [self.plain(v, node) for v in ins], node)
 
     # --- pooling ---
 
@@ -515,15 +553,40 @@ class OnnxImporter:
 
     def op_ReduceMean(self, node, ins):
         x = self.plain(ins[0], node)
-        axes = node.attrs.get("axes")
-        if axes is None and len(ins) > 1 and ins[1] is not None:
-            axes = self.const(ins[1], "axes").ints()
+        axes = self._axes(node, ins)
         if axes is None or sorted(axis_of(i, len(x.shape)) for i in axes) != [2, 3] or len(x.shape) != 4:
-            raise Unmappable(f"a mean over axes {axes}; cnncost's is over H and W of a map")
+            return self._reduce(node, ins, "mean")
         pooled = self.row("global_avgpool", {}, [x], node, call="mean")
         if node.attrs.get("keepdims", 1):
             return pooled
         return Reshaped(node, pooled, pooled.shape[:2])
+
+    def _axes(self, node, ins):
+        axes = node.attrs.get("axes")
+        if axes is None and len(ins) > 1 and ins[1] is not None:
+            axes = self.const(ins[1], "axes").ints()
+        return axes
+
+    def _reduce(self, node, ins, op):
+        x = self.plain(ins[0], node)
+        axes = self._axes(node, ins)
+        if not axes:
+            if node.attrs.get("noop_with_empty_axes", 0):
+                return x
+            axes = None  # every axis
+        return self.row(*lowering.reduction(op, axes, x.shape, bool(node.attrs.get("keepdims", 1))), [x], node)
+
+    def op_ReduceSum(self, node, ins):
+        return self._reduce(node, ins, "sum")
+
+    def op_ReduceMax(self, node, ins):
+        return self._reduce(node, ins, "amax")
+
+    def op_ReduceMin(self, node, ins):
+        return self._reduce(node, ins, "amin")
+
+    def op_ReduceL2(self, node, ins):
+        return self._reduce(node, ins, "norm")
 
     # --- normalisation ---
 
@@ -538,9 +601,9 @@ class OnnxImporter:
     def op_LayerNormalization(self, node, ins):
         x = self.plain(ins[0], node, nhwc_ok=True)
         axis = axis_of(node.attrs.get("axis", -1), len(x.shape))
-        if axis != len(x.shape) - 1 or not (x.nhwc or len(x.shape) == 2):
+        if axis != len(x.shape) - 1 or not (x.nhwc or len(x.shape) in (2, 3)):
             raise Unmappable(f"layer norm over axes {axis}.. of {_dims(x.shape)}; cnncost's is over the channels "
-                             "at each position (a channels-last map) or over a vector")
+                             "at each position (a channels-last map), over each token (N, L, C) or over a vector")
         affine = len(ins) > 1 and ins[1] is not None
         return self.row("layernorm", {"eps": short_float(node.attrs.get("epsilon", 1e-5)), "affine": affine},
                         [x], node)
@@ -556,14 +619,21 @@ class OnnxImporter:
                 x.src.shape[1] % x.shape[1] == 0 and isinstance(scale, Const) and isinstance(bias, Const) and \
                 scale.size == bias.size == x.shape[1] and _is(scale, 1.0) and _is(bias, 0.0):
             return GroupNormed(node, x.src, x.shape[1], short_float(node.attrs.get("epsilon", 1e-5)), x.shape)
-        raise Unmappable("an instance norm that is not the middle of a group norm (Reshape to N x G x -1, unit "
-                         "scale and zero bias, Reshape back)")
+        scale, bias = self.const(scale, "scale"), self.const(bias, "bias")
+        eps = short_float(node.attrs.get("epsilon", 1e-5))
+        x = self.plain(x, node)
+        if scale.name and bias.name and scale.name.endswith(".weight") and bias.name == scale.name[:-6] + "bias":
+            return self.row("instancenorm", {"eps": eps, "affine": True}, [x], node)  # a module's weight and bias
+        if scale.size == bias.size == x.shape[1] and _is_all(scale, 1.0) and _is_all(bias, 0.0):
+            return self.row("instancenorm", {"eps": eps}, [x], node)  # torch's affine=False: ones and zeros
+        raise Unmappable("an instance norm whose scale and bias are neither a module's weight and bias nor ones "
+                         "and zeros")
 
     def op_Erf(self, node, ins):
         x = ins[0]
         if isinstance(x, ErfOf) and x.stage == "divided":
-            return ErfOf(node, x.src, "erf", x.shape)
-        raise Unmappable("an erf that is not part of a GELU")
+            return ErfOf(node, x.src, "erf", x.shape, [x], ("unary", {"op": "erf"}))
+        return self._unary("unary", node, ins, op="erf")
 
     def op_LRN(self, node, ins):
         a = node.attrs
@@ -593,9 +663,20 @@ class OnnxImporter:
 
     def op_Softmax(self, node, ins):
         x = self.plain(ins[0], node)
-        if axis_of(node.attrs.get("axis", -1), len(x.shape)) != 1:
-            raise Unmappable("a softmax that is not over the channels (or features)")
-        return self.row("softmax", {}, [x], node)
+        opset = self.model.opsets.get("", self.model.opsets.get("ai.onnx", 13))
+        axis = axis_of(node.attrs.get("axis", -1 if opset >= 13 else 1), len(x.shape))
+        if opset < 13 and axis != len(x.shape) - 1:  # before opset 13: over all the axes from axis on, flattened
+            raise Unmappable(f"a softmax over axes {axis}.. of {_dims(x.shape)} together (opset {opset})")
+        return self.row(*lowering.softmax(x.shape, axis), [x], node)
+
+    def _unary_op(op):
+        def handler(self, node, ins):
+            return self._unary("unary", node, ins, op=op)
+        return handler
+
+    op_Neg, op_Abs, op_Exp, op_Log = _unary_op("neg"), _unary_op("abs"), _unary_op("exp"), _unary_op("log")
+    op_Sqrt, op_Reciprocal = _unary_op("sqrt"), _unary_op("reciprocal")
+    op_Sin, op_Cos = _unary_op("sin"), _unary_op("cos")
 
     def op_Elu(self, node, ins):
         return self._unary("elu", node, ins, alpha=short_float(node.attrs.get("alpha", 1.0)))
@@ -625,6 +706,10 @@ class OnnxImporter:
             return self._unary("relu6", node, ins)
         if low == 0 and (high is None or high == math.inf):
             return self._unary("relu", node, ins)
+        if high is None or high == math.inf:  # clamp_min(x, v)
+            return self._unary("scalar", node, ins, op="maximum", value=_number(low))
+        if low is None or low == -math.inf:
+            return self._unary("scalar", node, ins, op="minimum", value=_number(high))
         raise Unmappable(f"a clip to [{low}, {high}]; cnncost has ReLU (0, inf) and ReLU6 (0, 6)")
 
     def op_Dropout(self, node, ins):
@@ -655,23 +740,57 @@ class OnnxImporter:
             if isinstance(b, GroupNormed) and b.stage == "unit" and a.size == 1 and _is(a, 0.0) and b.done is None:
                 return self.row("groupnorm", {"groups": b.groups, "eps": b.eps, "affine": False}, [b.src], node)
             if isinstance(b, ErfOf) and b.stage == "erf" and _is(a, 1.0):
-                return ErfOf(node, b.src, "plus_one", b.shape)
-            return self._bias(node, a, b)
-        x, y = self.plain(a, node, nhwc_ok=True), self.plain(b, node, nhwc_ok=True)
-        if x.nhwc != y.nhwc:
-            raise Unmappable("adds a channels-last view to a map")
-        return self.row("add", {}, [x, y], node)
+                return ErfOf(node, b.src, "plus_one", b.shape, [b], ("scalar", {"op": "add", "value": 1.0}))
+            biased = self._bias(node, a, b)
+            if biased is not None:
+                return biased
+        return self.arith("add", node, ins)
 
     def _bias(self, node, bias: Const, value):
-        """Add(MatMul(x, W), b): the linear layer's bias."""
+        """Add(MatMul(x, W), b): the linear layer's bias (None: it is not one)."""
         x = self.plain(value, node, nhwc_ok=True)
         row = x.row
-        if (isinstance(row, Row) and row.kind == "linear" and not row.args.get("bias") and
-                self._made_by_matmul(node.inputs, row) and bias.size == row.shape[0] and
+        if not (isinstance(row, Row) and row.kind == "linear" and not row.args.get("bias")):
+            return None
+        features = row.shape[0] if row.args.get("per_position") else row.shape[-1]
+        if (self._made_by_matmul(node.inputs, row) and bias.size == features and
                 self.consumers[self._matmul_output(node.inputs, row)] == 1):
             self.builder.change(row, bias=True)
             return x
-        raise Unmappable("adds a constant to an activation; cnncost only has a linear layer's bias")
+        return None
+
+    def arith(self, op, node, ins):
+        """``a op b`` that is no step of a pattern (lowering.py): an activation with a number (scalar), with a
+        tensor of the model (param, learnable when it is a parameter), or with another activation."""
+        a, b = ins
+        if isinstance(a, Const) or isinstance(b, Const):
+            number_first = isinstance(a, Const)
+            c, value = (a, b) if number_first else (b, a)
+            learnable = self.learnable(c)
+            if c.size == 1 and not learnable:
+                x = self.plain(value, node, nhwc_ok=True)
+                return self.row(*lowering.with_number(op, _number(c.scalar()), number_first), [x], node)
+            if op not in ("add", "sub", "mul", "div"):
+                raise Unmappable(f"the {op} of an activation and a tensor of {_dims(c.dims)}")
+            x = self.plain(value, node)
+            return self.row(*lowering.with_tensor(op, c.dims, x.shape, number_first, learnable), [x], node)
+        x, y = self.plain(a, node, nhwc_ok=True), self.plain(b, node, nhwc_ok=True)
+        if x.nhwc != y.nhwc or (x.nhwc and x.shape != y.shape):
+            x, y = self.plain(x, node), self.plain(y, node)  # the channels-last view as a permute row
+        return self.row(*lowering.with_activation(op, x.shape, y.shape), [x, y], node)
+
+    def op_Sub(self, node, ins):
+        return self.arith("sub", node, ins)
+
+    def op_Max(self, node, ins):
+        if len(ins) != 2:
+            raise Unmappable(f"the maximum of {len(ins)} tensors")
+        return self.arith("maximum", node, ins)
+
+    def op_Min(self, node, ins):
+        if len(ins) != 2:
+            raise Unmappable(f"the minimum of {len(ins)} tensors")
+        return self.arith("minimum", node, ins)
 
     def _made_by_matmul(self, names, row) -> bool:
         return any(self.row_of_node.get(n) is row for n in names)
@@ -692,12 +811,14 @@ class OnnxImporter:
                 return GroupNormed(node, b.src, b.groups, b.eps, b.shape, "scaled")
             if isinstance(b, ErfOf) and b.stage == "times_x" and _is(a, 0.5):
                 return self.row("gelu", {}, [b.src], node)  # (x * (1 + erf)) * 0.5
-            if isinstance(b, Act) and _is(a, 0.5) and not b.nhwc:
-                return ErfOf(node, b, "halved", b.shape)  # x * 0.5, if (1 + erf(x / sqrt 2)) follows
-            x = self.plain(b, node)
-            if a.name is not None and a.size == x.shape[1] and len(x.shape) == 4 and a.dims[-2:] == (1, 1):
+            if isinstance(b, Act) and _is(a, 0.5) and not b.nhwc and a.size == 1:
+                # x * 0.5, if (1 + erf(x / sqrt 2)) follows
+                return ErfOf(node, b, "halved", b.shape, [b], ("scalar", {"op": "mul", "value": 0.5}))
+            x = self.plain(b, node, nhwc_ok=True)
+            if a.name is not None and not x.nhwc and a.size == x.shape[1] and len(x.shape) == 4 and \
+                    a.dims[-2:] == (1, 1) and self.learnable(a):
                 return self.row("layer_scale", {}, [x], node)  # a learnt scale per channel: x * gamma
-            raise Unmappable("multiplies an activation by a constant; cnncost only has a learnt layer scale")
+            return self.arith("mul", node, ins)
         if isinstance(b, SigmoidOf) and isinstance(a, Act) and b.src is a and b.done is None:
             a, b = b, a
         if isinstance(a, SigmoidOf) and a.done is None and b is a.src:
@@ -705,40 +826,39 @@ class OnnxImporter:
         if isinstance(b, ErfOf) and b.stage == "plus_one":
             a, b = b, a
         if isinstance(a, ErfOf) and a.stage == "plus_one":
-            if b is a.src:
-                return ErfOf(node, a.src, "times_x", a.shape)  # x * (1 + erf(x / sqrt 2)), halved next
+            if b is a.src:  # x * (1 + erf(x / sqrt 2)), halved next
+                return ErfOf(node, a.src, "times_x", a.shape, [a, b], ("mul", {}))
             if isinstance(b, ErfOf) and b.stage == "halved" and b.src is a.src:
                 return self.row("gelu", {}, [a.src], node)  # (x * 0.5) * (1 + erf(x / sqrt 2))
         if a is b and isinstance(a, Act) and not a.nhwc:
             return Lrn(node, a, a.shape)  # x * x: a mul row, unless a local response norm follows
-        x, y = self.plain(a, node), self.plain(b, node)
-        return self.row("mul", {}, [x, y], node)
+        return self.arith("mul", node, ins)
 
     def op_Div(self, node, ins):
         x, d = ins
-        if isinstance(d, Const) and _is(d, math.sqrt(2), 1e-4):
+        if isinstance(d, Const) and d.size == 1 and _is(d, math.sqrt(2), 1e-4):
             src = x.src if isinstance(x, ErfOf) and x.stage == "halved" else x
             if isinstance(src, Act) and not src.nhwc:
-                return ErfOf(node, src, "divided", src.shape)
+                return ErfOf(node, src, "divided", src.shape, [x], ("scalar", {"op": "div",
+                                                                             "value": _number(d.scalar())}))
         if isinstance(d, Lrn) and d.stage == "powered" and isinstance(x, Act) and x is d.src:
             f = d.found
             return self.row("lrn", {"size": f["size"], "alpha": f["alpha"], "beta": f["beta"], "k": f["k"]},
                             [x], d.node)
-        raise Unmappable("divides activations; cnncost has no division")
+        return self.arith("div", node, ins)
 
     def op_Pow(self, node, ins):
         x, e = ins
         if isinstance(x, Lrn) and x.stage == "shifted" and isinstance(e, Const):
             return x.step("powered", beta=short_float(e.scalar()))
-        raise Unmappable("raises an activation to a power; cnncost has no power")
+        return self.arith("pow", node, ins)
 
     def op_Concat(self, node, ins):
         xs = [self.plain(v, node) for v in ins]
-        if axis_of(node.attrs["axis"], len(xs[0].shape)) != 1:
-            raise Unmappable("a concatenation that is not along the channels")
+        lowered = lowering.concatenation([x.shape for x in xs], axis_of(node.attrs["axis"], len(xs[0].shape)))
         if len(xs) == 1:
             return xs[0]
-        return self.row("concat", {}, xs, node)
+        return self.row(*lowered, xs, node)
 
     def op_Split(self, node, ins):
         x = self.plain(ins[0], node)
@@ -747,12 +867,12 @@ class OnnxImporter:
         if sizes is None and len(ins) > 1 and ins[1] is not None:
             sizes = self.const(ins[1], "split sizes").ints()
         parts = len(node.outputs)
-        if sizes is None:
-            sizes = [x.shape[axis] // parts] * parts
-        if axis != 1 or len(set(sizes)) != 1 or sum(sizes) != x.shape[1]:
-            raise Unmappable(f"splits axis {axis} into {sizes}; cnncost splits channels into equal parts")
-        return [self.row("channel_split", {"parts": parts, "index": i}, [x], node, wanted=None) if name else None
-                for i, name in enumerate(node.outputs)]
+        if sizes is None:  # equal parts, the last smaller where they do not divide (opset 18's num_outputs)
+            size = -(-x.shape[axis] // parts)
+            sizes = [size] * (parts - 1) + [x.shape[axis] - size * (parts - 1)]
+        lowered = lowering.split(x.shape, axis, sizes)
+        return [(x if step is None else self.row(*step, [x], node)) if name else None
+                for step, name in zip(lowered, node.outputs)]
 
     # --- shapes ---
 
@@ -770,9 +890,9 @@ class OnnxImporter:
     def op_Flatten(self, node, ins):
         x = ins[0]
         axis = axis_of(node.attrs.get("axis", 1), len(x.shape))
-        if axis != 1:
-            raise Unmappable(f"a flatten from axis {axis}; cnncost's keeps the batch and flattens the rest")
-        return Reshaped(node, self.plain(x, node), (x.shape[0], math.prod(x.shape[1:])))
+        src = x.src if isinstance(x, Reshaped) else self.plain(x, node)
+        target = (math.prod(x.shape[:axis]), math.prod(x.shape[axis:]))
+        return src if target == src.shape else Reshaped(node, src, target)
 
     def op_Reshape(self, node, ins):
         x = ins[0]
@@ -784,7 +904,7 @@ class OnnxImporter:
         if isinstance(x, Shuffled):
             if target == x.src.shape:
                 return self.row("channel_shuffle", {"groups": x.groups}, [x.src], node)
-            raise Unmappable(f"reshapes transposed channel groups to {_dims(target)}")
+            return Reshaped(node, self.plain(x, node), target)  # not back to the map: its rows, then the view
         src = x.src if isinstance(x, Reshaped) else self.plain(x, node)
         if target == src.shape:
             return src
@@ -829,8 +949,33 @@ class OnnxImporter:
                 return Act(x.row, (x.shape[0], x.shape[3], x.shape[1], x.shape[2]))
         if perm == list(range(len(x.shape))):
             return x
-        raise Unmappable(f"transposes {_dims(x.shape)} by {perm}; cnncost knows a channel shuffle and the "
-                         "channels-last view of a map")
+        x = self.plain(x, node, nhwc_ok=True)
+        if x.nhwc:  # a permute of the row the channels-last view stands for
+            perm = [(0, 2, 3, 1)[p] for p in perm]
+            x = Act(x.row, (x.shape[0], x.shape[3], x.shape[1], x.shape[2]))
+        return self.row(*lowering.permutation(perm, x.shape), [x], node)
+
+    def op_DepthToSpace(self, node, ins):
+        # CRD is torch's pixel_shuffle; DCR (the default, TensorFlow's) takes the channels in another order,
+        # a permutation that changes no figure cnncost computes
+        return self.row("pixel_shuffle", {"factor": node.attrs["blocksize"]}, [self.plain(ins[0], node)], node)
+
+    def op_SpaceToDepth(self, node, ins):
+        # its channels come block offset first, torch's pixel_unshuffle's channel first: the same figures
+        return self.row("pixel_unshuffle", {"factor": node.attrs["blocksize"]}, [self.plain(ins[0], node)], node)
+
+    def op_Gather(self, node, ins):
+        """x[:, i] (a class token): a slice of one, and the axis dropped where the index is a scalar."""
+        x, index = self.plain(ins[0], node), self.const(ins[1], "indices")
+        axis = axis_of(node.attrs.get("axis", 0), len(x.shape))
+        if index.size != 1:
+            raise Unmappable(f"gathers {index.size} indices along axis {axis}")
+        i = index.ints()[0] % x.shape[axis]
+        step = lowering.part(x.shape, axis, i, i + 1)
+        taken = x if step is None else self.row(*step, [x], node)
+        if index.dims:
+            return taken
+        return Reshaped(node, taken, taken.shape[:axis] + taken.shape[axis + 1:])
 
     def op_Slice(self, node, ins):
         x = ins[0]
@@ -840,21 +985,20 @@ class OnnxImporter:
             starts, ends = self.const(ins[1], "starts").ints(), self.const(ins[2], "ends").ints()
             axes = self.const(ins[3], "axes").ints() if len(ins) > 3 and ins[3] is not None else None
             steps = self.const(ins[4], "steps").ints() if len(ins) > 4 and ins[4] is not None else None
-        base = x.src if isinstance(x, Sliced) else self.plain(x, node)
         shape = x.shape
         ranges = slice_ranges(shape, starts, ends, axes, steps)
         changed = [i for i, (r, n) in enumerate(zip(ranges, shape)) if r != range(n)]
         if not changed:
             return x
-        if len(shape) == 4 and all(i in (2, 3) for i in changed):
+        if len(shape) == 4 and all(i in (2, 3) for i in changed) and not (isinstance(x, Act) and x.nhwc):
+            base = x.src if isinstance(x, Sliced) else self.plain(x, node)
             previous = x.ranges if isinstance(x, Sliced) else [range(n) for n in base.shape[2:]]
             return Sliced(node, base, [p[r.start:r.stop:r.step] for p, r in zip(previous, ranges[2:])])
-        if changed == [1] and ranges[1].step == 1 and not isinstance(x, Sliced):
-            c, size, start = shape[1], len(ranges[1]), ranges[1].start
-            if size and c % size == 0 and start % size == 0:
-                return self.row("channel_split", {"parts": c // size, "index": start // size}, [base], node)
-            raise Unmappable(f"takes channels {start}:{start + size} of {c}, not one of equal parts")
-        raise Unmappable(f"slices {_dims(shape)} along axes {changed}")
+        act = self.plain(x, node)
+        for axis in changed:
+            r = ranges[axis]
+            act = self.row(*lowering.part(act.shape, axis, r.start, r.stop, r.step), [act], node)
+        return act
 
     def op_Pad(self, node, ins):
         x = ins[0]
@@ -957,6 +1101,13 @@ class OnnxImporter:
                                "disagree with cnncost's: " + "; ".join(wrong[:5]) +
                                (f"; and {len(wrong) - 5} more" if len(wrong) > 5 else ""),
                                location=Location(self.path))
+
+
+def _number(value):
+    """A constant as a scalar row's value: a float32 as its shortest decimal, an integer as it is."""
+    if isinstance(value, bool):
+        return int(value)
+    return short_float(value) if isinstance(value, float) else value
 
 
 def _origin(node) -> str:

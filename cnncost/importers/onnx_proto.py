@@ -81,10 +81,11 @@ class Tensor:
 
 
 class ValueInfo:
-    __slots__ = ("name", "elem_type", "dims")
+    __slots__ = ("name", "elem_type", "dims", "input_kind")
 
     def __init__(self):
         self.name, self.elem_type, self.dims = "", 0, None  # dims: ints, or strings for symbolic ones
+        self.input_kind = None  # what torch's dynamo exporter says an initializer was: PARAMETER, BUFFER, ...
 
 
 class Node:
@@ -131,7 +132,10 @@ def _varint(buf, pos):
 _TENSOR = {1: (0, 2), 2: (0,), 4: (2, 5), 5: (0, 2), 6: (2,), 7: (0, 2), 8: (2,), 9: (2,), 10: (2, 1), 11: (0, 2),
            13: (2,), 14: (0,)}
 _SPARSE = {1: (2,), 2: (2,), 3: (0, 2)}
-_VALUE_INFO = {1: (2,), 2: (2,)}
+_VALUE_INFO = {1: (2,), 2: (2,), 4: (2,)}
+_ENTRY = {1: (2,), 2: (2,)}
+# the metadata key under which torch's dynamo exporter says whether an initializer was a parameter or a buffer
+INPUT_KIND = "pkg.torch.export.graph_signature.InputSpec.kind"
 _TYPE = {1: (2,)}
 _TENSOR_TYPE = {1: (0,), 2: (2,)}
 _SHAPE = {1: (2,)}
@@ -290,6 +294,10 @@ def _value_info(buf, span) -> ValueInfo:
                                         elif n5 == 2:
                                             dim = _text(buf, v5)
                                     info.dims.append(dim)
+        elif number == 4:  # metadata_props: StringStringEntryProto
+            entry = {n: _text(buf, v) for n, _, v in _fields(buf, *value, _ENTRY)}
+            if entry.get(1) == INPUT_KIND:
+                info.input_kind = entry.get(2)
     return info
 
 

@@ -70,12 +70,10 @@ class Reshaped(Pending):
         self.src, self.shape = src, tuple(shape)
 
     def make(self, imp):
-        src, shape = self.src, self.shape
-        if shape == src.shape:
-            return src
-        if len(shape) == 2 and shape[0] == src.shape[0] and len(src.shape) > 2:
-            return imp.row("flatten", {}, [src], self.node)
-        raise Unmappable(f"reshapes {dims_text(src.shape)} to {dims_text(shape)}, which no cnncost kind does")
+        from .lowering import view
+
+        lowered = view(self.src.shape, self.shape)
+        return self.src if lowered is None else imp.row(*lowered, [self.src], self.node)
 
 
 class Shuffled(Pending):
@@ -85,8 +83,10 @@ class Shuffled(Pending):
         super().__init__(node)
         self.src, self.groups, self.shape = src, groups, tuple(shape)
 
-    def make(self, imp):
-        raise Unmappable("transposes channel groups without reshaping them back to a map (not a channel shuffle)")
+    def make(self, imp):  # not reshaped back to a map: the view and the transpose as they are
+        n, per, g, h, w = self.shape
+        grouped = imp.row("reshape", {"shape": [g, per, h, w]}, [self.src], self.node)
+        return imp.row("transpose", {"dim0": 1, "dim1": 2}, [grouped], self.node)
 
 
 class Sliced(Pending):
@@ -113,17 +113,18 @@ class Sliced(Pending):
             sizes = [len(r) for r in self.ranges]
             if all(r.start == crop_offsets(n, len(r)) for r, n in zip(self.ranges, src.shape[2:])):
                 return imp.row("center_crop", {"size": sizes}, [src], self.node)
-            raise Unmappable(f"crops {dims_text(src.shape[2:])} to rows {_span(self.ranges[0])} and columns "
-                             f"{_span(self.ranges[1])}, not the centre (cnncost's center_crop)")
-        raise Unmappable(f"slices {dims_text(src.shape[2:])} with steps {[r.step for r in self.ranges]}")
+        from .lowering import part
+
+        act = src  # any other window: a slice along each axis it changes
+        for dim, r in ((2, self.ranges[0]), (3, self.ranges[1])):
+            lowered = part(act.shape, dim, r.start, r.stop, r.step)
+            if lowered is not None:
+                act = imp.row(*lowered, [act], self.node)
+        return act
 
 
 def dims_text(shape) -> str:
     return "x".join(str(d) for d in shape)
-
-
-def _span(r: range) -> str:
-    return f"{r.start}:{r.stop}" + (f":{r.step}" if r.step != 1 else "")
 
 
 class Opaque(Pending):
