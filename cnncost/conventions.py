@@ -295,7 +295,8 @@ _PTFLOPS = Convention(
         relu6=Rule(_per_input(1), "1 per element (the module hook; nn.ReLU6 calls the unpatched F.hardtanh)"),
         leaky_relu=_by_call("1 per element as a module (its hook)" + ONLY_MODULES, module=_per_input(1)),
         silu=Rule(_per_input(1), "1 per element (the patched F.silu; nn.SiLU has no hook)"),
-        softmax=Rule(_per_input(1), "1 per element (the patched F.softmax)"),
+        softmax=_by_call("1 per element as nn.Softmax or F.softmax (the patched F.softmax); 0 as x.softmax or "
+                         "torch.softmax, which it does not patch", module=_per_input(1), function=_per_input(1)),
         add=_by_call("0 as the + operator; (inputs - 1) per output element as torch.add",
                      function=lambda q, n: q.macs * n),
         mul=_by_call("0 as the * operator; 1 per output element as torch.mul", function=_macs),

@@ -996,6 +996,9 @@ define(
     "Softmax along one axis: the channels (or features) by default, any axis with dim (x.softmax(dim=-1)).",
     args=(Arg("dim", integer, 1, "a torch dim (the batch is 0): 1 the channels, -1 the last"),),
     shape=_softmax_shape,
+    # method: x.softmax(dim) or torch.softmax, which ptflops does not patch (F.softmax, which nn.Softmax calls, it
+    # does)
+    calls=("module", "function", "method"),
     build=lambda t, a, ins, out: t.nn.Softmax(dim=a["dim"]),
     formulas={"output": "same", "params": "0", "macs": "0"},
     saved="output", rf=_softmax_field, latency="softmax", counts="other", rf_stand_in="identity", layout="kept",

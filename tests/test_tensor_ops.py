@@ -61,6 +61,8 @@ OP_CASES = {
                               "matmul: {input: [input, t], call: function}"]),
     "einsum_qk": (MAP, ["einsum: {equation: 'bhqd,bhkd->bhqk', input: [input, input]}"]),
     "softmax_last_module": (MAP, ["softmax: {dim: -1}"]),
+    # x.softmax(-1), the Tensor method, which ptflops does not patch (it patches F.softmax, which nn.Softmax calls)
+    "softmax_last_function": (MAP, ["softmax: {dim: -1, call: method}"]),
     "sdpa_function": (MAP, ["attention: {input: [input, input, input]}"]),
     "mha_self": (TOKENS, ["multihead_attention: {heads: 4}"]),
     # the key and value are the query reversed along an axis, which every tool counts 0 (flip_only)
@@ -75,11 +77,7 @@ OP_CASES = {
     "instancenorm_function": (MAP, ["instancenorm: {call: function}"]),
     "grn_channels_first": (MAP, ["grn"]),
 }
-NOT_EXPRESSIBLE = {
-    # x.softmax(-1), the Tensor method, which ptflops does not patch (it patches F.softmax, which nn.Softmax
-    # calls); cnncost's softmax runs as the module or F.softmax (softmax_last_module)
-    "softmax_last_function",
-}
+NOT_EXPRESSIBLE: set = set()
 
 
 def network(case):

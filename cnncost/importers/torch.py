@@ -24,6 +24,7 @@ inference.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import traceback
@@ -131,6 +132,8 @@ class TorchImporter:
         self.used: set = set()  # the modules called as leaves and the parameters read: what forward runs
         self.first_call: dict = {}  # module path -> the row of its first call
         self.guards: set = set()  # fx nodes of arguments traced at their defaults, and fx's checks of them
+        self.channels_last_node: dict = {}  # row -> the node that viewed it channels-last
+        self.permuted: dict = {}  # row -> the permute row of its channels-last view, made where something reads it
 
     # --- tracing ---
 
@@ -323,12 +326,21 @@ class TorchImporter:
             value = value.materialize(self)
         if isinstance(value, Act):
             if value.nhwc and not nhwc_ok:
-                raise Unmappable("reads a channels-last view (permute 0,2,3,1) that only layer norms, linear "
-                                 "layers and activations can read in cnncost")
+                return self.channels_last(value)
             return value
         if isinstance(value, Param):
             raise Unmappable("reads a parameter or constant where cnncost needs an activation")
         raise Unmappable(f"reads {type(value).__name__} where cnncost needs an activation")
+
+    def channels_last(self, value: Act) -> Act:
+        """The channels-last view (permute 0,2,3,1) of a row as a permute row of its own, for a reader that is
+        not a layer norm, linear layer or activation (which read it as the map's channels); one per row."""
+        done = self.permuted.get(value.row)
+        if done is None:
+            node = self.channels_last_node.get(value.row, self.current)
+            done = self.permuted[value.row] = self.row("permute", {"dims": [0, 2, 3, 1]},
+                                                       [Act(value.row, _nchw(value.shape))], node=node)
+        return done
 
     def row(self, kind, args, inputs, node=None, call=None, base=None, path=None) -> Act:
         """A row made by the node being recorded (or, for a pattern, by the node that started it). ``path``: the
@@ -633,6 +645,10 @@ def _unmappable_function(target):
     raise Unmappable("cnncost has no kind for it")
 
 
+def _nchw(shape) -> tuple:
+    return (shape[0], shape[3], shape[1], shape[2])
+
+
 def _pair(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value, value]
 
@@ -697,9 +713,9 @@ def _linear_row(imp, x, out, bias, call=None):
     x = imp.plain(x, nhwc_ok=True)
     if x.nhwc:
         return imp.row("linear", {"out": out, "bias": bias, "per_position": True}, [x], call=call)
-    if len(x.shape) != 2:
+    if len(x.shape) not in (2, 3):
         raise Unmappable(f"a linear layer on the last axis of a {dims_text(x.shape)} tensor; cnncost's takes a "
-                         "vector, or the channels of a channels-last map")
+                         "vector, tokens (N, L, C), or the channels of a channels-last map")
     return imp.row("linear", {"out": out, "bias": bias}, [x], call=call)
 
 
@@ -804,7 +820,7 @@ def _mean(imp, x, dim=None, keepdim=False, dtype=None):
     if len(x.shape) != 4 or dims != [2, 3]:
         return _reduce_row(imp, x, "mean", dim, keepdim)
     pooled = imp.row("global_avgpool", {}, [x], call="mean", base="mean")
-    return pooled if keepdim else Reshaped(imp.current, pooled, pooled.shape[:2])
+    return pooled if keepdim else _Viewed(imp.current, pooled, pooled.shape[:2])
 
 
 def _reduce_row(imp, x, op, dim, keepdim):
@@ -860,9 +876,9 @@ def _groupnorm_function(imp, x, num_groups, weight=None, bias=None, eps=1e-5):
 def _layernorm(imp, x, shape, eps, affine, call=None):
     x = imp.plain(x, nhwc_ok=True)
     shape = list(shape) if isinstance(shape, (list, tuple, torch.Size)) else [shape]
-    if shape != [x.shape[-1]] or not (x.nhwc or len(x.shape) == 2):
+    if shape != [x.shape[-1]] or not (x.nhwc or len(x.shape) in (2, 3)):
         raise Unmappable(f"layer norm over {shape} of {dims_text(x.shape)}; cnncost's is over the channels of "
-                         "each position (a channels-last map) or over a vector")
+                         "each position (a channels-last map), of each token (N, L, C), or over a vector")
     return imp.row("layernorm", {"eps": eps, "affine": affine}, [x], call=call)
 
 
@@ -917,14 +933,19 @@ def _unary_function(kind, call="function", inplace=False, **positional):
 
 
 def _softmax_module(imp, m, x):
-    return _softmax(imp, x, m.dim, None)
+    return _softmax(imp, x, m.dim, call=None)
 
 
-def _softmax(imp, x, dim=None, call="function", **_):
+def _softmax(imp, x, dim=None, _stacklevel=3, dtype=None, call="function"):
     x = imp.plain(x)
-    if dim is None or dim % len(x.shape) != 1:
-        raise Unmappable(f"a softmax over dim {dim}; cnncost's is over the channels (or features)")
-    return imp.row("softmax", {}, [x], call=call)
+    if dim is None:
+        raise Unmappable("a softmax with no dim (torch's implicit choice is deprecated)")
+    if dtype is not None:
+        raise Unmappable(f"a softmax computed in {dtype}")
+    at = dim % len(x.shape)
+    if at == 0:
+        raise Unmappable("a softmax over the batch axis")
+    return imp.row("softmax", {} if at == 1 else {"dim": at}, [x], call=call)
 
 
 def _hardtanh(imp, x, min_val=-1.0, max_val=1.0, inplace=False):
@@ -961,14 +982,6 @@ def _dropout_function(imp, x, p=0.5, training=True, inplace=False):
 
 def _identity_module(imp, m, x, *args, **kwargs):
     return imp.row("identity", {}, [imp.plain(x, nhwc_ok=True)])
-
-
-def _flatten(imp, x, start_dim=1, end_dim=-1, call="function"):
-    x = imp.plain(x)
-    rank = len(x.shape)
-    if start_dim % rank != 1 or end_dim % rank != rank - 1:
-        raise Unmappable(f"a flatten of dims {start_dim}..{end_dim}; cnncost's keeps the batch and flattens the rest")
-    return imp.row("flatten", {}, [x], call=call)
 
 
 def _flatten_module(imp, m, x):
@@ -1108,6 +1121,8 @@ def _getitem(imp, value, index):
         return value[index]
     if isinstance(value, torch.Size):
         return value[index]
+    if isinstance(value, _BatchMoved):
+        return value.select(imp, index)  # q, k, v = qkv[0], qkv[1], qkv[2]
     if not isinstance(value, (Act, Pending)):
         raise Unmappable(f"indexes {type(value).__name__}")
     shape = value.shape
@@ -1137,6 +1152,74 @@ def _getitem(imp, value, index):
 
 
 # --- views ---
+# A view keeps a pattern pending while an existing kind may read it whole (the flatten before a classifier, a
+# channel shuffle, the channels-last view layer norms and linear layers read); anything else makes it a row of
+# its own (reshape, permute, transpose, flatten, unflatten), the batch axis first. A permute that moves the batch
+# axis is followed until a select along its first axis (timm's q, k, v = qkv.unbind(0)) puts the batch first again.
+
+_FOLDS_BATCH = "folds the batch axis into another ({}); cnncost's shapes are per sample, and a traced batch of 1 " \
+               "cannot tell the batch from the axis it is folded with"
+
+
+class _Viewed(Reshaped):
+    """A reshape: a flatten where a classifier reads it, else a reshape row, the batch kept first."""
+
+    def make(self, imp):
+        src, shape = self.src, self.shape
+        if shape == src.shape:
+            return src
+        if len(shape) == 2 and shape[0] == src.shape[0] and len(src.shape) > 2:
+            return imp.row("flatten", {}, [src], self.node)
+        if shape[0] != src.shape[0]:
+            raise Unmappable(_FOLDS_BATCH.format(f"a reshape of {dims_text(src.shape)} to {dims_text(shape)}"))
+        return imp.row("reshape", {"shape": list(shape[1:])}, [src], self.node)
+
+
+class _Regrouped(Shuffled):
+    """Channel groups transposed: a channel shuffle once viewed back as the map, else its reshape and transpose
+    rows."""
+
+    def __init__(self, node, viewed: _Viewed, groups: int, shape, step):
+        super().__init__(node, viewed.src, groups, shape)
+        self.viewed, self.step = viewed, step  # the reshape before, and the permute's (kind, args)
+
+    def make(self, imp):
+        kind, args = self.step
+        return imp.row(kind, args, [self.viewed.materialize(imp)], self.node)
+
+
+class _BatchMoved(Pending):
+    """``src.permute(perm)`` with the batch axis not first (timm's qkv.permute(2, 0, 3, 1, 4)): followed to a
+    select along its first axis, which gives the batch first again."""
+
+    def __init__(self, node, src: Act, perm):
+        super().__init__(node)
+        self.src, self.perm = src, list(perm)
+        self.shape = tuple(src.shape[d] for d in perm)
+        self.moved = None  # the permute row that puts the selected axis second, the batch first
+
+    def make(self, imp):
+        raise Unmappable(f"permutes {dims_text(self.src.shape)} by {self.perm}, which moves the batch axis from "
+                         "first; cnncost follows such a tensor only to a select along its first axis (unbind(0), "
+                         "x[0])")
+
+    def select(self, imp, index):
+        if isinstance(index, tuple) and len(index) == 1:
+            index = index[0]
+        if isinstance(index, bool) or not isinstance(index, int):
+            self.make(imp)
+        axis, rest = self.perm[0], self.perm[1:]
+        if rest[0] != 0:
+            raise Unmappable(f"selects along the first axis of {dims_text(self.src.shape)} permuted by {self.perm}, "
+                             "which leaves the batch axis not first")
+        if self.moved is None:
+            order = [0, axis, *rest[1:]]
+            self.moved = imp.row("permute", {"dims": order}, [self.src], self.node) \
+                if order != sorted(order) else self.src
+        size = self.src.shape[axis]
+        i = index % size
+        part = imp.row("slice", {"dim": 1, "start": i, "end": i + 1}, [self.moved], call="function", base="select")
+        return _Viewed(imp.current, part, (part.shape[0],) + part.shape[2:])
 
 
 def _view(imp, x, *shape):
@@ -1147,10 +1230,9 @@ def _view(imp, x, *shape):
         if target == x.src.shape:
             return imp.row("channel_shuffle", {"groups": x.groups}, [x.src], node=x.node, call="function",
                            base="shuffle")
-        raise Unmappable(f"reshapes transposed channel groups to {dims_text(target)}")
     src = x.src if isinstance(x, Reshaped) else imp.plain(x)
     target = _resolve_shape(x.shape, shape)
-    return src if target == src.shape else Reshaped(imp.current, src, target)
+    return src if target == src.shape else _Viewed(imp.current, src, target)
 
 
 def _resolve_shape(old, shape) -> tuple:
@@ -1163,32 +1245,70 @@ def _resolve_shape(old, shape) -> tuple:
     return tuple(shape)
 
 
+def _flatten(imp, x, start_dim=1, end_dim=-1, call="function"):
+    x = imp.plain(x)
+    rank = len(x.shape)
+    start, end = start_dim % rank, end_dim % rank
+    if start == 1 and end == rank - 1:
+        return imp.row("flatten", {}, [x], call=call)
+    if start == 0:
+        raise Unmappable(_FOLDS_BATCH.format(f"a flatten of dims {start_dim}..{end_dim}"))
+    if start >= end:
+        return x  # one axis or none: the same tensor
+    return imp.row("flatten", {"start_dim": start, "end_dim": end}, [x], call=call)
+
+
 def _flatten_method(imp, x, start_dim=0, end_dim=-1):
     return _flatten(imp, x, start_dim, end_dim)
 
 
+def _unflatten(imp, x, dim, sizes):
+    x = imp.plain(x)
+    at = dim % len(x.shape)
+    if at == 0:
+        raise Unmappable(_FOLDS_BATCH.format("an unflatten of the batch axis"))
+    sizes = [int(s) for s in sizes]
+    _resolve_shape((x.shape[at],), sizes)
+    return imp.row("unflatten", {"dim": at, "sizes": sizes}, [x], call="function")
+
+
+def _unflatten_module(imp, m, x):
+    return _unflatten(imp, x, m.dim, m.unflattened_size)
+
+
 def _transpose(imp, x, dim0, dim1):
     rank = len(x.shape)
+    i, j = sorted((dim0 % rank, dim1 % rank))
     perm = list(range(rank))
-    perm[dim0 % rank], perm[dim1 % rank] = perm[dim1 % rank], perm[dim0 % rank]
-    return _permute(imp, x, perm)
+    perm[i], perm[j] = perm[j], perm[i]
+    return _reorder(imp, x, perm, ("transpose", {"dim0": i, "dim1": j}))
 
 
 def _permute(imp, x, *dims):
     perm = [d % len(x.shape) for d in (dims[0] if len(dims) == 1 and isinstance(dims[0], (list, tuple)) else dims)]
+    return _reorder(imp, x, perm, ("permute", {"dims": perm}))
+
+
+def _reorder(imp, x, perm, step):
     if isinstance(x, Reshaped) and len(x.shape) == 5 and perm == [0, 2, 1, 3, 4]:
         n, g, per, h, w = x.shape
         if x.src.shape == (n, g * per, h, w):
-            return Shuffled(imp.current, x.src, g, (n, per, g, h, w))
+            return _Regrouped(imp.current, x, g, (n, per, g, h, w), step)
     if perm == list(range(len(x.shape))):
         return x
     x = imp.plain(x, nhwc_ok=True)
     if len(x.shape) == 4 and perm == [0, 2, 3, 1] and not x.nhwc:
+        imp.channels_last_node[x.row] = imp.current  # names the permute row, should one be needed
         return Act(x.row, (x.shape[0], x.shape[2], x.shape[3], x.shape[1]), nhwc=True)
     if len(x.shape) == 4 and perm == [0, 3, 1, 2] and x.nhwc:
         return Act(x.row, (x.shape[0], x.shape[3], x.shape[1], x.shape[2]))
-    raise Unmappable(f"permutes {dims_text(x.shape)} by {perm}; cnncost knows a channel shuffle and the "
-                     "channels-last view of a map")
+    if x.nhwc:  # one permute of the row the channels-last view stands for
+        perm = [(0, 2, 3, 1)[d] for d in perm]
+        x = Act(x.row, _nchw(x.shape))
+        step = ("permute", {"dims": perm})
+    if perm[0] != 0:
+        return _BatchMoved(imp.current, x, perm)
+    return imp.row(*step, [x], call="function")
 
 
 def _same(imp, x, *args, **kwargs):
@@ -1206,6 +1326,101 @@ def _squeeze(imp, x, dim=None):
                                                                               else [dim])]
     shape = [n for i, n in enumerate(x.shape) if not (i in dims and n == 1)]
     return _view(imp, x, *shape)
+
+
+def _unbind(imp, x, dim=0):
+    if isinstance(x, _BatchMoved) and dim == 0:
+        return tuple(x.select(imp, i) for i in range(x.shape[0]))
+    x = imp.plain(x)
+    at = dim % len(x.shape)
+    if at == 0:
+        raise Unmappable("unbinds the batch axis")
+    parts = []
+    for i in range(x.shape[at]):
+        part = imp.row("slice", {"dim": at, "start": i, "end": i + 1}, [x], call="function", base="select")
+        parts.append(_Viewed(imp.current, part, part.shape[:at] + part.shape[at + 1:]))
+    return tuple(parts)
+
+
+# --- products and attention ---
+
+
+def _operands(imp, *values):
+    if not all(isinstance(v, (Act, Pending)) for v in values):
+        raise Unmappable("a product with a parameter or constant operand; cnncost's matmul and einsum multiply "
+                         "two activations (write a linear layer for a weight)")
+    return [imp.plain(v) for v in values]
+
+
+def _matmul(call):
+    def handler(imp, a, b, out=None):
+        if out is not None:
+            raise Unmappable("a product written into out=")
+        x, y = _operands(imp, a, b)
+        if len(x.shape) < 3 or len(y.shape) < 3:
+            raise Unmappable(f"a product of {dims_text(x.shape)} and {dims_text(y.shape)}; cnncost's multiplies the "
+                             "last two axes of each sample's tensors")
+        return imp.row("matmul", {}, [x, y], call=call, base="matmul")
+    return handler
+
+
+def _einsum(imp, equation, *operands):
+    operands = list(operands[0]) if len(operands) == 1 and isinstance(operands[0], (list, tuple)) else list(operands)
+    if not isinstance(equation, str):
+        raise Unmappable("einsum in its sublist form; cnncost reads the equation string")
+    acts = _operands(imp, *operands)
+    if len(acts) != 2:
+        raise Unmappable(f"einsum of {len(acts)} operands; cnncost's takes two")
+    return imp.row("einsum", {"equation": equation.replace(" ", "")}, acts, call="function")
+
+
+def _sdpa(imp, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+    if attn_mask is not None:
+        raise Unmappable("attention with a mask (attn_mask); cnncost's has none, or the causal one")
+    if dropout_p:
+        raise Unmappable(f"attention with dropout_p={dropout_p}")
+    if enable_gqa:
+        raise Unmappable("grouped-query attention (enable_gqa)")
+    q, k, v = _operands(imp, query, key, value)
+    return imp.row("attention", {"causal": bool(is_causal), "scale": _float(scale)}, [q, k, v], call="function")
+
+
+def _mha_module(imp, m, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                average_attn_weights=True, is_causal=False):
+    if not m.batch_first:
+        raise Unmappable("nn.MultiheadAttention with batch_first=False (sequence first); cnncost's tokens are "
+                         "(N, L, E)")
+    if need_weights:
+        raise Unmappable("nn.MultiheadAttention called with need_weights=True, which also computes the averaged "
+                         "attention weights; cnncost's is need_weights=False")
+    if key_padding_mask is not None or attn_mask is not None or is_causal:
+        raise Unmappable("nn.MultiheadAttention with a mask")
+    if not m._qkv_same_embed_dim or m.bias_k is not None or m.add_zero_attn or m.dropout:
+        raise Unmappable("nn.MultiheadAttention with kdim/vdim, add_bias_kv, add_zero_attn or dropout")
+    if key is value and key is not query:
+        raise Unmappable("nn.MultiheadAttention with the key and the value one tensor and the query another: "
+                         "torch then projects key and value in one product and saves less than cnncost's kind, "
+                         "which takes them apart")
+    same = key is query and value is query
+    acts = _operands(imp, query) if same else _operands(imp, query, key, value)
+    out = imp.row("multihead_attention", {"heads": m.num_heads, "bias": m.in_proj_bias is not None}, acts)
+    return out, None
+
+
+def _pixel_shuffle_module(imp, m, x):
+    return imp.row("pixel_shuffle", {"factor": m.upscale_factor}, [imp.plain(x)])
+
+
+def _pixel_unshuffle_module(imp, m, x):
+    return imp.row("pixel_unshuffle", {"factor": m.downscale_factor}, [imp.plain(x)])
+
+
+def _pixel_shuffle(imp, x, upscale_factor):
+    return imp.row("pixel_shuffle", {"factor": upscale_factor}, [imp.plain(x)], call="function")
+
+
+def _pixel_unshuffle(imp, x, downscale_factor):
+    return imp.row("pixel_unshuffle", {"factor": downscale_factor}, [imp.plain(x)], call="function")
 
 
 # --- the tables ---
@@ -1228,6 +1443,9 @@ MODULES = {
     nn.Flatten: _flatten_module, nn.Upsample: _upsample_module,
     nn.ZeroPad2d: _pad_module, nn.ConstantPad2d: _pad_module, nn.ReflectionPad2d: _pad_module,
     nn.ReplicationPad2d: _pad_module,
+    # views, products and attention on tokens
+    nn.Unflatten: _unflatten_module, nn.MultiheadAttention: _mha_module,
+    nn.PixelShuffle: _pixel_shuffle_module, nn.PixelUnshuffle: _pixel_unshuffle_module,
 }
 
 _BACKEND_HANDLERS = {"PaddedConv2d": _conv2d_module, "PaddedMaxPool2d": _maxpool_module,
@@ -1271,7 +1489,8 @@ def _functions() -> dict:
     add("F.silu", _unary_function("silu"))
     add("F.gelu", _unary_function("gelu"))
     add("F.mish", _unary_function("mish"))
-    add("F.softmax torch.softmax", _softmax)
+    add("F.softmax", _softmax)
+    add("torch.softmax", functools.partial(_softmax, call="method"))
     add("F.dropout", _dropout_function)
     add("F.dropout2d", _channel_dropout)
     add("F.conv2d torch.conv2d", _conv2d_function)
@@ -1304,6 +1523,17 @@ def _functions() -> dict:
     add("torch.chunk", _chunk)
     add("torch.split", _split)
     add("torch.clamp torch.clip", _clamp)
+    # views, products and attention on tokens
+    add("torch.unflatten", _unflatten)
+    add("torch.unbind", _unbind)
+    add("torch.squeeze", _squeeze)
+    add("torch.unsqueeze", _unsqueeze)
+    add("operator.matmul", _matmul("operator"))
+    add("torch.matmul torch.bmm", _matmul("function"))
+    add("torch.einsum", _einsum)
+    add("F.scaled_dot_product_attention", _sdpa)
+    add("F.pixel_shuffle torch.pixel_shuffle", _pixel_shuffle)
+    add("F.pixel_unshuffle torch.pixel_unshuffle", _pixel_unshuffle)
     return table
 
 
@@ -1323,9 +1553,12 @@ METHODS = {
     "permute": _permute, "transpose": _transpose, "mean": _mean,
     "sum": _reduce("sum"), "amax": _reduce("amax"), "amin": _reduce("amin"), "unsqueeze": _unsqueeze, "squeeze": _squeeze,
     "relu": _unary_function("relu"), "relu_": _unary_function("relu", inplace=True),
-    "sigmoid": _unary_function("sigmoid"), "sigmoid_": _unary_function("sigmoid", inplace=True), "tanh": _unary_function("tanh"), "softmax": _softmax,
+    "sigmoid": _unary_function("sigmoid"), "sigmoid_": _unary_function("sigmoid", inplace=True), "tanh": _unary_function("tanh"),
+    "softmax": functools.partial(_softmax, call="method"),
     "chunk": _chunk, "split": _split, "clamp": _clamp, "clamp_": _clamp, "clip": _clamp,
     "clamp_min": lambda imp, x, min: _clamp(imp, x, min, None),
     "add": _binary("add", "function"), "add_": _binary("add", "function"),
     "mul": _binary("mul", "function"), "mul_": _binary("mul", "function"),
+    # views, products and attention on tokens
+    "unflatten": _unflatten, "unbind": _unbind, "matmul": _matmul("function"), "bmm": _matmul("function"),
 }

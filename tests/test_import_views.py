@@ -1,0 +1,266 @@
+"""from_torch on views, products and attention: token tensors (N, L, C), reshapes and permutes that keep the batch
+first, q @ k.transpose(-2, -1), softmax along any axis, einsum, scaled-dot-product attention,
+nn.MultiheadAttention and pixel shuffles. Each small module here is run by torch, and cnncost's import of it must
+count what torch does: parameters (sum of numel), MACs (FlopCounterMode at batch 1), saved activations
+(saved_tensors_hooks at batch 2 in training mode) and the output's shape. What cannot be exact is refused, by name."""
+
+from __future__ import annotations
+
+import pytest
+
+import cnncost
+from cnncost import memory
+from cnncost.errors import CnnCostError
+
+torch = pytest.importorskip("torch")
+nn, F = torch.nn, torch.nn.functional
+
+
+def _saved_bytes(model, x) -> int:
+    """The distinct storages autograd saves in one forward pass, parameters and buffers left out."""
+    excluded = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+    storages: dict = {}
+
+    def pack(t):
+        storages.setdefault(t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        output = model(x)  # noqa: F841  (what it saved stays alive until counted)
+        return sum(n for ptr, n in storages.items() if ptr not in excluded)
+
+
+def _torch_figures(model, shape) -> dict:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = model.eval()(torch.randn(1, *shape))
+    saved = _saved_bytes(model.train(), torch.randn(2, *shape))
+    model.eval()
+    return {"params": sum(p.numel() for p in model.parameters()), "macs": counter.get_total_flops() // 2,
+            "saved": saved, "shape": tuple(out.shape[1:])}
+
+
+def _cnncost_figures(graph) -> dict:
+    report = cnncost.analyze(graph, convention="flopcounter")
+    saved = memory.analyze_memory(graph, cnncost.Settings(batch=2), device_kind="cpu").saved_activation_bytes
+    return {"params": report.totals.params, "macs": report.totals.macs, "saved": saved,
+            "shape": tuple(graph.nodes[-1].output_shape)}
+
+
+def _imports_as_torch_runs(model, shape) -> list:
+    graph = cnncost.from_torch(model.eval(), input=shape)
+    assert _cnncost_figures(graph) == _torch_figures(model, shape)
+    return [n.kind for n in graph.nodes]
+
+
+class Attention(nn.Module):
+    """timm's Attention: qkv reshaped to heads, the batch moved by the permute, unbind(0), then q @ k^T * scale,
+    softmax(dim=-1), @ v (or F.scaled_dot_product_attention), heads merged back."""
+
+    def __init__(self, dim=16, heads=2, fused=False, index=False):
+        super().__init__()
+        self.heads, self.fused, self.index = heads, fused, index
+        self.qkv, self.proj = nn.Linear(dim, dim * 3), nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = (qkv[0], qkv[1], qkv[2]) if self.index else qkv.unbind(0)
+        if self.fused:
+            x = F.scaled_dot_product_attention(q, k, v)
+        else:
+            x = ((q @ k.transpose(-2, -1)) * (c // self.heads) ** -0.5).softmax(dim=-1) @ v
+        return self.proj(x.transpose(1, 2).reshape(b, n, c))
+
+
+class Tokens(nn.Module):
+    """A patch embedding to tokens (flatten(2).transpose(1, 2)), a pre-norm attention block, a mean over tokens."""
+
+    def __init__(self, attention):
+        super().__init__()
+        self.patch, self.norm, self.attn = nn.Conv2d(3, 16, 4, 4), nn.LayerNorm(16), attention
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = x + self.attn(self.norm(x))
+        return x.mean(1)
+
+
+@pytest.mark.parametrize("fused, index", [(False, False), (True, False), (False, True)],
+                         ids=["matmul-softmax", "sdpa", "indexed-qkv"])
+def test_a_vit_attention_block_imports_as_torch_runs_it(fused, index):
+    kinds = _imports_as_torch_runs(Tokens(Attention(fused=fused, index=index)), (3, 16, 16))
+    assert ("attention" in kinds) == fused and ("matmul" in kinds) != fused
+    assert {"flatten", "transpose", "reshape", "permute", "slice", "layernorm", "linear", "reduce"} <= set(kinds)
+
+
+class Products(nn.Module):
+    """einsum, torch.matmul, bmm, softmax over a middle axis, unflatten and unsqueeze/squeeze on tokens."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch, self.key = nn.Conv2d(3, 8, 4, 4), nn.Linear(8, 8)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)  # 16 tokens of 8
+        k = self.key(t)
+        a = torch.einsum("bqc,bkc->bqk", t, k).softmax(dim=1)
+        y = torch.bmm(a, k) + torch.matmul(a, t)
+        y = y.unflatten(2, (2, 4)).unsqueeze(1).squeeze(1)  # 16 x 2 x 4
+        return y.flatten(2).transpose(1, 2).reshape(-1, 8, 4, 4)
+
+
+def test_einsum_matmul_bmm_and_views_import_as_torch_runs_them():
+    kinds = _imports_as_torch_runs(Products(), (3, 16, 16))
+    assert kinds.count("matmul") == 2 and {"einsum", "softmax", "unflatten"} <= set(kinds)
+
+
+class MultiHead(nn.Module):
+    def __init__(self, cross=False):
+        super().__init__()
+        self.cross = cross
+        self.patch, self.attn = nn.Conv2d(3, 16, 4, 4), nn.MultiheadAttention(16, 4, batch_first=True)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        k, v = (t * 0.5, t * 2.0) if self.cross else (t, t)
+        return self.attn(t, k, v, need_weights=False)[0]
+
+
+@pytest.mark.parametrize("cross", [False, True], ids=["self", "cross"])
+def test_multihead_attention_batch_first_imports_as_torch_runs_it(cross):
+    assert "multihead_attention" in _imports_as_torch_runs(MultiHead(cross), (3, 16, 16))
+
+
+class Shuffles(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.up, self.down = nn.Conv2d(3, 16, 3, padding=1), nn.PixelShuffle(2), nn.PixelUnshuffle(2)
+
+    def forward(self, x):
+        x = self.down(self.up(self.conv(x)))
+        return F.pixel_unshuffle(F.pixel_shuffle(x, 2), 2)
+
+
+def test_pixel_shuffle_and_unshuffle_import_as_torch_runs_them():
+    kinds = _imports_as_torch_runs(Shuffles(), (3, 8, 8))
+    assert kinds.count("pixel_shuffle") == kinds.count("pixel_unshuffle") == 2
+
+
+class SplitAttention(nn.Module):
+    """Split attention as ResNeSt and SKNet write it: the channels viewed as (radix, C / radix), a softmax over the
+    radix (after a transpose, ResNeSt's rSoftMax), a weighted sum over it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(8, 16, 1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        b = x.shape[0]
+        parts = x.reshape(b, 2, 8, *x.shape[2:])
+        gap = parts.sum(dim=1).mean((2, 3), keepdim=True)
+        attn = self.fc(gap).view(b, 1, 2, -1).transpose(1, 2)
+        attn = F.softmax(attn, dim=1).reshape(b, -1).view(b, 2, 8, 1, 1)
+        return (parts * attn).sum(dim=1)
+
+
+def test_split_attention_imports_as_torch_runs_it():
+    kinds = _imports_as_torch_runs(SplitAttention(), (3, 8, 8))
+    assert {"reshape", "transpose", "softmax", "reduce"} <= set(kinds)
+
+
+class ChannelsLast(nn.Module):
+    """A map viewed channels-last for a layer norm (read as the channels of each position, no row), then
+    reshaped to tokens (PVT-v2's stage end): the view becomes a permute row where the reshape reads it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.norm, self.fc = nn.Conv2d(3, 8, 3, padding=1), nn.LayerNorm(8), nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = self.norm(self.conv(x).permute(0, 2, 3, 1))
+        return self.fc(x.reshape(x.shape[0], -1, 8))
+
+
+def test_a_channels_last_view_read_by_a_reshape_is_a_permute_row():
+    kinds = _imports_as_torch_runs(ChannelsLast(), (3, 8, 8))
+    assert kinds == ["conv", "layernorm", "permute", "reshape", "linear"]
+
+
+class Shuffle(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        b, c, h, w = x.shape
+        return x.view(b, 2, c // 2, h, w).transpose(1, 2).contiguous().view(b, -1, h, w)
+
+
+def test_the_existing_patterns_keep_their_rows():
+    assert _imports_as_torch_runs(Shuffle(), (3, 4, 4)) == ["conv", "channel_shuffle"]
+    head = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    assert _imports_as_torch_runs(head, (3, 8, 8)) == ["conv", "global_avgpool", "flatten", "linear"]
+
+
+class Folded(nn.Module):
+    """Bottleneck attention's reshape(B * heads, d, -1): the batch folded into another axis."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        q = x.reshape(x.shape[0] * 2, 4, -1)
+        return q.transpose(-2, -1) @ q
+
+
+class BatchMoved(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 1)
+
+    def forward(self, x):
+        return self.conv(x).permute(1, 0, 2, 3).sigmoid()
+
+
+class MultiHeadCalled(nn.Module):
+    def __init__(self, batch_first, need_weights):
+        super().__init__()
+        self.need_weights = need_weights
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=batch_first)
+
+    def forward(self, x):
+        return self.attn(x, x, x, need_weights=self.need_weights)[0]
+
+
+@pytest.mark.parametrize("model, shape, words", [
+    (Folded(), (3, 4, 4), "folds the batch axis into another"),
+    (BatchMoved(), (3, 4, 4), "moves the batch axis from first"),
+    (MultiHeadCalled(batch_first=False, need_weights=False), (5, 8), "batch_first=False"),
+    (MultiHeadCalled(batch_first=True, need_weights=True), (5, 8), "need_weights=True"),
+], ids=["folded", "moved", "sequence-first", "weights"])
+def test_what_cannot_be_exact_is_refused_with_its_reason(model, shape, words):
+    with pytest.raises(CnnCostError) as error:
+        cnncost.from_torch(model.eval(), input=shape)
+    assert words in str(error.value) and "\n" not in str(error.value)
+
+
+class Softmaxes(nn.Module):
+    def forward(self, x):
+        return F.softmax(x, dim=1) + x.softmax(dim=-1) + torch.softmax(x, -2) + nn.functional.softmax(x, 2)
+
+
+def test_softmax_records_how_it_is_called():
+    # ptflops patches F.softmax (which nn.Softmax calls) and neither the Tensor method nor torch.softmax:
+    # tests/data/peer_ops.tsv, cases softmax_last_module and softmax_last_function
+    graph = cnncost.from_torch(Softmaxes(), input=(4, 5, 6))
+    rows = [(n.args["dim"], n.call) for n in graph.nodes if n.kind == "softmax"]
+    assert rows == [(1, "function"), (3, "method"), (2, "method"), (2, "function")]
+    ptflops = cnncost.analyze(graph, convention="ptflops")
+    assert [r.macs for r in ptflops.layers if r.kind == "softmax"] == [120, 0, 0, 120]
