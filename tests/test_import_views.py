@@ -240,7 +240,7 @@ class MultiHeadCalled(nn.Module):
 
 
 @pytest.mark.parametrize("model, shape, words", [
-    (Folded(), (3, 4, 4), "folds the batch axis into another"),
+    (Folded(), (3, 4, 4), "reshapes 1x8x4x4 to 2x4x16, which moves the batch axis"),
     (BatchMoved(), (3, 4, 4), "moves the batch axis from first"),
     (MultiHeadCalled(batch_first=False, need_weights=False), (5, 8), "batch_first=False"),
     (MultiHeadCalled(batch_first=True, need_weights=True), (5, 8), "need_weights=True"),

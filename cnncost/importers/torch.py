@@ -33,6 +33,7 @@ from ..errors import CnnCostError, Location
 from ..graph import INPUT
 from ..kinds import KINDS
 from ..report import parse_input
+from . import lowering
 from .builder import Builder, ImportedGraph, TooManyLayers
 from .values import UNKNOWN, Act, Opaque, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text
 
@@ -820,7 +821,7 @@ def _mean(imp, x, dim=None, keepdim=False, dtype=None):
     if len(x.shape) != 4 or dims != [2, 3]:
         return _reduce_row(imp, x, "mean", dim, keepdim)
     pooled = imp.row("global_avgpool", {}, [x], call="mean", base="mean")
-    return pooled if keepdim else _Viewed(imp.current, pooled, pooled.shape[:2])
+    return pooled if keepdim else Reshaped(imp.current, pooled, pooled.shape[:2])
 
 
 def _reduce_row(imp, x, op, dim, keepdim):
@@ -942,10 +943,7 @@ def _softmax(imp, x, dim=None, _stacklevel=3, dtype=None, call="function"):
         raise Unmappable("a softmax with no dim (torch's implicit choice is deprecated)")
     if dtype is not None:
         raise Unmappable(f"a softmax computed in {dtype}")
-    at = dim % len(x.shape)
-    if at == 0:
-        raise Unmappable("a softmax over the batch axis")
-    return imp.row("softmax", {} if at == 1 else {"dim": at}, [x], call=call)
+    return imp.row(*lowering.softmax(x.shape, dim), [x], call=call)
 
 
 def _hardtanh(imp, x, min_val=-1.0, max_val=1.0, inplace=False):
@@ -1157,35 +1155,7 @@ def _getitem(imp, value, index):
 # its own (reshape, permute, transpose, flatten, unflatten), the batch axis first. A permute that moves the batch
 # axis is followed until a select along its first axis (timm's q, k, v = qkv.unbind(0)) puts the batch first again.
 
-_FOLDS_BATCH = "folds the batch axis into another ({}); cnncost's shapes are per sample, and a traced batch of 1 " \
-               "cannot tell the batch from the axis it is folded with"
-
-
-class _Viewed(Reshaped):
-    """A reshape: a flatten where a classifier reads it, else a reshape row, the batch kept first."""
-
-    def make(self, imp):
-        src, shape = self.src, self.shape
-        if shape == src.shape:
-            return src
-        if len(shape) == 2 and shape[0] == src.shape[0] and len(src.shape) > 2:
-            return imp.row("flatten", {}, [src], self.node)
-        if shape[0] != src.shape[0]:
-            raise Unmappable(_FOLDS_BATCH.format(f"a reshape of {dims_text(src.shape)} to {dims_text(shape)}"))
-        return imp.row("reshape", {"shape": list(shape[1:])}, [src], self.node)
-
-
-class _Regrouped(Shuffled):
-    """Channel groups transposed: a channel shuffle once viewed back as the map, else its reshape and transpose
-    rows."""
-
-    def __init__(self, node, viewed: _Viewed, groups: int, shape, step):
-        super().__init__(node, viewed.src, groups, shape)
-        self.viewed, self.step = viewed, step  # the reshape before, and the permute's (kind, args)
-
-    def make(self, imp):
-        kind, args = self.step
-        return imp.row(kind, args, [self.viewed.materialize(imp)], self.node)
+_FOLDS_BATCH = "folds the batch axis into another ({}); cnncost's shapes are per sample"
 
 
 class _BatchMoved(Pending):
@@ -1213,13 +1183,11 @@ class _BatchMoved(Pending):
             raise Unmappable(f"selects along the first axis of {dims_text(self.src.shape)} permuted by {self.perm}, "
                              "which leaves the batch axis not first")
         if self.moved is None:
-            order = [0, axis, *rest[1:]]
-            self.moved = imp.row("permute", {"dims": order}, [self.src], self.node) \
-                if order != sorted(order) else self.src
-        size = self.src.shape[axis]
-        i = index % size
-        part = imp.row("slice", {"dim": 1, "start": i, "end": i + 1}, [self.moved], call="function", base="select")
-        return _Viewed(imp.current, part, (part.shape[0],) + part.shape[2:])
+            lowered = lowering.permutation([0, axis, *rest[1:]], self.src.shape)
+            self.moved = self.src if lowered is None else imp.row(*lowered, [self.src], self.node)
+        i = index % self.src.shape[axis]
+        part = imp.row(*lowering.part(self.moved.shape, 1, i, i + 1), [self.moved], call="function", base="select")
+        return Reshaped(imp.current, part, (part.shape[0],) + part.shape[2:])
 
 
 def _view(imp, x, *shape):
@@ -1232,7 +1200,7 @@ def _view(imp, x, *shape):
                            base="shuffle")
     src = x.src if isinstance(x, Reshaped) else imp.plain(x)
     target = _resolve_shape(x.shape, shape)
-    return src if target == src.shape else _Viewed(imp.current, src, target)
+    return src if target == src.shape else Reshaped(imp.current, src, target)
 
 
 def _resolve_shape(old, shape) -> tuple:
@@ -1278,22 +1246,17 @@ def _unflatten_module(imp, m, x):
 
 def _transpose(imp, x, dim0, dim1):
     rank = len(x.shape)
-    i, j = sorted((dim0 % rank, dim1 % rank))
     perm = list(range(rank))
-    perm[i], perm[j] = perm[j], perm[i]
-    return _reorder(imp, x, perm, ("transpose", {"dim0": i, "dim1": j}))
+    perm[dim0 % rank], perm[dim1 % rank] = perm[dim1 % rank], perm[dim0 % rank]
+    return _permute(imp, x, perm)
 
 
 def _permute(imp, x, *dims):
     perm = [d % len(x.shape) for d in (dims[0] if len(dims) == 1 and isinstance(dims[0], (list, tuple)) else dims)]
-    return _reorder(imp, x, perm, ("permute", {"dims": perm}))
-
-
-def _reorder(imp, x, perm, step):
     if isinstance(x, Reshaped) and len(x.shape) == 5 and perm == [0, 2, 1, 3, 4]:
         n, g, per, h, w = x.shape
         if x.src.shape == (n, g * per, h, w):
-            return _Regrouped(imp.current, x, g, (n, per, g, h, w), step)
+            return Shuffled(imp.current, x.src, g, (n, per, g, h, w))
     if perm == list(range(len(x.shape))):
         return x
     x = imp.plain(x, nhwc_ok=True)
@@ -1305,10 +1268,10 @@ def _reorder(imp, x, perm, step):
     if x.nhwc:  # one permute of the row the channels-last view stands for
         perm = [(0, 2, 3, 1)[d] for d in perm]
         x = Act(x.row, _nchw(x.shape))
-        step = ("permute", {"dims": perm})
     if perm[0] != 0:
         return _BatchMoved(imp.current, x, perm)
-    return imp.row(*step, [x], call="function")
+    lowered = lowering.permutation(perm, x.shape)
+    return x if lowered is None else imp.row(*lowered, [x], call="function")
 
 
 def _same(imp, x, *args, **kwargs):
@@ -1337,8 +1300,8 @@ def _unbind(imp, x, dim=0):
         raise Unmappable("unbinds the batch axis")
     parts = []
     for i in range(x.shape[at]):
-        part = imp.row("slice", {"dim": at, "start": i, "end": i + 1}, [x], call="function", base="select")
-        parts.append(_Viewed(imp.current, part, part.shape[:at] + part.shape[at + 1:]))
+        part = imp.row(*lowering.part(x.shape, at, i, i + 1), [x], call="function", base="select")
+        parts.append(Reshaped(imp.current, part, part.shape[:at] + part.shape[at + 1:]))
     return tuple(parts)
 
 
