@@ -505,7 +505,7 @@ def test_random_networks_agree_with_torch(net):
     assert failed(result) == []
 
 
-@pytest.mark.parametrize("item, shape", [
+AWKWARD = [
     ("conv: {name: x, out: 4, kernel: 3, padding: [1, 0, 2, 1]}", (5, 9, 7)),
     ("conv: {name: x, out: 6, kernel: [3, 5], stride: [2, 1], padding: [0, 2], dilation: [2, 1], groups: 3}",
      (3, 11, 8)),
@@ -514,11 +514,35 @@ def test_random_networks_agree_with_torch(net):
     ("avgpool: {name: x, kernel: [2, 3], stride: [2, 3], padding: [1, 1], ceil_mode: true}", (2, 7, 8)),
     ("adaptive_avgpool: {name: x, output: [3, 5]}", (2, 7, 4)),
     ("lrn: {name: x, size: 4, alpha: 0.001, beta: 0.5, k: 2}", (7, 3, 3)),
-])
+]
+
+
+def _single(item, shape) -> str:
+    return f"input: [{', '.join(map(str, shape))}]\nlayers:\n  - {item}\n"
+
+
+@pytest.mark.parametrize("item, shape", AWKWARD)
 def test_awkward_single_layers_agree_with_torch(item, shape):
-    text = f"input: [{', '.join(map(str, shape))}]\nlayers:\n  - {item}\n"
-    result = checker.validate_graph(graph_of(text), Settings(batch=2))
+    result = checker.validate_graph(graph_of(_single(item, shape)), Settings(batch=2))
     assert failed(result) == []
+
+
+# the adaptive pool's windows differ in size here (7 -> 3 and 4 -> 5), so its field is not uniform and has no
+# single window to compare; the rest are checked unit by unit
+@pytest.mark.parametrize("item, shape", [case for case in AWKWARD if not case[0].startswith("adaptive")])
+def test_awkward_single_layers_fields_agree_with_torch_gradients(item, shape):
+    # dilated, ceil-mode and asymmetric windows run the receptive-field check too, not only the figures
+    result = checker.validate_rf_graph(graph_of(_single(item, shape)))
+    assert result.error is None and failed(result) == [] and result.figures >= 1
+
+
+def test_a_pooling_rule_that_forgets_dilation_is_caught(monkeypatch):
+    from cnncost import rf
+
+    monkeypatch.setitem(rf._FIELD, "maxpool", lambda node, fields: rf._pool(
+        node.__class__(**{**node.__dict__, "args": {**node.args, "dilation": (1, 1)}}), fields))
+    result = checker.validate_rf_graph(graph_of(_single(*AWKWARD[3])))
+    assert AWKWARD[3][0].startswith("maxpool") and failed(result) != []
 
 
 # --- dtypes and devices ---
