@@ -162,3 +162,28 @@ def test_the_patterns_map_to_the_tensor_op_kinds(exported):
             "permute", "instancenorm"} <= kinds["MapOps"]
     assert {"reshape", "transpose", "permute", "param", "layernorm", "linear", "matmul", "softmax", "einsum",
             "slice", "gelu"} <= kinds["TokenOps"]
+
+
+def test_small_external_data_is_read_only_from_a_regular_file_beside_the_model(tmp_path):
+    """The dynamo exporter writes even the constants of its shape arithmetic to model.onnx.data; those are read
+    (an as_strided's Gather indices), but never from outside the model's folder, nor from a FIFO."""
+    import os
+    import struct
+
+    from cnncost.importers import onnx_proto
+
+    def tensor(location, offset=0):
+        t = onnx_proto.Tensor()
+        t.dims, t.data_type, t.external = (3,), onnx_proto.INT64, True
+        t.external_data = {"location": location, "offset": str(offset), "length": "24"}
+        return t
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "m.onnx.data").write_bytes(b"\0" * 8 + struct.pack("<3q", 4, 5, 6))
+    (tmp_path / "outside.data").write_bytes(struct.pack("<3q", 7, 8, 9))
+    os.mkfifo(folder / "fifo.data")
+    beside, outside, fifo = tensor("m.onnx.data", 8), tensor("../outside.data"), tensor("fifo.data")
+    for t in (beside, outside, fifo):
+        onnx_proto.load_external(t, str(folder))
+    assert (beside.values(), outside.values(), fifo.values()) == ([4, 5, 6], None, None)

@@ -158,10 +158,12 @@ def test_an_onnx_file_lists_every_refusal_and_imports_partially(tmp_path):
         cnncost.load(str(path))
     assert "ReduceProd x1" in str(error.value) and "ReduceLogSumExp x1" in str(error.value)
     graph = cnncost.from_onnx(str(path), partial=True)
-    # the Add and Mul broadcast 1 channel over 4: binary rows; the two reductions no kind has are opaque
+    # the Mul and Add broadcast 1 channel over 4: mul (as a squeeze-and-excitation's) and binary rows; the two
+    # reductions no kind has are opaque
     assert sorted((n.args["op"], n.output_shape) for n in graph.nodes if n.kind == "opaque") == [
         ("ReduceLogSumExp", (1, 16, 16)), ("ReduceProd", (1, 16, 16))]
-    assert [n.args["op"] for n in graph.nodes if n.kind == "binary"] == ["mul", "add"]
+    assert [(n.kind, n.args.get("op"), n.output_shape) for n in graph.nodes if n.kind in ("mul", "binary")] == [
+        ("mul", None, (4, 16, 16)), ("binary", "add", (4, 16, 16))]
     assert cnncost.analyze(graph).totals.params == sum(p.numel() for p in Summed().parameters())
 
 

@@ -49,9 +49,13 @@ def with_tensor(op: str, dims, shape, tensor_first: bool = False, learnable: boo
 
 
 def with_activation(op: str, shape_a, shape_b) -> tuple:
-    """Two activations: add and mul of equal shapes are cnncost's add and mul (their own kinds, as every
-    convention counts them), anything else broadcast is binary."""
-    if tuple(shape_a) == tuple(shape_b) and op in ("add", "mul"):
+    """Two activations (full shapes): an add of equal shapes and any mul are cnncost's add and mul (a
+    squeeze-and-excitation's x * scale broadcasts), the rest binary. Both have the batch first, so tensors of
+    different ranks would line the batch axis up with another: refused."""
+    if len(shape_a) != len(shape_b):
+        raise Unmappable(f"broadcasts a {dims_text(shape_a)} tensor with a {dims_text(shape_b)} one, which lines the "
+                         "batch axis up with another; cnncost broadcasts per sample")
+    if op == "mul" or (op == "add" and tuple(shape_a) == tuple(shape_b)):
         return op, {}
     return "binary", {"op": op}
 

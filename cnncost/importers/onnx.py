@@ -155,7 +155,10 @@ class OnnxImporter:
     # --- inputs and initializers ---
 
     def _bind_inputs(self, graph, input_shape) -> str:
+        folder = os.path.dirname(os.path.abspath(self.path))
         for name, tensor in graph.initializers.items():
+            if tensor.external:
+                proto.load_external(tensor, folder)
             self.values[name] = self._const_of(tensor, name)
         data = None
         for info in graph.inputs:
@@ -965,8 +968,16 @@ class OnnxImporter:
         return self.row("pixel_unshuffle", {"factor": node.attrs["blocksize"]}, [self.plain(ins[0], node)], node)
 
     def op_Gather(self, node, ins):
-        """x[:, i] (a class token): a slice of one, and the axis dropped where the index is a scalar."""
-        x, index = self.plain(ins[0], node), self.const(ins[1], "indices")
+        """x[:, i] (a class token): a slice of one, and the axis dropped where the index is a scalar. The dynamo
+        exporter's as_strided of a contiguous tensor, a Gather of every index in order from the tensor flattened
+        whole, is a reshape to the indices' shape."""
+        index = self.const(ins[1], "indices")
+        flat = ins[0]
+        if isinstance(flat, Reshaped) and len(flat.shape) == 1 and node.attrs.get("axis", 0) == 0 and \
+                index.dims and index.dims[0] == flat.src.shape[0] and index.values is not None and \
+                index.ints() == list(range(flat.shape[0])):
+            return flat.src if index.dims == flat.src.shape else Reshaped(node, flat.src, index.dims)
+        x = self.plain(ins[0], node)
         axis = axis_of(node.attrs.get("axis", 0), len(x.shape))
         if index.size != 1:
             raise Unmappable(f"gathers {index.size} indices along axis {axis}")

@@ -53,13 +53,14 @@ _fields_left = [MAX_FIELDS]
 class Tensor:
     """A TensorProto: its dims and type, and its values when it is small enough to be a constant cnncost reads."""
 
-    __slots__ = ("name", "dims", "data_type", "_raw", "_typed", "external")
+    __slots__ = ("name", "dims", "data_type", "_raw", "_typed", "external", "external_data")
 
     def __init__(self):
         self.name, self.dims, self.data_type = "", (), FLOAT
         self._raw = None  # bytes, when kept
         self._typed = None  # the values of float_data, int64_data, ... when the file uses them
         self.external = False
+        self.external_data = {}  # location, offset, length: where an external tensor's bytes are
 
     @property
     def size(self) -> int:
@@ -78,6 +79,35 @@ class Tensor:
         if code is None or len(self._raw) != self.size * _ITEM[self.data_type]:
             return None
         return list(struct.unpack(f"<{self.size}{code}", self._raw))
+
+
+def load_external(t: Tensor, folder: str):
+    """The bytes of a small tensor kept outside the model (torch's dynamo exporter writes every initializer to
+    model.onnx.data, the constants of its shape arithmetic too), read where they are no larger than a constant
+    cnncost reads (KEEP_BYTES) and lie in a regular file inside the model's folder; else left unread."""
+    item = _ITEM.get(t.data_type)
+    if not t.external or item is None or not 0 < t.size * item <= KEEP_BYTES:
+        return
+    location = t.external_data.get("location", "")
+    try:
+        offset = int(t.external_data.get("offset") or 0)
+        length = int(t.external_data.get("length") or t.size * item)
+    except ValueError:
+        return
+    folder = os.path.realpath(folder)
+    path = os.path.realpath(os.path.join(folder, location))
+    if not location or length != t.size * item or offset < 0 or not path.startswith(folder + os.sep):
+        return
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # not a FIFO or a device, which could block or never end
+            return
+        with open(path, "rb") as f:
+            f.seek(offset)
+            raw = f.read(length)
+    except OSError:
+        return
+    if len(raw) == length:
+        t._raw = raw
 
 
 class ValueInfo:
@@ -249,6 +279,10 @@ def _tensor(buf, span) -> Tensor:
                 _floats(buf, wire, value, typed, *(("f", 4) if number == 4 else ("d", 8)))
             else:
                 _ints(buf, wire, value, typed)
+        elif number == 13:  # external_data: StringStringEntryProto
+            entry = {n: _text(buf, v) for n, _, v in _fields(buf, *value, _ENTRY)}
+            if 1 in entry:
+                t.external_data[entry[1]] = entry.get(2, "")
         elif number == 14:
             t.external = value == 1
     t.dims = tuple(dims)
