@@ -264,3 +264,23 @@ def test_softmax_records_how_it_is_called():
     assert rows == [(1, "function"), (3, "method"), (2, "method"), (2, "function")]
     ptflops = cnncost.analyze(graph, convention="ptflops")
     assert [r.macs for r in ptflops.layers if r.kind == "softmax"] == [120, 0, 0, 120]
+
+
+class TokensToMap(nn.Module):
+    """Tokens back to a map for a depthwise conv (PVT-v2's and Twins' positional convs): transpose(1, 2) then a
+    reshape that splits L into H and W, which torch does as a view of the transposed tensor, no copy."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch, self.pos = nn.Conv2d(3, 8, 2, 2), nn.Conv2d(8, 8, 3, padding=1, groups=8)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        b, n, c = t.shape
+        y = self.pos(t.transpose(1, 2).reshape(b, c, 4, 4))
+        return y.flatten(2).transpose(1, 2) + t
+
+
+def test_a_reshape_that_splits_one_axis_is_a_view_whatever_the_strides():
+    kinds = _imports_as_torch_runs(TokensToMap(), (3, 8, 8))
+    assert "unflatten" in kinds and "reshape" not in kinds

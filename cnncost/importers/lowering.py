@@ -69,7 +69,24 @@ def view(shape, target) -> tuple | None:
         raise Unmappable(f"reshapes {dims_text(shape)} to {dims_text(target)}, which moves the batch axis")
     if len(target) == 2 and len(shape) > 2:
         return "flatten", {}
+    split = _split_axis(shape, target)
+    if split is not None:  # a view whatever the strides, where a reshape may have to copy (x.transpose(1, 2)
+        # .reshape(B, C, H, W) splits L into H and W without a copy, as torch measures it)
+        return "unflatten", {"dim": split, "sizes": list(target[split:split + len(target) - len(shape) + 1])}
     return "reshape", {"shape": list(target[1:])}
+
+
+def _split_axis(shape, target) -> int | None:
+    """The one axis of ``shape`` that ``target`` splits into several, the others kept; None for any other
+    reshape."""
+    extra = len(target) - len(shape)
+    if extra < 1 or [d for d in shape if d != 1] == [d for d in target if d != 1]:
+        return None  # axes of one element added (an unsqueeze): a reshape, which is a view of these too
+    for at in range(1, len(shape)):
+        if shape[:at] == target[:at] and shape[at + 1:] == target[at + extra + 1:] and \
+                math.prod(target[at:at + extra + 1]) == shape[at]:
+            return at
+    return None
 
 
 def permutation(perm, shape) -> tuple | None:
