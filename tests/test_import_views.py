@@ -239,12 +239,19 @@ class MultiHeadCalled(nn.Module):
         return self.attn(x, x, x, need_weights=self.need_weights)[0]
 
 
+class KeyIsValue(MultiHeadCalled):
+    def forward(self, x):
+        kv = x * 0.5
+        return self.attn(x, kv, kv, need_weights=False)[0]
+
+
 @pytest.mark.parametrize("model, shape, words", [
     (Folded(), (3, 4, 4), "reshapes 1x8x4x4 to 2x4x16, which moves the batch axis"),
     (BatchMoved(), (3, 4, 4), "moves the batch axis from first"),
     (MultiHeadCalled(batch_first=False, need_weights=False), (5, 8), "batch_first=False"),
     (MultiHeadCalled(batch_first=True, need_weights=True), (5, 8), "need_weights=True"),
-], ids=["folded", "moved", "sequence-first", "weights"])
+    (KeyIsValue(batch_first=True, need_weights=False), (5, 8), "the key and the value one tensor"),
+], ids=["folded", "moved", "sequence-first", "weights", "key-is-value"])
 def test_what_cannot_be_exact_is_refused_with_its_reason(model, shape, words):
     with pytest.raises(CnnCostError) as error:
         cnncost.from_torch(model.eval(), input=shape)
