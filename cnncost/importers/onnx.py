@@ -115,6 +115,78 @@ class ErfOf(Pending):
         return imp.row(*self.step, [imp.plain(v, self.node, nhwc_ok=True) for v in self.inputs], self.node)
 
 
+class BatchMoved(Pending):
+    """``src`` transposed with the batch axis not first (timm's qkv.permute(2, 0, 3, 1, 4)): followed to a pick
+    along its first axis (unbind(0): a Split and Squeezes, or Slices, or a Gather), which puts the batch first
+    again."""
+
+    def __init__(self, node, src: Act, perm):
+        super().__init__(node)
+        self.src, self.perm = src, list(perm)
+        self.shape = tuple(src.shape[p] for p in perm)
+        self.moved = None  # the permute row with the batch first and the picked axis second
+
+    def make(self, imp):
+        raise Unmappable(f"transposes {_dims(self.src.shape)} by {self.perm}, which moves the batch axis; cnncost "
+                         "follows such a tensor only to a pick along its first axis (unbind(0))")
+
+    def pick(self, imp, index, node, keep_axis):
+        axis, rest = self.perm[0], self.perm[1:]
+        if rest[0] != 0:
+            raise Unmappable(f"picks along the first axis of {_dims(self.src.shape)} transposed by {self.perm}, "
+                             "which leaves the batch axis not first")
+        if self.moved is None:
+            step = lowering.permutation([0, axis, *rest[1:]], self.src.shape)
+            self.moved = self.src if step is None else imp.row(*step, [self.src], self.node)
+        part = imp.row(*lowering.part(self.moved.shape, 1, index, index + 1), [self.moved], node)
+        picked = Reshaped(node, part, part.shape[:1] + part.shape[2:])
+        return Picked(node, picked) if keep_axis else picked
+
+
+class Picked(Pending):
+    """One piece of a BatchMoved along its first axis, that axis still there (a Split's output, a Slice): the
+    piece itself once a Squeeze or Reshape drops it."""
+
+    def __init__(self, node, inner: Reshaped):
+        super().__init__(node)
+        self.inner, self.shape = inner, (1,) + inner.shape
+
+    def make(self, imp):
+        raise Unmappable("a piece of a tensor whose batch axis is not first, read before its first axis is dropped")
+
+
+class Folded(Pending):
+    """``src`` viewed with its first ``k`` axes (the batch's among them) merged into one and then transposed
+    (the dynamo exporter's k.transpose(-2, -1) of (B, H, L, d), done on (B * H, L, d)): a permute of ``src``
+    once a Reshape unmerges them."""
+
+    def __init__(self, node, src: Act, k: int, perm, shape):
+        super().__init__(node)
+        self.src, self.k, self.perm, self.shape = src, k, list(perm), tuple(shape)
+
+    def make(self, imp):
+        raise Unmappable(f"views {_dims(self.src.shape)} with its batch axis merged into the next "
+                         f"({_dims(self.shape)}), and does not view it back")
+
+    def unfold(self, target):
+        """(lead, order): ``target`` unmerges the first axis into ``lead`` (the batch first), so the whole is src
+        viewed as lead + the rest, permuted by ``order``; None where it does not."""
+        target, m = tuple(target), len(target) - (len(self.shape) - 1)
+        lead = target[:m]
+        if m < 1 or target[m:] != self.shape[1:] or math.prod(lead) != self.shape[0] or lead[0] != self.src.shape[0]:
+            return None
+        return lead, list(range(m)) + [m - 1 + p for p in self.perm[1:]]
+
+
+def _merged_axes(view: Reshaped) -> int | None:
+    """k where the view merges the first k axes of its source (k >= 2) and keeps the rest."""
+    src = view.src.shape
+    for k in range(2, len(src)):
+        if view.shape == (math.prod(src[:k]),) + src[k:]:
+            return k
+    return None
+
+
 def _is_all(const, value) -> bool:
     return const.values is not None and all(float(v) == value for v in const.values)
 
@@ -864,12 +936,15 @@ class OnnxImporter:
         return self.row(*lowered, xs, node)
 
     def op_Split(self, node, ins):
-        x = self.plain(ins[0], node)
+        x = ins[0]
         axis = axis_of(node.attrs.get("axis", 0), len(x.shape))
         sizes = node.attrs.get("split")
         if sizes is None and len(ins) > 1 and ins[1] is not None:
             sizes = self.const(ins[1], "split sizes").ints()
         parts = len(node.outputs)
+        if isinstance(x, BatchMoved) and axis == 0 and parts == x.shape[0] and (sizes is None or set(sizes) == {1}):
+            return [x.pick(self, i, node, keep_axis=True) if name else None for i, name in enumerate(node.outputs)]
+        x = self.plain(x, node)
         if sizes is None:  # equal parts, the last smaller where they do not divide (opset 18's num_outputs)
             size = -(-x.shape[axis] // parts)
             sizes = [size] * (parts - 1) + [x.shape[axis] - size * (parts - 1)]
@@ -908,6 +983,13 @@ class OnnxImporter:
             if target == x.src.shape:
                 return self.row("channel_shuffle", {"groups": x.groups}, [x.src], node)
             return Reshaped(node, self.plain(x, node), target)  # not back to the map: its rows, then the view
+        if isinstance(x, Picked) and target == x.inner.shape:
+            return x.inner
+        if isinstance(x, Folded) and x.unfold(target) is not None:
+            lead, order = x.unfold(target)
+            viewed = self.plain(Reshaped(node, x.src, lead + x.src.shape[x.k:]), node)
+            step = lowering.permutation(order, viewed.shape)
+            return viewed if step is None else self.row(*step, [viewed], node)
         src = x.src if isinstance(x, Reshaped) else self.plain(x, node)
         if target == src.shape:
             return src
@@ -923,6 +1005,8 @@ class OnnxImporter:
         target = tuple(d for i, d in enumerate(x.shape) if i not in drop)
         if isinstance(x, Lrn):
             return x.reshaped(target)
+        if isinstance(x, Picked) and target == x.inner.shape:
+            return x.inner
         src = x.src if isinstance(x, Reshaped) else self.plain(x, node)
         return src if target == src.shape else Reshaped(node, src, target)
 
@@ -952,7 +1036,11 @@ class OnnxImporter:
                 return Act(x.row, (x.shape[0], x.shape[3], x.shape[1], x.shape[2]))
         if perm == list(range(len(x.shape))):
             return x
+        if isinstance(x, Reshaped) and x.shape[0] != x.src.shape[0] and perm[0] == 0 and _merged_axes(x):
+            return Folded(node, x.src, _merged_axes(x), perm, [x.shape[p] for p in perm])
         x = self.plain(x, node, nhwc_ok=True)
+        if perm[0] != 0 and not x.nhwc:
+            return BatchMoved(node, x, perm)
         if x.nhwc:  # a permute of the row the channels-last view stands for
             perm = [(0, 2, 3, 1)[p] for p in perm]
             x = Act(x.row, (x.shape[0], x.shape[3], x.shape[1], x.shape[2]))
@@ -977,6 +1065,8 @@ class OnnxImporter:
                 index.dims and index.dims[0] == flat.src.shape[0] and index.values is not None and \
                 index.ints() == list(range(flat.shape[0])):
             return flat.src if index.dims == flat.src.shape else Reshaped(node, flat.src, index.dims)
+        if isinstance(flat, BatchMoved) and index.size == 1 and axis_of(node.attrs.get("axis", 0), len(flat.shape)) == 0:
+            return flat.pick(self, index.ints()[0] % flat.shape[0], node, keep_axis=bool(index.dims))
         x = self.plain(ins[0], node)
         axis = axis_of(node.attrs.get("axis", 0), len(x.shape))
         if index.size != 1:
@@ -1001,6 +1091,8 @@ class OnnxImporter:
         changed = [i for i, (r, n) in enumerate(zip(ranges, shape)) if r != range(n)]
         if not changed:
             return x
+        if isinstance(x, BatchMoved) and changed == [0] and len(ranges[0]) == 1:
+            return x.pick(self, ranges[0].start, node, keep_axis=True)
         if len(shape) == 4 and all(i in (2, 3) for i in changed) and not (isinstance(x, Act) and x.nhwc):
             base = x.src if isinstance(x, Sliced) else self.plain(x, node)
             previous = x.ranges if isinstance(x, Sliced) else [range(n) for n in base.shape[2:]]
