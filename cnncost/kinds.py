@@ -401,6 +401,8 @@ _CONV_COMMON = (
     Arg("padding", padding, 0, "zeros added: p, [ph, pw], [top, bottom, left, right], or same"),
     Arg("dilation", positive_pair, 1, "spacing of kernel taps"),
     Arg("bias", boolean, True, "add a learnable bias per output channel"),
+    Arg("fixed", boolean, False, "the weight is a fixed buffer, not a parameter (a blur filter): it counts as a "
+        "buffer and gets no gradient"),
 )
 
 
@@ -425,9 +427,17 @@ def _conv_shape(a, shapes):
     return _conv_shape_for(a["out"], a, shapes, "conv")
 
 
-def _conv_params(cin, cout, groups, a):
+def _conv_weights(cin, cout, groups, a):
     kh, kw = a["kernel"]
-    return cout * (cin // groups) * kh * kw + (cout if a["bias"] else 0)
+    return cout * (cin // groups) * kh * kw
+
+
+def _conv_params(cin, cout, groups, a):
+    return (0 if a["fixed"] else _conv_weights(cin, cout, groups, a)) + (cout if a["bias"] else 0)
+
+
+def _conv_buffers(cin, cout, groups, a):
+    return _conv_weights(cin, cout, groups, a) if a["fixed"] else 0
 
 
 def _conv_macs(cin, groups, a, out):
@@ -453,12 +463,14 @@ define(
     shape=_conv_shape,
     resolve=_resolve_same,
     params=lambda a, ins, out: _conv_params(ins[0][0], a["out"], a["groups"], a),
+    buffers=lambda a, ins, out: _conv_buffers(ins[0][0], a["out"], a["groups"], a),
     macs=lambda a, ins, out: _conv_macs(ins[0][0], a["groups"], a, out),
     bias_adds=_conv_bias_adds,
     build=lambda t, a, ins, out: t.conv2d(ins[0][0], out[0], a, a["groups"]),
     measure={"bias_adds": _TORCH_BIAS_ADDS},
     formulas={"output": "out x H' x W', H' = floor((H + pads - dilation*(k-1) - 1)/stride) + 1",
-              "params": "out*(Cin/groups)*kh*kw (+ out)", "macs": "out*H'*W'*(Cin/groups)*kh*kw"},
+              "params": "out*(Cin/groups)*kh*kw (+ out); with fixed, the weights are buffers",
+              "macs": "out*H'*W'*(Cin/groups)*kh*kw"},
     saved="conv", rf="conv", latency="matrix", counts="conv",
 )
 
@@ -480,6 +492,7 @@ define(
     shape=_dw_shape,
     resolve=_resolve_same,
     params=lambda a, ins, out: _conv_params(ins[0][0], out[0], ins[0][0], a),
+    buffers=lambda a, ins, out: _conv_buffers(ins[0][0], out[0], ins[0][0], a),
     macs=lambda a, ins, out: _conv_macs(ins[0][0], ins[0][0], a, out),
     bias_adds=_conv_bias_adds,
     build=lambda t, a, ins, out: t.conv2d(ins[0][0], out[0], a, ins[0][0]),

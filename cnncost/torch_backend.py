@@ -57,8 +57,14 @@ def conv2d(cin: int, cout: int, a: dict, groups: int) -> nn.Conv2d:
                   bias=a["bias"])
     top, bottom, left, right = a["padding"]
     if top == bottom and left == right:
-        return nn.Conv2d(cin, cout, padding=(top, left), **common)
-    return PaddedConv2d(cin, cout, pad=(top, bottom, left, right), **common)
+        conv = nn.Conv2d(cin, cout, padding=(top, left), **common)
+    else:
+        conv = PaddedConv2d(cin, cout, pad=(top, bottom, left, right), **common)
+    if a.get("fixed"):  # the weight a buffer, as a blur filter is kept
+        weight = conv.weight.detach()
+        del conv.weight
+        conv.register_buffer("weight", weight)
+    return conv
 
 
 def pool2d(kind: str, a: dict) -> nn.Module:

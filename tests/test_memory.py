@@ -37,6 +37,8 @@ CASES = [
     # asymmetric padding: the padded copy, 8 x (6+0+1) x (6+2+1)
     ("conv: {name: x, out: 4, kernel: 3, padding: [0, 1, 2, 1]}", N * C * 7 * 9 * B),
     ("dwconv: {name: x, kernel: 3, padding: 1}", X),
+    # a fixed filter (a buffer): the weight needs no gradient, but the input's gradient still saves the input
+    ("dwconv: {name: x, kernel: 3, padding: 1, bias: false, fixed: true}", X),
     ("maxpool: {name: x, kernel: 2}", X + N * C * 3 * 3 * 8),  # the input, and int64 indices per output
     ("avgpool: {name: x, kernel: 2}", X),
     ("adaptive_avgpool: {name: x, output: 3}", X),
@@ -407,3 +409,32 @@ def test_channel_dropout_imported_from_torch_saves_what_torch_saves():
     assert [n.args.get("channels") for n in graph.nodes if n.kind == "dropout"] == [True]
     ours = memory.analyze_memory(graph, cnncost.Settings(batch=N), device_kind="cpu")
     assert ours.saved_activation_bytes == measured
+
+
+def test_a_fixed_filter_imported_from_torch_is_a_buffer():
+    # timm's BlurPool2d: F.conv2d with a registered buffer as the weight (anti-aliased downsampling)
+    torch = pytest.importorskip("torch")
+    nn, F = torch.nn, torch.nn.functional
+
+    class Blur(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv = nn.Conv2d(3, c, 1)
+            self.register_buffer("filt", torch.full((c, 1, 3, 3), 1 / 9))
+
+        def forward(self, x):
+            x = self.conv(x)
+            return F.conv2d(x, self.filt, stride=2, padding=1, groups=x.shape[1])
+
+    model = Blur(8).eval()
+    graph = cnncost.from_torch(model, input=(2, 3, 8, 8))
+    report = cnncost.analyze(graph, convention="flopcounter")
+    assert report.totals.params == sum(p.numel() for p in model.parameters()) == 3 * 8 + 8
+    assert report.totals.buffers == model.filt.numel() == 72
+    # per sample, by hand: the 1x1 conv (8 x 8 x 8 x 3) and the blur (8 x 4 x 4 x 9), as FlopCounterMode counts
+    assert report.totals.macs == 8 * 8 * 8 * 3 + 8 * 4 * 4 * 9
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, 8, 8))
+    assert counter.get_total_flops() == 2 * report.totals.macs

@@ -51,6 +51,7 @@ layers:
   - batchnorm: {name: bn}
   - relu
   - dwconv: {name: dw, kernel: 3, padding: 2, dilation: 2, multiplier: 2}
+  - dwconv: {name: blur, kernel: 3, padding: 1, bias: false, fixed: true}
   - relu6
   - conv: {name: grouped, out: 16, kernel: [1, 3], padding: [0, 1], groups: 4, bias: false}
   - leaky_relu: {slope: 0.2, inplace: true}

@@ -60,8 +60,8 @@ ZOO_DIR = ROOT / "architectures"
 # Every layer kind of the registry and its arguments (tests/test_fuzz.py keeps this equal to cnncost.kinds.KINDS,
 # so that a new kind is fuzzed too).
 KIND_ARGS = {
-    "conv": ("out", "kernel", "stride", "padding", "dilation", "bias", "groups"),
-    "dwconv": ("kernel", "stride", "padding", "dilation", "bias", "multiplier"),
+    "conv": ("out", "kernel", "stride", "padding", "dilation", "bias", "groups", "fixed"),
+    "dwconv": ("kernel", "stride", "padding", "dilation", "bias", "multiplier", "fixed"),
     "conv_transpose": ("out", "kernel", "stride", "padding", "output_padding", "dilation", "groups", "bias"),
     "linear": ("out", "bias", "per_position"),
     "maxpool": ("kernel", "stride", "padding", "ceil_mode", "dilation"),
@@ -451,6 +451,8 @@ class NetGen:
         args = {"kernel": self.num(k), "padding": p, "stride": s}
         if m != 1:
             args["multiplier"] = self.num(m)
+        if rng.random() < 0.15:
+            args["fixed"] = self.flag(True)  # a blur filter: a buffer, not a parameter
         if c * m > 64:
             return None
         return "dwconv", args, ("map", c * m, hh, ww)

@@ -697,7 +697,16 @@ def _conv2d_function(imp, x, weight, bias=None, stride=1, padding=0, dilation=1,
     if not isinstance(weight, Param) or len(weight.shape) != 4:
         raise Unmappable("a convolution whose weight is not a 4-D parameter")
     args = _conv_args(weight.shape[2:], stride, padding, dilation, bias is not None)
+    if not _is_parameter(imp.root, weight.path):
+        args["fixed"] = True  # a buffer or constant (timm's BlurPool2d filter): no parameters, no gradient
     return _conv_row(imp, x, weight.shape[0], groups, args, call="function")
+
+
+def _is_parameter(root, path) -> bool:
+    if path is None:
+        return False
+    owner, _, name = path.rpartition(".")
+    return name in (root.get_submodule(owner) if owner else root)._parameters
 
 
 def _conv_transpose_module(imp, m, x, output_size=None):
