@@ -198,11 +198,17 @@ class Convention:
     # kinds ("groupnorm"), or kinds run one way ("layernorm:subclass"), whose modules the tool has no rule
     # for: their parameters count 0
     unregistered: frozenset = frozenset()
+    # where not empty, only rows run one of these ways count their parameters: thop counts those of the modules
+    # whose exact type it has a rule for, so never a function's weights (they belong to a module of the model's own)
+    # nor a subclass's
+    param_calls: frozenset = frozenset()
     sources: tuple = ()
     _by_kind: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def is_unregistered(self, kind: str, call: str) -> bool:
         """Whether the tool has no rule for this kind run this way, and so leaves its parameters out."""
+        if self.param_calls and call not in self.param_calls:
+            return True
         return bool(self.unregistered) and (kind in self.unregistered or f"{kind}:{call}" in self.unregistered)
 
     def counts_params(self, kind: str, call: str, side: bool, include_side: bool) -> bool:
@@ -269,13 +275,15 @@ _PTFLOPS = Convention(
     "pooling per element, ReLU/GELU/ELU modules twice (module hook and patched function). Per image in "
     "ptflops; here for the whole batch.",
     _table("ptflops", ("norm", "activation", "elementwise", "reshape", "other"),
-        conv=_by_call("MACs + bias adds as a module" + ONLY_MODULES + " (F.conv2d is not patched)",
+        conv=_by_call("MACs + bias adds as a module; 0 as a subclass (looked up by exact type) or a function "
+                      "(F.conv2d is not patched)",
                       module=_macs_and_bias),
-        linear=_by_call("MACs + bias adds as a module" + ONLY_MODULES + " (its F.linear patch is disabled)",
+        linear=_by_call("MACs + bias adds as a module; 0 as a subclass (looked up by exact type) or a function "
+                        "(its F.linear patch is disabled)",
                         module=_macs_and_bias),
         pool=_PTFLOPS_POOL,
-        batchnorm=_by_call("2 per element (1 without affine) as a module" + ONLY_MODULES,
-                           module=lambda q, n: _affine_factor(q) * q.input_elements * n),
+        batchnorm=_by_call("2 per element (1 without affine) as a module; 0 as a subclass (looked up by exact "
+                           "type) or a function", module=lambda q, n: _affine_factor(q) * q.input_elements * n),
         groupnorm=_by_call("2 per element (1 without affine) as a module (the batch norm hook)" + ONLY_MODULES,
                            module=lambda q, n: _affine_factor(q) * q.input_elements * n),
         lrn=Rule(_ptflops_lrn, "(C + size - 1)*H*W + 3*C*H*W: the patched avg_pool3d, mul and add inside "
@@ -380,9 +388,12 @@ _THOP = Convention(
     "Params only of modules that run (no auxiliary heads).",
     _table("thop", ("pool", "norm", "activation", "elementwise", "reshape", "other"),
         conv=_by_call("output elements x (Cin/groups)*kh*kw as a module (the MACs of a conv; Cin/groups*kh*kw "
-                      "per output element of a transposed conv too)" + ONLY_MODULES, module=_per_output_element),
-        linear=_by_call("MACs as a module" + ONLY_MODULES, module=_macs),
-        batchnorm=_by_call("4 per element (2 without affine) as a module" + ONLY_MODULES,
+                      "per output element of a transposed conv too); 0 as a subclass (Conv2dSame: no rule for its "
+                      "exact type, its parameters left out too) or a function", module=_per_output_element),
+        linear=_by_call("MACs as a module; 0 as a subclass (timm's Linear: no rule for its exact type, its "
+                        "parameters left out too) or a function", module=_macs),
+        batchnorm=_by_call("4 per element (2 without affine) as a module; 0 as a subclass or a function (timm's "
+                           "BatchNormAct2d: its parameters left out too)",
                            module=lambda q, n: 2 * _affine_factor(q) * q.input_elements * n),
         layernorm=_by_call("4 per element (2 without affine) as nn.LayerNorm; a subclass is not recognised "
                            "(0, and its parameters left out); 0 as a function",
@@ -406,8 +417,8 @@ _THOP = Convention(
         grn=Rule(None, "0: a module of the model's own, which has no rule, so its parameters are left out too"),
         param=Rule(None, "0: a tensor of the block itself, which has no rule, so a parameter is left out too"),
     ),
-    unregistered=frozenset({"groupnorm", "layernorm:subclass", "layer_scale", "multihead_attention", "grn",
-                            "param"}),
+    unregistered=frozenset({"groupnorm", "layer_scale", "multihead_attention", "grn", "param"}),
+    param_calls=frozenset({"module"}),
     sources=("thop 0.1.1.post2209072238: profile.py (register_hooks, dfs_count), vision/basic_hooks.py, "
              "vision/calc_func.py",),
 )
@@ -420,10 +431,12 @@ _TORCHINFO = Convention(
         matmul=Rule(None, "0: not counted by torchinfo (functions count 0)"),
         attention=Rule(None, "0: not counted by torchinfo (functions count 0)"),
         multihead_attention=Rule(None, "0: not counted by torchinfo (nn.MultiheadAttention has no 'weight')"),
-        conv=_by_call("(weight + bias numel) x output positions, as a module (= MACs + bias adds for a conv)"
-                      + ONLY_MODULES, module=_params_per_position),
-        linear=_by_call("(weight + bias numel) per sample, no spatial factor, as a module (= MACs + bias adds "
-                        "on a vector)" + ONLY_MODULES, module=lambda q, n: q.params * n),
+        conv=_by_call("(weight + bias numel) x output positions, as a module or a leaf subclass whose class name "
+                      "has 'Conv' (= MACs + bias adds for a conv)" + ONLY_MODULES, module=_params_per_position,
+                      subclass=_params_per_position),
+        linear=_by_call("(weight + bias numel) per sample, no spatial factor, as a module or a leaf subclass "
+                        "(= MACs + bias adds on a vector)" + ONLY_MODULES, module=lambda q, n: q.params * n,
+                        subclass=lambda q, n: q.params * n),
         norm=_by_call("its parameters' numel per sample (2C for batch norm), no spatial factor, "
                       "as a module or subclass" + ONLY_MODULES, module=lambda q, n: q.params * n,
                       subclass=lambda q, n: q.params * n),
@@ -440,13 +453,18 @@ _TORCHSCAN = Convention(
     _table("torchscan", ("pool", "norm", "activation", "elementwise", "reshape", "other", "matmul"),
         attention=Rule(None, "0: not counted by torchscan (functions count 0)"),
         multihead_attention=Rule(None, "0: not counted by torchscan (no rule for nn.MultiheadAttention)"),
-        conv=_by_call("output elements x (Cin/groups)*kh*kw as a module (the MACs of a conv)" + ONLY_MODULES,
-                      module=_per_output_element),
+        conv=_by_call("output elements x (Cin/groups)*kh*kw as a module or a leaf subclass (isinstance: "
+                      "Conv2dSame; the MACs of a conv)" + ONLY_MODULES, module=_per_output_element,
+                      subclass=_per_output_element),
         conv_transpose=_by_call("output elements x Cin*kh*kw/groups, + 8 for its padding (2 axes x 4), as a "
-                                "module" + ONLY_MODULES, module=lambda q, n: _per_output_element(q, n) + 8 * n),
-        linear=_by_call("MACs as a module" + ONLY_MODULES, module=_macs),
-        batchnorm=_by_call("2 per element (1 without affine) in eval, as a module" + ONLY_MODULES,
-                           module=lambda q, n: _affine_factor(q) * q.input_elements * n),
+                                "module or a leaf subclass" + ONLY_MODULES,
+                                module=lambda q, n: _per_output_element(q, n) + 8 * n,
+                                subclass=lambda q, n: _per_output_element(q, n) + 8 * n),
+        linear=_by_call("MACs as a module or a leaf subclass (isinstance: timm's Linear)" + ONLY_MODULES,
+                        module=_macs, subclass=_macs),
+        batchnorm=_by_call("2 per element (1 without affine) in eval, as a module or a leaf subclass"
+                           + ONLY_MODULES, module=lambda q, n: _affine_factor(q) * q.input_elements * n,
+                           subclass=lambda q, n: _affine_factor(q) * q.input_elements * n),
         maxpool=_by_call("k - 1 per output element as a module, k the kernel as written (MaxPool2d(3): k = 3)"
                          + ONLY_MODULES,
                          module=lambda q, n: q.output_elements * n * (_square_or_area(q.window) - 1)),

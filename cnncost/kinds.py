@@ -198,6 +198,9 @@ class Measure:
 # every way a reference implementation may run a row; "subclass" is a torch.nn subclass with its own forward
 # (torchvision's LayerNorm2d), which tools that look modules up by exact type do not recognise
 CALLS = ("module", "subclass", "function", "operator", "mean")
+# a layer with weights: an nn.Module, a subclass of it with its own forward and no children (timm's Linear and
+# Conv2dSame), or a function given the weights
+WEIGHT_MODULE_CALLS = ("module", "subclass", "function")
 
 
 @dataclass(frozen=True)
@@ -471,7 +474,7 @@ define(
     formulas={"output": "out x H' x W', H' = floor((H + pads - dilation*(k-1) - 1)/stride) + 1",
               "params": "out*(Cin/groups)*kh*kw (+ out); with fixed, the weights are buffers",
               "macs": "out*H'*W'*(Cin/groups)*kh*kw"},
-    saved="conv", rf="conv", latency="matrix", counts="conv",
+    calls=WEIGHT_MODULE_CALLS, saved="conv", rf="conv", latency="matrix", counts="conv",
 )
 
 
@@ -499,7 +502,7 @@ define(
     measure={"bias_adds": _TORCH_BIAS_ADDS},
     formulas={"output": "Cin*multiplier x H' x W'", "params": "as conv with groups = Cin",
               "macs": "as conv with groups = Cin"},
-    saved="conv", rf="conv", latency="matrix", counts="conv",
+    calls=WEIGHT_MODULE_CALLS, saved="conv", rf="conv", latency="matrix", counts="conv",
 )
 
 
@@ -553,7 +556,7 @@ define(
     measure={"bias_adds": _TORCH_BIAS_ADDS},
     formulas={"output": "out x H' x W', H' = (H-1)*stride - 2*padding + dilation*(k-1) + output_padding + 1",
               "params": "Cin*(out/groups)*kh*kw (+ out)", "macs": "Cin*H*W*(out/groups)*kh*kw (per input position)"},
-    saved="conv input", rf="conv_transpose", latency="matrix", counts="conv",
+    calls=WEIGHT_MODULE_CALLS, saved="conv input", rf="conv_transpose", latency="matrix", counts="conv",
 )
 
 
@@ -603,7 +606,7 @@ define(
     measure={"bias_adds": _TORCH_BIAS_ADDS},
     formulas={"output": "(out,); tokens: L x out; per_position: out x H x W", "params": "in*out (+ out)",
               "macs": "in*out (*H*W on a map, *L on tokens)"},
-    saved="input", rf="vector", latency="matrix", counts="linear",
+    calls=WEIGHT_MODULE_CALLS, saved="input", rf="vector", latency="matrix", counts="linear",
 )
 
 
@@ -826,7 +829,7 @@ define(
     build=_build_batchnorm,
     measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
     formulas={"output": "same", "params": "2C if affine", "macs": "C*H*W (buffers: 2C running statistics)"},
-    saved="batchnorm", rf="pointwise", latency="batchnorm", counts="norm", fusable=True,
+    calls=WEIGHT_MODULE_CALLS, saved="batchnorm", rf="pointwise", latency="batchnorm", counts="norm", fusable=True,
 )
 
 

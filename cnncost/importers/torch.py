@@ -392,12 +392,9 @@ class TorchImporter:
                 row.wanted = path
                 continue
             alone = bool(scope) and len(functional[scope]) == 1 and scope not in above
-            if alone:
-                row.wanted = scope
-                if row.kind == "layernorm" and isinstance(_attribute(self.root, scope), nn.LayerNorm):
-                    row.call = "subclass"  # a subclass of nn.LayerNorm with its own forward (LayerNorm2d)
-            else:
-                row.wanted = f"{scope}.{base}" if scope else base
+            row.wanted = scope if alone else f"{scope}.{base}" if scope else base
+            if scope and row.kind in _SUBCLASS_OF and _leaf_subclass(self.root, scope, _SUBCLASS_OF[row.kind]):
+                row.call = "subclass"
 
     def unused_parameters(self) -> dict:
         """Parameters of modules that forward does not run in eval mode (Inception3's AuxLogits), by the outermost
@@ -485,6 +482,25 @@ def import_module(module, input, name=None, partial=False) -> ImportedGraph:
 
 
 # --- helpers ---
+
+
+# a row of these kinds made inside the forward of a leaf subclass of its torch.nn class is that module's own work
+_SUBCLASS_OF = {"conv": nn.Conv2d, "dwconv": nn.Conv2d, "conv_transpose": nn.ConvTranspose2d, "linear": nn.Linear,
+                "batchnorm": nn.modules.batchnorm._BatchNorm, "layernorm": nn.LayerNorm}
+
+
+@functools.lru_cache(maxsize=4096)
+def _subclass_type(cls, base) -> bool:
+    return issubclass(cls, base) and not cls.__module__.startswith("torch.nn")
+
+
+def _leaf_subclass(root, scope: str, base) -> bool:
+    """Whether the module at ``scope`` is a subclass of ``base`` with its own forward and no child modules (timm's
+    Linear and Conv2dSame, torchvision's LayerNorm2d): tools that hook leaf modules count it as the module (torchinfo,
+    torchscan), those that look its exact type up do not (thop, ptflops). With children (timm's BatchNormAct2d) no
+    tool sees it: its rows stay functions."""
+    m = _attribute(root, scope)
+    return isinstance(m, nn.Module) and _subclass_type(type(m), base) and next(m.children(), None) is None
 
 
 def _attribute(root, dotted: str):
