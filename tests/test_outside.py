@@ -1,5 +1,6 @@
 """Outside models (timm, segmentation-models-pytorch, torchvision's transformers), which nobody on this project
-wrote: what cnncost's import counts against what torch and the peer tools measured on them.
+wrote: what cnncost's import counts against what torch and the peer tools measured on them: sum(numel), the MACs of
+every tool, the parameters of thop, torchinfo and torchscan, and the saved activations.
 
 tools/measure_outside.py ran, in a venv with those libraries (CI has none of them): ``measure`` (sum of numel,
 FlopCounterMode, fvcore, ptflops with both backends, torchinfo, thop, torchscan, and saved_tensors_hooks at batch 2
@@ -21,7 +22,11 @@ import cnncost
 from cnncost import memory
 
 DATA = Path(__file__).parent / "data"
-FIGURES = ("params", "flopcounter", "fvcore", "ptflops", "ptflops-aten", "saved_bytes_train_batch2")
+MACS_TOOLS = ("flopcounter", "fvcore", "ptflops", "ptflops-aten", "thop", "torchinfo", "torchscan")
+# the tools whose parameter count is not sum(numel): thop's is that of the modules it has a rule for; torchinfo's and
+# torchscan's are equal to it on every model here, and checked all the same
+PARAMS_TOOLS = ("thop", "torchinfo", "torchscan")
+FIGURES = ("params", *MACS_TOOLS, *(f"{tool} params" for tool in PARAMS_TOOLS), "saved_bytes_train_batch2")
 
 
 def _measured() -> dict:
@@ -53,9 +58,14 @@ def cnncost_figures(model: str) -> dict:
     """What cnncost counts for the stored import, figure by figure, as the measured rows name them."""
     text = gzip.decompress((DATA / "outside_imports" / f"{model}.yaml.gz").read_bytes()).decode()
     graph = cnncost.load_text(text, name=model)
-    figures = {"params": cnncost.analyze(graph, convention="flopcounter").totals.params}
-    for convention in ("flopcounter", "fvcore", "ptflops", "ptflops-aten"):
-        figures[convention] = cnncost.analyze(graph, convention=convention).totals.macs
+    figures = {}
+    for convention in MACS_TOOLS:
+        totals = cnncost.analyze(graph, convention=convention).totals
+        figures[convention] = totals.macs
+        if convention == "flopcounter":
+            figures["params"] = totals.params
+        if convention in PARAMS_TOOLS:
+            figures[f"{convention} params"] = totals.params
     settings = cnncost.Settings(batch=2)
     figures["saved_bytes_train_batch2"] = memory.analyze_memory(graph, settings, device_kind="cpu").saved_activation_bytes
     return figures
@@ -63,7 +73,8 @@ def cnncost_figures(model: str) -> dict:
 
 def measured_figures(model: str) -> dict:
     rows = MEASURED[model]
-    return {"params": rows["numel"][0], **{c: rows[c][1] for c in FIGURES[1:5]},
+    return {"params": rows["numel"][0], **{c: rows[c][1] for c in MACS_TOOLS},
+            **{f"{c} params": rows[c][0] for c in PARAMS_TOOLS},
             "saved_bytes_train_batch2": rows["saved_bytes_train_batch2"][1]}
 
 

@@ -20,8 +20,9 @@ from tests.test_outside import FIGURES, IMPORTED, MEASURED, OUTCOMES, cnncost_fi
 
 def main() -> int:
     lines = ["# Figures of the imported outside models that equal the measured ones (tools/outside_exact.py);",
-             "# figures: params (sum of numel), MACs under flopcounter, fvcore, ptflops and ptflops-aten, and",
-             "# saved_bytes_train_batch2 (saved_tensors_hooks at batch 2 in training mode, on the CPU)",
+             "# figures: params (sum of numel), MACs under flopcounter, fvcore, ptflops, ptflops-aten, thop,",
+             "# torchinfo and torchscan, the parameters thop, torchinfo and torchscan print ('thop params', ...),",
+             "# and saved_bytes_train_batch2 (saved_tensors_hooks at batch 2 in training mode, on the CPU)",
              "model\tfigure"]
     table = ["| model | outcome | " + " | ".join(FIGURES) + " |", "|---|---|" + "---|" * len(FIGURES)]
     measured = [m for m in OUTCOMES if m in MEASURED]
