@@ -36,7 +36,8 @@ import measure_outside  # noqa: E402
 torch = measure_outside.torch
 STORE = ROOT / "tests" / "data" / "outside_onnx"
 DEFAULT = ("convnext_atto,efficientnet_b0,mobilenetv3_large_100,rexnet_100,ghostnet_100,regnety_002,densenet121,"
-           "smp_Unet_resnet34,tf_efficientnet_b0,inception_next_atto")
+           "smp_Unet_resnet34,tf_efficientnet_b0,inception_next_atto,pvt_v2_b0,smp_MAnet_resnet18,efficientnet_b0_gn,"
+           "starnet_s1")
 
 
 def export(model, shape, path, exporter):

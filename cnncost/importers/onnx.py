@@ -692,7 +692,7 @@ class OnnxImporter:
         x, scale, bias = ins
         if isinstance(x, Reshaped) and len(x.shape) == 3 and len(x.src.shape) == 4 and \
                 x.src.shape[1] % x.shape[1] == 0 and isinstance(scale, Const) and isinstance(bias, Const) and \
-                scale.size == bias.size == x.shape[1] and _is(scale, 1.0) and _is(bias, 0.0):
+                scale.size == bias.size == x.shape[1] and _is_all(scale, 1.0) and _is_all(bias, 0.0):
             return GroupNormed(node, x.src, x.shape[1], short_float(node.attrs.get("epsilon", 1e-5)), x.shape)
         scale, bias = self.const(scale, "scale"), self.const(bias, "bias")
         eps = short_float(node.attrs.get("epsilon", 1e-5))
