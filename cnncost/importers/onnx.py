@@ -1065,7 +1065,8 @@ class OnnxImporter:
                 index.dims and index.dims[0] == flat.src.shape[0] and index.values is not None and \
                 index.ints() == list(range(flat.shape[0])):
             return flat.src if index.dims == flat.src.shape else Reshaped(node, flat.src, index.dims)
-        if isinstance(flat, BatchMoved) and index.size == 1 and axis_of(node.attrs.get("axis", 0), len(flat.shape)) == 0:
+        if isinstance(flat, BatchMoved) and index.size == 1 and \
+                axis_of(node.attrs.get("axis", 0), len(flat.shape)) == 0:
             return flat.pick(self, index.ints()[0] % flat.shape[0], node, keep_axis=bool(index.dims))
         x = self.plain(ins[0], node)
         axis = axis_of(node.attrs.get("axis", 0), len(x.shape))
