@@ -177,11 +177,13 @@ def test_each_pattern_imports_with_torchs_figures(exported, name, exporter):
 
 
 def test_the_patterns_map_to_the_tensor_op_kinds(exported):
-    """What each module is written with, as the kinds issue 21 defines (ops.md): checked so that a pattern
-    cannot pass the figures above by some other, accidental route."""
-    kinds = {name: {n.kind for n in cnncost.load(str(exported[name, "torchscript"])).nodes} for name in MODULES}
-    assert {"scalar", "unary", "param", "binary", "reduce", "slice", "concat", "pixel_shuffle", "reshape",
-            "permute", "instancenorm"} <= kinds["MapOps"]
+    """What each module is written with, as the kinds issue 21 defines (ops.md), through both exporters:
+    checked so that a pattern cannot pass the figures above by some other, accidental route."""
+    kinds = {name: set.intersection(*({n.kind for n in cnncost.load(str(path)).nodes}
+                                      for (module, _), path in exported.items() if module == name))
+             for name in MODULES}
+    assert {"scalar", "unary", "param", "binary", "mul", "reduce", "slice", "concat", "pixel_shuffle",
+            "pixel_unshuffle", "channel_shuffle", "instancenorm"} <= kinds["MapOps"]
     assert {"reshape", "transpose", "permute", "param", "layernorm", "linear", "matmul", "softmax", "einsum",
             "slice", "gelu"} <= kinds["TokenOps"]
     assert {"permute", "slice", "matmul", "softmax"} <= kinds["Unbound"]

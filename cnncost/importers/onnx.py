@@ -178,6 +178,23 @@ class Folded(Pending):
         return lead, list(range(m)) + [m - 1 + p for p in self.perm[1:]]
 
 
+class Unshuffled(Pending):
+    """How both of torch's exporters write F.pixel_unshuffle(x, r): x viewed as (N, C, H/r, r, W/r, r), transposed
+    by (0, 1, 3, 5, 2, 4), then viewed as (N, C r r, H/r, W/r): a pixel_unshuffle row at that last Reshape, else
+    the view and the permute it is."""
+
+    def __init__(self, node, view: Reshaped, factor: int, shape):
+        super().__init__(node)
+        self.view, self.factor, self.shape = view, factor, tuple(shape)
+
+    def make(self, imp):
+        return imp.row("permute", {"dims": [0, 1, 3, 5, 2, 4]}, [imp.plain(self.view, self.node)], self.node)
+
+    def target(self) -> tuple:
+        n, c, h, w = self.view.src.shape
+        return (n, c * self.factor ** 2, h // self.factor, w // self.factor)
+
+
 def _merged_axes(view: Reshaped) -> int | None:
     """k where the view merges the first k axes of its source (k >= 2) and keeps the rest."""
     src = view.src.shape
@@ -985,6 +1002,8 @@ class OnnxImporter:
             return Reshaped(node, self.plain(x, node), target)  # not back to the map: its rows, then the view
         if isinstance(x, Picked) and target == x.inner.shape:
             return x.inner
+        if isinstance(x, Unshuffled) and target == x.target() and x.done is None:
+            return self.row("pixel_unshuffle", {"factor": x.factor}, [x.view.src], node)
         if isinstance(x, Folded) and x.unfold(target) is not None:
             lead, order = x.unfold(target)
             viewed = self.plain(Reshaped(node, x.src, lead + x.src.shape[x.k:]), node)
@@ -1036,6 +1055,10 @@ class OnnxImporter:
                 return Act(x.row, (x.shape[0], x.shape[3], x.shape[1], x.shape[2]))
         if perm == list(range(len(x.shape))):
             return x
+        if isinstance(x, Reshaped) and perm == [0, 1, 3, 5, 2, 4] and len(x.src.shape) == 4 and len(x.shape) == 6 \
+                and x.shape[3] == x.shape[5] and x.shape == (*x.src.shape[:2], x.src.shape[2] // x.shape[3],
+                                                             x.shape[3], x.src.shape[3] // x.shape[3], x.shape[3]):
+            return Unshuffled(node, x, x.shape[3], [x.shape[p] for p in perm])
         if isinstance(x, Reshaped) and x.shape[0] != x.src.shape[0] and perm[0] == 0 and _merged_axes(x):
             return Folded(node, x.src, _merged_axes(x), perm, [x.shape[p] for p in perm])
         x = self.plain(x, node, nhwc_ok=True)
