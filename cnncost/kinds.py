@@ -855,7 +855,8 @@ define(
     build=lambda t, a, ins, out: t.nn.GroupNorm(a["groups"], ins[0][0], eps=a["eps"], affine=a["affine"]),
     measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
     formulas={"output": "same", "params": "2C if affine", "macs": "C*H*W"},
-    saved="groupnorm", rf="global", latency="norm", counts="norm", rf_stand_in="position_mean",
+    calls=WEIGHT_MODULE_CALLS, saved="groupnorm", rf="global", latency="norm", counts="norm",
+    rf_stand_in="position_mean",
 )
 
 

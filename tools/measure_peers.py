@@ -2,6 +2,7 @@
 
     python tools/measure_peers.py                      # both files, all models and cases
     python tools/measure_peers.py --only modules       # tests/data/peer_modules.tsv only
+    python tools/measure_peers.py --only subclasses    # tests/data/peer_subclasses.tsv (tests/subclass_cases.py)
     python tools/measure_peers.py --models resnet18,alexnet --out-dir /tmp/x
 
 Needs torch, torchvision, ptflops, fvcore, thop, torchinfo and torchscan
@@ -575,7 +576,7 @@ def write(path: Path, head: list[str], notes: list[str], columns: str, rows: lis
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=("models", "modules", "ops"), help="write one of the three files")
+    parser.add_argument("--only", choices=("models", "modules", "ops", "subclasses"), help="write one of the files")
     parser.add_argument("--models", help="comma-separated subset of the models")
     parser.add_argument("--cases", help="comma-separated subset of the single-module cases")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "tests" / "data")
@@ -584,6 +585,29 @@ def main(argv=None) -> int:
 
     def log(line):
         print(line, file=sys.stderr, flush=True)
+
+    if args.only == "subclasses":
+        sys.path.insert(0, str(ROOT))
+        from tests import subclass_cases
+
+        names = args.cases.split(",") if args.cases else list(subclass_cases.CASES)
+        started = time.perf_counter()
+        rows, notes = [], []
+        for name in names:
+            measure(name, lambda n=name: subclass_cases.build(n, SEED), subclass_cases.SHAPE, rows, notes, log)
+        settings = [
+            "settings: batch 1; eval mode; input 1x8x12x12, x = torch.randn(1, 8, 12, 12, generator=torch.Generator()"
+            ".manual_seed(0)); torch.manual_seed(0) before each build",
+            "each case is tests/subclass_cases.py's Wrapper, whose forward calls the module held as self.m: a "
+            "subclass of a torch.nn layer written as timm and segmentation-models-pytorch write theirs",
+            "columns: case; convention (the tool); params; macs (converted as below)",
+        ]
+        settings += [f"case {name}: {subclass_cases.CASES[name][0]}" for name in names]
+        head = header("What PyTorch counting tools report for subclasses of torch.nn's layers (issue 21)", command,
+                      time.perf_counter() - started, settings)
+        write(args.out_dir / "peer_subclasses.tsv", head, notes, "case\tconvention\tparams\tmacs", rows)
+        log(f"wrote {args.out_dir / 'peer_subclasses.tsv'} in {time.perf_counter() - started:.0f} s")
+        return 0
 
     if args.only == "ops":
         names = args.cases.split(",") if args.cases else list(OP_CASES)

@@ -390,6 +390,9 @@ class TorchImporter:
             scope, base, path = self.placed[row]
             if path is not None:
                 row.wanted = path
+                if row.kind in _SUBCLASS_OF and row.call in (None, "module") and \
+                        _leaf_subclass(self.root, path, _SUBCLASS_OF[row.kind]):
+                    row.call = "subclass"  # a subclass that keeps torch.nn's forward: a leaf, but not its exact type
                 continue
             alone = bool(scope) and len(functional[scope]) == 1 and scope not in above
             row.wanted = scope if alone else f"{scope}.{base}" if scope else base
@@ -486,17 +489,18 @@ def import_module(module, input, name=None, partial=False) -> ImportedGraph:
 
 # a row of these kinds made inside the forward of a leaf subclass of its torch.nn class is that module's own work
 _SUBCLASS_OF = {"conv": nn.Conv2d, "dwconv": nn.Conv2d, "conv_transpose": nn.ConvTranspose2d, "linear": nn.Linear,
-                "batchnorm": nn.modules.batchnorm._BatchNorm, "layernorm": nn.LayerNorm}
+                "batchnorm": nn.modules.batchnorm._BatchNorm, "layernorm": nn.LayerNorm, "groupnorm": nn.GroupNorm}
 
 
 @functools.lru_cache(maxsize=4096)
 def _subclass_type(cls, base) -> bool:
-    return issubclass(cls, base) and not cls.__module__.startswith("torch.nn")
+    # cnncost's own (torch_backend.py's PaddedConv2d) stand for torch.nn's module or function, as validation builds them
+    return issubclass(cls, base) and not cls.__module__.startswith(("torch.nn", "cnncost."))
 
 
 def _leaf_subclass(root, scope: str, base) -> bool:
-    """Whether the module at ``scope`` is a subclass of ``base`` with its own forward and no child modules (timm's
-    Linear and Conv2dSame, torchvision's LayerNorm2d): tools that hook leaf modules count it as the module (torchinfo,
+    """Whether the module at ``scope`` is a subclass of ``base`` (not ``base`` itself) with no child modules: timm's
+    Linear and Conv2dSame, torchvision's LayerNorm2d. Tools that hook leaf modules count it as the module (torchinfo,
     torchscan), those that look its exact type up do not (thop, ptflops). With children (timm's BatchNormAct2d) no
     tool sees it: its rows stay functions."""
     m = _attribute(root, scope)
