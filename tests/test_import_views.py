@@ -291,3 +291,32 @@ class TokensToMap(nn.Module):
 def test_a_reshape_that_splits_one_axis_is_a_view_whatever_the_strides():
     kinds = _imports_as_torch_runs(TokensToMap(), (3, 8, 8))
     assert "unflatten" in kinds and "reshape" not in kinds
+
+
+class Windows(nn.Module):
+    """Swin's window partition: the batch folded with the windows, attention per window, the map back."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch, self.qkv, self.proj = nn.Conv2d(3, 8, 2, 2), nn.Linear(8, 24), nn.Linear(8, 8)
+
+    def forward(self, x):
+        x = self.patch(x).permute(0, 2, 3, 1)  # B, 8, 8, C
+        b, h, w, c = x.shape
+        windows = x.view(b, 2, 4, 2, 4, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, 16, c)
+        q, k, v = self.qkv(windows).reshape(-1, 16, 3, c).permute(2, 0, 1, 3).unbind(0)
+        y = self.proj(F.scaled_dot_product_attention(q, k, v))
+        return y.view(b, 2, 2, 4, 4, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c).mean((1, 2))
+
+
+def test_a_folded_batch_is_refused_and_a_partial_import_goes_on_with_torch_shapes():
+    model = Windows().eval()
+    with pytest.raises(CnnCostError, match="moves the batch axis"):
+        cnncost.from_torch(model, input=(3, 16, 16))
+    graph = cnncost.from_torch(model, input=(3, 16, 16), partial=True)
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 16, 16))
+    assert graph.nodes[-1].output_shape == tuple(out.shape[1:]) == (8,)
+    # every parameter is in a row (the linear layers read the folded windows: opaque rows holding them)
+    assert cnncost.analyze(graph).totals.params == sum(p.numel() for p in model.parameters())
+    assert {u["op"] for u in graph.unsupported()} >= {"Linear", "Tensor.reshape"}

@@ -35,7 +35,7 @@ from ..kinds import KINDS
 from ..report import parse_input
 from . import lowering
 from .builder import Builder, ImportedGraph, TooManyLayers
-from .values import UNKNOWN, Act, Opaque, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text
+from .values import UNKNOWN, Act, FoldedAct, Opaque, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text
 
 try:
     import torch
@@ -264,15 +264,18 @@ class TorchImporter:
                 module = self.root.get_submodule(target)
                 handler = _module_handler(module)
                 what, where = type(module).__name__, target
+                _refuse_folded(args, kwargs)
                 value = handler(self, module, *args, **kwargs) if handler else _unmappable_module(module)
             elif kind == "call_function":
                 handler = FUNCTIONS.get(target) or NAMED_FUNCTIONS.get(
                     f"{getattr(target, '__module__', '')}.{getattr(target, '__name__', '')}")
                 what, where = _function_name(target), f"{scope or 'forward'}"
+                _refuse_folded(args, kwargs)
                 value = handler(self, *args, **kwargs) if handler else _unmappable_function(target)
             elif kind == "call_method":
                 handler = METHODS.get(target)
                 what, where = f"Tensor.{target}", f"{scope or 'forward'}"
+                _refuse_folded(args, kwargs)
                 value = handler(self, *args, **kwargs) if handler else _unmappable_function(target)
             else:
                 value = UNKNOWN
@@ -561,6 +564,15 @@ def _leaves(value):
             yield from _leaves(v)
     else:
         yield value
+
+
+def _refuse_folded(args, kwargs):
+    """A refused operator's output whose batch axis torch folded into another is read only by refused rows,
+    shaped as torch shapes them (a partial import goes on past it)."""
+    for v in _leaves((args, kwargs)):
+        if isinstance(v, FoldedAct) or isinstance(v, Opaque) and v.folded:
+            raise Unmappable(f"reads the output of {v.what if isinstance(v, Opaque) else 'a refused operator'}, "
+                             f"a {dims_text(v.shape)} tensor whose batch axis is folded into its first")
 
 
 def _activations(args, kwargs) -> bool:

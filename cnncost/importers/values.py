@@ -136,12 +136,17 @@ class Opaque(Pending):
         self.inputs, self.shape, self.what, self.held, self.batch = inputs, tuple(shape), what, held, batch
 
     def make(self, imp):
+        from ..errors import CnnCostError
+        from .builder import TooManyLayers
+
         acts = []
         for value in self.inputs:
             if isinstance(value, Pending):
                 try:
                     value = value.materialize(imp)
-                except Unmappable:
+                except TooManyLayers:
+                    raise
+                except (Unmappable, CnnCostError):
                     value = getattr(value, "src", None)  # a pattern cut short: what it started from
             if isinstance(value, Act) and all(value.row is not a.row for a in acts):
                 acts.append(value)
@@ -152,4 +157,17 @@ class Opaque(Pending):
         args = {"shape": [max(int(d), 1) for d in sample] or [1], "op": self.what}
         if self.held:
             args["params"] = int(self.held)
-        return Act(imp.opaque_row(args, acts, self.node).row, shape)
+        row = imp.opaque_row(args, acts, self.node).row
+        return (FoldedAct if self.folded else Act)(row, shape)
+
+    @property
+    def folded(self) -> bool:
+        """Whether the source's shape does not start with the batch (a window partition's B * windows): what reads
+        it is refused in turn, shaped by the source, since its rows would read the first axis as the batch."""
+        return not self.shape or self.shape[0] != self.batch
+
+
+class FoldedAct(Act):
+    """An opaque row's output whose source shape does not start with the batch axis (Opaque.folded)."""
+
+    __slots__ = ()
