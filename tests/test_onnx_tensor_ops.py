@@ -25,7 +25,7 @@ SHAPE = (3, 16, 16)
 
 class MapOps(nn.Module):
     """Arithmetic with numbers, parameters and a second activation, reductions, splits, slices, views, pixel
-    (un)shuffle and instance norm, on an N x C x H x W map."""
+    (un)shuffle, instance norm, and a channels-last block, on an N x C x H x W map."""
 
     def __init__(self):
         super().__init__()
@@ -36,6 +36,8 @@ class MapOps(nn.Module):
         self.norm = nn.InstanceNorm2d(8, affine=True)
         with torch.no_grad():  # as trained: dynamo's optimizer merges equal initializers, and at their initial
             self.norm.weight.fill_(2.0)  # ones this would stand in for F.instance_norm's constant ones
+        self.ln, self.fc = nn.LayerNorm(8), nn.Linear(8, 8)
+        self.gamma_last = nn.Parameter(torch.full((8,), 0.5))  # ConvNeXt's channels-last gamma * x
         self.head = nn.Conv2d(8, 4, 1)
 
     def forward(self, x):
@@ -52,6 +54,7 @@ class MapOps(nn.Module):
         x = self.norm(shuffled) + F.instance_norm(x)
         grouped = x.reshape(x.shape[0], 2, 4, 16, 16).permute(0, 2, 1, 3, 4).reshape(x.shape[0], 8, 16, 16)
         x = torch.maximum(grouped, x)
+        x = (self.gamma_last * self.fc(self.ln(x.permute(0, 2, 3, 1)))).permute(0, 3, 1, 2) + x
         pooled = torch.norm(x, p=2, dim=(2, 3), keepdim=True) + x.amax(dim=(2, 3), keepdim=True)
         x = self.head(x * pooled / 10)[:, :, 2:13:2, 1:7]  # an off-centre window, a step
         return torch.cat([x.flatten(1), x.mean(dim=1).flatten(1)], dim=1)

@@ -204,6 +204,10 @@ def _merged_axes(view: Reshaped) -> int | None:
     return None
 
 
+def _nchw(shape) -> tuple:
+    return (shape[0], shape[3], shape[1], shape[2]) if len(shape) == 4 else tuple(shape)
+
+
 def _is_all(const, value) -> bool:
     return const.values is not None and all(float(v) == value for v in const.values)
 
@@ -864,8 +868,12 @@ class OnnxImporter:
                 return self.row(*lowering.with_number(op, _number(c.scalar()), number_first), [x], node)
             if op not in ("add", "sub", "mul", "div"):
                 raise Unmappable(f"the {op} of an activation and a tensor of {_dims(c.dims)}")
-            x = self.plain(value, node)
-            return self.row(*lowering.with_tensor(op, c.dims, x.shape, number_first, learnable), [x], node)
+            x = self.plain(value, node, nhwc_ok=True)
+            dims, shape = tuple(c.dims), x.shape
+            if x.nhwc:  # a channels-last view's N x H x W x C axes as its row's N x C x H x W, as from_torch does
+                full = (1,) * (len(shape) - len(dims)) + dims if len(dims) <= len(shape) else dims
+                dims, shape = _nchw(full), _nchw(shape)
+            return self.row(*lowering.with_tensor(op, dims, shape, number_first, learnable), [x], node)
         x, y = self.plain(a, node, nhwc_ok=True), self.plain(b, node, nhwc_ok=True)
         if x.nhwc != y.nhwc or (x.nhwc and x.shape != y.shape):
             x, y = self.plain(x, node), self.plain(y, node)  # the channels-last view as a permute row
@@ -1086,7 +1094,7 @@ class OnnxImporter:
         flat = ins[0]
         if isinstance(flat, Reshaped) and len(flat.shape) == 1 and node.attrs.get("axis", 0) == 0 and \
                 index.dims and index.dims[0] == flat.src.shape[0] and index.values is not None and \
-                index.ints() == list(range(flat.shape[0])):
+                index.size == flat.shape[0] and index.ints() == list(range(index.size)):  # (at most 64 KiB)
             return flat.src if index.dims == flat.src.shape else Reshaped(node, flat.src, index.dims)
         if isinstance(flat, BatchMoved) and index.size == 1 and \
                 axis_of(node.attrs.get("axis", 0), len(flat.shape)) == 0:
