@@ -314,6 +314,8 @@ _PTFLOPS = Convention(
         binary=_by_call("1 per output element as torch.add or torch.mul (or their Tensor methods); 0 as an "
                         "operator or any other function", function=lambda q, n: q.macs * n
                         if q.args["op"] in ("add", "mul") else 0),
+        layer_scale=_by_call("0 as the * operator (torchvision's CNBlock); 1 per element as Tensor.mul or "
+                             "torch.mul (timm's x.mul(gamma.reshape(1, -1, 1, 1)))", function=_macs),
         param=_by_call("1 per element as Tensor.mul / Tensor.add (x.mul(gamma)); 0 as an operator or any other "
                        "function", function=lambda q, n: q.macs * n if q.args["op"] in ("add", "mul") else 0),
         matmul=_by_call("MACs as torch.matmul, mm, bmm (or their Tensor methods); 0 as the @ operator",

@@ -1173,7 +1173,7 @@ define(
     shape=lambda a, ins: ins[0],
     params=lambda a, ins, out: ins[0][0],
     macs=lambda a, ins, out: math.prod(out),
-    calls=("operator",),  # x * self.layer_scale, a parameter of the block
+    calls=("operator", "function"),  # x * self.layer_scale, or x.mul(gamma) / torch.mul (timm's blocks)
     build=_build_layer_scale,
     measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
     formulas={"output": "same", "params": "C", "macs": "numel"},

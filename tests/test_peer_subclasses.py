@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 import cnncost
 from tests import subclass_cases
@@ -46,5 +47,35 @@ def test_a_subclass_counts_what_each_tool_printed(case):
     weighted = [node for node in graph.nodes if node.params]
     assert [node.call for node in weighted] == [CALLS[case]]
     for convention, figures in MEASURED[case].items():
+        totals = cnncost.analyze(graph, convention=convention).totals
+        assert (totals.params, totals.macs) == figures, convention
+
+
+def _peer_rows(name: str, case: str) -> dict:
+    lines = [line.split("\t") for line in (DATA / name).read_text().splitlines() if not line.startswith("#")]
+    return {convention: (int(params), int(macs)) for row_case, convention, params, macs in lines[1:]
+            if row_case == case}
+
+
+class _LayerScale(torch.nn.Module):
+    """A block's own parameter gamma, applied as timm's blocks do (x.mul(gamma.reshape(1, -1, 1, 1))) or as
+    torchvision's CNBlock does (x * gamma, gamma of shape C x 1 x 1)."""
+
+    def __init__(self, method: bool):
+        super().__init__()
+        self.method = method
+        self.gamma = torch.nn.Parameter(torch.full((8,) if method else (8, 1, 1), 1e-6))
+
+    def forward(self, x):
+        return x.mul(self.gamma.reshape(1, -1, 1, 1)) if self.method else x * self.gamma
+
+
+@pytest.mark.parametrize("method, file, case", [(True, "peer_ops.tsv", "param_mul_reshape"),
+                                                (False, "peer_modules.tsv", "layer_scale")])
+def test_a_layer_scale_counts_as_the_tools_saw_the_call(method, file, case):
+    # ptflops patches Tensor.mul (1 per element) but not the * operator: timm's layer scale counts, torchvision's not
+    graph = cnncost.from_torch(_LayerScale(method), input=subclass_cases.SHAPE, name=case)
+    assert [node.kind for node in graph.nodes] == ["layer_scale"]
+    for convention, figures in _peer_rows(file, case).items():
         totals = cnncost.analyze(graph, convention=convention).totals
         assert (totals.params, totals.macs) == figures, convention

@@ -1096,7 +1096,7 @@ def _binary(kind, call):
             x = imp.plain(a)
             if kind == "mul" and b.path is not None and len(x.shape) == 4 and b.shape in (
                     (x.shape[1], 1, 1), (1, x.shape[1], 1, 1)):
-                return imp.row("layer_scale", {}, [x], call="operator", path=b.path)  # x * gamma, one per channel
+                return imp.row("layer_scale", {}, [x], call=call, path=b.path)  # x * gamma, one per channel
             raise Unmappable(f"{'multiplies' if kind == 'mul' else 'adds'} an activation and a tensor that is not "
                              "an activation")
         if isinstance(a, (Act, Pending)) and isinstance(b, (int, float)) and not isinstance(b, bool):
