@@ -71,7 +71,7 @@ class Node(Quantities):
     output_shape: tuple[int, ...]  # per sample
     side: bool = False  # on a side output (auxiliary head): not part of the main chain
     line: int | None = None  # where the layer is written in its YAML file
-    call: str = "module"  # how the reference implementation runs the row: module, function, operator or mean
+    call: str = "module"  # how the reference implementation runs the row: kinds.CALLS
     # the convention-free quantities, per sample (kinds.py works them out)
     params: int = 0  # learnable parameters
     buffers: int = 0  # non-trainable floating-point state

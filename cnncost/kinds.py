@@ -195,11 +195,11 @@ class Measure:
         self.read, self.basis = read, basis
 
 
-# every way a reference implementation may run a row; "subclass" is a torch.nn subclass with its own forward
-# (torchvision's LayerNorm2d), which tools that look modules up by exact type do not recognise
+# every way a reference implementation may run a row; "subclass" is a subclass of a torch.nn layer with no child
+# modules (torchvision's LayerNorm2d, timm's Linear), which tools that look modules up by exact type do not recognise
 CALLS = ("module", "subclass", "function", "operator", "mean")
-# a layer with weights: an nn.Module, a subclass of it with its own forward and no children (timm's Linear and
-# Conv2dSame), or a function given the weights
+# a layer with weights: an nn.Module, a subclass of it with no child modules (timm's Linear and Conv2dSame), or a
+# function given the weights
 WEIGHT_MODULE_CALLS = ("module", "subclass", "function")
 
 

@@ -14,7 +14,8 @@ does not override its forward) is one row named by its path
 (``layer1.0.conv1``); a function called inside a module's forward is a row
 named ``<module path>.<function>`` (``layer1.0.add``), or the module's path
 itself when that function is all the module does. Functional calls are
-recorded as such (``call: function``, ``operator``, ``mean``): the peer
+recorded as such (``call: function``, ``operator``, ``mean``), and the
+rows of a leaf subclass of a torch.nn layer as ``call: subclass``: the peer
 conventions count them differently from modules.
 
 The module is traced in eval mode (its modes are restored afterwards), as
