@@ -298,7 +298,8 @@ _PTFLOPS = Convention(
                            "'elementwise_affine'); 0 as a subclass (looked up by exact type) or F.layer_norm",
                            module=_per_input(1)),
         upsample=_by_call("output elements twice as nn.Upsample (its hook, and the patched F.interpolate it "
-                          "calls); once as F.interpolate", module=lambda q, n: q.output_elements * n + _interpolated(q, n),
+                          "calls); once as F.interpolate",
+                          module=lambda q, n: q.output_elements * n + _interpolated(q, n),
                           function=_interpolated),
         relu6=Rule(_per_input(1), "1 per element (the module hook; nn.ReLU6 calls the unpatched F.hardtanh)"),
         leaky_relu=_by_call("1 per element as a module (its hook)" + ONLY_MODULES, module=_per_input(1)),

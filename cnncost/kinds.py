@@ -869,7 +869,7 @@ def _layernorm_shape(a, shapes):
 
 def _build_layernorm(t, a, ins, out):
     cls = t.nn.LayerNorm if len(ins[0]) in (1, 2) else t.LayerNorm2d
-    return cls(_features(ins[0]), eps=a["eps"], elementwise_affine=a["affine"])
+    return cls(_features(ins[0]), eps=a["eps"], elementwise_affine=a["affine"], bias=a["bias"])
 
 
 define(
@@ -880,16 +880,19 @@ define(
     args=(
         Arg("eps", number, 1e-5),
         Arg("affine", boolean, True, "learn a scale and shift per channel"),
+        Arg("bias", boolean, True, "with affine, the shift too (false: nn.LayerNorm(C, bias=False), timm's "
+            "LayerNormNoBias)"),
     ),
     shape=_layernorm_shape,
-    params=lambda a, ins, out: 2 * _features(ins[0]) if a["affine"] else 0,
+    params=lambda a, ins, out: (1 + a["bias"]) * _features(ins[0]) if a["affine"] else 0,
     macs=lambda a, ins, out: math.prod(out),
     # nn.LayerNorm on a channels-last tensor (ConvNeXt's blocks), a subclass that permutes inside (its
     # LayerNorm2d), or F.layer_norm
     calls=("module", "subclass", "function"),
     build=_build_layernorm,
     measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
-    formulas={"output": "same", "params": "2C if affine", "macs": "C*H*W (statistics over C at each position)"},
+    formulas={"output": "same", "params": "2C if affine (C without its bias)",
+              "macs": "C*H*W (statistics over C at each position)"},
     saved="layernorm", rf="pointwise", latency="norm", counts="norm", rf_stand_in="identity",
 )
 

@@ -21,7 +21,8 @@ nn = torch.nn
 
 class Unmapped(nn.Module):
     """A conv net with operators cnncost has no kind for (a log-sum-exp over the channels, and a 1-D conv on
-    pooled features: ECA's), a parameter reshaped before use (timm's layer scale), and an unequal split."""
+    pooled features: ECA's), a parameter reshaped before use (timm's layer scale), and a split at given indices
+    (torch.tensor_split)."""
 
     def __init__(self):
         super().__init__()
@@ -35,7 +36,7 @@ class Unmapped(nn.Module):
         x = x * self.gamma.reshape(1, -1, 1, 1)
         weights = self.eca(x.mean((2, 3)).unsqueeze(1)).transpose(-1, -2).unsqueeze(-1)
         x = x * weights.sigmoid()
-        a, b = torch.split(x, [3, 5], dim=1)
+        a, b = torch.tensor_split(x, [3], dim=1)
         total = x.logsumexp(dim=1, keepdim=True)
         return self.head(torch.cat([b, a], 1)), total
 
@@ -50,7 +51,7 @@ def test_a_refusal_lists_every_operator_in_one_pass():
     message = str(error.value)
     assert "\n" not in message
     # each operator below stands after another one that is refused: all are named, with their counts
-    for part in ("Conv1d x1: 'eca'", "torch.split x1", "Tensor.logsumexp x1"):
+    for part in ("Conv1d x1: 'eca'", "torch.tensor_split x1", "Tensor.logsumexp x1"):
         assert part in message, part
     assert "--partial" in message
 
@@ -68,13 +69,13 @@ def test_a_partial_import_has_the_shapes_torch_gives_and_says_its_totals_are_low
     opaque = {n.name: n for n in graph.nodes if n.kind == "opaque"}
     assert opaque["eca"].output_shape == shapes["eca"] == (1, 8)
     assert opaque["eca"].args["params"] == 3  # the Conv1d's own 1x1x3 weight, as torch holds it
-    split = [n for n in graph.nodes if n.kind == "opaque" and n.args["op"] == "torch.split"]
+    split = [n for n in graph.nodes if n.kind == "opaque" and n.args["op"] == "torch.tensor_split"]
     assert sorted(n.output_shape for n in split) == [(3, 16, 16), (5, 16, 16)]
     # every parameter torch holds is in a row: conv, gamma (a layer scale by its own path), eca, head
     report = cnncost.analyze(graph)
     assert report.totals.params == sum(p.numel() for p in module.parameters()) == 224 + 8 + 3 + 36
     assert [n.name for n in graph.nodes if n.kind == "layer_scale"] == ["gamma"]
-    assert graph.unsupported() and {u["op"] for u in graph.unsupported()} >= {"Conv1d", "torch.split"}
+    assert graph.unsupported() and {u["op"] for u in graph.unsupported()} >= {"Conv1d", "torch.tensor_split"}
 
 
 def test_a_partial_import_is_marked_in_every_format_and_refused_by_budget(tmp_path):
@@ -90,7 +91,7 @@ def test_a_partial_import_is_marked_in_every_format_and_refused_by_budget(tmp_pa
     data = json.loads(run("table", "--format", "json").stdout)
     assert data["complete"] is False
     ops = {u["op"]: u for u in data["unsupported"]}
-    assert ops["torch.split"]["count"] == 2 and len(ops["torch.split"]["layers"]) == 2
+    assert ops["torch.tensor_split"]["count"] == 2 and len(ops["torch.tensor_split"]["layers"]) == 2
     assert run("table", "--format", "csv").stdout.splitlines()[-1].split(",")[1] == "total (lower bound)"
     refused = run("budget", "--max-params", "1M")
     assert refused.returncode == 2 and "lower bounds" in refused.stderr and "--allow-partial" in refused.stderr

@@ -33,6 +33,7 @@ import traceback
 from ..errors import CnnCostError, Location
 from ..graph import INPUT
 from ..kinds import KINDS
+from ..kinds_tensor import PARAM_OPS, UNARY_OPS
 from ..report import parse_input
 from . import lowering
 from .builder import Builder, ImportedGraph, TooManyLayers
@@ -136,11 +137,15 @@ class TorchImporter:
         self.guards: set = set()  # fx nodes of arguments traced at their defaults, and fx's checks of them
         self.channels_last_node: dict = {}  # row -> the node that viewed it channels-last
         self.permuted: dict = {}  # row -> the permute row of its channels-last view, made where something reads it
+        self.buffer_paths = None  # id of each buffer -> its path, made when first needed
+        self.buffer_names: set = set()
 
     # --- tracing ---
 
     def is_leaf(self, m) -> bool:
         if type(m) in MODULES or type(m).__name__ in _BACKEND and type(m).__module__ == "cnncost.torch_backend":
+            return True
+        if _qualified(type(m)) in NAMED_MODULES:
             return True
         # torch.nn's own modules, and subclasses that keep their forward, are leaves; the rest is traced into
         if isinstance(m, nn.Sequential) or isinstance(m, (nn.ModuleList, nn.ModuleDict)):
@@ -254,7 +259,8 @@ class TorchImporter:
         if kind in ("call_function", "call_method") and not _activations(args, kwargs):
             self.meta[node] = _constant(kind, target, args, kwargs)  # parameters reshaped, constants built
             name = target if kind == "call_method" else getattr(target, "__name__", "")
-            if name not in _SAME_PARAMETER and any(isinstance(v, Param) and v.path for v in _leaves((args, kwargs))):
+            if name not in _SAME_PARAMETER and any(isinstance(v, Param) and v.path and not _is_buffer(self, v)
+                                                   for v in _leaves((args, kwargs))):
                 # work on parameters at every call (weight standardisation): a cost no row would hold
                 what = f"Tensor.{target}" if kind == "call_method" else _function_name(target)
                 self.refused.append((what, scope or "forward", "computes with parameters, which no cnncost row "
@@ -320,8 +326,11 @@ class TorchImporter:
     def _value(self, a):
         if isinstance(a, fx.Proxy):
             return self.meta.get(a.node, UNKNOWN)
-        if isinstance(a, torch.Tensor):
-            return Param(a)
+        if isinstance(a, torch.Tensor):  # fx passes a buffer read in forward as the tensor itself
+            if self.buffer_paths is None:
+                self.buffer_paths = {id(t): path for path, t in self.root.named_buffers()}
+                self.buffer_names = set(self.buffer_paths.values())
+            return Param(a, self.buffer_paths.get(id(a)))
         return a
 
     # --- rows ---
@@ -525,6 +534,11 @@ def _attribute(root, dotted: str):
         else:
             value = getattr(value, part)
     return value
+
+
+def _is_buffer(imp, p) -> bool:
+    """A buffer (a constant mean, an index table): work on it at every call is what torch does, no cost to count."""
+    return p.path in imp.buffer_names
 
 
 def _holds_weights(root, path: str) -> bool:
@@ -857,6 +871,8 @@ def _adaptive_max_function(imp, x, output_size, return_indices=False):
 
 
 def _mean(imp, x, dim=None, keepdim=False, dtype=None):
+    if isinstance(x, _BatchStack):
+        return x.reduced(imp, "mean", dim, keepdim)
     x = imp.plain(x)
     dims = sorted(d % len(x.shape) for d in (dim if isinstance(dim, (list, tuple)) else [dim])) if dim is not None \
         else None
@@ -877,6 +893,8 @@ def _reduce_row(imp, x, op, dim, keepdim):
 
 def _reduce(op):
     def handler(imp, x, dim=None, keepdim=False, dtype=None):
+        if isinstance(x, _BatchStack):
+            return x.reduced(imp, op, dim, keepdim)
         return _reduce_row(imp, imp.plain(x), op, dim, keepdim)
     return handler
 
@@ -885,8 +903,30 @@ def _stack(imp, tensors, dim=0):
     xs = [imp.plain(t) for t in tensors]
     dim = dim % (len(xs[0].shape) + 1)
     if dim == 0:
-        raise Unmappable("a stack along the batch axis")
+        return _BatchStack(imp.current, xs)
     return imp.row("stack", {"dim": dim}, xs, call="function")
+
+
+class _BatchStack(Pending):
+    """torch.stack(xs) along dim 0, before the batch: rows only once it is summed or averaged over that axis again
+    (an FPN's torch.stack(xs).sum(0)), as a stack along dim 1 and a reduction over it, whose figures are the same."""
+
+    def __init__(self, node, xs):
+        super().__init__(node)
+        self.xs = xs
+        self.shape = (len(xs), *xs[0].shape)
+
+    def reduced(self, imp, op, dim, keepdim):
+        dims = dim if isinstance(dim, (list, tuple)) else [dim]
+        if op not in ("sum", "mean") or keepdim or [d % len(self.shape) for d in dims] != [0]:
+            raise Unmappable(f"a {op} over dims {dim} of a stack along the batch axis; cnncost follows its sum "
+                             "or mean over dim 0")
+        stacked = imp.row("stack", {"dim": 1}, self.xs, node=self.node, call="function", base="stack")
+        return imp.row("reduce", {"op": op, "dims": [1], "keepdim": False}, [stacked], call="function", base=op)
+
+    def make(self, imp):
+        raise Unmappable("reads a stack along the batch axis that is not reduced away (torch.stack(xs).sum(0) "
+                         "is followed)")
 
 
 # --- normalisation ---
@@ -916,25 +956,35 @@ def _groupnorm_function(imp, x, num_groups, weight=None, bias=None, eps=1e-5):
                    [imp.plain(x)], call="function")
 
 
-def _layernorm(imp, x, shape, eps, affine, call=None):
+def _layernorm(imp, x, shape, eps, affine, call=None, bias=True):
     x = imp.plain(x, nhwc_ok=True)
     shape = list(shape) if isinstance(shape, (list, tuple, torch.Size)) else [shape]
     if shape != [x.shape[-1]] or not (x.nhwc or len(x.shape) in (2, 3)):
         raise Unmappable(f"layer norm over {shape} of {dims_text(x.shape)}; cnncost's is over the channels of "
                          "each position (a channels-last map), of each token (N, L, C), or over a vector")
-    return imp.row("layernorm", {"eps": eps, "affine": affine}, [x], call=call)
+    return imp.row("layernorm", _layernorm_args(eps, affine, bias), [x], call=call)
+
+
+def _layernorm_args(eps, affine, bias) -> dict:
+    if bias and not affine:
+        raise Unmappable("a layer norm with a shift and no scale")
+    return {"eps": eps, "affine": affine, **({"bias": False} if affine and not bias else {})}
 
 
 def _layernorm_module(imp, m, x):
-    return _layernorm(imp, x, m.normalized_shape, m.eps, m.elementwise_affine)
+    # a subclass that keeps nn.LayerNorm's forward (timm's LayerNormNoBias) is a subclass to the tools that look
+    # modules up by exact type (ptflops, thop)
+    return _layernorm(imp, x, m.normalized_shape, m.eps, m.elementwise_affine,
+                      call=None if type(m) is nn.LayerNorm else "subclass", bias=m.bias is not None)
 
 
 def _layernorm2d(imp, m, x):  # cnncost's LayerNorm2d: over the channels of an NCHW map, as torchvision's
-    return imp.row("layernorm", {"eps": m.eps, "affine": m.elementwise_affine}, [imp.plain(x)], call="subclass")
+    return imp.row("layernorm", _layernorm_args(m.eps, m.elementwise_affine, m.bias is not None), [imp.plain(x)],
+                   call="subclass")
 
 
 def _layernorm_function(imp, x, normalized_shape, weight=None, bias=None, eps=1e-5):
-    return _layernorm(imp, x, normalized_shape, eps, weight is not None, call="function")
+    return _layernorm(imp, x, normalized_shape, eps, weight is not None, call="function", bias=bias is not None)
 
 
 def _lrn_module(imp, m, x):
@@ -999,6 +1049,12 @@ def _clamp(imp, x, min=None, max=None):
         return imp.row("relu6", {}, [imp.plain(x, nhwc_ok=True)], call="function")
     if min == 0 and max is None:
         return imp.row("relu", {}, [imp.plain(x, nhwc_ok=True)], call="function")
+    if _number(min) and max is None:  # clamp_min(x, 1e-6): the scalar maximum, as torch saves for it
+        return imp.row("scalar", {"op": "maximum", "value": _float(min)}, [imp.plain(x, nhwc_ok=True)],
+                       call="function")
+    if min is None and _number(max):
+        return imp.row("scalar", {"op": "minimum", "value": _float(max)}, [imp.plain(x, nhwc_ok=True)],
+                       call="function")
     raise Unmappable(f"clamp to [{min}, {max}]; cnncost has ReLU (0, inf) and ReLU6 (0, 6)")
 
 
@@ -1086,31 +1142,85 @@ def _pad(imp, x, pad, mode="constant", value=None, call="function"):
 
 # --- element-wise and merging ---
 
+_VERBS = {"add": "adds", "sub": "subtracts", "mul": "multiplies", "div": "divides", "pow": "raises",
+          "maximum": "takes the maximum of", "minimum": "takes the minimum of"}
 
-def _binary(kind, call):
-    def handler(imp, a, b, *rest, **kwargs):
-        if kwargs.get("alpha", 1) != 1 or rest:
-            raise Unmappable("an add with alpha")
-        if isinstance(a, Param) and not isinstance(b, Param):
-            a, b = b, a
-        if isinstance(b, Param):
-            x = imp.plain(a)
-            if kind == "mul" and b.path is not None and len(x.shape) == 4 and b.shape in (
-                    (x.shape[1], 1, 1), (1, x.shape[1], 1, 1)):
-                return imp.row("layer_scale", {}, [x], call=call, path=b.path)  # x * gamma, one per channel
-            raise Unmappable(f"{'multiplies' if kind == 'mul' else 'adds'} an activation and a tensor that is not "
-                             "an activation")
-        if isinstance(a, (Act, Pending)) and isinstance(b, (int, float)) and not isinstance(b, bool):
-            return imp.row("scalar", {"op": kind, "value": _float(b)}, [imp.plain(a)], call=call)  # x + 3
-        if isinstance(b, (Act, Pending)) and isinstance(a, (int, float)) and not isinstance(a, bool):
-            return imp.row("scalar", {"op": kind, "value": _float(a)}, [imp.plain(b)], call=call)  # 3 * x
-        if not isinstance(a, (Act, Pending)) or not isinstance(b, (Act, Pending)):
-            raise Unmappable(f"{'multiplies' if kind == 'mul' else 'adds'} an activation and a number")
-        x, y = imp.plain(a, nhwc_ok=True), imp.plain(b, nhwc_ok=True)
-        if x.nhwc != y.nhwc:
-            raise Unmappable("combines a channels-last view with a map")
-        return imp.row(kind, {}, [x, y], call=call)
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _binary(op, call):
+    """x op y for torch's operators, functions and Tensor methods: a constant (scalar), a parameter or buffer
+    broadcast to x (param; layer_scale where it is made today), or a second activation (add, mul, binary)."""
+    def handler(imp, a, b, *rest, alpha=1, rounding_mode=None, out=None):
+        if rest or alpha != 1 or out is not None:
+            raise Unmappable(f"an {op} with alpha or out")
+        if rounding_mode is not None:
+            raise Unmappable(f"a division with rounding_mode={rounding_mode!r}")
+        return _combine(imp, op, a, b, call)
     return handler
+
+
+def _combine(imp, op, a, b, call):
+    acts = (Act, Pending)
+    if isinstance(a, acts) and _number(b):  # x + 3
+        return imp.row(*lowering.with_number(op, _float(b)), [imp.plain(a, nhwc_ok=True)], call=call)
+    if _number(a) and isinstance(b, acts):  # 3 * x, 3 - x (rsub), 1 / x (rdiv)
+        return imp.row(*lowering.with_number(op, _float(a), number_first=True), [imp.plain(b, nhwc_ok=True)],
+                       call=call)
+    if isinstance(a, Param) and isinstance(b, acts):
+        return _with_param(imp, op, b, a, call, tensor_first=True)
+    if isinstance(a, acts) and isinstance(b, Param):
+        return _with_param(imp, op, a, b, call)
+    if not isinstance(a, acts) or not isinstance(b, acts):
+        raise Unmappable(f"{_VERBS[op]} an activation and {type(b if isinstance(a, acts) else a).__name__}")
+    x, y = imp.plain(a, nhwc_ok=True), imp.plain(b, nhwc_ok=True)
+    if x.nhwc != y.nhwc or (x.nhwc and x.shape != y.shape):
+        x, y = imp.plain(x), imp.plain(y)  # the channels-last view as a permute row
+    if len(x.shape) != len(y.shape):
+        raise Unmappable(f"broadcasts a {dims_text(x.shape)} tensor with a {dims_text(y.shape)} one, which lines "
+                         "the batch axis up with another; cnncost broadcasts per sample")
+    if op == "mul":
+        return imp.row("mul", {}, [x, y], call=call)  # broadcast within one rank: an SE block's x * scale
+    return imp.row(*lowering.with_activation(op, x.shape, y.shape), [x, y], call=call)
+
+
+def _with_param(imp, op, a, p, call, tensor_first=False):
+    """x op p, p a parameter, a buffer or a tensor attribute of the module, broadcast to x without changing it."""
+    x = imp.plain(a, nhwc_ok=True)
+    if p.path is None:
+        raise Unmappable(f"{_VERBS[op]} an activation and a tensor built in forward, which no parameter or buffer "
+                         "of the module holds")
+    if op not in PARAM_OPS:
+        raise Unmappable(f"{_VERBS[op]} an activation and a parameter; cnncost's param adds, subtracts, multiplies "
+                         "or divides")
+    if op == "mul" and not x.nhwc and len(x.shape) == 4 and p.shape in ((x.shape[1], 1, 1), (1, x.shape[1], 1, 1)):
+        return imp.row("layer_scale", {}, [x], call=call, path=p.path)  # x * gamma, one per channel
+    dims, shape = p.shape, x.shape
+    if x.nhwc:  # torch's N x H x W x C view of cnncost's C x H x W row: the tensor's axes as the row's
+        dims, shape = _nchw((1,) * (len(shape) - len(dims)) + dims) if len(dims) <= len(shape) else dims, _nchw(shape)
+    tensor = _attribute(imp.root, p.path)
+    if tensor.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raise Unmappable(f"{_VERBS[op]} an activation and a {str(tensor.dtype).replace('torch.', '')} tensor")
+    kind, args = lowering.with_tensor(op, dims, shape, tensor_first, learnable=isinstance(tensor, nn.Parameter))
+    first = imp.first_call.get(p.path)
+    if first is not None and (first.kind, first.args) != ("param", args):
+        raise Unmappable(f"uses the parameter '{p.path}' a second time, differently; cnncost counts it in one row")
+    row = imp.row(kind, args, [x], call=call, path=p.path)
+    if first is not None:
+        row.row.shares = first  # used again: its parameters are counted once
+    else:
+        imp.first_call[p.path] = row.row
+    return row
+
+
+def _unary(op, call="function"):
+    def handler(imp, x):
+        return imp.row("unary", {"op": op}, [imp.plain(x, nhwc_ok=True)], call=call)
+    return handler
+
+
 
 
 def _cat(imp, tensors, dim=0):
@@ -1122,9 +1232,28 @@ def _cat(imp, tensors, dim=0):
 
 def _chunks(imp, x, sizes, dim):
     x = imp.plain(x)
-    if dim % len(x.shape) != 1 or len(set(sizes)) != 1 or sum(sizes) != x.shape[1]:
-        raise Unmappable(f"splits dim {dim} into {sizes}; cnncost splits the channels into equal parts")
-    return tuple(_ChannelPart(imp.current, x, len(sizes), i) for i in range(len(sizes)))
+    at = dim % len(x.shape)
+    if at == 0:
+        raise Unmappable(f"splits the batch axis into {sizes}")
+    if sum(sizes) != x.shape[at]:
+        raise Unmappable(f"splits dim {dim} of {dims_text(x.shape)} into {sizes}")
+    if at == 1 and len(set(sizes)) == 1:
+        return tuple(_ChannelPart(imp.current, x, len(sizes), i) for i in range(len(sizes)))
+    # unequal parts, or along another axis: a row each (lowering.split), made where the piece is read
+    return tuple(_Piece(imp.current, x, at, size, lowered) for size, lowered in zip(sizes, lowering.split(
+        x.shape, at, sizes)))
+
+
+class _Piece(Pending):
+    """One part of torch.split / Tensor.chunk that is not an equal channel part: its row where it is read."""
+
+    def __init__(self, node, src, dim, size, lowered):
+        super().__init__(node)
+        self.src, self.lowered = src, lowered
+        self.shape = (*src.shape[:dim], size, *src.shape[dim + 1:])
+
+    def make(self, imp):
+        return imp.row(*self.lowered, [self.src], node=self.node, call="function", base="split")
 
 
 def _chunk(imp, x, chunks, dim=0):
@@ -1186,9 +1315,11 @@ def _getitem(imp, value, index):
         if size and c % size == 0 and start % size == 0:
             return imp.row("channel_split", {"parts": c // size, "index": start // size}, [base], call="function",
                            base="split")
-        return imp.row("slice", {"dim": 1, "start": start, "end": start + size}, [base], call="operator",
-                       base="slice")  # unequal parts (ReXNet's x[:, :27], dual-path networks)
-    raise Unmappable(f"slices a {dims_text(shape)} tensor along dims {changed}")
+    out = imp.plain(value)  # unequal parts (ReXNet's x[:, :27], dual-path networks), or along any other axis
+    for i in changed:
+        r = ranges[i]
+        out = imp.row(*lowering.part(out.shape, i, r.start, r.stop, r.step), [out], call="operator", base="slice")
+    return out
 
 
 # --- views ---
@@ -1458,8 +1589,14 @@ _BACKEND_HANDLERS = {"PaddedConv2d": _conv2d_module, "PaddedMaxPool2d": _maxpool
                      "ChannelsLinear": _channels_linear, "LayerNorm2d": _layernorm2d}
 
 
+def _qualified(cls) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def _module_handler(module):
     cls = type(module)
+    if _qualified(cls) in NAMED_MODULES:
+        return NAMED_MODULES[_qualified(cls)]
     if cls.__module__ == "cnncost.torch_backend" and cls.__name__ in _BACKEND_HANDLERS:
         return _BACKEND_HANDLERS[cls.__name__]
     if cls in MODULES:
@@ -1516,6 +1653,20 @@ def _functions() -> dict:
     add("torch.mul", _binary("mul", "function"))
     add("operator.add operator.iadd", _binary("add", "operator"))
     add("operator.mul operator.imul", _binary("mul", "operator"))
+    # element-wise arithmetic (engineer elem): sub, div, pow, maximum/minimum, and the unary functions
+    add("torch.sub torch.subtract", _binary("sub", "function"))
+    add("torch.div torch.divide torch.true_divide", _binary("div", "function"))
+    add("torch.pow", _binary("pow", "function"))
+    add("torch.maximum", _binary("maximum", "function"))
+    add("torch.minimum", _binary("minimum", "function"))
+    add("operator.sub operator.isub", _binary("sub", "operator"))
+    add("operator.truediv operator.itruediv", _binary("div", "operator"))
+    add("operator.pow", _binary("pow", "operator"))
+    add("operator.neg", _unary("neg", "operator"))
+    add("torch.neg torch.negative", _unary("neg"))
+    for op in UNARY_OPS:
+        if op != "neg":
+            add(f"torch.{op}", _unary(op))
     add("operator.getitem", _getitem)
     add("torch.mean", _mean)
     add("torch.sum", _reduce("sum"))
@@ -1539,6 +1690,7 @@ def _functions() -> dict:
     add("F.scaled_dot_product_attention", _sdpa)
     add("F.pixel_shuffle torch.pixel_shuffle", _pixel_shuffle)
     add("F.pixel_unshuffle torch.pixel_unshuffle", _pixel_unshuffle)
+    add("torch.clamp_min", lambda imp, x, min: _clamp(imp, x, min, None))
     return table
 
 
@@ -1549,6 +1701,20 @@ def _stochastic_depth(imp, x, p, mode, training=True):
     return imp.row("stochastic_depth", {"p": _float(p), "mode": mode}, [imp.plain(x, nhwc_ok=True)], call="function")
 
 
+def _timm_grn(imp, m, x):
+    """timm's GlobalResponseNorm (ConvNeXt-V2): channels-last in timm's MLP, where it reads the channels-last
+    view of cnncost's C x H x W row; on a map otherwise."""
+    x = imp.plain(x, nhwc_ok=True)
+    module_channels_last = tuple(m.spatial_dim) == (1, 2)
+    if len(x.shape) != 4 or (x.nhwc and not module_channels_last):
+        raise Unmappable(f"a global response norm of a {dims_text(x.shape)} tensor")
+    return imp.row("grn", {"eps": _float(m.eps), "channels_last": module_channels_last and not x.nhwc}, [x],
+                   call="subclass")
+
+
+# modules of other libraries that cnncost maps whole, by module and class name (engineer elem: timm's layers)
+NAMED_MODULES = {"timm.layers.grn.GlobalResponseNorm": _timm_grn}
+
 # functions of other libraries that torch.fx records whole (torch.fx.wrap), by module and name
 NAMED_FUNCTIONS = {"torchvision.ops.stochastic_depth.stochastic_depth": _stochastic_depth}
 
@@ -1556,14 +1722,21 @@ METHODS = {
     "view": _view, "reshape": _view, "flatten": _flatten_method, "contiguous": _same, "clone": _same,
     "float": _same, "to": _same, "detach": _same, "type_as": _same,
     "permute": _permute, "transpose": _transpose, "mean": _mean,
-    "sum": _reduce("sum"), "amax": _reduce("amax"), "amin": _reduce("amin"), "unsqueeze": _unsqueeze, "squeeze": _squeeze,
+    "sum": _reduce("sum"), "amax": _reduce("amax"), "amin": _reduce("amin"), "unsqueeze": _unsqueeze,
+    "squeeze": _squeeze,
     "relu": _unary_function("relu"), "relu_": _unary_function("relu", inplace=True),
-    "sigmoid": _unary_function("sigmoid"), "sigmoid_": _unary_function("sigmoid", inplace=True), "tanh": _unary_function("tanh"),
+    "sigmoid": _unary_function("sigmoid"), "sigmoid_": _unary_function("sigmoid", inplace=True),
+    "tanh": _unary_function("tanh"),
     "softmax": functools.partial(_softmax, call="method"),
     "chunk": _chunk, "split": _split, "clamp": _clamp, "clamp_": _clamp, "clip": _clamp,
     "clamp_min": lambda imp, x, min: _clamp(imp, x, min, None),
+    "clamp_max": lambda imp, x, max: _clamp(imp, x, None, max),
     "add": _binary("add", "function"), "add_": _binary("add", "function"),
     "mul": _binary("mul", "function"), "mul_": _binary("mul", "function"),
     # views, products and attention on tokens
     "unflatten": _unflatten, "unbind": _unbind, "matmul": _matmul("function"), "bmm": _matmul("function"),
+    # element-wise arithmetic (engineer elem)
+    "sub": _binary("sub", "function"), "sub_": _binary("sub", "function"), "div": _binary("div", "function"),
+    "pow": _binary("pow", "function"), "maximum": _binary("maximum", "function"),
+    "minimum": _binary("minimum", "function"), **{op: _unary(op) for op in UNARY_OPS},
 }
