@@ -320,3 +320,22 @@ def test_a_folded_batch_is_refused_and_a_partial_import_goes_on_with_torch_shape
     # every parameter is in a row (the linear layers read the folded windows: opaque rows holding them)
     assert cnncost.analyze(graph).totals.params == sum(p.numel() for p in model.parameters())
     assert {u["op"] for u in graph.unsupported()} >= {"Linear", "Tensor.reshape"}
+
+
+class Pads(nn.Module):
+    """F.pad of a channels-last view's H and W (Swin-style window padding) and of the last axis of tokens split
+    into heads (EfficientViT's F.pad(v, (0, 1), value=1))."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.norm = nn.Conv2d(3, 8, 3), nn.LayerNorm(8)
+
+    def forward(self, x):
+        y = F.pad(self.norm(self.conv(x).permute(0, 2, 3, 1)), (0, 0, 0, 2, 1, 1)).permute(0, 3, 1, 2)
+        t = y.flatten(2).transpose(1, 2).reshape(y.shape[0], -1, 2, 4).transpose(1, 2)
+        return F.pad(t, (0, 1), mode="constant", value=1.0) * 2.0
+
+
+def test_pads_of_a_channels_last_view_and_of_the_last_axis_import_as_torch_runs_them():
+    kinds = _imports_as_torch_runs(Pads(), (3, 8, 8))
+    assert kinds.count("pad") == 2

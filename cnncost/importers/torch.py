@@ -1126,9 +1126,16 @@ def _pad(imp, x, pad, mode="constant", value=None, call="function"):
             mode == "constant" and value == 0:
         return imp.row("subsample_pad", {"out": x.shape[1] + pad[5], "stride": x.subsample_stride()}, [x.src],
                        node=x.node, call=call)
-    x = imp.plain(x)
+    x = imp.plain(x, nhwc_ok=True)
+    if x.nhwc and len(pad) == 6 and pad[:2] == [0, 0]:
+        pad = pad[2:]  # H and W of a channels-last view, the channels left alone: a pad of the map it views
+    elif x.nhwc:
+        x = imp.plain(x)
+    if len(pad) == 2:
+        pad = pad + [0, 0]  # the last axis only (EfficientViT's F.pad(v, (0, 1), value=1))
     if len(pad) != 4 or len(x.shape) != 4:
-        raise Unmappable(f"pads {pad} of a {dims_text(x.shape)} tensor; cnncost pads the height and width")
+        raise Unmappable(f"pads {pad} of a {dims_text(x.shape)} tensor; cnncost pads the last two axes of a "
+                         "tensor of three per sample")
     left, right, top, bottom = pad
     if min(pad) < 0:
         raise Unmappable(f"negative pads {pad} (a crop)")
