@@ -53,8 +53,9 @@ def imported(module, shape):
 
 
 class Arithmetic(nn.Module):
-    """sub, div, pow, a constant on the left, neg and the unary functions, two activations with broadcasting, and
-    timm's StarReLU (scale * relu(x) ** 2 + bias, 1-element parameters) and PoolFormer's pool(x) - x."""
+    """sub, div, pow, a constant on the left, neg and the unary functions, two activations with broadcasting (and an
+    expanded view), timm's StarReLU (scale * relu(x) ** 2 + bias, 1-element parameters) and PoolFormer's
+    pool(x) - x."""
 
     def __init__(self):
         super().__init__()
@@ -71,6 +72,7 @@ class Arithmetic(nn.Module):
         y = 1 - y.sigmoid() + 1 / (y.abs() + 1)
         y = torch.sub(y, y.mean((2, 3), keepdim=True)).div(y.sqrt().clamp_min(1e-3))
         y = torch.maximum(-y, torch.erf(y)) - y.rsqrt() * torch.exp(y)
+        y = y * y.sum(-1, keepdim=True).expand_as(y)  # MobileViT-v2's context vector
         return self.head(y.pow(2) - torch.minimum(y, y[:, :1]))
 
 
@@ -122,6 +124,7 @@ def test_parameters_and_buffers_broadcast_in_arithmetic_count_as_torch():
     (lambda m, x: m.p - x, r"p - x"), (lambda m, x: m.p / x, r"p / x"), (lambda m, x: 2 ** x, "power"),
     (lambda m, x: x * torch.ones(1, 4, 1, 1), "built in forward"), (lambda m, x: x + x.sum(1), "lines the batch"),
     (lambda m, x: torch.stack([x, x]).relu(), "stack along the batch axis that is not reduced"),
+    (lambda m, x: x.sum(1, keepdim=True).expand(-1, 4, -1, -1).relu(), "expanded view"),
 ])
 def test_what_has_no_exact_row_is_refused_by_name(expression, words):
     class Refused(nn.Module):

@@ -1170,6 +1170,13 @@ def _binary(op, call):
 
 
 def _combine(imp, op, a, b, call):
+    if isinstance(a, _Expanded) or isinstance(b, _Expanded):
+        # x * y.expand_as(x): the arithmetic broadcasts y itself, as long as that gives the expanded result's shape
+        full = [v.shape if isinstance(v, (Act, Pending, Param)) else () for v in (a, b)]
+        a, b = (v.src if isinstance(v, _Expanded) else v for v in (a, b))
+        small = [v.shape if isinstance(v, (Act, Pending, Param)) else () for v in (a, b)]
+        if torch.broadcast_shapes(*small) != torch.broadcast_shapes(*full):
+            raise Unmappable(f"{_VERBS[op]} an expanded view whose other operand does not broadcast to its size")
     acts = (Act, Pending)
     if isinstance(a, acts) and _number(b):  # x + 3
         return imp.row(*lowering.with_number(op, _float(b)), [imp.plain(a, nhwc_ok=True)], call=call)
@@ -1220,6 +1227,34 @@ def _with_param(imp, op, a, p, call, tensor_first=False):
     else:
         imp.first_call[p.path] = row.row
     return row
+
+
+class _Expanded(Pending):
+    """``x.expand(...)`` or ``x.expand_as(y)``, a broadcast view: followed where element-wise arithmetic reads it,
+    which broadcasts ``x`` itself (MobileViT-v2's context vector); anything else reading it is refused."""
+
+    def __init__(self, node, src, shape):
+        super().__init__(node)
+        self.src, self.shape = src, shape
+
+    def make(self, imp):
+        raise Unmappable("reads an expanded view (Tensor.expand) other than in element-wise arithmetic, which "
+                         "broadcasts by itself")
+
+
+def _expand(imp, x, *sizes):
+    sizes = list(sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (list, tuple, torch.Size)) else sizes)
+    x = imp.plain(x, nhwc_ok=True)
+    if len(sizes) != len(x.shape):
+        raise Unmappable(f"expands a {dims_text(x.shape)} tensor to {len(sizes)} axes")
+    target = tuple(n if t == -1 else t for n, t in zip(x.shape, sizes))
+    if target[0] != x.shape[0] or any(n not in (1, t) for n, t in zip(x.shape, target)):
+        raise Unmappable(f"expands a {dims_text(x.shape)} tensor to {dims_text(target)}")
+    return x if target == x.shape else _Expanded(imp.current, x, target)
+
+
+def _expand_as(imp, x, other):
+    return _expand(imp, x, *other.shape)
 
 
 def _unary(op, call="function"):
@@ -1746,4 +1781,5 @@ METHODS = {
     "sub": _binary("sub", "function"), "sub_": _binary("sub", "function"), "div": _binary("div", "function"),
     "pow": _binary("pow", "function"), "maximum": _binary("maximum", "function"),
     "minimum": _binary("minimum", "function"), **{op: _unary(op) for op in UNARY_OPS},
+    "expand": _expand, "expand_as": _expand_as,
 }
