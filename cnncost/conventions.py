@@ -259,8 +259,8 @@ _LECTURE = Convention(
 
 _TORCHVISION = Convention(
     "torchvision", "torchvision's weight metadata (_ops, printed as GFLOPS)", "GMACs",
-    "MACs: conv and linear only, bias excluded (torchvision's published GFLOPS are these MACs). "
-    "FLOPs = 2*MACs. Memory as in the lecture convention.",
+    "MACs: conv and linear only, bias excluded, and attention's Q K^T and weights x V (torchvision's published "
+    "GFLOPS are these MACs). FLOPs = 2*MACs. Memory as in the lecture convention.",
     _table("torchvision", ("pool", "norm", "activation", "elementwise", "reshape", "other"),
            conv=MACS, linear=MACS, matmul=MACS, attention=MACS, multihead_attention=MACS),
     sources=("torchvision/models/*.py, each weights' meta['_ops']",),
@@ -419,6 +419,8 @@ _THOP = Convention(
                               + ONLY_MODULES, module=lambda q, n: 2 * _affine_factor(q) * q.input_elements * n),
         grn=Rule(None, "0: a module of the model's own, which has no rule, so its parameters are left out too"),
         param=Rule(None, "0: a tensor of the block itself, which has no rule, so a parameter is left out too"),
+        class_token=Rule(None, "0: a parameter of the model itself, which has no rule, so left out too"),
+        position_embedding=Rule(None, "0: a parameter of the encoder, which has no rule, so left out too"),
     ),
     unregistered=frozenset({"groupnorm", "layer_scale", "multihead_attention", "grn", "param"}),
     param_calls=frozenset({"module"}),

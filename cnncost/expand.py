@@ -362,7 +362,8 @@ class Expander:
             except re.error as exc:
                 self.fail(f"torch_names: '{pattern}': {exc}", raw, pattern)
             if not isinstance(path, str) or not path:
-                self.fail(f"torch_names: '{pattern}' must map to a module path", raw, pattern)
+                self.fail(f"torch_names: '{pattern}' must map to a module path ('.' for the model itself)", raw,
+                          pattern)
             pairs.append((str(pattern), path))
         return tuple(pairs)
 

@@ -836,6 +836,69 @@ define(
 )
 
 
+# --- ViT's learnt tokens: the class token and the position embedding ---
+
+
+def _tokens(shapes, kind: str):
+    (shape,) = shapes
+    if len(shape) != 2:
+        raise CnnCostError(f"{kind} expects tokens (L, C), got {format_shape(shape)}")
+    return shape
+
+
+def _class_token(m, x):
+    import torch
+
+    return torch.cat([m.class_token.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+def _build_class_token(t, a, ins, out):
+    module = t.op("ClassToken", _class_token)
+    module.class_token = t.nn.Parameter(t.torch.zeros(1, 1, ins[0][1]))  # torchvision's (1, 1, C)
+    return module
+
+
+define(
+    "class_token",
+    "reshape",
+    "A learnt token of C features put before the L tokens (ViT's class token): "
+    "torch.cat([class_token.expand(N, -1, -1), x], dim=1).",
+    shape=lambda a, ins: (_tokens(ins, "class_token")[0] + 1, ins[0][1]),
+    params=lambda a, ins, out: ins[0][1],
+    calls=("function",),  # torch.cat of a parameter of the model's own
+    build=_build_class_token,
+    formulas={"output": "(L + 1, C)", "params": "C", "macs": "0"},
+    # cat saves nothing (its backward slices the gradient); the expanded token is a view of the parameter
+    saved="nothing", rf="none", latency="copy", counts="reshape",
+)
+
+
+def _position_embedding(m, x):
+    return x + m.pos_embedding
+
+
+def _build_position_embedding(t, a, ins, out):
+    module = t.op("PositionEmbedding", _position_embedding)
+    module.pos_embedding = t.nn.Parameter(t.torch.empty(1, *ins[0]).normal_(std=0.02))  # torchvision's init
+    return module
+
+
+define(
+    "position_embedding",
+    "elementwise",
+    "A learnt embedding per token position, added to the tokens (ViT's x + pos_embedding, of shape (L, C)).",
+    shape=lambda a, ins: _tokens(ins, "position_embedding"),
+    params=lambda a, ins, out: _numel(out),
+    macs=lambda a, ins, out: _numel(out),
+    calls=("operator",),  # x + self.pos_embedding
+    build=_build_position_embedding,
+    measure={"macs": _PER_ELEMENT},
+    formulas={"output": "same", "params": "L*C", "macs": "L*C (one add per element)"},
+    # an add keeps nothing for backward: the gradient passes to both operands as it is
+    saved="nothing", rf="none", latency="per_element", counts="elementwise", layout="kept",
+)
+
+
 # --- pixel shuffles ---
 
 

@@ -194,21 +194,36 @@ class GraphNet(nn.Module):
         self.output_name = graph.output
         steps = []
         by_name = {}
+        at_root: dict = {}  # layer -> its tensors held by the model itself (torch_names '.')
         self._shared = frozenset(graph.shared)
         for node in graph.nodes:
             module = (build and build(node)) or build_layer(node)
             if node.name in graph.shared:  # the weights of an earlier layer: a module called twice
                 _tie(module, by_name[graph.shared[node.name]])
             by_name[node.name] = module
-            _attach(self, graph.torch_path(node.name), module)
+            path = graph.torch_path(node.name)
+            if path == ".":
+                at_root[node.name] = _attach_to_root(self, node.name, module)
+            else:
+                _attach(self, path, module)
             steps.append((node.name, node.inputs, node.side, module))
         self._steps = steps  # a plain list: the modules are registered by _attach
         self._by_name = {name: module for name, _, _, module in steps}
+        self._at_root = at_root
+        self._root_readers = [(attr, by_name[layer]) for layer, attrs in at_root.items() for attr in attrs]
         self._main_plan = _plan(steps, [graph.output], include_side=False)
         self._full_plan = _plan(steps, [graph.output], include_side=True)
 
     def forward(self, x):
         return self._run([x], self._main_plan)[self.output_name]
+
+    def _apply(self, fn, recurse=True):
+        # .to(), .half(), .to_empty() may give the root new tensors: the layers that read them as attributes
+        # (torch_names '.') follow
+        result = super()._apply(fn, recurse)
+        for name, module in self.__dict__.get("_root_readers", ()):
+            module.__dict__[name] = self._parameters[name] if name in self._parameters else self._buffers[name]
+        return result
 
     def run_all(self, x) -> dict:
         """Every node's output, side outputs included, keyed by node name."""
@@ -231,6 +246,9 @@ class GraphNet(nn.Module):
         shares an earlier layer's weights owns none."""
         if name in self._shared:
             return []
+        if name in self._at_root:
+            held = self._parameters if what == "parameters" else self._buffers
+            return [held[attr] for attr in self._at_root[name] if attr in held]
         layers = self.__dict__.get("_layer_ids")
         if layers is None:
             layers = self.__dict__["_layer_ids"] = {id(m) for m in self._by_name.values()}
@@ -280,7 +298,11 @@ def _plan(steps, outputs, include_side):
 
 def _attach(root: nn.Module, dotted: str, module: nn.Module):
     """Place a layer's module at its dotted path; a path may hold a layer and, below it, other layers (a
-    torchvision block with a parameter of its own, like ConvNeXt's layer scale)."""
+    torchvision block with a parameter of its own, like ConvNeXt's layer scale). The path "." is the model
+    itself: the layer's parameters and buffers sit on the root under their own names (ViT's class_token), and
+    the layer's module stays at the layer's own name, holding them as plain attributes (_attach_to_root)."""
+    if dotted == ".":
+        raise CnnCostError("a layer at the model itself ('.') is placed by _attach_to_root", layer=dotted)
     *scopes, leaf = dotted.split(".")
     parent = root
     for part in scopes:
@@ -295,6 +317,24 @@ def _attach(root: nn.Module, dotted: str, module: nn.Module):
             _add(module, name, child, dotted)
         del parent._modules[leaf]
     _add(parent, leaf, module, dotted)
+
+
+def _attach_to_root(root: nn.Module, name: str, module: nn.Module) -> list:
+    """A layer whose tensors torch_names puts on the model itself ('.'): they move to the root under their own
+    names, and the module, at the layer's name, keeps them as plain attributes (torch.fx finds a parameter read
+    that way on the root); returns their names."""
+    moved = []
+    for key, store in (("_parameters", root.register_parameter), ("_buffers", root.register_buffer)):
+        for attr, tensor in list(getattr(module, key).items()):
+            if attr in root._parameters or attr in root._buffers or hasattr(root, attr):
+                raise CnnCostError(f"the model's own attribute '{attr}' is taken by another layer", layer=name,
+                                   hint="map one of them elsewhere in torch_names")
+            store(attr, tensor)
+            del getattr(module, key)[attr]
+            module.__dict__[attr] = tensor
+            moved.append(attr)
+    _attach(root, name, module)
+    return moved
 
 
 def _add(parent: nn.Module, name: str, module: nn.Module, dotted: str):

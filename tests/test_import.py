@@ -329,7 +329,20 @@ def _compare(expected, imported, keep, through_onnx=False):
             assert a == b, (convention, node.name, row.name)
 
 
-@pytest.mark.parametrize("name", zoo.names())
+# models whose round trip cannot pass yet, and why (strict: each must fail, so the entry goes once it passes)
+FROM_TORCH_CANNOT_YET = {
+    n: "from_torch does not map ViT's token ops yet (issue 21's importer: linear and layer norm on tokens, "
+       "nn.MultiheadAttention, torch.cat of the class token, + pos_embedding)"
+    for n in ("vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14")}
+ONNX_CANNOT_YET = {
+    n: "torch's TorchScript ONNX exporter refuses aten::_native_multi_head_attention, the fused kernel "
+       "nn.MultiheadAttention runs in eval without grad"
+    for n in ("vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14")}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=FROM_TORCH_CANNOT_YET[n]))
+    if n in FROM_TORCH_CANNOT_YET else n for n in zoo.names()])
 def test_zoo_round_trip_through_from_torch(name):
     torch = _torch()
     from cnncost.validate import smallest_input
@@ -413,6 +426,7 @@ FAMILIES_ONLY = os.environ.get("CNNCOST_TEST_ONNX_ZOO") == "families"
 
 
 @pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=ONNX_CANNOT_YET[n])) if n in ONNX_CANNOT_YET else
     pytest.param(n, marks=pytest.mark.skipif(n in LARGER_SIBLINGS and FAMILIES_ONLY,
                                              reason=f"CNNCOST_TEST_ONNX_ZOO=families: {LARGER_SIBLINGS.get(n)}"))
     for n in zoo.names()])

@@ -121,14 +121,25 @@ def test_saved_tensors_by_hand(item, expected):
 
 
 def test_every_kind_has_a_saved_tensor_case_here():
-    assert {c[0].split(":")[0] for c in CASES} | {"linear", "softmax", "multihead_attention"} == set(KINDS)
+    assert {c[0].split(":")[0] for c in CASES} | {"linear", "softmax", *TOKEN_CASES} == set(KINDS)
 
 
-def test_multihead_attention_saves_what_torch_saves():
-    # tokens (36 x 8) of pre's map; batch 2: the tokens copied to (L*N, E) for the input projection, the q, k,
-    # v projection (3 maps), a float32 log-sum-exp per head and query, and the attention's output
-    tokens = ("conv: {name: pre, out: 8, kernel: 1}", "flatten: {start_dim: 2}", "transpose: {dim0: 1, dim1: 2}")
-    assert saved_by("multihead_attention: {name: x, heads: 2}", before=tokens) == X + 3 * X + N * 2 * 36 * 4 + X
+TOKENS = ("conv: {name: pre, out: 8, kernel: 1}", "flatten: {start_dim: 2}", "transpose: {dim0: 1, dim1: 2}")
+TOKEN_CASES = {  # kinds that take tokens (L, C): 36 tokens of 8 features of pre's map
+    # torch.cat's backward slices the gradient, and the expanded class token is a view of the parameter
+    "class_token": ("class_token: {name: x}", 0),
+    # x + pos_embedding: an add's backward passes the gradient on as it is
+    "position_embedding": ("position_embedding: {name: x}", 0),
+    # the tokens copied to (L*N, E) for the input projection, the q, k, v projection (3 maps), a float32
+    # log-sum-exp per head and query, and the attention's output
+    "multihead_attention": ("multihead_attention: {name: x, heads: 2}", X + 3 * X + N * 2 * 36 * 4 + X),
+}
+
+
+@pytest.mark.parametrize("kind", TOKEN_CASES)
+def test_token_kinds_save_what_torch_saves(kind):
+    item, expected = TOKEN_CASES[kind]
+    assert saved_by(item, before=TOKENS) == expected
 
 
 @pytest.mark.parametrize("activation, by_it, by_next", [

@@ -157,6 +157,9 @@ layers:
   - reshape: {name: tokens_out, shape: [9, 32]}
   - linear: {name: out_proj, out: 32}
   - add: {name: residual, input: [tokens, out_proj]}
+  - class_token: {name: cls}
+  - position_embedding: {name: pos}
+  - slice: {name: patch_tokens, dim: 1, start: 1}
   - multihead_attention: {name: mha, heads: 4}
   - multihead_attention: {name: cross, heads: 2, bias: false, input: [mha, tokens, residual]}
   - softmax: {name: token_softmax, dim: 1}

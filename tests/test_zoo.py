@@ -93,3 +93,42 @@ def test_runs_at_torchvision_min_size(name):
     settings = {"aux_logits": False} if "aux_logits" in cnncost.load(name).params else {}
     report = cnncost.analyze(name, input=(3, h, w), set=settings)
     assert all(d >= 1 for d in report.layers[-1].output_shape)
+
+
+def _vit_macs(image, patch, layers, width, mlp, attention_products=True):
+    """Hand arithmetic for a torchvision ViT: conv patch embedding, per block q/k/v and out projections and the
+    MLP (and attention's Q K^T and A V), the head; L = the patches plus the class token."""
+    patches = (image // patch) ** 2
+    tokens = patches + 1
+    block = tokens * width * 3 * width + tokens * width * width + 2 * tokens * width * mlp
+    if attention_products:
+        block += 2 * tokens * tokens * width
+    return patches * width * 3 * patch * patch + layers * block + width * 1000
+
+
+@pytest.mark.parametrize("name, patch, layers, width, mlp", [
+    ("vit_b_16", 16, 12, 768, 3072), ("vit_b_32", 32, 12, 768, 3072), ("vit_l_16", 16, 24, 1024, 4096),
+    ("vit_l_32", 32, 24, 1024, 4096), ("vit_h_14", 14, 32, 1280, 5120)])
+def test_vit_gflops_count_attentions_two_products(name, patch, layers, width, mlp):
+    # docs/conventions.md: torchvision's transformer figures are conv + linear + Q K^T and A V; without the two
+    # products the figure would not round to the published one
+    meta = PUBLISHED[name]
+    image = meta["input"][1]
+    printed = Decimal(meta["ops"])
+
+    def rounded(macs):
+        return (Decimal(macs) / Decimal(10**9)).quantize(printed, rounding=ROUND_HALF_UP)
+
+    assert rounded(_vit_macs(image, patch, layers, width, mlp)) == printed
+    assert rounded(_vit_macs(image, patch, layers, width, mlp, attention_products=False)) != printed
+    report = cnncost.analyze(name, input=tuple(meta["input"]), convention="torchvision")
+    assert report.totals.macs == _vit_macs(image, patch, layers, width, mlp)
+
+
+def test_vit_h_14_at_224_is_torchvisions_swag_linear_model():
+    # torchvision 0.28, ViT_H_14_Weights.IMAGENET1K_SWAG_LINEAR_V1.meta: num_params 632045800, _ops 167.295
+    # (the 224 build: a position embedding of 16 x 16 + 1 tokens instead of 37 x 37 + 1)
+    report = cnncost.analyze("vit_h_14", input=(3, 224, 224), convention="torchvision")
+    assert report.totals.params == 632_045_800
+    assert (Decimal(report.totals.macs) / Decimal(10**9)).quantize(Decimal("167.295"), ROUND_HALF_UP) == \
+        Decimal("167.295")

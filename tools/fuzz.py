@@ -94,6 +94,7 @@ KIND_ARGS = {
     "reshape": ("shape",), "unflatten": ("dim", "sizes"), "permute": ("dims",), "transpose": ("dim0", "dim1"),
     "matmul": (), "einsum": ("equation",), "attention": ("causal", "scale"),
     "multihead_attention": ("heads", "bias"), "pixel_shuffle": ("factor",), "pixel_unshuffle": ("factor",),
+    "class_token": (), "position_embedding": (),
     "instancenorm": ("eps", "affine"), "grn": ("eps", "channels_last"),
     "opaque": ("shape", "op", "params"),
 }
@@ -669,11 +670,15 @@ class NetGen:
         """The map as h*w tokens through attention, written out and as torch's ops, back to the map."""
         if h * w > 64 or c > 32:
             return None
-        n = {k: self.fresh("t") for k in ("seq", "flat", "tok", "mha", "stack", "sum", "heads", "heads_t", "scores",
-                                            "mixed", "sdpa", "out")}
+        n = {k: self.fresh("t") for k in ("seq", "flat", "tok", "cls", "pos", "mha", "stack", "sum", "heads",
+                                            "heads_t", "scores", "mixed", "sdpa", "out")}
         layers = [
             {"flatten": {"name": n["flat"], "start_dim": 2}},
             {"transpose": {"name": n["tok"], "dim0": 1, "dim1": 2}},
+            # ViT's learnt tokens: a class token before them and a position embedding, then the class token dropped
+            {"class_token": {"name": n["cls"]}},
+            {"position_embedding": {"name": n["pos"]}},
+            {"slice": {"dim": 1, "start": 1}},
             {"multihead_attention": {"name": n["mha"], "heads": 1}},
             {"stack": {"name": n["stack"], "dim": 1, "input": [n["mha"], n["tok"]]}},
             {"reduce": {"name": n["sum"], "op": "sum", "dims": [1]}},

@@ -112,6 +112,9 @@ def build_model(name: str) -> nn.Module:
         model = SegmentationOut(models.get_model(name, weights=None, aux_loss=True, **SEGMENTATION_KEYWORDS))
     elif name.startswith("lraspp_"):
         model = SegmentationOut(models.get_model(name, weights=None, **SEGMENTATION_KEYWORDS))
+    elif name == "vit_h_14":
+        # its first weights entry (IMAGENET1K_SWAG_E2E_V1) is built at image_size=518
+        model = models.get_model(name, weights=None, image_size=518)
     else:
         model = models.get_model(name, weights=None)
     return model.eval()
@@ -136,7 +139,7 @@ BUILD_NOTE = (
     "(AuxLogits head kept, as aux_logits defaults to True; transform_input=False); "
     "fcn_* and deeplabv3_* get_model(name, weights=None, aux_loss=True, num_classes=21, weights_backbone=None), "
     "lraspp_mobilenet_v3_large the same without aux_loss, each wrapped so that forward returns the tuple "
-    "(out, aux) of its dict; "
+    "(out, aux) of its dict; vit_h_14 get_model(name, weights=None, image_size=518) (its SWAG_E2E weights); "
     f"torch.manual_seed({SEED}) before each build; then .eval()"
 )
 

@@ -34,6 +34,8 @@ MODELS = [
                                  "resnext50_32x4d", "resnext101_32x8d", "mobilenet_v2", "mobilenet_v3_large",
                                  "mobilenet_v3_small", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0",
                                  "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "densenet121", "efficientnet_b0")),
+    # ViT at 224, where its position embedding is built (vit_h_14: the SWAG_LINEAR model; its E2E weights are at 518)
+    *((m, 224, {}, "") for m in ("vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14")),
 ]
 RUNS = [("float32", 2), ("bfloat16", 3)]
 
@@ -53,8 +55,24 @@ def saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
         return sum(storages.values())
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", help="comma-separated subset: measure these again, keep the file's other rows")
+    args = parser.parse_args(argv)
+    chosen = set(args.models.split(",")) if args.models else None
+    unknown = (chosen or set()) - {m[0] for m in MODELS}
+    if unknown:
+        parser.error(f"unknown models: {sorted(unknown)}")
     torchvision = import_torchvision()
+    kept, earlier = {}, "?"  # with --models: the other models' rows of the existing file, by model
+    if chosen:
+        for line in OUT.read_text().splitlines():
+            if line.startswith("# date: "):
+                earlier = line[len("# date: "):].split(";")[0]
+            elif line and not line.startswith("#") and not line.startswith("model\t"):
+                kept.setdefault(line.split("\t")[0], []).append(line)
     lines = [
         "# What autograd saves for backward when torchvision's own models train (tools/measure_torchvision_memory.py)",
         f"# date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
@@ -67,7 +85,14 @@ def main() -> int:
         "#   structure); saved_bytes",
         "model\tdtype\tbatch\tsize\tkeywords\tcnncost\tsaved_bytes",
     ]
+    if chosen:
+        lines.insert(2, f"# rows of {', '.join(sorted(chosen))} measured on this date "
+                        f"(python tools/measure_torchvision_memory.py --models {args.models}); the others' kept "
+                        f"from the file's earlier run ({earlier}), same versions")
     for name, size, keywords, options in MODELS:
+        if chosen and name not in chosen:
+            lines += kept.get(name, [])
+            continue
         for dtype, batch in RUNS:
             torch.manual_seed(0)
             model = torchvision.models.get_model(name, weights=None, **keywords).train().to(getattr(torch, dtype))

@@ -31,6 +31,7 @@ for _name in ("fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_
               "deeplabv3_mobilenet_v3_large"):
     KEYWORDS[_name] = {"aux_loss": True, "num_classes": 21, "weights_backbone": None}
 KEYWORDS["lraspp_mobilenet_v3_large"] = {"num_classes": 21, "weights_backbone": None}
+KEYWORDS["vit_h_14"] = {"image_size": 518}  # its first weights entry, IMAGENET1K_SWAG_E2E_V1
 
 
 def main() -> int:
@@ -53,7 +54,8 @@ def main() -> int:
         "#   googlenet aux_logits=False (it loads the weights, then drops aux1/aux2 unless asked to keep them),",
         "#   init_weights=False; inception_v3 init_weights=False, aux_logits left True (AuxLogits kept);",
         "#   fcn_*, deeplabv3_* aux_loss=True (forced for their weights), num_classes=21, weights_backbone=None;",
-        "#   lraspp_mobilenet_v3_large num_classes=21, weights_backbone=None (it has no aux classifier)",
+        "#   lraspp_mobilenet_v3_large num_classes=21, weights_backbone=None (it has no aux classifier);",
+        "#   vit_h_14 image_size=518 (its IMAGENET1K_SWAG_E2E_V1 weights; the position embedding has 1,370 tokens)",
         f"# {len(names)} models, {len(rows)} entries; columns: model, key, shape (dims joined by 'x'; a 0-dim",
         "#   tensor, e.g. num_batches_tracked, has an empty shape); one line per entry, in state_dict order",
     ]
