@@ -195,6 +195,30 @@ class Unshuffled(Pending):
         return (n, c * self.factor ** 2, h // self.factor, w // self.factor)
 
 
+class Attending(Pending):
+    """F.scaled_dot_product_attention as both exporters write it: k's last two axes swapped (``keys``), q and
+    that each times sqrt(scale) (``scaled``), their MatMul (``scores``), a Softmax over the last axis
+    (``weights``), then a MatMul with v: an attention row there. Each stage is the rows it stands for where
+    something else reads it: ``step`` (kind, args) of ``inputs``."""
+
+    def __init__(self, node, stage, shape, inputs, step, **found):
+        super().__init__(node)
+        self.stage, self.shape, self.inputs, self.step = stage, tuple(shape), inputs, step
+        self.found = found  # q, k (Acts) and the factor each was scaled by, as they are met
+
+    def make(self, imp):
+        return imp.row(*self.step, [imp.plain(v, self.node) for v in self.inputs], self.node)
+
+
+def _scaled_by(value):
+    """(what, factor) where ``value`` is a pending product with a number: an attention's scaled q or k^T."""
+    if isinstance(value, Attending) and value.stage == "scaled":
+        return value.found["of"], value.found["factor"]
+    if isinstance(value, ErfOf) and value.stage == "halved":  # x * 0.5, waiting to see whether a GELU follows
+        return value.src, 0.5
+    return None, None
+
+
 def _merged_axes(view: Reshaped) -> int | None:
     """k where the view merges the first k axes of its source (k >= 2) and keeps the rest."""
     src = view.src.shape
@@ -586,6 +610,21 @@ class OnnxImporter:
 
     def op_MatMul(self, node, ins):
         a, b = ins
+        q, q_factor = _scaled_by(a)
+        keys, k_factor = _scaled_by(b)
+        if isinstance(q, Act) and isinstance(keys, Attending) and keys.stage == "keys" and q_factor == k_factor and \
+                keys.done is None and len(q.shape) == len(keys.shape) and q.shape[:-2] == keys.shape[:-2]:
+            shape = q.shape[:-1] + keys.shape[-1:]
+            return Attending(node, "scores", shape, [a, b], ("matmul", {}), q=q, k=keys.found["k"],
+                             scale=q_factor * k_factor)
+        if isinstance(a, Attending) and a.stage == "weights" and a.done is None and isinstance(b, (Act, Reshaped)):
+            v = self.plain(b, node)
+            q, k = a.found["q"], a.found["k"]
+            if v.shape[:-2] == q.shape[:-2] and v.shape[-2] == k.shape[-2]:
+                scale = a.found["scale"]
+                scale = None if abs(scale * math.sqrt(q.shape[-1]) - 1) < 1e-5 else short_float(scale)
+                return self.row("attention", {} if scale is None else {"scale": scale}, [q, k, v], node,
+                                call="function")
         if not isinstance(a, Const) and not isinstance(b, Const):  # two activations: q @ k^T, attn @ v
             return self.row("matmul", {}, [self.plain(a, node), self.plain(b, node)], node)
         if not isinstance(b, Const) or len(b.dims) != 2:
@@ -758,6 +797,11 @@ class OnnxImporter:
         return self._unary("gelu", node, ins)
 
     def op_Softmax(self, node, ins):
+        scores = ins[0]
+        if isinstance(scores, Attending) and scores.stage == "scores" and scores.done is None and \
+                node.attrs.get("axis", -1) in (-1, len(scores.shape) - 1):
+            return Attending(node, "weights", scores.shape, [scores], ("softmax", {"dim": len(scores.shape) - 1}),
+                             **scores.found)
         x = self.plain(ins[0], node)
         opset = self.model.opsets.get("", self.model.opsets.get("ai.onnx", 13))
         axis = axis_of(node.attrs.get("axis", -1 if opset >= 13 else 1), len(x.shape))
@@ -911,9 +955,20 @@ class OnnxImporter:
                 return GroupNormed(node, b.src, b.groups, b.eps, b.shape, "scaled")
             if isinstance(b, ErfOf) and b.stage == "times_x" and _is(a, 0.5):
                 return self.row("gelu", {}, [b.src], node)  # (x * (1 + erf)) * 0.5
-            if isinstance(b, Act) and _is(a, 0.5) and not b.nhwc and a.size == 1:
-                # x * 0.5, if (1 + erf(x / sqrt 2)) follows
-                return ErfOf(node, b, "halved", b.shape, [b], ("scalar", {"op": "mul", "value": 0.5}))
+            if isinstance(b, (Act, Reshaped)) and _is(a, 0.5) and a.size == 1:
+                x = self.plain(b, node, nhwc_ok=True)  # (a view of tokens: its row, which the Div reads too)
+                if not x.nhwc:  # x * 0.5, if (1 + erf(x / sqrt 2)) follows
+                    return ErfOf(node, x, "halved", x.shape, [x], ("scalar", {"op": "mul", "value": 0.5}))
+            if isinstance(b, Attending) and b.stage == "keys" and a.size == 1 and b.done is None:
+                factor = _number(a.scalar())
+                return Attending(node, "scaled", b.shape, [b], ("scalar", {"op": "mul", "value": factor}), of=b,
+                                 factor=factor)
+            if isinstance(b, (Act, Reshaped)) and len(b.shape) >= 3 and a.size == 1 and not self.learnable(a):
+                q = self.plain(b, node)
+                if not q.nhwc:
+                    factor = _number(a.scalar())
+                    return Attending(node, "scaled", q.shape, [q], ("scalar", {"op": "mul", "value": factor}),
+                                     of=q, factor=factor)
             x = self.plain(b, node, nhwc_ok=True)
             if a.name is not None and not x.nhwc and a.size == x.shape[1] and len(x.shape) == 4 and \
                     a.dims[-2:] == (1, 1) and self.learnable(a):
@@ -926,6 +981,8 @@ class OnnxImporter:
         if isinstance(b, ErfOf) and b.stage == "plus_one":
             a, b = b, a
         if isinstance(a, ErfOf) and a.stage == "plus_one":
+            if isinstance(b, (Reshaped, Attending)):
+                b = self.plain(b, node)
             if b is a.src:  # x * (1 + erf(x / sqrt 2)), halved next
                 return ErfOf(node, a.src, "times_x", a.shape, [a, b], ("mul", {}))
             if isinstance(b, ErfOf) and b.stage == "halved" and b.src is a.src:
@@ -937,6 +994,8 @@ class OnnxImporter:
     def op_Div(self, node, ins):
         x, d = ins
         if isinstance(d, Const) and d.size == 1 and _is(d, math.sqrt(2), 1e-4):
+            if isinstance(x, (Reshaped, Attending)):
+                x = self.plain(x, node)  # a view of tokens: its row, which the Mul by 0.5 reads too
             src = x.src if isinstance(x, ErfOf) and x.stage == "halved" else x
             if isinstance(src, Act) and not src.nhwc:
                 return ErfOf(node, src, "divided", src.shape, [x], ("scalar", {"op": "div",
@@ -1010,13 +1069,22 @@ class OnnxImporter:
             return Reshaped(node, self.plain(x, node), target)  # not back to the map: its rows, then the view
         if isinstance(x, Picked) and target == x.inner.shape:
             return x.inner
+        if isinstance(x, Attending) and x.stage == "keys" and x.done is None and len(target) >= 3 and \
+                target[0] == x.shape[0] and target[-2:] == x.shape[-2:]:  # k^T viewed with other leading axes
+            k = self.plain(Reshaped(node, x.found["k"], (*target[:-2], target[-1], target[-2])), node)
+            return Attending(node, "keys", target, [k], ("transpose", {"dim0": len(target) - 2,
+                                                                       "dim1": len(target) - 1}), k=k)
         if isinstance(x, Unshuffled) and target == x.target() and x.done is None:
             return self.row("pixel_unshuffle", {"factor": x.factor}, [x.view.src], node)
         if isinstance(x, Folded) and x.unfold(target) is not None:
             lead, order = x.unfold(target)
             viewed = self.plain(Reshaped(node, x.src, lead + x.src.shape[x.k:]), node)
             step = lowering.permutation(order, viewed.shape)
-            return viewed if step is None else self.row(*step, [viewed], node)
+            if step is None:
+                return viewed
+            if step == ("transpose", {"dim0": len(target) - 2, "dim1": len(target) - 1}):
+                return Attending(node, "keys", target, [viewed], step, k=viewed)
+            return self.row(*step, [viewed], node)
         src = x.src if isinstance(x, Reshaped) else self.plain(x, node)
         if target == src.shape:
             return src
@@ -1075,7 +1143,10 @@ class OnnxImporter:
         if x.nhwc:  # a permute of the row the channels-last view stands for
             perm = [(0, 2, 3, 1)[p] for p in perm]
             x = Act(x.row, (x.shape[0], x.shape[3], x.shape[1], x.shape[2]))
-        return self.row(*lowering.permutation(perm, x.shape), [x], node)
+        step = lowering.permutation(perm, x.shape)
+        if len(x.shape) >= 3 and step == ("transpose", {"dim0": len(x.shape) - 2, "dim1": len(x.shape) - 1}):
+            return Attending(node, "keys", [x.shape[p] for p in perm], [x], step, k=x)  # k^T, if q @ k^T follows
+        return self.row(*step, [x], node)
 
     def op_DepthToSpace(self, node, ins):
         # CRD is torch's pixel_shuffle; DCR (the default, TensorFlow's) takes the channels in another order,
