@@ -883,12 +883,8 @@ def _mean(imp, x, dim=None, keepdim=False, dtype=None):
 
 
 def _reduce_row(imp, x, op, dim, keepdim):
-    if dim is None:
-        raise Unmappable(f"a {op} over every axis, the batch's too")
-    dims = sorted({d % len(x.shape) for d in (dim if isinstance(dim, (list, tuple)) else [dim])})
-    if 0 in dims:
-        raise Unmappable(f"a {op} over the batch axis")
-    return imp.row("reduce", {"op": op, "dims": dims, "keepdim": bool(keepdim)}, [x], call="function", base=op)
+    dims = None if dim is None else (dim if isinstance(dim, (list, tuple)) else [dim])
+    return imp.row(*lowering.reduction(op, dims, x.shape, keepdim), [x], call="function", base=op)
 
 
 def _reduce(op):
@@ -1192,11 +1188,6 @@ def _combine(imp, op, a, b, call):
     x, y = imp.plain(a, nhwc_ok=True), imp.plain(b, nhwc_ok=True)
     if x.nhwc != y.nhwc or (x.nhwc and x.shape != y.shape):
         x, y = imp.plain(x), imp.plain(y)  # the channels-last view as a permute row
-    if len(x.shape) != len(y.shape):
-        raise Unmappable(f"broadcasts a {dims_text(x.shape)} tensor with a {dims_text(y.shape)} one, which lines "
-                         "the batch axis up with another; cnncost broadcasts per sample")
-    if op == "mul":
-        return imp.row("mul", {}, [x, y], call=call)  # broadcast within one rank: an SE block's x * scale
     return imp.row(*lowering.with_activation(op, x.shape, y.shape), [x, y], call=call)
 
 
@@ -1267,9 +1258,8 @@ def _unary(op, call="function"):
 
 def _cat(imp, tensors, dim=0):
     xs = [imp.plain(t) for t in tensors]
-    if dim % len(xs[0].shape) != 1:
-        raise Unmappable(f"a concatenation along dim {dim}; cnncost's is along the channels")
-    return xs[0] if len(xs) == 1 else imp.row("concat", {}, xs, call="function")
+    lowered = lowering.concatenation([x.shape for x in xs], dim)
+    return xs[0] if len(xs) == 1 else imp.row(*lowered, xs, call="function")
 
 
 def _chunks(imp, x, sizes, dim):
