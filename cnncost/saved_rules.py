@@ -77,6 +77,15 @@ def _norm_statistics(count: Callable) -> Callable:
     return saved
 
 
+def _groupnorm(node: Node, ctx: Context):
+    """As batch norm, but at::group_norm normalises ``input.contiguous()``: an input that is not contiguous (a
+    channel slice at batch > 1, FasterNet's and SHViT's split) is saved as that copy, not as its base's storage."""
+    saved = _norm_statistics(lambda node, ctx: ctx.batch * node.args["groups"])(node, ctx)
+    if saved and ctx.layouts and ctx.layouts[0] != "contiguous":
+        return (_new(ctx.batch * math.prod(node.input_shapes[0]) * ctx.element_bytes), *saved[1:])
+    return saved
+
+
 def _pooled(node, ctx):
     """What a pool saves of its input: the input, or (asymmetric "same" padding, padded first) the padded copy."""
     pad = node.args["padding"]
@@ -161,7 +170,7 @@ SAVED_RULES: dict[str, Callable] = {
     "adaptive_pool": _if_grad(_adaptive_pool),
     "lrn": _if_grad(_lrn),
     "batchnorm": _norm_statistics(lambda node, ctx: node.channels),
-    "groupnorm": _norm_statistics(lambda node, ctx: ctx.batch * node.args["groups"]),
+    "groupnorm": _groupnorm,
     # one mean and inverse std per position (of a map), per token (of tokens) or per sample (of a vector)
     "layernorm": _norm_statistics(lambda node, ctx: ctx.batch * (
         node.output_shape[0] if len(node.output_shape) == 2 else math.prod(node.output_shape[1:]))),
