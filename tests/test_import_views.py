@@ -339,3 +339,22 @@ class Pads(nn.Module):
 def test_pads_of_a_channels_last_view_and_of_the_last_axis_import_as_torch_runs_them():
     kinds = _imports_as_torch_runs(Pads(), (3, 8, 8))
     assert kinds.count("pad") == 2
+
+
+class ClassToken(nn.Module):
+    """The class token read as ViTs read it, x[:, 0], and a pad of the tokens axis of heads (CoaT's
+    F.pad(k, (0, 0, 1, 0, 0, 0)))."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch, self.head = nn.Conv2d(3, 8, 4, 4), nn.Linear(8, 3)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        heads = F.pad(t.reshape(t.shape[0], -1, 2, 4).transpose(1, 2), (0, 0, 1, 0, 0, 0))
+        return torch.cat([self.head(t[:, 0]), heads[:, -1, 1:, ...].mean(1)], dim=1)
+
+
+def test_a_class_token_select_and_a_tokens_pad_import_as_torch_runs_them():
+    kinds = _imports_as_torch_runs(ClassToken(), (3, 8, 8))
+    assert kinds.count("slice") + kinds.count("channel_split") == 3 and "pad" in kinds

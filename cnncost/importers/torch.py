@@ -1127,6 +1127,8 @@ def _pad(imp, x, pad, mode="constant", value=None, call="function"):
         pad = pad[2:]  # H and W of a channels-last view, the channels left alone: a pad of the map it views
     elif x.nhwc:
         x = imp.plain(x)
+    while len(pad) > 4 and pad[-2:] == [0, 0]:
+        pad = pad[:-2]  # no padding of the axes before the last two (CoaT's F.pad(k, (0, 0, 1, 0, 0, 0)))
     if len(pad) == 2:
         pad = pad + [0, 0]  # the last axis only (EfficientViT's F.pad(v, (0, 1), value=1))
     if len(pad) != 4 or len(x.shape) != 4:
@@ -1326,6 +1328,8 @@ def _getitem(imp, value, index):
         return value.select(imp, index)  # q, k, v = qkv[0], qkv[1], qkv[2]
     if not isinstance(value, (Act, Pending)):
         raise Unmappable(f"indexes {type(value).__name__}")
+    if any(isinstance(i, int) and not isinstance(i, bool) for i in (index if isinstance(index, tuple) else (index,))):
+        return _select(imp, value, index)
     shape = value.shape
     index = index if isinstance(index, tuple) else (index,)
     if Ellipsis in index:
@@ -1342,7 +1346,7 @@ def _getitem(imp, value, index):
     if len(shape) == 4 and all(i in (2, 3) for i in changed):
         previous = value.ranges if isinstance(value, Sliced) else [range(n) for n in base.shape[2:]]
         return Sliced(imp.current, base, [p[r.start:r.stop:r.step] for p, r in zip(previous, ranges[2:])])
-    if changed == [1] and ranges[1].step == 1 and not isinstance(value, Sliced):
+    if changed == [1] and ranges[1].step == 1 and len(shape) == 4 and not isinstance(value, Sliced):
         c, size, start = shape[1], len(ranges[1]), ranges[1].start
         if size and c % size == 0 and start % size == 0:
             return imp.row("channel_split", {"parts": c // size, "index": start // size}, [base], call="function",
@@ -1352,6 +1356,21 @@ def _getitem(imp, value, index):
         r = ranges[i]
         out = imp.row(*lowering.part(out.shape, i, r.start, r.stop, r.step), [out], call="operator", base="slice")
     return out
+
+
+def _select(imp, value, index):
+    """Integers in an index (the class token x[:, 0]): a slice of one along each such axis, then a view without
+    those axes."""
+    index = index if isinstance(index, tuple) else (index,)
+    if Ellipsis in index:
+        at = index.index(Ellipsis)
+        index = index[:at] + (slice(None),) * (len(value.shape) - len(index) + 1) + index[at + 1:]
+    dropped = [at for at, i in enumerate(index) if isinstance(i, int) and not isinstance(i, bool)]
+    if 0 in dropped:
+        raise Unmappable("indexes the batch axis with a number")
+    sliced = _getitem(imp, value, tuple(slice(i % value.shape[at], i % value.shape[at] + 1)
+                                        if at in dropped else i for at, i in enumerate(index)))
+    return _view(imp, sliced, *[n for at, n in enumerate(sliced.shape) if at not in dropped])
 
 
 # --- views ---
