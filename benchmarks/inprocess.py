@@ -86,7 +86,7 @@ def engine(runs: int) -> dict:
             text = make(layers)
             report = cnncost.analyze_text(text)
             assert len(report.layers) == layers - layers % 3 * (form == "repeat"), len(report.layers)
-            results[f"{form}{layers}"] = timed(lambda: cnncost.analyze_text(text), max(3, runs // fewer))
+            results[f"{form}{layers}"] = timed(lambda text=text: cnncost.analyze_text(text), max(3, runs // fewer))
     return results
 
 

@@ -10,9 +10,9 @@ from .errors import CnnCostError, Location
 from .yamlio import MAX_ALIASES, _MAYBE_ALIAS, LineDict, LineList
 
 try:  # libyaml is several times faster when present
-    _BaseLoader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _BaseLoader = yaml.SafeLoader
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _BaseLoader
 
 class _Loader(_BaseLoader):
     pass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import gc
 import os
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, TypeAlias
 
 from . import engine, zoo
 from .errors import CnnCostError
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # torch only for the type checker: importing cnncost never im
     from .sweep import Sweep
 
 # what every analysis takes as its model
-Model = "str | os.PathLike | Graph | torch.nn.Module"
+Model: TypeAlias = "str | os.PathLike | Graph | torch.nn.Module"
 
 
 def _without_gc(function):

@@ -77,7 +77,8 @@ def measure(progress=None) -> dict:
     told each step."""
     deadline = time.perf_counter() + BUDGET_S - RESERVE_S
     name, make, matmul, copy = _backend()
-    rates, last, previous = [], 0.0, None
+    rates: list[float] = []
+    last, previous = 0.0, None
     for k, size in enumerate(GEMM_SIZES):
         share = (deadline - time.perf_counter()) / (len(GEMM_SIZES) + 1 - k)  # the copies get a share too
         predicted = last * (size / previous) ** 3 if previous else 0.0
@@ -86,7 +87,8 @@ def measure(progress=None) -> dict:
         if progress:
             progress(f"matrix product {size}x{size}")
         a, b, out = make((size, size)), make((size, size)), make((size, size))
-        rate, last = _best_rate(lambda: matmul(a, b, out), 2.0 * size ** 3, time.perf_counter() + share)
+        rate, last = _best_rate(lambda a=a, b=b, out=out: matmul(a, b, out), 2.0 * size ** 3,
+                                time.perf_counter() + share)
         rates.append(rate)
         previous = size
     if progress:

@@ -147,7 +147,7 @@ class Claim:
         return describe(self.target, self.form, self.versus_target)
 
 
-def merge_target(base: dict, changes: Mapping) -> dict:
+def merge_target(base: Mapping, changes: Mapping) -> dict:
     """A second target: base with changes; naming another model drops base's input and set."""
     merged = dict(base)
     if "model" in changes or "network" in changes:
@@ -447,6 +447,7 @@ class Evaluator:
         value = self.quantity(target, claim.networks)
         if claim.form == "value":
             return value
+        assert versus_changes is not None  # a ratio or a reduction has a versus (the registry's schema)
         versus = merge_target(target, versus_changes)
         other = self.quantity(versus, claim.networks)
         if other == 0:
@@ -460,8 +461,9 @@ class Evaluator:
         try:
             computed = self.figure(claim, claim.target, claim.versus)
             explained = explained_value = None
-            if claim.explained_by is not None:
-                explained_value = self.figure(claim, claim.explained_target, claim.explained_versus)
+            explained_target = claim.explained_target  # None where the claim has no explained_by
+            if explained_target is not None:
+                explained_value = self.figure(claim, explained_target, claim.explained_versus)
                 explained = claim.precision.matches(scaled(explained_value, claim.unit), claim.value)
         except CnnCostError as exc:
             return Result(claim, None, "error", False, str(exc))
@@ -624,6 +626,7 @@ def errata_notes(model: str, report: Report, *, model_files: Mapping[str, str | 
     for c in load():
         if c.expected != "erratum" or not c.target.get("model") or _identity(c.target["model"]) != me:
             continue
+        assert report.settings is not None  # a report of analyze(), which holds its settings
         if _printed_for(c, {me: report}, report.settings, evaluator):
             notes.append(note(evaluator.evaluate(c)))
     return notes

@@ -13,12 +13,16 @@ import gc
 import os
 import sys
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 import click
 
 from . import __version__, api, conventions, yamlio, zoo
 from .errors import CnnCostError, did_you_mean, one_line, terminal_text
 from .report import Settings, parse_input as parse_shape
+
+if TYPE_CHECKING:  # rich's progress bar is imported only where it is shown
+    import rich.progress
 
 EXIT_USAGE = 2
 FORMAT_NAMES = ("table", "csv", "json", "markdown")
@@ -141,7 +145,8 @@ def model_options(command=None, *, omit=()):
 
     names = {"--batch": "batch", "--dtype": "dtype", "--convention": "convention", "--side": "side"}
     for option in reversed(options):
-        declared = option(lambda: None).__click_params__[0].opts[0]
+        # click keeps a decorator's options on the function it decorates; its stubs do not declare them
+        declared = option(lambda: None).__click_params__[0].opts[0]  # type: ignore[attr-defined]
         if names.get(declared) in omit:
             continue
         with_settings = option(with_settings)
@@ -267,10 +272,11 @@ def terminal_width(output, wide: bool = False) -> int | None:
 class CnnCostGroup(click.Group):
     """Click's usage errors, reworded as the single line every other error is."""
 
-    def main(self, args=None, prog_name=None, **extra):
-        extra.pop("standalone_mode", None)
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> NoReturn:
+        # standalone_mode is ignored: an error is always the one line below, and the exit code is always set
         try:
-            code = super().main(args, prog_name or "cnncost", standalone_mode=False, **extra)
+            code = super().main(args, prog_name or "cnncost", complete_var, standalone_mode=False, **extra)
         except click.ClickException as exc:
             fail(exc.format_message(), code=EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
         except click.Abort:
@@ -356,7 +362,7 @@ def errata_name(model) -> bool:
     except CnnCostError:
         return False
     folder = os.path.join(os.path.dirname(os.path.realpath(__file__)), "data", "claims")
-    named = set()  # the models that errata are about, as the registry names them
+    named: set[str] = set()  # the models that errata are about, as the registry names them
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
         if not name.endswith(".yaml"):
@@ -470,7 +476,8 @@ def receptive_field(model, settings, fmt, output, local):
 @click.option("--fuse", is_flag=True, help="Run batch norm and activations inside the conv or linear before them.")
 @click.option("--overhead-us", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="US",
               help="A fixed cost per layer, e.g. a kernel launch, in microseconds.")
-@click.option("--exact", is_flag=True, help="Show exact integers (bytes, counts), not KiB/MiB/GiB and k/M/G; times in seconds.")
+@click.option("--exact", is_flag=True,
+              help="Show exact integers (bytes, counts), not KiB/MiB/GiB and k/M/G; times in seconds.")
 @handle_errors
 def latency_command(model, settings, fmt, output, device_name, device_file, fuse, overhead_us, exact):
     """Roofline latency of MODEL on a device: per layer, FLOPs, bytes read and written, arithmetic intensity,
@@ -614,7 +621,8 @@ class SweepProgress:
     LONG = 2000
 
     def __init__(self, total: int):
-        self.total, self.bar = total, None
+        self.total = total
+        self.bar: rich.progress.Progress | None = None
 
     def __enter__(self):
         from rich.console import Console

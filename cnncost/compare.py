@@ -288,6 +288,7 @@ def compare(
         if until is not None:
             entries.append(Entry(label, report, whole(report), until_layer(report, until)))
             continue
+        assert resolution is not None  # no --until: the resolution given, or the default
         rows = _counted(report)
         if first_at_or_below(rows, resolution) is None:
             entries.append(Entry(label, report, whole(report), None, _why_no_stem(report, rows, resolution)))

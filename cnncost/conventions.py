@@ -20,7 +20,7 @@ one against the tools' measured totals.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable
 
 from .errors import CnnCostError, did_you_mean
 from .kinds import KINDS, register_check
@@ -193,7 +193,7 @@ class Convention:
     reproduces: str  # the tool and version, or the source of the rule
     figure: str  # which figure of the tool's output it reproduces
     summary: str  # one line, printed under every table
-    rules: Mapping[str, Rule]  # by kind name, or by the counting family a kind's record names
+    rules: dict[str, Rule]  # by kind name, or by the counting family a kind's record names
     unrun_params: bool = False  # totals count the parameters of side outputs that do not run (aux heads)
     # kinds ("groupnorm"), or kinds run one way ("layernorm:subclass"), whose modules the tool has no rule
     # for: their parameters count 0

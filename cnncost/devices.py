@@ -40,7 +40,7 @@ class Device:
         return "cpu" if self.kind == "cpu" else "cuda"
 
 
-def _number(value, where: str, what: str, *, integer: bool = False, optional: bool = False):
+def _number(value, where: Location, what: str, *, integer: bool = False, optional: bool = False):
     if value is None and optional:
         return None
     kinds = (int,) if integer else (int, float)

@@ -29,6 +29,7 @@ class CnnCostError(Exception):
     """
 
     exit_code = 2  # the command line's: a usage or input error
+    input_dependent = False  # set by the expander: the layer's input shapes do not fit (a side output may go)
 
     def __init__(
         self,

@@ -25,7 +25,7 @@ import dataclasses
 import os
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, Mapping, NoReturn
 
 from . import expr
 from .errors import CnnCostError, Location, did_you_mean
@@ -49,14 +49,14 @@ _LOCAL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 def load_graph(
     source: str | os.PathLike,
     *,
-    overrides: dict[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
     input_shape: tuple[int, ...] | None = None,
     text: str | None = None,
 ) -> Graph:
     """Read a YAML file (or ``text``, named ``source``) and expand it."""
     name = os.fspath(source)
     doc = load_file(name) if text is None else load_text(text, name)
-    if isinstance(doc, dict) and "extends" in doc:
+    if isinstance(doc, LineDict) and "extends" in doc:  # a parsed mapping is always a LineDict
         doc = with_base(doc, name, [name])
     return Expander(doc, name).build(overrides or {}, input_shape)
 
@@ -88,8 +88,9 @@ def with_base(doc: LineDict, file: str, chain: list) -> LineDict:
     except CnnCostError as exc:
         if exc.location is None or exc.location.line is None:  # about the base as a whole: say which
             exc.message = f"extends '{ref}': {exc.message}"
-        raise exc.with_context(location=where)
-    if not isinstance(base, dict):
+        exc.with_context(location=where)
+        raise
+    if not isinstance(base, LineDict):
         raise CnnCostError(f"the base {base_name} is not a network description", location=where)
     if "extends" in base:
         base = with_base(base, base_name, chain + [base_name])
@@ -124,7 +125,7 @@ def _stem(file: str) -> str:
 
 
 def _merge_mapping(base, derived):
-    if not isinstance(base, dict) or not isinstance(derived, dict):
+    if not isinstance(base, LineDict) or not isinstance(derived, LineDict):
         return derived
     merged = LineDict(base)
     merged.line, merged.file = derived.line, derived.file
@@ -212,7 +213,7 @@ class Expander:
         # content inherited through 'extends' belongs to its own file
         return Location(file or getattr(container, "file", None) or self.file, line)
 
-    def fail(self, message, container=None, key=None, layer=None, hint=None):
+    def fail(self, message, container=None, key=None, layer=None, hint=None) -> NoReturn:
         raise CnnCostError(message, location=self.loc(container, key), layer=layer, hint=hint)
 
     # --- the whole network ---
@@ -244,7 +245,7 @@ class Expander:
                           body, "args")
         return blocks
 
-    def _model_params(self, overrides: dict) -> dict:
+    def _model_params(self, overrides: Mapping[str, Any]) -> dict:
         params = self.doc.get("params") or {}
         if not isinstance(params, dict):
             self.fail("'params' must be a mapping of name to default value", self.doc, "params")
@@ -286,7 +287,7 @@ class Expander:
                 )
         return scope_vars
 
-    def build(self, overrides: dict, input_shape) -> Graph:
+    def build(self, overrides: Mapping[str, Any], input_shape) -> Graph:
         doc = self.doc
         variables = self._model_params(overrides)
         if input_shape is None:
@@ -374,7 +375,8 @@ class Expander:
         try:
             return resolve(raw, variables)
         except CnnCostError as exc:
-            raise exc.with_context(location=self.loc(container, key))
+            exc.with_context(location=self.loc(container, key))
+            raise
 
     # --- items ---
 
@@ -396,7 +398,7 @@ class Expander:
             ((word, args),), line_holder = item.items(), item
             if args is None:
                 args = LineDict()
-                args.line, args.key_lines = item.line, {}
+                args.line, args.key_lines = getattr(item, "line", None), {}
             if not isinstance(args, dict):
                 self.fail(f"the arguments of '{word}' must be a mapping, got {args!r}", item, word)
         else:
@@ -423,10 +425,13 @@ class Expander:
             else:
                 out = None
         except CnnCostError as exc:
-            raise exc.with_context(location=self.loc(args))
+            exc.with_context(location=self.loc(args))
+            raise
         if out is not None:
             if "name" in args and word != "side":
-                self.aliases[scope.prefix + self.local_name(args, scope, None)] = out
+                name = self.local_name(args, scope, None)
+                assert name is not None  # args has a name
+                self.aliases[scope.prefix + name] = out
             return out
         self.fail(
             f"unknown layer kind '{word}'",
@@ -487,7 +492,8 @@ class Expander:
                       hint=f"hand it in: input: [..., {ref}] on the call, and inputs: [..., {ref}] in the block")
         later = self._defined_later(ref)
         self.fail(
-            f"reference to unknown layer '{ref}'" + (" (layers may only use earlier layers: a cycle?)" if later else ""),
+            f"reference to unknown layer '{ref}'"
+            + (" (layers may only use earlier layers: a cycle?)" if later else ""),
             args,
             key,
             hint=did_you_mean(ref, known),
@@ -554,7 +560,8 @@ class Expander:
                     try:
                         call = kind.check_call(self.value(value, scope.vars, args, key))
                     except CnnCostError as exc:
-                        raise exc.with_context(location=self.loc(args, key))
+                        exc.with_context(location=self.loc(args, key))
+                        raise
                     continue
                 if key not in kind.arg_map:
                     self.fail(
@@ -569,7 +576,8 @@ class Expander:
                 checked = kind.check_args(raw)
             except CnnCostError as exc:
                 bad = next((k for k in raw if f"'{k}'" in exc.message), None)
-                raise exc.with_context(location=self.loc(args, bad))
+                exc.with_context(location=self.loc(args, bad))
+                raise
             inputs = self.inputs_of(args, scope, cur)
             if kind.inputs == "one" and len(inputs) != 1:
                 self.fail(f"{kind_name} takes one input, got {len(inputs)}", args, "input")
@@ -578,7 +586,8 @@ class Expander:
                 self.share(full, shares, args)
             return made
         except CnnCostError as exc:
-            raise exc.with_context(location=self.loc(args), layer=full)
+            exc.with_context(location=self.loc(args), layer=full)
+            raise
 
     def share(self, full: str, ref: str, args):
         """The layer just added uses the weights of ``ref``: its parameters and buffers count there, once."""
@@ -684,7 +693,8 @@ class Expander:
                       hint="name them in the block's definition: inputs: [x, skip]")
         if names is not None and len(starts) != len(names):
             self.fail(f"block '{block}' takes {len(names)} inputs ({', '.join(names)}), and this call hands it "
-                      f"{len(starts)}", args, "input" if "input" in args else None, layer=scope.prefix + (local or block))
+                      f"{len(starts)}", args, "input" if "input" in args else None,
+                      layer=scope.prefix + (local or block))
         bindings = dict(zip(names or (), starts))
         variables = dict(self.model_vars(scope))
         for key, default in declared.items():
@@ -740,7 +750,7 @@ class Expander:
         try:
             self.items(self._required("side", args, "layers"), inner, start, args, "layers")
         except CnnCostError as exc:
-            if not getattr(exc, "input_dependent", False):
+            if not exc.input_dependent:
                 raise  # a mistake in the file, not a head that this input is too small for
             self._roll_back(saved)
             layer = f"layer '{exc.layer}': " if exc.layer else ""
@@ -808,7 +818,7 @@ class Expander:
             return None
         if call_args is None:
             call_args = LineDict()
-            call_args.line, call_args.key_lines = body.line, {}
+            call_args.line, call_args.key_lines = getattr(body, "line", None), {}
         if not isinstance(call_args, dict) or "name" in call_args:
             return None
         return word, call_args
@@ -890,7 +900,8 @@ class Expander:
         except CnnCostError as exc:
             exc.message = (f"residual body output '{body_end}' ({format_shape(self.shapes[body_end])}) "
                            f"and shortcut '{sc}' ({format_shape(self.shapes[sc])}) differ in shape")
-            raise exc.with_context(layer=inner.prefix + add)
+            exc.with_context(layer=inner.prefix + add)
+            raise
 
     def _shortcut_stride(self, x, y, kind, args) -> int:
         if len(x) != 3 or len(y) != 3:

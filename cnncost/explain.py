@@ -136,6 +136,7 @@ def _backward(graph: Graph, settings: Settings, counted) -> tuple:
     rows = []
     for name in training.BACKWARD:
         per_node = training.backward_macs(graph, name, settings.batch, frozen, settings.include_side)
+        assert per_node is not None  # a convention of BACKWARD counts a backward
         by_kind: dict[str, list] = {}
         for node in counted:
             by_kind.setdefault(node.kind, []).append(per_node[node.name])

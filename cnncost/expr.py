@@ -13,7 +13,7 @@ import math
 import operator
 import re
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, NoReturn
 
 from .errors import CnnCostError, did_you_mean
 
@@ -37,7 +37,7 @@ def _round_half_up(x, ndigits=None):
     return round(x, ndigits) if ndigits is not None else int(math.floor(x + 0.5))
 
 
-FUNCTIONS = {
+FUNCTIONS: dict[str, Callable[..., Any]] = {
     "int": int,
     "float": float,
     "round": _round_half_up,
@@ -73,7 +73,7 @@ _BINOPS = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
-_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
+_UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
 _COMPARE = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
@@ -113,7 +113,7 @@ _MAX_RESULTS = 50_000
 
 
 def _cache_key(text: str, names: Mapping[str, Any]):
-    key = [text]
+    key: list[Any] = [text]
     for name in _names_read(text):
         value = names.get(name, _ABSENT)
         kind = type(value)
@@ -146,7 +146,7 @@ class _Evaluator:
         self.text = text
         self.names = names
 
-    def fail(self, why: str, hint: str | None = None):
+    def fail(self, why: str, hint: str | None = None) -> NoReturn:
         raise CnnCostError(f"in expression '{self.text}': {why}", hint=hint)
 
     def check(self, value):

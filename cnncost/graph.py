@@ -46,6 +46,16 @@ class Quantities:
     ``macs`` (bias excluded), ``bias_adds``, ``window`` and ``call``.
     """
 
+    # declared, not set: each subclass holds them (as dataclass fields or attributes)
+    input_shapes: tuple[tuple[int, ...], ...]
+    output_shape: tuple[int, ...]
+    params: int
+    buffers: int
+    macs: int
+    bias_adds: int
+    window: tuple
+    call: str
+
     @property
     def input_elements(self) -> int:
         """Elements of all inputs, per sample."""

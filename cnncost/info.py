@@ -91,7 +91,7 @@ def model_info(model: str | os.PathLike, settings: Settings | None = None, *, te
     claims registry's figures about the model (cnncost check).
     """
     from .expand import with_base
-    from .yamlio import load_file, load_text
+    from .yamlio import LineDict, load_file, load_text
 
     if not isinstance(model, (str, os.PathLike)):
         raise CnnCostError(f"model must be a zoo name or a YAML file's path, got {type(model).__name__}")
@@ -104,7 +104,7 @@ def model_info(model: str | os.PathLike, settings: Settings | None = None, *, te
     else:
         source = os.fspath(model)
         doc = load_text(text, source)
-    if isinstance(doc, dict) and "extends" in doc:
+    if isinstance(doc, LineDict) and "extends" in doc:  # a parsed mapping is always a LineDict
         extends = str(doc["extends"])
         doc = with_base(doc, source, [source])
     else:

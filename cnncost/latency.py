@@ -78,7 +78,8 @@ def _rates(device: Device, dtype: str) -> tuple[float, float, list[str]]:
     notes = []
     fp32 = device.peak_tflops.get("fp32")
     if fp32 is None or device.bandwidth_gb_s is None:
-        hint = "run 'cnncost calibrate' and use --device local" if device.kind == "cpu" else "add them with --device-file"
+        hint = ("run 'cnncost calibrate' and use --device local" if device.kind == "cpu"
+                else "add them with --device-file")
         raise CnnCostError(f"device '{device.key}' has no FP32 peak or bandwidth in the table", hint=hint)
     rate = MATRIX_RATE.get(dtype, "fp32")
     matrix = device.peak_tflops.get(rate)
@@ -116,7 +117,9 @@ def roofline(graph: Graph, settings: Settings | None, device: Device, *, fuse: b
         raise CnnCostError(f"the per-layer overhead must be a non-negative number of seconds, got {overhead_s}")
     n, b = settings.batch, settings.element_bytes
     matrix, other, notes = _rates(device, settings.dtype)
-    bandwidth = device.bandwidth_gb_s * 1e9
+    bandwidth_gb_s = device.bandwidth_gb_s
+    assert bandwidth_gb_s is not None  # _rates refuses a device without it
+    bandwidth = bandwidth_gb_s * 1e9
     fused = _fused_into(graph, settings.include_side) if fuse else set()
     rows = []
     for node in graph.nodes:
@@ -141,4 +144,4 @@ def roofline(graph: Graph, settings: Settings | None, device: Device, *, fuse: b
     if fuse:
         notes.append("--fuse: batch norm and activations after a conv or linear run inside it, moving nothing")
     return Latency(graph.name, tuple(graph.input_shape), n, settings.dtype, device.key, device.name, matrix, other,
-                   device.bandwidth_gb_s, fuse, overhead_s, tuple(rows), sum(r.time_s for r in rows), tuple(notes))
+                   bandwidth_gb_s, fuse, overhead_s, tuple(rows), sum(r.time_s for r in rows), tuple(notes))

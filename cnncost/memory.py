@@ -24,7 +24,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, replace
 from operator import attrgetter
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .errors import CnnCostError, did_you_mean
 from .results import Result
@@ -34,6 +34,9 @@ from .report import Settings
 # the rules, checked for every kind at 'import cnncost'; the names kept importable from here
 from .saved_rules import (_SAVED, INDEX_BYTES, MASK_BYTES, OUTPUT, SAVED_RULES, Context, _input,  # noqa: F401
                           _new, saved_rule)
+
+if TYPE_CHECKING:  # for the annotation; analyze_memory imports parallel.py where it uses it
+    from .parallel import Parallel
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # copies of the weights it keeps
 MODES = ("train", "infer")
@@ -133,7 +136,7 @@ class Memory(Result):
     devices: tuple = ()  # of DeviceFit
     frozen: tuple = ()  # the layers --freeze names
     checkpointing: Checkpointing | None = None  # --checkpoint
-    parallel: "Parallel | None" = None  # --gpus N: per device
+    parallel: Parallel | None = None  # --gpus N: per device
 
     def to_dict(self) -> dict:
         """The JSON contract of 'cnncost memory --format json' (docs/json.md)."""
@@ -197,12 +200,13 @@ def saved_storages(graph: Graph, settings: Settings, device: str = "cpu", skip=f
             storage[node.name] = storage[node.inputs[0]]
         else:
             storage[node.name] = (node.name, node.output_elements * n * b)
-        mine = {}
+        mine: dict[str | tuple, int] = {}  # storage key: a node's name, or (name, "saved", number)
         first[node.name] = mine
         if node.name in skip:
             continue
         ctx = Context(n, b, device, grads, trainable, contiguous)
         for number, item in enumerate(saved_rule(node.kind)(node, ctx)):
+            key: str | tuple
             if item[0] == "input":
                 key, nbytes = storage[node.inputs[item[1]]]
             elif item[0] == "output":
@@ -322,6 +326,7 @@ def analyze_memory(graph: Graph, settings: Settings | None = None, *, mode: str 
             buckets = m.gradient_bytes  # DDP: a flat copy of every trainable gradient
             info = several.Parallel(gpus, "data", per_device.batch, buckets, 0, ())
             return Memory(**{**_fields(m), "batch": s.batch, "peak_bytes": m.peak_bytes + buckets, "parallel": info})
+        assert share is not None  # model parallel: made above
         info = replace(share, received_bytes=received * s.batch * s.element_bytes)
         return Memory(**{**_fields(m), "parallel": info})
 
@@ -437,7 +442,8 @@ def _totals(graph, settings, mode, optimizer, amp, device_kind, checkpoint=None)
         trained = node.params if trainable else 0
         transient = 0
         if train and needs_grad[node.name]:
-            transient = (node.output_elements + sum(math.prod(s) for s, g in zip(node.input_shapes, grads) if g)) * n * b
+            input_grads = sum(math.prod(s) for s, g in zip(node.input_shapes, grads) if g)
+            transient = (node.output_elements + input_grads) * n * b
         rows.append(make_layer_memory(  # LayerMemory's fields, in order
             node.name, node.kind, node.side,
             node.params * weight_b,  # weights

@@ -96,15 +96,15 @@ def model_split(graph: Graph, gpus: int) -> tuple[Graph, int, tuple]:
         if _cross_connected(node, gpus):
             # gather every device's part of the input: own part and the received rest, as one new tensor
             (source,) = node.inputs
-            part = shapes[source]
+            own = shapes[source]
             whole = tuple(node.input_shapes[0])
-            gather = Node(f"{node.name}.gather", "concat", {}, (source,) * gpus, (part,) * gpus, whole,
+            gather = Node(f"{node.name}.gather", "concat", {}, (source,) * gpus, (own,) * gpus, whole,
                           call="function")
             nodes.append(gather)
-            received += (gpus - 1) * _elements(part)
+            received += (gpus - 1) * _elements(own)
             cross.append(node.name)
             inputs = (gather.name,)
-            input_shapes = (whole,)
+            input_shapes: tuple[tuple[int, ...], ...] = (whole,)
         else:
             input_shapes = tuple(shapes[i] for i in inputs)
         out = _per_device_shape(node.output_shape, gpus, node)

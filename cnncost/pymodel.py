@@ -14,7 +14,7 @@ import importlib
 import os
 import re
 import sys
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeGuard
 
 from .errors import CnnCostError, did_you_mean
 
@@ -22,7 +22,7 @@ from .errors import CnnCostError, did_you_mean
 FORM = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
 
 
-def is_python_model(text: object) -> bool:
+def is_python_model(text: object) -> TypeGuard[str]:
     """Whether a MODEL names a Python factory (and no file of that name exists)."""
     return isinstance(text, str) and FORM.fullmatch(text) is not None and not os.path.exists(text)
 
@@ -81,7 +81,9 @@ def load_python_model(model: str, input_shape: tuple | None, arguments: Mapping[
                            hint="pip install 'cnncost[torch]'") from None
     if input_shape is None:
         raise CnnCostError(f"{model} is a PyTorch model: give its input size per sample, e.g. --input 3x224x224")
-    package, attribute = FORM.fullmatch(model).groups()
+    match = FORM.fullmatch(model)
+    assert match is not None  # the callers ask is_python_model first
+    package, attribute = match.groups()
     import contextlib
 
     # what the user's module prints goes to stderr: stdout holds the report (a JSON reader must get only it)

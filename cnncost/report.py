@@ -7,7 +7,7 @@ costs no second expansion. Rendering is elsewhere (cnncost/render/).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
 from typing import Any, Iterable, Mapping
 
@@ -112,7 +112,7 @@ class Settings:
         return settings.replace(**options) if options else settings
 
 
-def parse_input(value: "str | tuple[int, int, int] | list[int]") -> tuple:
+def parse_input(value: "str | tuple[int, ...] | list[int]") -> tuple:
     """An input shape from a tuple/list of ints or the CLI's text form ``3x224x224``."""
     given = value
     if isinstance(value, str):
@@ -277,6 +277,7 @@ class Report(Result):
         """The same graph and settings under another convention: no second expansion."""
         from .engine import view
 
+        assert self.graph is not None and self.settings is not None  # engine.view's reports hold both
         return view(self.graph, self.settings.replace(convention=convention))
 
     def to_dot(self, color: str = "macs", depth: int | None = None) -> str:
@@ -323,11 +324,12 @@ class Report(Result):
         return self.settings is not None and self.settings.pass_ == "train"
 
     def _pass_dict(self) -> dict[str, Any]:
-        if not self.training:
+        settings = self.settings
+        if settings is None or settings.pass_ != "train":  # not self.training
             return {"pass": "forward"}
         from .training import NOT_COUNTED
 
-        return {"pass": "train", "freeze": list(self.settings.freeze),
+        return {"pass": "train", "freeze": list(settings.freeze),
                 "backward_not_counted": NOT_COUNTED.get(self.convention)}
 
 

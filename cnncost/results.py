@@ -172,7 +172,8 @@ def _memory() -> Description:
         keys = {"saved_bytes": "saved_activation_bytes", "live_bytes": "peak_activation_bytes"}
         return Display(f"{m.model}: {'training' if m.mode == 'train' else 'inference'} memory",
                        ("Layer", "Type", *(h for h, _ in columns)),
-                       [[row.name, row.kind + (" (side)" if row.side else ""), *(size(getattr(row, k)) for _, k in columns)]
+                       [[row.name, row.kind + (" (side)" if row.side else ""),
+                         *(size(getattr(row, k)) for _, k in columns)]
                         for row in m.layers],
                        ["total", "", *(size(totals[keys.get(k, k)]) for _, k in columns)],
                        rendering.summary_lines(m), tuple(h for h, _ in columns))

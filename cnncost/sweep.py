@@ -72,10 +72,10 @@ def _range(body: str, what: str) -> list[str]:
     if any(len(p.strip()) > 30 for p in pieces):  # no size has 30 digits; converting 5,000 would be slow
         raise CnnCostError(f"{what}: the range '{{{shown}}}' has a number of more than 30 digits")
     try:
-        first, last, *step = (int(p.strip()) for p in pieces)
+        first, last, *given = (int(p.strip()) for p in pieces)
     except ValueError:
         raise CnnCostError(f"{what}: the range '{{{shown}}}' must be of integers, e.g. {{128..512..32}}") from None
-    step = step[0] if step else 1
+    step = given[0] if given else 1
     if step <= 0:
         raise CnnCostError(f"{what}: the range '{{{shown}}}' needs a positive step, got {step}")
     if last < first:
@@ -176,11 +176,11 @@ def reads_its_size(source: str | None) -> bool:
     if source is None:
         return True
     from .expand import with_base
-    from .yamlio import load_file
+    from .yamlio import LineDict, load_file
 
     try:
         doc = load_file(source)
-        if isinstance(doc, dict) and "extends" in doc:
+        if isinstance(doc, LineDict) and "extends" in doc:  # a parsed mapping is always a LineDict
             doc = with_base(doc, source, [source])
     except CnnCostError:
         return True
@@ -209,7 +209,7 @@ class Resizer:
         for i, node in enumerate(graph.nodes):
             self.plan.append((node, KINDS[node.kind], tuple(position[x] for x in node.inputs)))
             position[node.name] = i + 1
-        self.memo = [dict() for _ in graph.nodes]
+        self.memo: list[dict[tuple, Node]] = [{} for _ in graph.nodes]  # per node: input shapes -> row
 
     def nodes(self, input_shape: tuple) -> list[Node]:
         shapes = [input_shape]
@@ -221,7 +221,8 @@ class Resizer:
                 try:
                     out = tuple(kind.shape(template.args, ins))
                 except CnnCostError as exc:
-                    raise exc.with_context(layer=template.name)
+                    exc.with_context(layer=template.name)
+                    raise
                 if out and min(out) < 1:
                     raise CnnCostError("output shape has an empty dimension", layer=template.name)
                 node = memo[ins] = make_node(
@@ -309,6 +310,7 @@ def sweep(model: str, axes: list[Axis], base: Settings, *, memory: bool = False,
     # the model at its own settings: a broken file, or a parameter it does not have, is one error up front. A
     # PyTorch model has no input of its own: it is first imported at the sweep's first input size; an ONNX file
     # may leave its input size open, for the input axis to give
+    defaults: Graph | None
     try:
         defaults = load({}, inputs[0] if python_model else None)
     except CnnCostError as exc:
@@ -330,10 +332,10 @@ def sweep(model: str, axes: list[Axis], base: Settings, *, memory: bool = False,
     expansions = 1
     for axis in parameter_axes:
         expansions *= len(axis.values)
-    for count, size, limit in ((expansions * len(inputs), layers, MAX_SWEEP_LAYERS),
-                               (expansions, expansion, MAX_EXPANDED_LAYERS)):
-        if count * size > limit:
-            raise CnnCostError(f"the sweep builds {count:,} networks of about {size:,} layers each, more than "
+    for count, per_network, limit in ((expansions * len(inputs), layers, MAX_SWEEP_LAYERS),
+                                      (expansions, expansion, MAX_EXPANDED_LAYERS)):
+        if count * per_network > limit:
+            raise CnnCostError(f"the sweep builds {count:,} networks of about {per_network:,} layers each, more than "
                                f"{limit:,} layers in all", hint="sweep fewer parameter values or input sizes, or "
                                "split it")
     if (memory or latency) and total * layers > MAX_ANALYSED_LAYERS:  # each point walks its graph once more

@@ -42,8 +42,8 @@ except ImportError:  # pragma: no cover - exercised by a test that hides torch
 class PaddedConv2d(nn.Conv2d):
     """A conv with [top, bottom, left, right] zero padding (TF "same" padding)."""
 
-    def __init__(self, *args, pad: tuple[int, int, int, int], **kwargs):
-        super().__init__(*args, padding=0, **kwargs)
+    def __init__(self, in_channels: int, out_channels: int, *, pad: tuple[int, int, int, int], **kwargs):
+        super().__init__(in_channels, out_channels, padding=0, **kwargs)
         top, bottom, left, right = pad
         self.pad = nn.ZeroPad2d((left, right, top, bottom))  # F.pad orders the last axis first
 
@@ -76,9 +76,9 @@ def pool2d(kind: str, a: dict) -> nn.Module:
                             count_include_pad=a["count_include_pad"])
     top, bottom, left, right = a["padding"]
     if kind == "max":  # a max never picks the padding
-        pool = PaddedMaxPool2d(a["kernel"], a["stride"], 0, a["dilation"])
-        pool.pad = (left, right, top, bottom)
-        return pool
+        max_pool = PaddedMaxPool2d(a["kernel"], a["stride"], 0, a["dilation"])
+        max_pool.pad = (left, right, top, bottom)
+        return max_pool
     pool = PaddedAvgPool2d(a["kernel"], a["stride"], 0)
     pool.pad = (left, right, top, bottom)
     return pool
@@ -87,12 +87,16 @@ def pool2d(kind: str, a: dict) -> nn.Module:
 class PaddedMaxPool2d(nn.MaxPool2d):
     """Max pooling after explicit -inf padding (padding "same" that comes out asymmetric)."""
 
+    pad: tuple[int, int, int, int]  # F.pad's order: left, right, top, bottom
+
     def forward(self, x):
         return super().forward(F.pad(x, self.pad, value=float("-inf")))
 
 
 class PaddedAvgPool2d(nn.AvgPool2d):
     """Average pooling after explicit zero padding (padding "same" that comes out asymmetric)."""
+
+    pad: tuple[int, int, int, int]  # F.pad's order: left, right, top, bottom
 
     def forward(self, x):
         return super().forward(F.pad(x, self.pad))
@@ -193,7 +197,7 @@ class GraphNet(nn.Module):
         self.input_shape = tuple(graph.input_shape)
         self.output_name = graph.output
         steps = []
-        by_name = {}
+        by_name: dict[str, nn.Module] = {}
         at_root: dict = {}  # layer -> its tensors held by the model itself (torch_names '.')
         self._shared = frozenset(graph.shared)
         for node in graph.nodes:
@@ -285,7 +289,7 @@ def _tie(module: nn.Module, original: nn.Module):
 def _plan(steps, outputs, include_side):
     chosen = [s for s in steps if include_side or not s[2]]
     last_use = {}
-    for position, (name, inputs, _, _) in enumerate(chosen):
+    for position, (_, inputs, _, _) in enumerate(chosen):
         for i in inputs:
             last_use[i] = position
     keep = set(outputs)

@@ -362,7 +362,8 @@ def _row_checks(node: Node, seen: Seen, rows: dict[str, Any], own: str, batch: i
         rule = conventions.get(name).rule(node.kind)
         expected[name] = rule(measured, batch)
         checks.append(Check(f"macs ({name})", conv_row.macs, expected[name], f"{name} rule: {rule.text}"))
-    checks.append(Check(f"flops ({own})", rows[own].flops, 2 * expected[own], f"2 x the {own} rule on torch's quantities"))
+    checks.append(Check(f"flops ({own})", rows[own].flops, 2 * expected[own],
+                        f"2 x the {own} rule on torch's quantities"))
     return checks, measured
 
 
@@ -385,7 +386,8 @@ def _total_checks(graph: Graph, reports: dict[str, Report], measured: dict[str, 
         checks.append(Check(f"params ({name})", report.totals.params, params, basis))
         macs = sum(convention.rule(n.kind)(measured[n.name], batch) for n in counted)
         checks.append(Check(f"macs ({name})", report.totals.macs, macs,
-                            f"the {name} rule summed over torch's rows" + ("" if include_side else " (no side outputs)")))
+                            f"the {name} rule summed over torch's rows"
+                            + ("" if include_side else " (no side outputs)")))
     return checks
 
 
@@ -419,7 +421,8 @@ def validate_graph(
         seen, net = _run_torch(graph, batch, tdtype, device, seed)
     except _ForwardFailed as exc:
         return result([], str(exc))
-    layers, measured = [], {}
+    layers: list[LayerResult] = []
+    measured: dict[str, Measured] = {}
     for node in graph.nodes:
         if node.name not in seen:
             return result(layers, f"layer '{node.name}' was never run by torch")
@@ -546,7 +549,8 @@ def validate_memory_graph(graph: Graph, settings: Settings | None = None, *, dev
     try:
         saved = _measure_saved(graph, net.train(), x.to(device=device, dtype=tdtype), include_side)
         for name in memory.inplace_nodes(graph, include_side):
-            net.layer(name).inplace = True
+            # torch types Module attributes as Tensor | Module; an activation's inplace is a bool
+            net.layer(name).inplace = True  # type: ignore[assignment]
         live = _measure_live(graph, net.eval(), lambda: x.to(device=device, dtype=tdtype, copy=True), include_side)
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -671,7 +675,7 @@ def _probes(graph: Graph, fields: dict) -> list[Node]:
     return sorted(chosen.values(), key=graph.nodes.index)
 
 
-def _support(grad) -> tuple:
+def _support(grad) -> tuple | None:
     """The first and last row and column where the input's gradient is non-zero, or None."""
     torch = _torch()
     mass = grad.abs().sum(dim=(0, 1))
@@ -754,6 +758,7 @@ def validate_rf_graph(graph: Graph, settings: Settings | None = None, *, device:
     layers = []
     for node in _probes(graph, fields):
         field, (_, h, w) = fields[node.name], node.output_shape
+        assert field is not None  # _probes picks layers that have a field
         if not field.uniform and not field.bound:
             continue  # irregular adaptive windows: no one field size to check
         units = [(0, 0)] + ([(h // 2, w // 2)] if field.aligned and (h, w) != (1, 1) else [])

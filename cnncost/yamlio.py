@@ -34,6 +34,7 @@ class LineDict(dict):
     line: int | None = None
     file: str | None = None
     key_lines: dict
+    key_files: dict  # through 'extends': the file each inherited key is written in (only where merged)
 
     def line_of(self, key) -> int | None:
         return self.key_lines.get(key, self.line)
@@ -294,9 +295,9 @@ def _decode(value, file):
         out = LineDict((k, _decode(v, file)) for k, v in value[3])
         out.line, out.file, out.key_lines = value[1], file, dict(value[2])
         return out
-    out = LineList([_decode(v, file) for v in value[2]])
-    out.line, out.file = value[1], file
-    return out
+    listed = LineList([_decode(v, file) for v in value[2]])
+    listed.line, listed.file = value[1], file
+    return listed
 
 
 def read_file(path) -> str:

@@ -64,13 +64,13 @@ def networks(draw, max_layers=8):
             shortcut = draw(st.sampled_from(["auto", "identity", "zero_pad", "projection"]))
             stride = 1 if shortcut == "identity" else draw(st.integers(1, 2))
             out = c if shortcut == "identity" else c + draw(st.integers(0, 4))
-            lines += [f"  - residual:", f"      name: {name}", f"      shortcut: {shortcut}", "      body:",
+            lines += ["  - residual:", f"      name: {name}", f"      shortcut: {shortcut}", "      body:",
                       f"        - conv: {{out: {out}, kernel: 3, stride: {stride}, padding: 1}}", "        - relu"]
             c, h, w = out, _conv_out(h, 3, stride, 1), _conv_out(w, 3, stride, 1)
             name = f"{name}.add"
         elif op == "parallel":
             a, b = draw(st.integers(1, 6)), draw(st.integers(1, 6))
-            lines += [f"  - parallel:", f"      name: {name}", "      branches:",
+            lines += ["  - parallel:", f"      name: {name}", "      branches:",
                       f"        left: {{conv: {{out: {a}, kernel: 1}}}}",
                       f"        right: [{{conv: {{out: {b}, kernel: 3, padding: 1}}}}, relu]"]
             c = a + b

@@ -231,8 +231,10 @@ def test_precision(precision, computed, printed, matches):
 
 
 def test_table_shows_errata_only_at_the_claims_settings():
-    run = lambda *a: subprocess.run([sys.executable, "-m", "cnncost", "table", *a], capture_output=True,
-                                    text=True, check=True).stdout
+    def run(*a):
+        return subprocess.run([sys.executable, "-m", "cnncost", "table", *a], capture_output=True, text=True,
+                              check=True).stdout
+
     assert "78M" in run("alexnet")
     # at 224x224 conv1 is 55x55: the lecture's figures are not about this table
     assert "78M" not in run("alexnet", "--input", "3x224x224")

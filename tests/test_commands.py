@@ -264,7 +264,8 @@ def test_compare_networks_that_never_reach_the_cut():
 # ---------------------------------------------------------------- budget
 
 
-@pytest.mark.parametrize("text, value", [("5M", 5_000_000), ("600k", 600_000), ("600K", 600_000), ("1.5G", 1_500_000_000),
+@pytest.mark.parametrize("text, value", [("5M", 5_000_000), ("600k", 600_000), ("600K", 600_000),
+                                          ("1.5G", 1_500_000_000),
                                           ("5_000_000", 5_000_000), ("5,000,000", 5_000_000), ("1e9", 10 ** 9),
                                           ("0", 0), (" 12 ", 12), ("2T", 2 * 10 ** 12)])
 def test_counts(text, value):
@@ -399,7 +400,6 @@ def test_info_of_an_unknown_model_is_one_error():
 
 # ---------------------------------------------------------------- the Python API
 
-import doctest  # noqa: E402
 import inspect  # noqa: E402
 import os  # noqa: E402
 from importlib import resources  # noqa: E402

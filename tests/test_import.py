@@ -126,8 +126,8 @@ def test_names_are_made_legal_and_unique():
 
 
 def _onnx_model(nodes, inputs, outputs, initializers=(), value_info=()):
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper
+    pytest.importorskip("onnx")
+    from onnx import helper
 
     graph = helper.make_graph(nodes, "g", inputs, outputs, list(initializers), value_info=list(value_info))
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="hand")

@@ -56,7 +56,8 @@ def test_the_importing_of_cnncost_checks_every_analysis():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[0] == repr(["conventions", "latency", "memory", "receptive field", "training"])
     assert out[1] == "[]"
-    assert cnncost.model_info("alexnet").input == (3, 227, 227)  # the lazily imported name still answers (the lecture's input)
+    # the lazily imported name still answers (the lecture's input)
+    assert cnncost.model_info("alexnet").input == (3, 227, 227)
 
 
 TEXT = """

@@ -175,7 +175,8 @@ def test_adaptive_windows_match_pytorch_rule():
 
 def test_the_docs_kinds_table_is_the_registrys():
     reference = (Path(__file__).parent.parent / "docs" / "yaml-reference.md").read_text()
-    begin = "<!-- generated from the registry by 'cnncost kinds --format markdown'; tests/test_kinds.py keeps it equal -->\n"
+    begin = ("<!-- generated from the registry by 'cnncost kinds --format markdown'; "
+             "tests/test_kinds.py keeps it equal -->\n")
     table = reference[reference.index(begin) + len(begin):reference.index("<!-- end of the generated table -->")]
     assert table == markdown_table(), "run 'cnncost kinds --format markdown' and paste it into docs/yaml-reference.md"
     for name, kind in KINDS.items():

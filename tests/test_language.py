@@ -336,7 +336,8 @@ layers:
     ("  - two: {input: [a]}\n", "block 'two' takes 2 inputs (x, y), and this call hands it 1"),
 ])
 def test_the_number_of_inputs_must_match(call, message):
-    text = ("input: [3, 8, 8]\nblocks:\n  one: {layers: [relu]}\n  two: {inputs: [x, y], layers: [{add: {input: [x, y]}}]}\n"
+    text = ("input: [3, 8, 8]\nblocks:\n  one: {layers: [relu]}\n"
+            "  two: {inputs: [x, y], layers: [{add: {input: [x, y]}}]}\n"
             "layers:\n  - conv: {name: a, out: 4, kernel: 1}\n" + call)
     with pytest.raises(CnnCostError, match=re.escape(message)):
         cnncost.analyze_text(text)
@@ -351,14 +352,15 @@ def test_a_block_cannot_reach_outside_and_says_why():
 
 
 def test_constructs_take_a_list_input_and_start_at_its_first():
-    text = ("input: [3, 8, 8]\nlayers:\n  - conv: {name: a, out: 4, kernel: 1}\n  - conv: {name: b, out: 6, kernel: 1}\n"
+    text = ("input: [3, 8, 8]\nlayers:\n  - conv: {name: a, out: 4, kernel: 1}\n"
+            "  - conv: {name: b, out: 6, kernel: 1}\n"
             "  - sequence: {name: s, input: [b, a], layers: [relu, {concat: {input: [relu, a]}}]}\n")
     rows = {r.name: r for r in cnncost.analyze_text(text).layers}
     assert rows["s.relu"].inputs == ("b",) and rows["s.concat"].output_shape == (6 + 4, 8, 8)
 
 
 def test_torch_names_map_layers_to_a_reference_implementations_module_paths():
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")  # to_torch below
     text = """
 input: [3, 8, 8]
 torch_names:
@@ -386,7 +388,8 @@ layers:
 
 def _worked_example(name):
     text = (Path(__file__).parent.parent / "docs" / "yaml-reference.md").read_text()
-    start = text.index(f"<!-- worked example: {name} -->\n```yaml\n") + len(f"<!-- worked example: {name} -->\n```yaml\n")
+    marker = f"<!-- worked example: {name} -->\n```yaml\n"
+    start = text.index(marker) + len(marker)
     return text[start:text.index("```\n", start)]
 
 

@@ -87,7 +87,8 @@ def run(*args, env=None):
 
 
 def test_latency_json_contract():
-    out = run("latency", "resnet50", "--device", "a100-80gb", "--dtype", "bfloat16", "--batch", "64", "--format", "json")
+    out = run("latency", "resnet50", "--device", "a100-80gb", "--dtype", "bfloat16", "--batch", "64",
+              "--format", "json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["device"] == "a100-80gb" and data["matrix_tflops"] == 312

@@ -167,7 +167,8 @@ def test_mul_saves_each_operand_that_the_other_needs():
 
 
 def test_layernorm_on_a_vector_keeps_one_mean_and_inverse_std_per_sample():
-    text = "input: [8, 6, 6]\nlayers:\n  - conv: {name: pre, out: 8, kernel: 1}\n  - flatten\n  - layernorm: {name: x}\n"
+    text = ("input: [8, 6, 6]\nlayers:\n  - conv: {name: pre, out: 8, kernel: 1}\n  - flatten\n"
+            "  - layernorm: {name: x}\n")
     first, _ = memory.saved_storages(cnncost.load_text(text), cnncost.Settings(batch=N))
     # the flattened conv output is the conv's, already saved by nobody (the conv saved the network input)
     assert sum(first["x"].values()) == X + 2 * N * B
@@ -361,7 +362,8 @@ def test_a_bad_device_file_names_file_line_and_field(tmp_path, body, where, mess
 def test_a_device_file_adds_a_device(tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text("devices:\n  tiny:\n    name: a tiny board\n    kind: jetson\n    memory_bytes: 1000000\n")
-    data = json.loads(run("memory", "alexnet", "--device-file", str(path), "--device", "tiny", "--format", "json").stdout)
+    data = json.loads(run("memory", "alexnet", "--device-file", str(path), "--device", "tiny",
+                          "--format", "json").stdout)
     # alexnet's 61,100,840 float32 weights alone are 244 MB: nothing fits in 1 MB
     assert data["devices"][0]["name"] == "a tiny board" and data["max_batch"] == {"tiny": None}
     assert "tiny" in run("devices", "--device-file", str(path)).stdout

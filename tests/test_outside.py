@@ -67,7 +67,8 @@ def cnncost_figures(model: str) -> dict:
         if convention in PARAMS_TOOLS:
             figures[f"{convention} params"] = totals.params
     settings = cnncost.Settings(batch=2)
-    figures["saved_bytes_train_batch2"] = memory.analyze_memory(graph, settings, device_kind="cpu").saved_activation_bytes
+    trained = memory.analyze_memory(graph, settings, device_kind="cpu")
+    figures["saved_bytes_train_batch2"] = trained.saved_activation_bytes
     return figures
 
 

@@ -68,7 +68,8 @@ def _corrupt(text: str, data) -> str:
 def test_corrupted_files_exit_2_with_one_line_never_an_exception(tmp_path, net, data):
     text = _corrupt(net[0], data)
     path = tmp_path / "net.yaml"
-    path.write_bytes(text.encode("utf-8", "surrogateescape") if "\xff" not in text else text.encode("latin-1", "replace"))
+    path.write_bytes(text.encode("utf-8", "surrogateescape") if "\xff" not in text
+                     else text.encode("latin-1", "replace"))
     result = CliRunner().invoke(main, ["table", str(path), "--format", "json"])
     assert result.exit_code in (0, 2), (result.exit_code, result.stderr, result.exception)
     if result.exit_code == 2:

@@ -109,7 +109,8 @@ def test_rf_json_rows_carry_the_issues_fields():
 
 
 @pytest.mark.parametrize("fmt, marker", [("table", "Receptive field"), ("csv", "rf_h,rf_w"),
-                                         ("markdown", "| Layer | Type | Receptive field"), ("json", '"effective_stride"')])
+                                         ("markdown", "| Layer | Type | Receptive field"),
+                                         ("json", '"effective_stride"')])
 def test_rf_in_every_format(fmt, marker):
     out = run("rf", "alexnet", "--format", fmt)
     assert out.returncode == 0 and marker in out.stdout, out.stderr

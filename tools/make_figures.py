@@ -5,7 +5,8 @@
 
 Each figure is drawn by the same functions as the command in its entry. docs/img/figures.json keeps, per
 image, the command and a description of what was drawn: for a matplotlib figure its texts, axes, units,
-bars, lines and label positions; for a screenshot of a graph page the SHA-256 of the page's HTML; for a Graphviz drawing that of its source.
+bars, lines and label positions; for a screenshot of a graph page the SHA-256 of the page's HTML; for a Graphviz
+drawing that of its source.
 tests/test_plot.py compares that record with what the current code draws, without pixels.
 """
 

@@ -51,7 +51,8 @@ resnetv2_50 resnetv2 224; legacy_seresnet18 senet 224; dla34 dla 224; dla46_c dl
 densenet121 densenet 224; densenetblur121d densenet 224; vgg11_bn vgg 224; inception_v3 inception_v3 299;
 inception_v4 inception_v4 299; xception41 xception_aligned 299; legacy_xception xception 299;
 efficientnet_b0 efficientnet 224; tf_efficientnet_b0 efficientnet 224; efficientnet_b0_gn efficientnet 224;
-mnasnet_100 efficientnet 224; mixnet_s efficientnet 224; tinynet_a efficientnet 192; efficientnetv2_rw_t efficientnet 224;
+mnasnet_100 efficientnet 224; mixnet_s efficientnet 224; tinynet_a efficientnet 192;
+efficientnetv2_rw_t efficientnet 224;
 mobilenetv3_large_100 mobilenetv3 224; mobilenetv4_conv_small mobilenetv3 224; fbnetv3_b mobilenetv3 224;
 lcnet_050 mobilenetv3 224; hardcorenas_a hardcorenas 224; ghostnet_100 ghostnet 224; ghostnetv2_100 ghostnet 224;
 repghostnet_050 repghost 224; rexnet_100 rexnet 224; regnetx_002 regnet 224; regnety_002 regnet 224;

@@ -76,7 +76,8 @@ def main(argv=None) -> int:
     lines = [
         "# What autograd saves for backward when torchvision's own models train (tools/measure_torchvision_memory.py)",
         f"# date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
-        f"# versions: python {platform.python_version()}; torch {version('torch')}; torchvision {version('torchvision')}",
+        f"# versions: python {platform.python_version()}; torch {version('torch')}; "
+        f"torchvision {version('torchvision')}",
         f"# machine: {platform.machine()}, CPU; regenerate: python tools/measure_torchvision_memory.py",
         "# each model: torchvision.models.get_model(name, weights=None, **keywords), .train(), .to(dtype); one forward",
         "#   pass on torch.randn(batch, 3, S, S) under torch.autograd.graph.saved_tensors_hooks; saved_bytes is the",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from cnncost.render.kinds import markdown_table
 
-BEGIN = "<!-- generated from the registry by 'cnncost kinds --format markdown'; tests/test_kinds.py keeps it equal -->\n"
+BEGIN = ("<!-- generated from the registry by 'cnncost kinds --format markdown'; "
+         "tests/test_kinds.py keeps it equal -->\n")
 END = "<!-- end of the generated table -->"
 
 path = Path(__file__).resolve().parent.parent / "docs" / "yaml-reference.md"

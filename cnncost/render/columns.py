@@ -133,7 +133,7 @@ def row(layer: LayerCost, exact: bool, folded=()) -> list[str]:
 
 def headers(view) -> tuple:
     """The columns of the complete table: the lecture's, then the shares (--share) and fields (--rf)."""
-    base = EXACT_HEADERS if view.exact else HEADERS
+    base: tuple[str, ...] = EXACT_HEADERS if view.exact else HEADERS
     if view.share:
         base = base[:-3] + tuple(x for h in base[-3:] for x in (h, SHARE_HEADERS[h]))
     base = base + RF_HEADERS if view.fields is not None else base
@@ -219,7 +219,8 @@ def footer(report: Report, notes=(), model_notes: bool = True) -> list[str]:
     missing = report.unsupported()
     lines = [
         f"{one_line(report.model)}: input {'x'.join(map(str, report.input))}, batch {report.batch}, {report.dtype}. "
-        f"{'Totals, lower bounds: at least' if missing else 'Totals:'} {t.params:,} params, {t.buffers:,} buffers, {t.macs:,} MACs, {t.flops:,} FLOPs, "
+        f"{'Totals, lower bounds: at least' if missing else 'Totals:'} {t.params:,} params, {t.buffers:,} buffers, "
+        f"{t.macs:,} MACs, {t.flops:,} FLOPs, "
         f"{t.memory_bytes:,} bytes of activations.",
         f"Convention '{report.convention}': {CONVENTIONS[report.convention].summary}",
     ]
@@ -251,10 +252,11 @@ def training_line(report: Report) -> str:
 
     t = report.totals
     frozen = f" Frozen (--freeze): {sum(1 for l in report.layers if l.frozen and l.params):,} layers with " \
-             "parameters." if report.settings.freeze else ""
-    if t.backward_macs is None:
+             "parameters." if report.settings is not None and report.settings.freeze else ""
+    backward, training = t.backward_macs, t.training_macs
+    if backward is None or training is None:  # both None, or neither
         return f"Training step (--pass train): not counted: {NOT_COUNTED[report.convention]}.{frozen}"
-    return (f"Training step (--pass train): backward {t.backward_macs:,} MACs ({t.backward_input_macs:,} for "
-            f"inputs' gradients, {t.backward_weight_macs:,} for weights'); forward + backward {t.training_macs:,} "
-            f"MACs, {2 * t.training_macs:,} FLOPs ({t.training_macs / t.macs:.2f}x the forward).{frozen} "
+    return (f"Training step (--pass train): backward {backward:,} MACs ({t.backward_input_macs:,} for "
+            f"inputs' gradients, {t.backward_weight_macs:,} for weights'); forward + backward {training:,} "
+            f"MACs, {2 * training:,} FLOPs ({training / t.macs:.2f}x the forward).{frozen} "
             "docs/training.md has the rules." if t.macs else "")

@@ -18,8 +18,8 @@ HEADERS = ("Model", "Input", "Last layer", "Output", "Layers", "Memory (MiB)", "
 NUMERIC = set(HEADERS) - {"Model", "Input", "Last layer", "Output"} | {"Train MACs", "Train MACs ×"}
 
 
-def _human(value: int, exact: bool) -> str:
-    """Four significant digits in k, M or G: 124.7k, 1.735M, 9.341G (cnncost/units.py)."""
+def _human(value: int | None, exact: bool) -> str:
+    """Four significant digits in k, M or G: 124.7k, 1.735M, 9.341G (cnncost/units.py); "-" for None."""
     return count(value, exact)
 
 

@@ -63,7 +63,7 @@ def _backward_footer(e: Explanation) -> list[str]:
     if e.backward is None:
         return []
     return ["Backward (--pass train): kinds with no row count 0. Not counted: "
-            + "; ".join(f"{name}: {why}" for name, why in e.backward_not_counted.items()) + "."]
+            + "; ".join(f"{name}: {why}" for name, why in (e.backward_not_counted or {}).items()) + "."]
 
 
 def render_table(e: Explanation, color: bool = False, width: int | None = None) -> str:

@@ -133,7 +133,10 @@ class Grid:
         self.header_style = header_style
         self.rows: list[tuple[list[str], str | None]] = []
         self.rules: set[int] = set()  # a rule is drawn before these rows
-        self._measured = self._columnwise = self._numbers = None
+        # caches, filled on first use: per column its widths and decimal parts, its cells, its longest number
+        self._measured: tuple[list[int], list[tuple[int, int] | None]] | None = None
+        self._columnwise: list[tuple[str, ...]] | None = None
+        self._numbers: dict[int, int] | None = None
         self.left_out: list[str] = []  # the columns the last render left out to fit its width
         self.shown: list[str] = []  # and those it showed
 
@@ -158,7 +161,8 @@ class Grid:
     def _measure(self):
         """Per column: the widest cell, and for decimal columns the widest integer and fraction parts."""
         if self._measured is None:
-            widths, parts = [], []
+            widths: list[int] = []
+            parts: list[tuple[int, int] | None] = []
             for column, texts in zip(self.columns, self._texts()):
                 if column.align == "decimal":
                     whole = fraction = 0

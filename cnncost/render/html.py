@@ -30,7 +30,7 @@ def html_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]
             parts.append(f'<{tag} style="{CELL};text-align:{align}{style}">{escape(str(cell))}</{tag}>')
         return "<tr>" + "".join(parts) + "</tr>"
 
-    shown = list(rows)
+    shown: list[Sequence[str] | None] = list(rows)  # None: the gap
     gap = None
     if len(shown) > MAX_ROWS:
         half = MAX_ROWS // 2

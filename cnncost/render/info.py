@@ -20,6 +20,9 @@ def _fit(lines: list[str], width: int | None) -> list[str]:
     ('File:        '), a parameter's name and default, or a list item's indent."""
     import re
 
+    if width is None:  # nothing to wrap
+        return lines
+
     def hang(line: str) -> int:
         label = re.match(r"[A-Z][^:]{0,20}:\s+|  \S+\s{2,}\S+\s{2,}", line)
         n = len(label.group(0)) if label else 4 if line.startswith("  ") else 0
@@ -53,8 +56,8 @@ def render_text(info: ModelInfo, width: int | None = None) -> str:
                 about.append(p.doc)
             rows.append((p.name, default, "; ".join(about)))
         widths = [max(len(r[i]) for r in rows) for i in range(2)]
-        for name, default, about in rows:
-            lines.append(f"  {name:<{widths[0]}}  {default:<{widths[1]}}  {about}".rstrip())
+        for name, shown, described in rows:
+            lines.append(f"  {name:<{widths[0]}}  {shown:<{widths[1]}}  {described}".rstrip())
     else:
         lines.append("Parameters: none")
     if info.claims:

@@ -64,6 +64,8 @@ def markdown_table(kinds=None) -> str:
 def _wrapped(lines: list[str], width: int | None) -> list[str]:
     """Lines wrapped at spaces to width, each continuation under its line's text (the arguments' or the
     description's column, or four spaces where that column is too far right)."""
+    if width is None:  # nothing to wrap
+        return lines
 
     def hang(line: str) -> int:
         indent = len(line) - len(line.lstrip(" "))

@@ -53,7 +53,8 @@ def render_latency(lat: Latency, fmt: str, color: bool = False, width: int | Non
 
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(("name", "type", "flops", "bytes_read", "bytes_written", "intensity", "time_s", "bound", "side"))
+        writer.writerow(("name", "type", "flops", "bytes_read", "bytes_written", "intensity", "time_s", "bound",
+                         "side"))
         for l in lat.layers:
             writer.writerow((l.name, l.kind, l.flops, l.bytes_read, l.bytes_written,
                              "" if l.intensity is None else l.intensity, l.time_s, l.bound, str(l.side).lower()))
@@ -102,8 +103,9 @@ def render_latency_validation(results: list, fmt: str, *, detail: bool, color: b
 
         return json.dumps({
             "schema_version": SCHEMA_VERSION, "profile": profile, "median_ratio": median, "spearman": rho,
-            "models": [{"model": r.model, "input": list(r.input), "batch": r.batch, "dtype": r.dtype, "device": r.device,
-                        "predicted_s": r.predicted_s, "measured_s": r.measured_s, "ratio": r.ratio, "error": r.error,
+            "models": [{"model": r.model, "input": list(r.input), "batch": r.batch, "dtype": r.dtype,
+                        "device": r.device, "predicted_s": r.predicted_s, "measured_s": r.measured_s,
+                        "ratio": r.ratio, "error": r.error,
                         "layers": [{"name": l.name, "kind": l.kind, "predicted_s": l.predicted_s,
                                     "measured_s": l.measured_s, "ratio": l.ratio} for l in r.layers]}
                        for r in results]}, indent=2) + "\n"
@@ -123,7 +125,7 @@ def render_latency_validation(results: list, fmt: str, *, detail: bool, color: b
         return "-" if value is None else f"{value:.2f}"
 
     if detail and results:
-        headers = ("Layer", "Type", "Predicted", "Measured", "Measured / predicted")
+        headers: tuple[str, ...] = ("Layer", "Type", "Predicted", "Measured", "Measured / predicted")
         rows = [[l.name, l.kind, seconds(l.predicted_s), seconds(l.measured_s), ratio(l.ratio)]
                 for l in results[0].layers]
         rows.append(["network", "", seconds(results[0].predicted_s), seconds(results[0].measured_s),

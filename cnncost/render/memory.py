@@ -63,6 +63,7 @@ def summary_lines(m: Memory) -> list[str]:
 
 def _parallel_lines(m: Memory) -> list[str]:
     p = m.parallel
+    assert p is not None  # shown for a run on several devices only
     if p.parallel == "data":
         return [f"Data parallel on {p.gpus} devices: each holds the whole model and trains on {p.per_device_batch:,} "
                 f"of the {m.batch:,} samples; the figures are one device's, with DDP's gradient buckets (a flat "
@@ -76,6 +77,7 @@ def _parallel_lines(m: Memory) -> list[str]:
 def _parallel_fit(m: Memory, d) -> str:
     """One line: which configuration fits which device."""
     p = m.parallel
+    assert p is not None  # shown for a run on several devices only
     verdict = "fits" if d.fits else "does not fit"
     largest = "not even one sample fits" if d.max_batch is None else f"the largest batch that fits is {d.max_batch:,}"
     return (f"{p.gpus} x {d.name} ({d.device}), {p.parallel} parallel, batch {m.batch:,}: {size(m.peak_bytes)} of "
@@ -183,7 +185,8 @@ def render_devices(devices: dict, fmt: str, color: bool = False, width: int | No
     if fmt == "markdown":
         lines = ["| " + " | ".join(DEVICE_HEADERS) + " |", "| " + " | ".join("---" for _ in DEVICE_HEADERS) + " |"]
         lines += ["| " + " | ".join(_device_cells(d)) + " |" for d in rows]
-        return "\n".join(lines) + "\n\nPeak rates in TFLOP/s, dense (no sparsity); sources: cnncost/data/devices.yaml.\n"
+        return ("\n".join(lines)
+                + "\n\nPeak rates in TFLOP/s, dense (no sparsity); sources: cnncost/data/devices.yaml.\n")
     from .grid import draw, simple_grid
 
     grid = simple_grid(DEVICE_HEADERS, right=set(DEVICE_HEADERS) - {"Device", "Name", "Kind"}, wrap={"Name": 12},

@@ -35,9 +35,11 @@ def fold_inplace(rows) -> tuple[list[LayerCost], dict[str, tuple[LayerCost, ...]
 
 
 def _backward_sums(p: LayerCost, r: LayerCost) -> tuple:
-    if p.backward_input_macs is None:
+    p_inputs, r_inputs = p.backward_input_macs, r.backward_input_macs
+    p_weights, r_weights = p.backward_weight_macs, r.backward_weight_macs
+    if p_inputs is None or r_inputs is None or p_weights is None or r_weights is None:  # a forward pass: none has
         return None, None
-    return p.backward_input_macs + r.backward_input_macs, p.backward_weight_macs + r.backward_weight_macs
+    return p_inputs + r_inputs, p_weights + r_weights
 
 
 def rank(rows, key: str) -> list[LayerCost]:
@@ -82,6 +84,7 @@ def layer_view(report: Report, *, depth: int | None = None, fold: bool = False, 
         rows = rank(rows, sort)
         share = True
     if top is not None and top < len(rows):
+        assert sort is not None  # top without sort ranks by MACs (above)
         every = len(rows)
         rows = rows[:top]
         t = report.totals

@@ -48,7 +48,8 @@ def layouts(headers) -> list[Layout]:
     """The layouts of the stated order, widest first; headers ends with the merged K/S/P column."""
     index = {h: i for i, h in enumerate(headers)}
     shown = [h for h in headers if h != KSP]
-    result = [Layout(tuple(index[h] for h in shown)), None]
+    first = Layout(tuple(index[h] for h in shown))
+    result = [first, Layout(first.columns, stacked=True)]  # the headers stacked, nothing dropped
     wrap = False
     for step in DROPS:
         if step == "merge":
@@ -62,7 +63,6 @@ def layouts(headers) -> list[Layout]:
         else:
             continue
         result.append(Layout(tuple(index[h] for h in shown), stacked=True, wrap=wrap))
-    result[1] = Layout(result[0].columns, stacked=True)
     return result
 
 

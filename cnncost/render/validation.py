@@ -10,9 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import TYPE_CHECKING
 
 from ..errors import one_line
 from ..validate import Check, ModelResult, ValidationRun
+
+if TYPE_CHECKING:  # rich's progress bar is imported only where it is shown
+    import rich.progress
+
 
 def _value(value) -> str:
     if isinstance(value, tuple):
@@ -217,7 +222,7 @@ class Progress:
 
         self.total = total
         self.console = Console(stderr=True, highlight=False)
-        self.bar = None
+        self.bar: rich.progress.Progress | None = None
 
     def __enter__(self):
         if self.console.is_terminal:
