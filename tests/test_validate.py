@@ -137,7 +137,7 @@ layers:
   # a token pipeline: the map as 9 tokens of 32 features, attention written out and as torch's ops
   - flatten: {name: patches, start_dim: 2}
   - transpose: {name: tokens, dim0: 1, dim1: 2}
-  - layernorm: {name: ln_tokens}
+  - layernorm: {name: ln_tokens, bias: false}
   - linear: {name: qkv, out: 96}
   - reshape: {name: heads, shape: [9, 3, 4, 8]}
   - permute: {name: split_heads, dims: [0, 2, 3, 1, 4]}
