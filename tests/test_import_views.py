@@ -358,3 +358,21 @@ class ClassToken(nn.Module):
 def test_a_class_token_select_and_a_tokens_pad_import_as_torch_runs_them():
     kinds = _imports_as_torch_runs(ClassToken(), (3, 8, 8))
     assert kinds.count("slice") + kinds.count("channel_split") == 3 and "pad" in kinds
+
+
+class Sequence1d(nn.Module):
+    """NextViT's key and value path: tokens as (N, C, L), nn.AvgPool1d over L, nn.BatchNorm1d over C."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch, self.pool, self.norm = nn.Conv2d(3, 8, 2, 2), nn.AvgPool1d(2, 2), nn.BatchNorm1d(8)
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        t = self.pool(self.patch(x).flatten(2))
+        return self.fc(self.norm(t).transpose(1, 2))
+
+
+def test_one_dimensional_pooling_and_batch_norm_on_tokens_import_as_torch_runs_them():
+    kinds = _imports_as_torch_runs(Sequence1d(), (3, 8, 8))
+    assert {"avgpool", "batchnorm"} <= set(kinds)

@@ -356,21 +356,25 @@ class TorchImporter:
                                                        [Act(value.row, _nchw(value.shape))], node=node)
         return done
 
-    def row(self, kind, args, inputs, node=None, call=None, base=None, path=None) -> Act:
+    def row(self, kind, args, inputs, node=None, call=None, base=None, path=None, aside=False) -> Act:
         """A row made by the node being recorded (or, for a pattern, by the node that started it). ``path``: the
-        parameter that is the row (a layer scale), which names it as a module's path would."""
+        parameter that is the row (a layer scale), which names it as a module's path would. ``aside``: a view
+        around a module's own row (a 1-D batch norm run as the 2-D one), named as a function in its scope."""
         fx_node, scope = self.current if node is None else node
-        if node is not None and call is None:
-            call = "function"  # a pattern completed here: views, slices and transposes are tensor functions
-        module_path = path or (fx_node.target if fx_node.op == "call_module" else None)
+        if aside and fx_node.op == "call_module":
+            scope = fx_node.target.rpartition(".")[0]  # beside the module's row, in the scope that calls it
+        if node is not None and call is None or aside:
+            call = call or "function"  # a pattern completed here: views, slices and transposes are tensor functions
+        module_path = path or (fx_node.target if fx_node.op == "call_module" and not aside else None)
         origin = module_path or f"{_describe(fx_node)} in {scope or 'forward'}"
         acts = [a if isinstance(a, Act) else self.plain(a) for a in inputs]
         row = self.builder.add(kind, args, [a.row for a in acts], module_path or kind, origin, call)
-        if fx_node.op == "call_module" and path is None and node is None and _holds_weights(self.root, module_path):
+        if fx_node.op == "call_module" and path is None and node is None and not aside and \
+                _holds_weights(self.root, module_path):
             first = self.first_call.setdefault(module_path, row)
             if first is not row:  # a module called again: its parameters are counted once, at its first call
                 row.shares = first
-        self.placed[row] = (scope, base or (kind if node is not None else _base_name(fx_node)), module_path)
+        self.placed[row] = (scope, base or (kind if node is not None or aside else _base_name(fx_node)), module_path)
         shape = (acts[0].shape[0],) + row.shape
         if acts[0].nhwc:
             shape = (shape[0], *shape[2:], shape[1])
@@ -822,6 +826,15 @@ def _avgpool_module(imp, m, x):
     return imp.row("avgpool", args, [imp.plain(x)])
 
 
+def _avgpool1d_module(imp, m, x):
+    x = imp.plain(x)
+    if len(x.shape) != 3:
+        raise Unmappable(f"a 1-D average pooling of a {dims_text(x.shape)} tensor")
+    args = {"kernel": [1, m.kernel_size[0]], "stride": [1, m.stride[0]], "padding": [0, m.padding[0]],
+            "ceil_mode": bool(m.ceil_mode), "count_include_pad": m.count_include_pad}
+    return _as_map(imp, x, lambda x: imp.row("avgpool", args, [x]))
+
+
 def _maxpool_function(imp, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                       return_indices=False):
     if return_indices:
@@ -931,8 +944,18 @@ class _BatchStack(Pending):
 def _batchnorm_module(imp, m, x):
     if not m.track_running_stats:
         raise Unmappable("batch norm without running statistics")
-    x = imp.plain(x)
-    return imp.row("batchnorm", {"eps": m.eps, "momentum": m.momentum, "affine": m.affine}, [x])
+    args = {"eps": m.eps, "momentum": m.momentum, "affine": m.affine}
+    return _as_map(imp, imp.plain(x), lambda x: imp.row("batchnorm", args, [x]))
+
+
+def _as_map(imp, x, make):
+    """``make`` on (N, C, L) as on the map (N, C, 1, L): nn.BatchNorm1d and nn.AvgPool1d on a sequence of
+    channels as their 2-D kinds, between views that cost nothing (torch computes the same, channel by channel)."""
+    if len(x.shape) != 3:
+        return make(x)
+    n, c, length = x.shape
+    out = make(imp.row("unflatten", {"dim": 2, "sizes": [1, length]}, [x], aside=True))
+    return imp.row("reshape", {"shape": [out.shape[1], out.shape[3]]}, [out], aside=True)
 
 
 def _batchnorm_function(imp, x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
@@ -1633,6 +1656,7 @@ MODULES = {
     # views, products and attention on tokens
     nn.Unflatten: _unflatten_module, nn.MultiheadAttention: _mha_module,
     nn.PixelShuffle: _pixel_shuffle_module, nn.PixelUnshuffle: _pixel_unshuffle_module,
+    nn.AvgPool1d: _avgpool1d_module,
 }
 
 _BACKEND_HANDLERS = {"PaddedConv2d": _conv2d_module, "PaddedMaxPool2d": _maxpool_module,
