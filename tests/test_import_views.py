@@ -376,3 +376,29 @@ class Sequence1d(nn.Module):
 def test_one_dimensional_pooling_and_batch_norm_on_tokens_import_as_torch_runs_them():
     kinds = _imports_as_torch_runs(Sequence1d(), (3, 8, 8))
     assert {"avgpool", "batchnorm"} <= set(kinds)
+
+
+class StridedAttention(nn.Module):
+    """LowFormer's attention: q, k, v chunks of the last axis of a permuted tensor, so their last axis is strided
+    and torch runs the math path of F.scaled_dot_product_attention (FlopCounterMode then counts its products)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 24, 2, 2)
+
+    def forward(self, x):
+        qkv = self.conv(x).reshape(x.shape[0], 2, 12, 16).permute(0, 1, 3, 2)
+        q, k, v = qkv.chunk(3, dim=3)
+        return F.scaled_dot_product_attention(q, k, v)
+
+
+def test_attention_on_strided_inputs_is_refused_as_torch_counts_its_math_path():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = StridedAttention().eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, 8, 8))
+    # the conv (24 x 4x4 outputs x 3*2*2) and the math path's Q K^T and weights x V (2 heads x 16 x 16 x (4 + 4))
+    assert counter.get_total_flops() // 2 == 24 * 16 * 12 + 2 * 16 * 16 * (4 + 4)
+    with pytest.raises(CnnCostError, match="last axis is strided"):
+        cnncost.from_torch(model, input=(3, 8, 8))

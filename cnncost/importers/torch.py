@@ -498,7 +498,28 @@ def import_module(module, input, name=None, partial=False) -> ImportedGraph:
         raise CnnCostError(f"the module's output: {exc}", location=Location(name)) from None
     if output.row is INPUT:
         raise CnnCostError("the module returns its input: there is no layer to analyse", location=Location(name))
-    return importer.graph(output)
+    imported = importer.graph(output)
+    strided = _attention_on_strided_inputs(imported)
+    if strided and not partial:
+        importer.refused += [("F.scaled_dot_product_attention", row, _STRIDED_ATTENTION) for row in strided]
+        importer.fail()
+    return imported
+
+
+_STRIDED_ATTENTION = "on a query, key or value whose last axis is strided, where torch runs its math path (two " \
+                     "batched products that FlopCounterMode counts) rather than the CPU's fused kernel that " \
+                     "cnncost's attention stands for"
+
+
+def _attention_on_strided_inputs(graph) -> list:
+    """The attention rows (N, heads, L, E) that read a tensor whose last axis is not dense (a chunk of a permuted
+    qkv, LowFormer's): torch's CPU kernel needs it dense, and falls back to the math path."""
+    from ..memory import _layouts
+
+    if not any(n.kind == "attention" for n in graph.nodes):
+        return []
+    return [node.name for node, layouts in _layouts(graph.nodes, 1)
+            if node.kind == "attention" and len(node.input_shapes[0]) == 3 and "strided" in layouts]
 
 
 # --- helpers ---
