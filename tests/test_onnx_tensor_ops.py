@@ -69,7 +69,7 @@ class TokenOps(nn.Module):
         self.stem = nn.Conv2d(3, 16, 4, stride=4)
         self.pos = nn.Parameter(torch.zeros(1, 16, 16))
         self.norm, self.qkv, self.proj = nn.LayerNorm(16), nn.Linear(16, 48), nn.Linear(16, 16)
-        self.act, self.head = nn.GELU(), nn.Linear(16, 10)
+        self.act, self.head, self.norm_no_bias = nn.GELU(), nn.Linear(16, 10), nn.LayerNorm(16, bias=False)
 
     def forward(self, x):
         t = self.stem(x).flatten(2).transpose(1, 2) + self.pos  # N, L, C
@@ -79,7 +79,7 @@ class TokenOps(nn.Module):
         attention = (q @ k.transpose(-2, -1) * 8 ** -0.5).softmax(dim=-1)
         t = t + self.proj((attention @ v).transpose(1, 2).reshape(n, length, 16))
         t = torch.einsum("nlc,nkc->nlk", t, t).softmax(dim=1) @ t
-        return self.head(self.act(t)[:, 0])
+        return self.head(self.norm_no_bias(self.act(t))[:, 0])
 
 
 class Unbound(nn.Module):

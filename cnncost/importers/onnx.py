@@ -739,9 +739,12 @@ class OnnxImporter:
         if axis != len(x.shape) - 1 or not (x.nhwc or len(x.shape) in (2, 3)):
             raise Unmappable(f"layer norm over axes {axis}.. of {_dims(x.shape)}; cnncost's is over the channels "
                              "at each position (a channels-last map), over each token (N, L, C) or over a vector")
-        affine = len(ins) > 1 and ins[1] is not None
-        return self.row("layernorm", {"eps": short_float(node.attrs.get("epsilon", 1e-5)), "affine": affine},
-                        [x], node)
+        # a module's weight (and bias): a constant scale of ones is torch's elementwise_affine=False
+        affine = len(ins) > 1 and isinstance(ins[1], Const) and self.learnable(ins[1])
+        args = {"eps": short_float(node.attrs.get("epsilon", 1e-5)), "affine": affine}
+        if affine and not (len(ins) > 2 and isinstance(ins[2], Const) and self.learnable(ins[2])):
+            args["bias"] = False  # nn.LayerNorm(C, bias=False), timm's LayerNormNoBias
+        return self.row("layernorm", args, [x], node)
 
     def op_GroupNormalization(self, node, ins):
         x = self.plain(ins[0], node)
@@ -1124,6 +1127,8 @@ class OnnxImporter:
             n, g, per, h, w = x.shape
             if len(src.shape) == 4 and src.shape == (n, g * per, h, w):
                 return Shuffled(node, src, g, (n, per, g, h, w))
+        if isinstance(x, Reshaped) and len(x.shape) == 4 and perm in ([0, 2, 3, 1], [0, 3, 1, 2]):
+            x = self.plain(x, node, nhwc_ok=True)  # a map made by a view (tokens to N x C x H x W): its row
         if isinstance(x, Act) and len(x.shape) == 4:
             if perm == [0, 2, 3, 1] and not x.nhwc:
                 return Act(x.row, (x.shape[0], x.shape[2], x.shape[3], x.shape[1]), nhwc=True)
