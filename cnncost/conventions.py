@@ -267,8 +267,9 @@ _TORCHVISION = Convention(
 )
 
 _PTFLOPS_POOL = _by_call("2 per input element as a module (its hook, and the patched F.*pool2d it calls); "
-                         "1 as a function; 0 as Tensor.mean",
-                         module=_per_input(2), function=_per_input(1))
+                         "1 as a subclass (no hook for its exact type; the patched function its forward calls) or "
+                         "a function; 0 as Tensor.mean",
+                         module=_per_input(2), subclass=_per_input(1), function=_per_input(1))
 _PTFLOPS = Convention(
     "ptflops", "ptflops 0.7.5 get_model_complexity_info, backend='pytorch'", "MACs",
     "MACs as ptflops 0.7.5 (pytorch backend) counts them: conv and linear with bias adds, batch norm and "
@@ -470,11 +471,14 @@ _TORCHSCAN = Convention(
         batchnorm=_by_call("2 per element (1 without affine) in eval, as a module or a leaf subclass"
                            + ONLY_MODULES, module=lambda q, n: _affine_factor(q) * q.input_elements * n,
                            subclass=lambda q, n: _affine_factor(q) * q.input_elements * n),
-        maxpool=_by_call("k - 1 per output element as a module, k the kernel as written (MaxPool2d(3): k = 3)"
-                         + ONLY_MODULES,
-                         module=lambda q, n: q.output_elements * n * (_square_or_area(q.window) - 1)),
-        avgpool=_by_call("k + 1 per output element as a module, k the kernel as written" + ONLY_MODULES,
-                         module=lambda q, n: q.output_elements * n * (_square_or_area(q.window) + 1)),
+        maxpool=_by_call("k - 1 per output element as a module, k the kernel as written (MaxPool2d(3): k = 3); "
+                         "kh*kw - 1 as a leaf subclass (timm's MaxPool2dSame stores a tuple)" + ONLY_MODULES,
+                         module=lambda q, n: q.output_elements * n * (_square_or_area(q.window) - 1),
+                         subclass=lambda q, n: q.output_elements * n * (q.window[0] * q.window[1] - 1)),
+        avgpool=_by_call("k + 1 per output element as a module, k the kernel as written; kh*kw + 1 as a leaf "
+                         "subclass (timm's AvgPool2dSame stores a tuple)" + ONLY_MODULES,
+                         module=lambda q, n: q.output_elements * n * (_square_or_area(q.window) + 1),
+                         subclass=lambda q, n: q.output_elements * n * (q.window[0] * q.window[1] + 1)),
         adaptive_avgpool=_by_call("kh*kw + 1 per output element as a module, each k = i//o when o divides i, "
                                   "else i%o + 1" + ONLY_MODULES, module=_torchscan_adaptive),
         global_avgpool=_by_call("H*W + 1 per output element as a module; 0 as a function or mean",

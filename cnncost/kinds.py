@@ -198,9 +198,9 @@ class Measure:
 # every way a reference implementation may run a row; "subclass" is a subclass of a torch.nn layer with no child
 # modules (torchvision's LayerNorm2d, timm's Linear), which tools that look modules up by exact type do not recognise
 CALLS = ("module", "subclass", "function", "operator", "mean")
-# a layer with weights: an nn.Module, a subclass of it with no child modules (timm's Linear and Conv2dSame), or a
-# function given the weights
-WEIGHT_MODULE_CALLS = ("module", "subclass", "function")
+# a layer module (conv, linear, norm, pool): an nn.Module, a subclass of it with no child modules (timm's Linear,
+# Conv2dSame, MaxPool2dSame), or a function
+LAYER_MODULE_CALLS = ("module", "subclass", "function")
 
 
 @dataclass(frozen=True)
@@ -474,7 +474,7 @@ define(
     formulas={"output": "out x H' x W', H' = floor((H + pads - dilation*(k-1) - 1)/stride) + 1",
               "params": "out*(Cin/groups)*kh*kw (+ out); with fixed, the weights are buffers",
               "macs": "out*H'*W'*(Cin/groups)*kh*kw"},
-    calls=WEIGHT_MODULE_CALLS, saved="conv", rf="conv", latency="matrix", counts="conv",
+    calls=LAYER_MODULE_CALLS, saved="conv", rf="conv", latency="matrix", counts="conv",
 )
 
 
@@ -502,7 +502,7 @@ define(
     measure={"bias_adds": _TORCH_BIAS_ADDS},
     formulas={"output": "Cin*multiplier x H' x W'", "params": "as conv with groups = Cin",
               "macs": "as conv with groups = Cin"},
-    calls=WEIGHT_MODULE_CALLS, saved="conv", rf="conv", latency="matrix", counts="conv",
+    calls=LAYER_MODULE_CALLS, saved="conv", rf="conv", latency="matrix", counts="conv",
 )
 
 
@@ -556,7 +556,7 @@ define(
     measure={"bias_adds": _TORCH_BIAS_ADDS},
     formulas={"output": "out x H' x W', H' = (H-1)*stride - 2*padding + dilation*(k-1) + output_padding + 1",
               "params": "Cin*(out/groups)*kh*kw (+ out)", "macs": "Cin*H*W*(out/groups)*kh*kw (per input position)"},
-    calls=WEIGHT_MODULE_CALLS, saved="conv input", rf="conv_transpose", latency="matrix", counts="conv",
+    calls=LAYER_MODULE_CALLS, saved="conv input", rf="conv_transpose", latency="matrix", counts="conv",
 )
 
 
@@ -606,7 +606,7 @@ define(
     measure={"bias_adds": _TORCH_BIAS_ADDS},
     formulas={"output": "(out,); tokens: L x out; per_position: out x H x W", "params": "in*out (+ out)",
               "macs": "in*out (*H*W on a map, *L on tokens)"},
-    calls=WEIGHT_MODULE_CALLS, saved="input", rf="vector", latency="matrix", counts="linear",
+    calls=LAYER_MODULE_CALLS, saved="input", rf="vector", latency="matrix", counts="linear",
 )
 
 
@@ -695,7 +695,8 @@ define(
     build=lambda t, a, ins, out: t.pool2d("max", a),
     measure={"macs": _TORCH_WINDOW_MACS, "window": _TORCH_WINDOW},
     formulas={"output": "C x H' x W', PyTorch's rounding", "params": "0", "macs": "C*H'*W'*kh*kw"},
-    saved="max_pool", rf="pool", latency="macs", counts="pool", rf_stand_in="ones_window",
+    calls=LAYER_MODULE_CALLS, saved="max_pool", rf="pool", latency="macs", counts="pool",
+    rf_stand_in="ones_window",
 )
 
 define(
@@ -713,7 +714,8 @@ define(
     build=lambda t, a, ins, out: t.pool2d("avg", a),
     measure={"macs": _TORCH_WINDOW_MACS, "window": _TORCH_WINDOW},
     formulas={"output": "as maxpool", "params": "0", "macs": "C*H'*W'*kh*kw"},
-    saved="avg_pool", rf="pool", latency="macs", counts="pool", rf_stand_in="ones_window",
+    calls=LAYER_MODULE_CALLS, saved="avg_pool", rf="pool", latency="macs", counts="pool",
+    rf_stand_in="ones_window",
 )
 
 
@@ -829,7 +831,7 @@ define(
     build=_build_batchnorm,
     measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
     formulas={"output": "same", "params": "2C if affine", "macs": "C*H*W (buffers: 2C running statistics)"},
-    calls=WEIGHT_MODULE_CALLS, saved="batchnorm", rf="pointwise", latency="batchnorm", counts="norm", fusable=True,
+    calls=LAYER_MODULE_CALLS, saved="batchnorm", rf="pointwise", latency="batchnorm", counts="norm", fusable=True,
 )
 
 
@@ -855,7 +857,7 @@ define(
     build=lambda t, a, ins, out: t.nn.GroupNorm(a["groups"], ins[0][0], eps=a["eps"], affine=a["affine"]),
     measure={"macs": Measure(lambda s: s.output_numel, "output numel")},
     formulas={"output": "same", "params": "2C if affine", "macs": "C*H*W"},
-    calls=WEIGHT_MODULE_CALLS, saved="groupnorm", rf="global", latency="norm", counts="norm",
+    calls=LAYER_MODULE_CALLS, saved="groupnorm", rf="global", latency="norm", counts="norm",
     rf_stand_in="position_mean",
 )
 

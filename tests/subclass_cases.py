@@ -16,6 +16,16 @@ from torch import nn
 SHAPE = (8, 12, 12)
 
 
+def _same_pads(x, kernel, stride):
+    """TensorFlow's "same": left, right, top, bottom for F.pad."""
+    pads = []
+    for size, k, s in zip(x.shape[-2:], kernel, stride):
+        total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+        pads.append((total // 2, total - total // 2))
+    (top, bottom), (left, right) = pads
+    return [left, right, top, bottom]
+
+
 class FunctionalLinear(nn.Linear):
     """timm.layers.Linear's pattern: an nn.Linear subclass whose forward calls F.linear (no children)."""
 
@@ -27,12 +37,7 @@ class Conv2dSame(nn.Conv2d):
     """timm's Conv2dSame pattern: TensorFlow's "same" padding worked out from the input, F.pad, then F.conv2d."""
 
     def forward(self, x):
-        pads = []
-        for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
-            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-            pads.append((total // 2, total - total // 2))
-        (top, bottom), (left, right) = pads
-        x = F.pad(x, [left, right, top, bottom])
+        x = F.pad(x, _same_pads(x, self.kernel_size, self.stride))
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
@@ -84,6 +89,29 @@ class OneGroupNorm(nn.GroupNorm):
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
 
+class MaxPoolSame(nn.MaxPool2d):
+    """timm's MaxPool2dSame pattern: the kernel and stride stored as tuples, "same" padding with -inf by F.pad, then
+    F.max_pool2d without padding."""
+
+    def __init__(self, kernel, stride):
+        super().__init__((kernel, kernel), (stride, stride), (0, 0))
+
+    def forward(self, x):
+        x = F.pad(x, _same_pads(x, self.kernel_size, self.stride), value=-float("inf"))
+        return F.max_pool2d(x, self.kernel_size, self.stride, (0, 0), self.dilation, self.ceil_mode)
+
+
+class AvgPoolSame(nn.AvgPool2d):
+    """timm's AvgPool2dSame pattern: tuples, "same" padding with zeros by F.pad, then F.avg_pool2d."""
+
+    def __init__(self, kernel, stride):
+        super().__init__((kernel, kernel), (stride, stride), (0, 0))
+
+    def forward(self, x):
+        x = F.pad(x, _same_pads(x, self.kernel_size, self.stride))
+        return F.avg_pool2d(x, self.kernel_size, self.stride, (0, 0), self.ceil_mode, self.count_include_pad)
+
+
 class Wrapper(nn.Module):
     """forward(x) = self.m(x), or self.m(x.flatten(1)) for a linear layer."""
 
@@ -117,6 +145,11 @@ CASES = {
                                  lambda: Wrapper(TokenLayerNorm(8))),
     "groupnorm_subclass": ("self.m = OneGroupNorm(8): an nn.GroupNorm(1, 8) subclass whose forward calls "
                            "F.group_norm (timm's GroupNorm1)", lambda: Wrapper(OneGroupNorm(8))),
+    "maxpool_same_subclass": ("self.m = MaxPoolSame(3, 2): an nn.MaxPool2d((3, 3), (2, 2)) subclass whose forward "
+                              "pads 'same' with -inf by F.pad ([0, 1, 0, 1] here) and calls F.max_pool2d (timm's "
+                              "MaxPool2dSame); output 1x8x6x6", lambda: Wrapper(MaxPoolSame(3, 2))),
+    "avgpool_same_subclass": ("self.m = AvgPoolSame(3, 2): the same with nn.AvgPool2d, zeros and F.avg_pool2d "
+                              "(timm's AvgPool2dSame); output 1x8x6x6", lambda: Wrapper(AvgPoolSame(3, 2))),
 }
 
 

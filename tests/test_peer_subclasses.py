@@ -34,18 +34,28 @@ MEASURED = _measured()
 CALLS = {"linear_functional_subclass": "subclass", "conv_same_subclass": "subclass", "conv_same_depthwise": "subclass",
          "conv_kept_forward": "subclass", "batchnorm_act_subclass": "function", "conv_static_same": "function",
          "layernorm_token_subclass": "subclass", "groupnorm_subclass": "subclass"}
+# the pools hold no weights: the row that runs as a subclass
+POOL_CALLS = {"maxpool_same_subclass": "subclass", "avgpool_same_subclass": "subclass"}
 
 
 def test_every_case_was_measured_by_every_tool():
-    assert set(MEASURED) == set(subclass_cases.CASES) == set(CALLS)
+    assert set(MEASURED) == set(subclass_cases.CASES) == set(CALLS) | set(POOL_CALLS)
     assert all(len(tools) == 7 for tools in MEASURED.values())
+
+
+# cnncost's pad kind takes finite values only: MaxPool2dSame's -inf padding is imported with --partial, as an opaque
+# row of the shape torch gives, which no convention counts; the pool after it is still checked
+PARTIAL = {"maxpool_same_subclass"}
 
 
 @pytest.mark.parametrize("case", sorted(subclass_cases.CASES))
 def test_a_subclass_counts_what_each_tool_printed(case):
-    graph = cnncost.from_torch(subclass_cases.build(case), input=subclass_cases.SHAPE, name=case)
-    weighted = [node for node in graph.nodes if node.params]
-    assert [node.call for node in weighted] == [CALLS[case]]
+    graph = cnncost.from_torch(subclass_cases.build(case), input=subclass_cases.SHAPE, name=case,
+                               partial=case in PARTIAL)
+    if case in POOL_CALLS:
+        assert [node.call for node in graph.nodes if node.kind.endswith("pool")] == [POOL_CALLS[case]]
+    else:
+        assert [node.call for node in graph.nodes if node.params] == [CALLS[case]]
     for convention, figures in MEASURED[case].items():
         totals = cnncost.analyze(graph, convention=convention).totals
         assert (totals.params, totals.macs) == figures, convention

@@ -525,9 +525,10 @@ def _attention_on_strided_inputs(graph) -> list:
 # --- helpers ---
 
 
-# a row of these kinds made inside the forward of a leaf subclass of its torch.nn class is that module's own work
+# a row of these kinds made by a leaf subclass of its torch.nn class is that module's own work
 _SUBCLASS_OF = {"conv": nn.Conv2d, "dwconv": nn.Conv2d, "conv_transpose": nn.ConvTranspose2d, "linear": nn.Linear,
-                "batchnorm": nn.modules.batchnorm._BatchNorm, "layernorm": nn.LayerNorm, "groupnorm": nn.GroupNorm}
+                "batchnorm": nn.modules.batchnorm._BatchNorm, "layernorm": nn.LayerNorm, "groupnorm": nn.GroupNorm,
+                "maxpool": nn.MaxPool2d, "avgpool": nn.AvgPool2d}
 
 
 @functools.lru_cache(maxsize=4096)
