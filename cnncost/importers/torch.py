@@ -369,7 +369,7 @@ class TorchImporter:
         origin = module_path or f"{_describe(fx_node)} in {scope or 'forward'}"
         acts = [a if isinstance(a, Act) else self.plain(a) for a in inputs]
         row = self.builder.add(kind, args, [a.row for a in acts], module_path or kind, origin, call)
-        if fx_node.op == "call_module" and path is None and node is None and not aside and \
+        if fx_node.op == "call_module" and path is None and node is None and not aside and module_path and \
                 _holds_weights(self.root, module_path):
             first = self.first_call.setdefault(module_path, row)
             if first is not row:  # a module called again: its parameters are counted once, at its first call
@@ -1435,7 +1435,7 @@ class _BatchMoved(Pending):
         super().__init__(node)
         self.src, self.perm = src, list(perm)
         self.shape = tuple(src.shape[d] for d in perm)
-        self.moved = None  # the permute row that puts the selected axis second, the batch first
+        self.moved: Act | None = None  # the permute row that puts the selected axis second, the batch first
 
     def make(self, imp):
         raise Unmappable(f"permutes {dims_text(self.src.shape)} by {self.perm}, which moves the batch axis from "
@@ -1451,11 +1451,12 @@ class _BatchMoved(Pending):
         if rest[0] != 0:
             raise Unmappable(f"selects along the first axis of {dims_text(self.src.shape)} permuted by {self.perm}, "
                              "which leaves the batch axis not first")
-        if self.moved is None:
+        moved = self.moved
+        if moved is None:
             lowered = lowering.permutation([0, axis, *rest[1:]], self.src.shape)
-            self.moved = self.src if lowered is None else imp.row(*lowered, [self.src], self.node)
+            moved = self.moved = self.src if lowered is None else imp.row(*lowered, [self.src], self.node)
         i = index % self.src.shape[axis]
-        part = imp.row(*lowering.part(self.moved.shape, 1, i, i + 1), [self.moved], call="function", base="select")
+        part = _one(imp, moved, 1, i)
         return Reshaped(imp.current, part, (part.shape[0],) + part.shape[2:])
 
 
@@ -1560,6 +1561,12 @@ def _squeeze(imp, x, dim=None):
     return _view(imp, x, *shape)
 
 
+def _one(imp, x: Act, dim: int, i: int) -> Act:
+    """``x`` cut to its i-th element along ``dim`` (kept as an axis of one): a slice row, or x if it has one."""
+    lowered = lowering.part(x.shape, dim, i, i + 1)
+    return x if lowered is None else imp.row(*lowered, [x], call="function", base="select")
+
+
 def _unbind(imp, x, dim=0):
     if isinstance(x, _BatchMoved) and dim == 0:
         return tuple(x.select(imp, i) for i in range(x.shape[0]))
@@ -1569,7 +1576,7 @@ def _unbind(imp, x, dim=0):
         raise Unmappable("unbinds the batch axis")
     parts = []
     for i in range(x.shape[at]):
-        part = imp.row(*lowering.part(x.shape, at, i, i + 1), [x], call="function", base="select")
+        part = _one(imp, x, at, i)
         parts.append(Reshaped(imp.current, part, part.shape[:at] + part.shape[at + 1:]))
     return tuple(parts)
 
@@ -1597,10 +1604,10 @@ def _matmul(call):
 
 
 def _einsum(imp, equation, *operands):
-    operands = list(operands[0]) if len(operands) == 1 and isinstance(operands[0], (list, tuple)) else list(operands)
+    given = list(operands[0]) if len(operands) == 1 and isinstance(operands[0], (list, tuple)) else list(operands)
     if not isinstance(equation, str):
         raise Unmappable("einsum in its sublist form; cnncost reads the equation string")
-    acts = _operands(imp, *operands)
+    acts = _operands(imp, *given)
     if len(acts) != 2:
         raise Unmappable(f"einsum of {len(acts)} operands; cnncost's takes two")
     return imp.row("einsum", {"equation": equation.replace(" ", "")}, acts, call="function")
