@@ -402,3 +402,18 @@ def test_attention_on_strided_inputs_is_refused_as_torch_counts_its_math_path():
     assert counter.get_total_flops() // 2 == 24 * 16 * 12 + 2 * 16 * 16 * (4 + 4)
     with pytest.raises(CnnCostError, match="last axis is strided"):
         cnncost.from_torch(model, input=(3, 8, 8))
+
+
+class UnbindOfOne(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        (only,) = self.conv(x).unsqueeze(2).unbind(2)  # an axis of one: the tensor itself
+        return only.sigmoid()
+
+
+def test_an_unbind_along_an_axis_of_one_is_the_tensor_itself():
+    kinds = _imports_as_torch_runs(UnbindOfOne(), (3, 6, 6))
+    assert "slice" not in kinds and kinds[0] == "conv" and kinds[-1] == "sigmoid"
