@@ -71,7 +71,7 @@ KIND_ARGS = {
     "lrn": ("size", "alpha", "beta", "k"),
     "batchnorm": ("eps", "momentum", "affine"),
     "groupnorm": ("groups", "eps", "affine"),
-    "layernorm": ("eps", "affine"),
+    "layernorm": ("eps", "affine", "bias"),
     "relu": ("inplace",), "relu6": ("inplace",), "leaky_relu": ("slope", "inplace"), "elu": ("alpha", "inplace"),
     "sigmoid": (), "tanh": (), "hardsigmoid": ("inplace",), "hardswish": ("inplace",), "silu": ("inplace",),
     "gelu": (), "mish": ("inplace",),
