@@ -19,6 +19,13 @@ def view(graph: Graph, settings: Settings | None = None) -> Report:
     convention = conventions.get(settings.convention)
     # per kind, once: the rule's counting function (None counts 0) and whether it allocates memory
     per_kind = {name: (convention.rule(name).count, not kind.inplace) for name, kind in KINDS.items()}
+    if settings.pass_ == "train":  # a kind whose forward the tool counts otherwise in training (training.py)
+        from . import training
+
+        for name, kind in KINDS.items():
+            forward = training.training_forward(convention.name, kind)
+            if forward is not None:
+                per_kind[name] = (forward.count, per_kind[name][1])
     backward, frozen = _backward(graph, settings)
     rows = []
     for node in graph.nodes:

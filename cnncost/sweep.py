@@ -462,8 +462,9 @@ def _point(graph: Graph, settings: Settings, values, cache, memory, optimizer, l
     from .engine import view
 
     t = view(graph, settings.replace(batch=batch)).totals  # the point's batch: settings holds the base's
-    return Point(values, params, macs, 2 * macs, activations, peak, seconds, None, t.backward_macs, t.training_macs,
-                 t.training_flops)
+    # the training forward, which a convention may count otherwise than inference's (training.training_forward)
+    return Point(values, params, t.macs, t.flops, activations, peak, seconds, None, t.backward_macs,
+                 t.training_macs, t.training_flops)
 
 
 def axes_from(sets: dict[str, list], inputs: list, batches: list, dtypes: list, conventions_: list,

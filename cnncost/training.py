@@ -70,6 +70,8 @@ class Backward:
 
     input_grad: Rule
     weight_grad: Rule
+    # the forward's count in training, where the tool sees another forward than at inference; None: the same
+    forward: Rule | None = None
 
 
 _CONV = Backward(TRANSPOSED, WEIGHT_AS_FORWARD)
@@ -133,7 +135,11 @@ BACKWARD: dict[str, dict[str, Backward]] = {
                                  multihead_attention=Backward(
                                      Rule(_mha_projections_only, "the projections' forward MACs (mm); the fused "
                                                                  "attention has no formula"),
-                                     Rule(_mha_weight, "the projections' forward MACs (mm)"))),
+                                     Rule(_mha_weight, "the projections' forward MACs (mm)"),
+                                     forward=Rule(_mha_projections_only, "the projections' MACs: in training "
+                                                  "nn.MultiheadAttention leaves its fused inference kernel and "
+                                                  "runs them as mm and addmm (counted), its attention as the "
+                                                  "CPU's flash kernel (no formula)"))),
 }
 # conventions whose tool counts no backward pass: why
 NOT_COUNTED: dict[str, str] = {
@@ -171,6 +177,11 @@ def _check(kind) -> None:
 
 _check_conventions()
 register_check("training", _check)  # every kind now, and each one defined later
+
+
+def training_forward(convention: str, kind) -> Rule | None:
+    """How the convention counts the kind's forward in training, where that differs from inference; else None."""
+    return rules_for(convention, kind).forward if convention in BACKWARD else None
 
 
 def counts_backward(convention: str) -> bool:

@@ -228,14 +228,32 @@ def test_every_zoo_models_training_macs_equal_flopcounter_over_a_real_backward()
                 continue
             theirs = list(torch_training_macs(graph, batch))
             if any(n.kind == "multihead_attention" for n in graph.nodes):
-                # known gap (issue 22): the flopcounter convention counts nn.MultiheadAttention's training forward
-                # as its eval forward (0, the fused kernel), though in training its projections run as mm; and on
-                # the meta device attention takes the math path (bmm, counted) where the CPU runs its flash kernel
-                # (no formula). The torchvision convention counts every product, as torch does here.
+                # on the meta device attention takes the math path (bmm, counted) where the CPU runs its flash
+                # kernel (no formula), so FlopCounterMode's count here is not the CPU's: the flopcounter figure of
+                # these models is checked on the CPU below. The torchvision convention counts every product, as
+                # torch does here.
                 ours, theirs = ours[1:], theirs[1:]
             if ours != theirs:
                 wrong.append((name, batch, ours, theirs))
     assert wrong == []
+
+
+def test_a_vits_training_macs_equal_flopcounter_over_a_real_backward_on_the_cpu():
+    # nn.MultiheadAttention in training leaves its fused inference kernel: its projections run as mm and addmm,
+    # which FlopCounterMode counts, and its attention as the CPU's flash kernel, which it does not. Real tensors
+    # (not the meta device, whose attention is the math path), at a small input: 2 x 2 patches and the class token
+    from torch.utils.flop_counter import FlopCounterMode
+
+    graph = cnncost.load("vit_b_32", input=(3, 64, 64))
+    torch.manual_seed(0)
+    net = cnncost.to_torch(graph).train()
+    with FlopCounterMode(display=False) as counter:
+        net(torch.randn(3, 3, 64, 64)).sum().backward()
+    totals = cnncost.analyze(graph, convention="flopcounter", batch=3, pass_="train").totals
+    assert totals.training_macs == counter.get_total_flops() // 2
+    # the forward alone: inference's count leaves out the projections (the fused kernel), training's has them
+    inference = cnncost.analyze(graph, convention="flopcounter", batch=3).totals.macs
+    assert totals.macs - inference == 12 * 3 * 5 * 4 * 768 * 768  # 12 blocks, batch 3, 5 tokens, q k v and out
 
 
 FROZEN = [
