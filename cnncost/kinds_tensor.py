@@ -783,14 +783,7 @@ def _mha_macs(a, ins, out):
 
 
 def _build_mha(t, a, ins, out):
-    module = t.nn.MultiheadAttention(ins[0][1], a["heads"], bias=a["bias"], batch_first=True)
-
-    def forward(x, *rest):
-        k, v = rest if rest else (x, x)
-        return t.nn.MultiheadAttention.forward(module, x, k, v, need_weights=False)[0]
-
-    module.forward = forward
-    return module
+    return t.SelfAttention(ins[0][1], a["heads"], bias=a["bias"], batch_first=True)
 
 
 def _mha_saved(node, ctx):

@@ -135,6 +135,15 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2).contiguous()
 
 
+class SelfAttention(nn.MultiheadAttention):
+    """nn.MultiheadAttention (batch first) called as a layer: attention of the tokens to themselves, or to a key
+    and a value given after them; the output alone (need_weights=False). Its state dict is nn.MultiheadAttention's."""
+
+    def forward(self, x, *key_value):
+        k, v = key_value if key_value else (x, x)
+        return super().forward(x, k, v, need_weights=False)[0]
+
+
 class Op(nn.Module):
     """A row that torch.nn has no module for: ``forward(self, *inputs)``, with its settings as attributes.
 

@@ -424,7 +424,17 @@ class TorchImporter:
             return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
         names = {name: p.numel() for name, p in self.root.named_parameters()}
-        used = {name for name in names if any(p in self.used for p in prefixes(name))}
+        # a parameter read by attribute counts as used under any of its names (one registered in two modules is
+        # listed by named_parameters once, maybe under the other name)
+        read = set()
+        for path in self.used:
+            value = _attribute(self.root, path)
+            if isinstance(value, nn.Module):  # its parameters, and one it holds as a plain attribute (torch_names)
+                read.update(id(t) for t in (*value.parameters(), *vars(value).values()))
+            else:
+                read.add(id(value))
+        used = {name for name, p in self.root.named_parameters()
+                if id(p) in read or any(q in self.used for q in prefixes(name))}
         holding_used = {p for name in used for p in prefixes(name)}  # sets: linear in the parameters
         groups: dict = {}
         for name in names:
@@ -1304,9 +1314,25 @@ def _unary(op, call="function"):
 
 
 def _cat(imp, tensors, dim=0):
+    if len(tensors) == 2 and isinstance(tensors[0], Param) and not isinstance(tensors[1], Param):
+        token = _class_token(imp, tensors[0], tensors[1], dim)
+        if token is not None:
+            return token
     xs = [imp.plain(t) for t in tensors]
     lowered = lowering.concatenation([x.shape for x in xs], dim)
     return xs[0] if len(xs) == 1 else imp.row(*lowered, xs, call="function")
+
+
+def _class_token(imp, token, x, dim):
+    """torch.cat([cls_token.expand(N, -1, -1), x], dim=1) (ViT, PiT, CoaT): a learnt token put before the
+    tokens, a class_token row named by its parameter; None for any other concatenation with a constant."""
+    x = imp.plain(x)
+    if len(x.shape) != 3 or dim % 3 != 1 or token.shape != (x.shape[0], 1, x.shape[2]):
+        return None
+    scope = imp.current[1]
+    if token.path is None and scope:  # expanded eagerly, the token lost its path: it is its module's
+        imp.used.add(scope)
+    return imp.row("class_token", {}, [x], call="function", path=token.path)
 
 
 def _chunks(imp, x, sizes, dim):
@@ -1665,7 +1691,8 @@ def _pixel_unshuffle(imp, x, downscale_factor):
 # --- the tables ---
 
 _BACKEND = {"PaddedConv2d": "conv", "PaddedMaxPool2d": "maxpool", "PaddedAvgPool2d": "avgpool",
-            "LocalResponseNorm": "lrn", "ChannelsLinear": "linear", "LayerNorm2d": "layernorm"}
+            "LocalResponseNorm": "lrn", "ChannelsLinear": "linear", "LayerNorm2d": "layernorm",
+            "SelfAttention": "multihead_attention"}
 
 MODULES = {
     nn.Conv2d: _conv2d_module, nn.ConvTranspose2d: _conv_transpose_module, nn.Linear: _linear_module,
@@ -1690,7 +1717,9 @@ MODULES = {
 
 _BACKEND_HANDLERS = {"PaddedConv2d": _conv2d_module, "PaddedMaxPool2d": _maxpool_module,
                      "PaddedAvgPool2d": _avgpool_module, "LocalResponseNorm": _lrn_module,
-                     "ChannelsLinear": _channels_linear, "LayerNorm2d": _layernorm2d}
+                     "ChannelsLinear": _channels_linear, "LayerNorm2d": _layernorm2d,
+                     "SelfAttention": lambda imp, m, x, *kv: _mha_module(imp, m, x, *(kv or (x, x)),
+                                                                        need_weights=False)[0]}
 
 
 def _qualified(cls) -> str:
