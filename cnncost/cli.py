@@ -50,7 +50,8 @@ def parse_input(text: str | None):
     try:
         return parse_shape(text)
     except CnnCostError:
-        raise CnnCostError(f"--input '{text}' must be three positive integers CxHxW, e.g. 3x224x224") from None
+        raise CnnCostError(f"--input '{text}' must be three positive integers CxHxW, e.g. 3x224x224, or four CxTxHxW "
+                           "for a video clip") from None
 
 
 def parse_sets(pairs) -> dict:

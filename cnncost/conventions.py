@@ -90,6 +90,18 @@ def _thop_adaptive(q, n) -> int:
     return int(((h / oh) * (w / ow) + 1) * (q.output_elements * n))
 
 
+def _thop_global_3d(q, n) -> int:
+    # thop's count_adap_avgpool on C x T x H x W to C x 1 x 1 x 1: int((T*H*W + 1) * output numel)
+    (_, t, h, w) = q.input_shapes[0]
+    return int((t * h * w + 1) * (q.output_elements * n))
+
+
+def _torchscan_global_3d(q, n) -> int:
+    # torchscan's macs_adaptive_avgpool: output numel x (prod(kernel) - 1 + len(kernel)), the kernel (T, H, W)
+    (_, t, h, w) = q.input_shapes[0]
+    return q.output_elements * n * (t * h * w + 2)
+
+
 def _softmax_features(q) -> int:
     """F: the size of the softmax's axis (its ``dim``, the channels by default)."""
     from .kinds_tensor import axis
@@ -380,6 +392,7 @@ _FVCORE = Convention(
                           "5 per element (4 without affine): aten::instance_norm, module or function"),
         global_avgpool=_by_call("1 per input element (aten::adaptive_avg_pool2d); 0 as Tensor.mean",
                                 module=_per_input(1), function=_per_input(1)),
+        global_avgpool3d=Rule(None, "0: not counted by fvcore (no handle for aten::adaptive_avg_pool3d)"),
     ),
     unrun_params=True,
     sources=("fvcore 0.1.5.post20221221: nn/flop_count.py (_DEFAULT_SUPPORTED_OPS), nn/jit_handles.py",),
@@ -410,6 +423,8 @@ _THOP = Convention(
                                   module=_thop_adaptive),
         global_avgpool=_by_call("int((H * W + 1) * output elements) as a module; 0 as a function or mean",
                                 module=_thop_adaptive),
+        global_avgpool3d=_by_call("int((T * H * W + 1) * output elements) as nn.AdaptiveAvgPool3d (its "
+                                  "count_adap_avgpool)", module=_thop_global_3d),
         softmax=_by_call("3F - 1 per row of F features as a module" + ONLY_MODULES, module=_thop_softmax),
         groupnorm=Rule(None, "0: no rule for nn.GroupNorm, whose parameters it leaves out too"),
         layer_scale=Rule(None, "0: a parameter of the block itself, which has no rule, so left out too"),
@@ -483,6 +498,8 @@ _TORCHSCAN = Convention(
                                   "else i%o + 1" + ONLY_MODULES, module=_torchscan_adaptive),
         global_avgpool=_by_call("H*W + 1 per output element as a module; 0 as a function or mean",
                                 module=_torchscan_adaptive),
+        global_avgpool3d=_by_call("T*H*W + 2 per output element as nn.AdaptiveAvgPool3d (the kernel's product "
+                                  "- 1 + its 3 axes)", module=_torchscan_global_3d),
     ),
     unrun_params=True,
     sources=("torchscan 0.2.0: modules/macs.py (module_macs), modules/_pooling.py (adaptive_kernel_size)",),

@@ -878,8 +878,11 @@ class Expander:
             if shortcut == "identity":
                 sc = start
             else:
-                stride = self._shortcut_stride(x, y, shortcut, args)
                 sc_scope = inner.child("shortcut", start)
+                if shortcut == "projection" and len(x) == 4:  # a video map: a 1x1x1 conv3d (torchvision's R3D)
+                    kind, stride = "conv3d", self._shortcut_stride_3d(x, y, args)
+                else:
+                    kind, stride = "conv", self._shortcut_stride(x, y, shortcut, args)
                 if shortcut == "zero_pad":
                     sc = self.add_node("subsample_pad", {"out": y[0], "stride": stride}, [start],
                                        inner.prefix + "shortcut", inner, args.line)
@@ -888,9 +891,9 @@ class Expander:
                     if "projection_from" in args:
                         src = self.resolve_ref(self.value(args["projection_from"], scope.vars, args,
                                                           "projection_from"), inner, args, "projection_from")
-                    conv = KINDS["conv"].check_args(
+                    conv = KINDS[kind].check_args(
                         {"out": y[0], "kernel": 1, "stride": stride, "bias": not with_bn})
-                    sc = self.add_node("conv", conv, [src], sc_scope.prefix + "conv", sc_scope, args.line)
+                    sc = self.add_node(kind, conv, [src], sc_scope.prefix + "conv", sc_scope, args.line)
                     if with_bn:
                         bn = KINDS["batchnorm"].check_args({})
                         sc = self.add_node("batchnorm", bn, [sc], sc_scope.prefix + "bn", sc_scope, args.line)
@@ -902,6 +905,17 @@ class Expander:
                            f"and shortcut '{sc}' ({format_shape(self.shapes[sc])}) differ in shape")
             exc.with_context(layer=inner.prefix + add)
             raise
+
+    def _shortcut_stride_3d(self, x, y, args) -> list:
+        # each axis (time, height, width) on its own: the smallest stride that gives the body's size
+        strides = []
+        for size, out in zip(x[1:], y[1:]):
+            stride = max(1, -(-size // out)) if out > 1 else size
+            if (size - 1) // stride + 1 != out:
+                self.fail(f"no stride takes the shortcut from {format_shape(x)} to the body's {format_shape(y)}",
+                          args)
+            strides.append(stride)
+        return strides
 
     def _shortcut_stride(self, x, y, kind, args) -> int:
         if len(x) != 3 or len(y) != 3:

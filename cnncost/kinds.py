@@ -781,6 +781,88 @@ define(
 )
 
 
+# --- video: maps of C x T x H x W (torchvision.models.video) ---
+
+
+def _triple(value, what):
+    """k or [kt, kh, kw] for a 3-D window: time, height, width."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 3:
+            raise CnnCostError(f"{what} must be one integer or a triple [t, h, w], got {len(value)} values")
+        return tuple(positive_int(v, what) for v in value)
+    v = positive_int(value, what)
+    return (v, v, v)
+
+
+def _nonnegative_triple(value, what):
+    if isinstance(value, (list, tuple)):
+        if len(value) != 3:
+            raise CnnCostError(f"{what} must be one integer or a triple [t, h, w], got {len(value)} values")
+        return tuple(nonnegative_int(v, what) for v in value)
+    v = nonnegative_int(value, what)
+    return (v, v, v)
+
+
+def video_map(shapes, kind: str):
+    (shape,) = shapes
+    if len(shape) != 4:
+        raise CnnCostError(f"{kind} expects a CxTxHxW video map, got shape {format_shape(shape)}")
+    return shape
+
+
+def _conv3d_shape(a, shapes):
+    c, *sizes = video_map(shapes, "conv3d")
+    g = a["groups"]
+    if c % g or a["out"] % g:
+        raise CnnCostError(f"groups={g} must divide both input channels ({c}) and output channels ({a['out']})")
+    return (a["out"], *(conv_size(size, k, s, 2 * p, d, f"conv3d {axis}:") for axis, size, k, s, p, d in zip(
+        ("time", "height", "width"), sizes, a["kernel"], a["stride"], a["padding"], a["dilation"])))
+
+
+def _conv3d_params(a, ins, out):
+    return a["out"] * (ins[0][0] // a["groups"]) * math.prod(a["kernel"]) + (a["out"] if a["bias"] else 0)
+
+
+define(
+    "conv3d",
+    "conv",
+    "3-D convolution over time, height and width of a CxTxHxW video map (nn.Conv3d; R3D, MC3, R(2+1)D).",
+    args=(
+        Arg("out", positive_int, doc="output channels"),
+        Arg("kernel", _triple, doc="kernel size: k or [kt, kh, kw]"),
+        Arg("stride", _triple, 1, "step of the window: s or [st, sh, sw]"),
+        Arg("padding", _nonnegative_triple, 0, "zeros added on both sides: p or [pt, ph, pw]"),
+        Arg("dilation", _triple, 1, "spacing of kernel taps"),
+        Arg("groups", positive_int, 1, "channel groups; must divide in and out channels"),
+        Arg("bias", boolean, True, "add a learnable bias per output channel"),
+    ),
+    shape=_conv3d_shape,
+    params=_conv3d_params,
+    macs=lambda a, ins, out: math.prod(out) * (ins[0][0] // a["groups"]) * math.prod(a["kernel"]),
+    bias_adds=_conv_bias_adds,
+    build=lambda t, a, ins, out: t.nn.Conv3d(ins[0][0], a["out"], a["kernel"], a["stride"], a["padding"],
+                                             a["dilation"], a["groups"], a["bias"]),
+    measure={"bias_adds": _TORCH_BIAS_ADDS},
+    formulas={"output": "out x T' x H' x W', each as a conv's: floor((T + 2p - dilation*(k-1) - 1)/stride) + 1",
+              "params": "out*(Cin/groups)*kt*kh*kw (+ out)", "macs": "out*T'*H'*W'*(Cin/groups)*kt*kh*kw"},
+    # rf "none": the receptive-field analysis follows 2-D maps only; a video map gives no field, said as such
+    calls=LAYER_MODULE_CALLS, saved="conv input", rf="none", latency="matrix", counts="conv",
+)
+
+define(
+    "global_avgpool3d",
+    "pool",
+    "Average over all times and positions: CxTxHxW to Cx1x1x1 (nn.AdaptiveAvgPool3d(1), torchvision's video "
+    "ResNets).",
+    shape=lambda a, ins: (video_map(ins, "global_avgpool3d")[0], 1, 1, 1),
+    macs=lambda a, ins, out: math.prod(ins[0]),
+    build=lambda t, a, ins, out: t.nn.AdaptiveAvgPool3d(1),
+    measure={"macs": Measure(lambda s: math.prod(s.input_shapes[0]), "input numel (every element summed once)")},
+    formulas={"output": "C x 1 x 1 x 1", "params": "0", "macs": "C*T*H*W"},
+    calls=("module",), saved="nothing", rf="none", latency="macs", counts="pool",
+)
+
+
 # --- normalisation ---
 
 define(
@@ -802,28 +884,29 @@ define(
 )
 
 
-def _bn_channels(shapes):
+def _bn_channels(shapes, dims=(1, 3)):
     (shape,) = shapes
-    if len(shape) not in (1, 3):
-        raise CnnCostError(f"batchnorm expects CxHxW or a vector, got {format_shape(shape)}")
+    if len(shape) not in dims:
+        raise CnnCostError(f"batchnorm expects CxHxW, a CxTxHxW video map or a vector, got {format_shape(shape)}")
     return shape[0]
 
 
 def _build_batchnorm(t, a, ins, out):
-    cls = t.nn.BatchNorm2d if len(ins[0]) == 3 else t.nn.BatchNorm1d
+    cls = {1: t.nn.BatchNorm1d, 3: t.nn.BatchNorm2d, 4: t.nn.BatchNorm3d}[len(ins[0])]
     return cls(ins[0][0], eps=a["eps"], momentum=a["momentum"], affine=a["affine"])
 
 
 define(
     "batchnorm",
     "norm",
-    "Batch normalisation; at inference it folds into the preceding layer.",
+    "Batch normalisation (BatchNorm1d, 2d, or 3d on a CxTxHxW video map); at inference it folds into the "
+    "preceding layer.",
     args=(
         Arg("eps", number, 1e-5),
         Arg("momentum", _optional(number), 0.1),
         Arg("affine", boolean, True, "learn a scale and shift per channel"),
     ),
-    shape=lambda a, ins: (_bn_channels(ins), *ins[0][1:]),
+    shape=lambda a, ins: (_bn_channels(ins, (1, 3, 4)), *ins[0][1:]),
     params=lambda a, ins, out: 2 * ins[0][0] if a["affine"] else 0,
     buffers=lambda a, ins, out: 2 * ins[0][0],  # running mean and variance
     macs=lambda a, ins, out: math.prod(out),

@@ -113,16 +113,18 @@ class Settings:
 
 
 def parse_input(value: "str | tuple[int, ...] | list[int]") -> tuple:
-    """An input shape from a tuple/list of ints or the CLI's text form ``3x224x224``."""
+    """An input shape from a tuple/list of ints or the CLI's text form ``3x224x224`` (a video clip: CxTxHxW,
+    ``3x16x112x112``)."""
     given = value
     if isinstance(value, str):
         parts = value.lower().replace(",", "x").replace("*", "x").split("x")
         if len(value) > 100 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
             raise CnnCostError(f"input {given!r} is not of the form CxHxW, e.g. 3x224x224") from None
         value = tuple(int(p) for p in parts)
-    if not isinstance(value, (tuple, list)) or len(value) != 3 or any(
+    if not isinstance(value, (tuple, list)) or len(value) not in (3, 4) or any(
             isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in value):
-        raise CnnCostError(f"input {given!r} must be three positive integers CxHxW, e.g. 3x224x224 or (3, 224, 224)")
+        raise CnnCostError(f"input {given!r} must be three positive integers CxHxW, e.g. 3x224x224 or (3, 224, 224), "
+                           "or four CxTxHxW for a video clip")
     return tuple(value)
 
 

@@ -928,21 +928,31 @@ SMALLEST_FROM = 64  # smaller inputs clip most fields to the image and leave 1x1
 SIZE_STEP = 4
 
 
+SMALLEST_FRAMES = 4  # a video model's frames at its smallest input: enough for time's padding and strides to act
+SMALLEST_VIDEO_FROM = 32  # a video map has no receptive field to clip (rf.py follows 2-D maps), so from 32
+
+
 def smallest_input(model: str | Path | Graph, settings: Settings | None = None) -> tuple:
     """The smallest square input (SMALLEST_FROM, then steps of SIZE_STEP, up to the default) at which the
     model builds the same layers as at its default input, and no more of them see a 1x1 map (a batch norm
     there cannot train on one sample): the same rules, at a fraction of the work."""
     settings = settings or Settings()
     default = api.load(model, settings)
-    channels, height, width = default.input_shape if len(default.input_shape) == 3 else (None, 0, 0)
+    shape = default.input_shape
+    # a video clip (C x T x H x W) keeps SMALLEST_FRAMES frames, or fewer if it has fewer; only H, W shrink
+    channels, frames, height, width = ((shape[0], (), *shape[1:]) if len(shape) == 3 else
+                                       (shape[0], (min(shape[1], SMALLEST_FRAMES),), *shape[2:]) if len(shape) == 4
+                                       else (None, (), 0, 0))
 
     def layers(graph):
-        return [n.name for n in graph.nodes], sum(n.output_shape[1:] == (1, 1) for n in graph.nodes)
+        # maps of one position (C x 1 x 1, C x 1 x 1 x 1): a batch norm there cannot train on one sample
+        return [n.name for n in graph.nodes], sum(len(n.output_shape) >= 3 and math.prod(n.output_shape[1:]) == 1
+                                                  for n in graph.nodes)
 
     names = layers(default)
-    for size in range(SMALLEST_FROM, min(height, width), SIZE_STEP):
+    for size in range(SMALLEST_VIDEO_FROM if frames else SMALLEST_FROM, min(height, width), SIZE_STEP):
         try:
-            graph = api.load(model, replace(settings, input=(channels, size, size)))
+            graph = api.load(model, replace(settings, input=(channels, *frames, size, size)))
         except CnnCostError:
             continue
         if not graph.left_out and layers(graph) == names:

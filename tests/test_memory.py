@@ -121,7 +121,7 @@ def test_saved_tensors_by_hand(item, expected):
 
 
 def test_every_kind_has_a_saved_tensor_case_here():
-    assert {c[0].split(":")[0] for c in CASES} | {"linear", "softmax", *TOKEN_CASES} == set(KINDS)
+    assert {c[0].split(":")[0] for c in CASES} | {"linear", "softmax", *TOKEN_CASES, *VIDEO_CASES} == set(KINDS)
 
 
 TOKENS = ("conv: {name: pre, out: 8, kernel: 1}", "flatten: {start_dim: 2}", "transpose: {dim0: 1, dim1: 2}")
@@ -140,6 +140,26 @@ TOKEN_CASES = {  # kinds that take tokens (L, C): 36 tokens of 8 features of pre
 def test_token_kinds_save_what_torch_saves(kind):
     item, expected = TOKEN_CASES[kind]
     assert saved_by(item, before=TOKENS) == expected
+
+
+T = 2  # frames of a video map: 8 x 2 x 6 x 6 after a 1x1x1 conv3d
+X3 = N * C * T * H * W * B
+VIDEO_CASES = {
+    "conv3d": [("conv3d: {name: x, out: 4, kernel: 3, padding: 1}", X3),  # its input, for the weight's gradient
+               ("conv3d: {name: x, out: 4, kernel: [1, 3, 3], stride: [1, 2, 2]}", X3)],
+    "global_avgpool3d": [("global_avgpool3d: {name: x}", 0)],  # a mean: its backward needs only sizes
+}
+VIDEO_BEFORE = ("conv3d: {name: pre, out: 8, kernel: 1}",)
+
+
+@pytest.mark.parametrize("item, expected", [c for cases in VIDEO_CASES.values() for c in cases] + [
+    ("batchnorm: {name: x}", X3 + 2 * C * B),  # BatchNorm3d: the input, a mean and an inverse std per channel
+    ("relu: {name: x}", X3),  # relu and add take a video map as they take any shape
+])
+def test_video_kinds_save_what_torch_saves(item, expected):
+    text = "input: [8, 2, 6, 6]\nlayers:\n" + "".join(f"  - {i}\n" for i in (*VIDEO_BEFORE, item))
+    first, _ = memory.saved_storages(cnncost.load_text(text), cnncost.Settings(batch=N), "cpu")
+    assert sum(first["x"].values()) == expected
 
 
 @pytest.mark.parametrize("activation, by_it, by_next", [
@@ -391,8 +411,9 @@ def test_saved_activations_equal_what_torchvisions_own_models_save(row):
     options = row["cnncost"].split()
     overrides = dict(o.split("=") for o in options[1::2]) if "--set" in options else {}
     overrides = {k: {"true": True, "false": False}.get(v, v) for k, v in overrides.items()}
+    size = tuple(int(d) for d in row["size"].split("x"))  # S, or T x H x W for a video clip
     settings = cnncost.Settings(batch=int(row["batch"]), dtype=row["dtype"], include_side="--side" in options,
-                                set=overrides, input=(3, int(row["size"]), int(row["size"])))
+                                set=overrides, input=(3, *size) if len(size) == 3 else (3, *size, *size))
     m = memory.analyze_memory(cnncost.load(row["model"], settings), settings, device_kind="cpu")
     assert m.saved_activation_bytes == int(row["saved_bytes"])
 

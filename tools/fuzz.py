@@ -95,6 +95,7 @@ KIND_ARGS = {
     "matmul": (), "einsum": ("equation",), "attention": ("causal", "scale"),
     "multihead_attention": ("heads", "bias"), "pixel_shuffle": ("factor",), "pixel_unshuffle": ("factor",),
     "class_token": (), "position_embedding": (),
+    "conv3d": ("out", "kernel", "stride", "padding", "dilation", "groups", "bias"), "global_avgpool3d": (),
     "instancenorm": ("eps", "affine"), "grn": ("eps", "channels_last"),
     "opaque": ("shape", "op", "params"),
 }

@@ -81,13 +81,14 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 # ---------------------------------------------------------------------------
 # Models
 
-def _published_models() -> list[tuple[str, int]]:
+def _published_models() -> list[tuple[str, tuple]]:
     """Every model of cnncost/data/published/torchvision.yaml, classification then segmentation, at the
     input size its published figures are for."""
     import yaml
 
     data = yaml.safe_load((ROOT / "cnncost" / "data" / "published" / "torchvision.yaml").read_text())
-    return [(name, meta["input"][1]) for section in ("models", "segmentation") for name, meta in data[section].items()]
+    return [(name, tuple(meta["input"])) for section in ("models", "segmentation")
+            for name, meta in data[section].items()]
 
 
 MODELS = _published_models()
@@ -643,7 +644,7 @@ def main(argv=None) -> int:
         rows: list = []
         notes: list[str] = []
         for name in names:
-            measure(name, lambda n=name: build_model(n), (3, sizes[name], sizes[name]), rows, notes, log)
+            measure(name, lambda n=name: build_model(n), sizes[name], rows, notes, log)
         for name, convention, params, _ in rows:
             if name in EXPECTED_PARAMS and params != EXPECTED_PARAMS[name]:
                 note = f"{name} {convention}: params {params}, not torchvision's {EXPECTED_PARAMS[name]}"

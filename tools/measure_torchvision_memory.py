@@ -36,6 +36,8 @@ MODELS = [
                                  "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "densenet121", "efficientnet_b0")),
     # ViT at 224, where its position embedding is built (vit_h_14: the SWAG_LINEAR model; its E2E weights are at 518)
     *((m, 224, {}, "") for m in ("vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14")),
+    # the video ResNets on a clip: the size is T x H x W, their weights' 16 frames of 112 x 112
+    *((m, "16x112x112", {}, "") for m in ("r3d_18", "mc3_18", "r2plus1d_18")),
 ]
 RUNS = [("float32", 2), ("bfloat16", 3)]
 
@@ -80,7 +82,8 @@ def main(argv=None) -> int:
         f"torchvision {version('torchvision')}",
         f"# machine: {platform.machine()}, CPU; regenerate: python tools/measure_torchvision_memory.py",
         "# each model: torchvision.models.get_model(name, weights=None, **keywords), .train(), .to(dtype); one forward",
-        "#   pass on torch.randn(batch, 3, S, S) under torch.autograd.graph.saved_tensors_hooks; saved_bytes is the",
+        "#   pass on torch.randn(batch, 3, S, S) (a video model's S is T x H x W: torch.randn(batch, 3, T, H, W))",
+        "#   under torch.autograd.graph.saved_tensors_hooks; saved_bytes is the",
         "#   total nbytes of the distinct storages saved, parameters and buffers left out",
         "# columns: model; dtype; batch; size (S); keywords; cnncost (the options that give cnncost the same",
         "#   structure); saved_bytes",
@@ -97,7 +100,8 @@ def main(argv=None) -> int:
         for dtype, batch in RUNS:
             torch.manual_seed(0)
             model = torchvision.models.get_model(name, weights=None, **keywords).train().to(getattr(torch, dtype))
-            x = torch.randn(batch, 3, size, size, dtype=getattr(torch, dtype))
+            dims = tuple(map(int, size.split("x"))) if isinstance(size, str) else (size, size)
+            x = torch.randn(batch, 3, *dims, dtype=getattr(torch, dtype))
             lines.append("\t".join((name, dtype, str(batch), str(size), repr(keywords), options,
                                     str(saved_bytes(model, x)))))
             print(lines[-1], file=sys.stderr)
