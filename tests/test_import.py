@@ -334,9 +334,18 @@ ONNX_CANNOT_YET = {
     n: "torch's TorchScript ONNX exporter refuses aten::_native_multi_head_attention, the fused kernel "
        "nn.MultiheadAttention runs in eval without grad"
     for n in ("vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14")}
+VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18")
+ONNX_CANNOT_YET.update({n: "the ONNX importer maps 2-D convolution, batch norm and pooling only: a 3-D Conv, a "
+                           "BatchNormalization on a 5-D tensor and a GlobalAveragePool of a video map are refused"
+                        for n in VIDEO})
+# the same, and why, for from_torch (strict: each must fail, so the entry goes once it passes)
+FROM_TORCH_CANNOT_YET = {n: "from_torch does not map nn.Conv3d, nn.BatchNorm3d or nn.AdaptiveAvgPool3d yet"
+                         for n in VIDEO}
 
 
-@pytest.mark.parametrize("name", zoo.names())
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=FROM_TORCH_CANNOT_YET[n]))
+    if n in FROM_TORCH_CANNOT_YET else n for n in zoo.names()])
 def test_zoo_round_trip_through_from_torch(name):
     torch = _torch()
     from cnncost.validate import smallest_input
