@@ -740,7 +740,8 @@ def validate_rf_graph(graph: Graph, settings: Settings | None = None, *, device:
                            time.perf_counter() - start, error)
 
     if len(graph.input_shape) != 3:
-        return result([], "receptive fields need a feature-map input")
+        return result([], "receptive fields need a CxHxW feature-map input (rf.py follows 2-D maps; a CxTxHxW "
+                          "video clip gives no field)")
     fields = {row.name: row.field for row in rf.receptive_fields(graph)}
     refuse_what_cannot_fit(graph, Settings(), device, outputs_held=3)  # every output kept, and its gradient
     net = build_module(graph, _linearised).to(device=device).eval()

@@ -534,17 +534,27 @@ def test_a_wrong_field_rule_is_caught(monkeypatch):
     assert check.cnncost == ((5, 7), (5, 7)) and check.torch == ((5, 9), (5, 9))
 
 
+# rf.py follows 2-D maps: the video models' clips (C x T x H x W) give no field, which validate --rf says
+VIDEO_MODELS = ("r3d_18", "mc3_18", "r2plus1d_18")
+
+
 def test_the_whole_zoos_fields_agree_with_torch_gradients():
-    out = subprocess.run([sys.executable, "-m", "cnncost", "validate", "--all", "--rf", "--smallest-input", "--device",
-                          "cpu", "--format", "json"], capture_output=True, text=True)
+    mapped = [name for name in zoo.names() if name not in VIDEO_MODELS]
+    out = subprocess.run([sys.executable, "-m", "cnncost", "validate", *mapped, "--rf", "--smallest-input",
+                          "--device", "cpu", "--format", "json"], capture_output=True, text=True)
     data = json.loads(out.stdout)
-    assert [m["model"] for m in data["models"]] == zoo.names()
+    assert [m["model"] for m in data["models"]] == mapped
     for m in data["models"]:
         assert m["error"] is None and m["layers"], (m["model"], m["error"])
         wrong = [(l["name"], c["figure"], c["cnncost"], c["torch"]) for l in m["layers"] for c in l["checks"]
                  if not c["ok"]]
         assert not wrong, (m["model"], wrong[:3])
     assert out.returncode == 0 and data["summary"]["mismatches"] == 0
+
+
+def test_a_video_model_has_no_field_to_validate_and_says_why():
+    result = checker.validate_rf_graph(cnncost.load("r3d_18", input=(3, 4, 32, 32)))
+    assert result.layers == () and "a CxTxHxW video clip gives no field" in result.error
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
