@@ -408,3 +408,15 @@ def test_a_sweep_fits_the_terminal_and_keeps_its_figures_whole():
     assert "4,231,976" in narrow
     whole = run(*args)  # piped: every column
     assert "Training peak" in whole and width_of(whole) > 70
+
+
+def test_a_video_map_shows_its_time_axis():
+    # R(2+1)D's stem: a 1x7x7 conv3d, stride 1x2x2, padding 0x3x3, on 16 frames of 112x112 (torchvision's
+    # R2Plus1dStem); the output keeps the 16 frames and halves height and width: 16x56x56, and 3 -> 45 channels
+    out = run("table", "r2plus1d_18", columns=200)
+    header = next(line for line in out.splitlines() if "Layer" in line)
+    stem = next(line for line in out.splitlines() if "stem.0" in line)
+    row = dict(zip([c.strip() for c in re.split("[┃]", header)], [c.strip() for c in re.split("[│]", stem)]))
+    assert (row["Layer"], row["Type"], row["Cin"], row["Cout"]) == ("stem.0", "conv3d", "3", "45")
+    assert (row["K"], row["S"], row["P"]) == ("1x7x7", "1x2x2", "0x3x3")
+    assert (row["H/W in"], row["H/W out"]) == ("16x112x112", "16x56x56")

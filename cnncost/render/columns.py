@@ -33,10 +33,14 @@ def _pair(value) -> str:
             value = (t, l)
         else:
             return ",".join(str(v) for v in value)
+    if len(value) == 3:  # a 3-D window: time, height, width
+        return str(value[0]) if len(set(value)) == 1 else "x".join(str(v) for v in value)
     return str(value[0]) if value[0] == value[1] else f"{value[0]}x{value[1]}"
 
 
 def _size(shape) -> str:
+    if len(shape) == 4:  # a video map: T x H x W
+        return "x".join(str(d) for d in shape[1:])
     if len(shape) != 3:
         return "-"
     return str(shape[1]) if shape[1] == shape[2] else f"{shape[1]}x{shape[2]}"
@@ -45,7 +49,7 @@ def _size(shape) -> str:
 def _channels(shape) -> str:
     """The features of a map or vector (its first axis) or of tokens (L x C: the last); '-' for other ranks
     (attention's heads x L x E)."""
-    if len(shape) in (1, 3):
+    if len(shape) in (1, 3, 4):  # a vector, a map, a video map (C x T x H x W)
         return str(shape[0])
     return str(shape[1]) if len(shape) == 2 else "-"
 
@@ -104,7 +108,7 @@ def share_places(rows, totals, most: int = 4) -> dict[str, int]:
 def kind_label(layer: LayerCost, folded=()) -> str:
     """The Type cell: the kind, its conv groups, the kinds folded into it, and whether it is a side output."""
     label = layer.type
-    groups = layer.args.get("groups", 1) if layer.type in ("conv", "conv_transpose") else 1
+    groups = layer.args.get("groups", 1) if layer.type in ("conv", "conv_transpose", "conv3d") else 1
     if groups != 1:
         label += f" g={groups}"
     for member in folded:
