@@ -411,6 +411,17 @@ def test_the_worked_convnext_block_gives_the_hand_count():
     assert report.totals.macs == 96 * 56 * 56 * 49 + 2 * 96 * 384 * 56 * 56 == 245_962_752
 
 
+def test_the_worked_video_block_gives_the_hand_count():
+    report = cnncost.analyze_text(_worked_example("r3d_block"), convention="torchvision")
+    rows = {r.name: r for r in report.layers}
+    assert rows["block.add"].output_shape == (128, 8, 28, 28)
+    assert rows["block.shortcut.conv"].args["stride"] == (2, 2, 2)
+    assert report.totals.params == 128 * 64 * 27 + 128 * 128 * 27 + 64 * 128 + 3 * 2 * 128 == 672_512
+    positions = 128 * 8 * 28 * 28  # output channels x T' x H' x W'
+    # equal to FlopCounterMode on torchvision's r3d_18().layer2[0] at 3x16x112x112 (measured: 4,213,178,368)
+    assert report.totals.macs == positions * (64 * 27 + 128 * 27 + 64) == 4_213_178_368
+
+
 def test_a_projection_shortcut_reads_its_stride_off_an_axis_longer_than_1():
     # found by tools/fuzz.py (F4): 4x1x4 -> 8x1x2 was refused, the stride read off the height alone (1 -> 1)
     text = ("input: [4, 1, 4]\nlayers:\n  - residual: {body: [{conv: {out: 8, kernel: 3, stride: 2, padding: 1}}], "
