@@ -417,3 +417,19 @@ class UnbindOfOne(nn.Module):
 def test_an_unbind_along_an_axis_of_one_is_the_tensor_itself():
     kinds = _imports_as_torch_runs(UnbindOfOne(), (3, 6, 6))
     assert "slice" not in kinds and kinds[0] == "conv" and kinds[-1] == "sigmoid"
+
+
+def test_a_video_network_imports_as_torch_runs_it():
+    # nn.Conv3d (strided, padded, grouped), nn.BatchNorm3d, nn.AdaptiveAvgPool3d(1): torchvision's video ResNets'
+    # modules on a C x T x H x W clip, given to from_torch with its batch (N, C, T, H, W)
+    model = nn.Sequential(nn.Conv3d(3, 8, (3, 5, 5), stride=(1, 2, 2), padding=(1, 2, 2), bias=False),
+                          nn.BatchNorm3d(8), nn.ReLU(),
+                          nn.Conv3d(8, 8, (3, 1, 1), stride=(2, 1, 1), padding=(1, 0, 0), groups=2),
+                          nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(8, 5))
+    shape = (3, 4, 10, 10)
+    graph = cnncost.from_torch(model.eval(), input=(1, *shape))
+    assert _cnncost_figures(graph) == _torch_figures(model, shape)
+    assert [n.kind for n in graph.nodes] == ["conv3d", "batchnorm", "relu", "conv3d", "global_avgpool3d", "flatten",
+                                             "linear"]
+    with pytest.raises(CnnCostError, match="adaptive average pooling of a video map to"):
+        cnncost.from_torch(nn.Sequential(nn.AdaptiveAvgPool3d(2)), input=(1, *shape))

@@ -462,7 +462,8 @@ class TorchImporter:
 
 
 def input_shape(input) -> tuple:
-    """The per-sample shape of what a torch user passes as the input: (N, C, H, W), (C, H, W), "3x224x224", a
+    """The per-sample shape of what a torch user passes as the input: (N, C, H, W), (C, H, W), (N, C, T, H, W) for a
+    video clip, "3x224x224", a
     tensor (its first axis the batch), or a one-element tuple of one of these. One line, never a tensor's repr."""
     if isinstance(input, torch.Tensor):
         if input.dim() < 2:
@@ -483,8 +484,9 @@ def input_shape(input) -> tuple:
         raise CnnCostError(f"input must be (N, C, H, W), (C, H, W), '3x224x224' or a tensor, not {what}")
     if len(input) > 8:
         raise CnnCostError(f"input has {len(input)} dimensions; at most 8")
-    # (N, C, H, W): a 4-D shape carries its batch, as torch.randn(1, 3, 224, 224).shape does
-    return tuple(input[1:]) if len(input) == 4 else tuple(input)
+    # (N, C, H, W): a 4-D shape carries its batch, as torch.randn(1, 3, 224, 224).shape does; so does a video
+    # clip's (N, C, T, H, W)
+    return tuple(input[1:]) if len(input) in (4, 5) else tuple(input)
 
 
 def import_module(module, input, name=None, partial=False) -> ImportedGraph:
@@ -536,7 +538,7 @@ def _attention_on_strided_inputs(graph) -> list:
 
 
 # a row of these kinds made by a leaf subclass of its torch.nn class is that module's own work
-_SUBCLASS_OF = {"conv": nn.Conv2d, "dwconv": nn.Conv2d, "conv_transpose": nn.ConvTranspose2d, "linear": nn.Linear,
+_SUBCLASS_OF = {"conv": nn.Conv2d, "dwconv": nn.Conv2d, "conv3d": nn.Conv3d, "conv_transpose": nn.ConvTranspose2d, "linear": nn.Linear,
                 "batchnorm": nn.modules.batchnorm._BatchNorm, "layernorm": nn.LayerNorm, "groupnorm": nn.GroupNorm,
                 "maxpool": nn.MaxPool2d, "avgpool": nn.AvgPool2d}
 
@@ -773,6 +775,23 @@ def _conv2d_module(imp, m, x):
         left, right, top, bottom = pad.padding
         args["padding"] = [top, bottom, left, right]
     return _conv_row(imp, x, m.out_channels, m.groups, args)
+
+
+def _conv3d_module(imp, m, x):
+    x = imp.plain(x)
+    if m.padding_mode != "zeros" or isinstance(m.padding, str):
+        raise Unmappable(f"padding {m.padding!r}, padding_mode={m.padding_mode!r}; cnncost's conv3d pads each axis "
+                         "with a number of zeros on both sides")
+    return imp.row("conv3d", {"out": m.out_channels, "kernel": list(m.kernel_size), "stride": list(m.stride),
+                              "padding": list(m.padding), "dilation": list(m.dilation), "groups": m.groups,
+                              "bias": m.bias is not None}, [x])
+
+
+def _adaptive3d_module(imp, m, x):
+    size = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size,) * 3
+    if any(s != 1 for s in size):
+        raise Unmappable(f"adaptive average pooling of a video map to {size}; cnncost has the global one (1) only")
+    return imp.row("global_avgpool3d", {}, [imp.plain(x)])
 
 
 def _conv2d_function(imp, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -1699,6 +1718,7 @@ MODULES = {
     nn.MaxPool2d: _maxpool_module, nn.AvgPool2d: _avgpool_module, nn.AdaptiveAvgPool2d: _adaptive_module,
     nn.AdaptiveMaxPool2d: _adaptive_max_module,
     nn.BatchNorm2d: _batchnorm_module, nn.BatchNorm1d: _batchnorm_module, nn.GroupNorm: _groupnorm_module,
+    nn.Conv3d: _conv3d_module, nn.BatchNorm3d: _batchnorm_module, nn.AdaptiveAvgPool3d: _adaptive3d_module,
     nn.LayerNorm: _layernorm_module, nn.LocalResponseNorm: _lrn_module,
     nn.ReLU: _unary_module("relu"), nn.ReLU6: _unary_module("relu6"),
     nn.LeakyReLU: _unary_module("leaky_relu", slope="negative_slope"), nn.ELU: _unary_module("elu", alpha="alpha"),
