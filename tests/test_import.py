@@ -662,14 +662,17 @@ def test_torchvision_models_imported_count_what_the_tools_printed():
                    "inception_v3": dict(aux_logits=True, init_weights=False)}.get(name, {})
         if segmentation:
             options = dict(weights_backbone=None, aux_loss=None if name.startswith("lraspp") else True)
-        build = getattr(torchvision.models.segmentation if segmentation else torchvision.models, name)
+        video = name in VIDEO
+        build = getattr(torchvision.models.segmentation if segmentation else
+                        torchvision.models.video if video else torchvision.models, name)
         if name.startswith("regnet"):  # its constructor computes widths with tensors: not on the meta device
             net = build(weights=None, **options)
         else:
             with torch.device("meta"):
                 net = build(weights=None, **options)
         size = 520 if segmentation else sizes.get(name, 224)
-        graph = cnncost.from_torch(net, input=(3, size, size), name=name)
+        # a video clip: 16 frames of 112x112, with its batch (N, C, T, H, W)
+        graph = cnncost.from_torch(net, input=(1, 3, 16, 112, 112) if video else (3, size, size), name=name)
         # Inception3 runs its auxiliary head in training only: its parameters are in no row, and a note says so
         missing = sum(p.numel() for p in net.AuxLogits.parameters()) if name == "inception_v3" else 0
         for (model, convention), (params, macs) in totals.items():
