@@ -464,7 +464,7 @@ def receptive_field(model, settings, fmt, output, local):
 
     graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
     emit(render_rf(graph.name, receptive_fields(graph, local=local), fmt, color=use_color(output),
-                   width=terminal_width(output), local=local), output, fmt)
+                   width=terminal_width(output), local=local, video=len(graph.input_shape) == 4), output, fmt)
 
 
 @main.command(name="latency")

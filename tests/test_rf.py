@@ -198,3 +198,14 @@ def test_rf_shows_only_options_that_change_it():
     assert "--local" in out and "--input" in out
     for unused in ("--batch", "--dtype", "--convention", "--side"):
         assert unused not in out
+
+
+def test_a_video_clip_gives_no_field_and_the_table_says_why():
+    rows = receptive_fields(cnncost.load("r3d_18", input=(3, 4, 32, 32)))
+    assert rows and all(r.field is None for r in rows)
+    out = subprocess.run([sys.executable, "-m", "cnncost", "rf", "r3d_18", "--format", "markdown"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "a CxTxHxW video clip, and the receptive-field analysis follows 2-D" in out.stdout
+    plain = subprocess.run([sys.executable, "-m", "cnncost", "rf", "resnet18", "--format", "markdown"],
+                           capture_output=True, text=True)
+    assert "video clip" not in plain.stdout

@@ -53,8 +53,12 @@ FOOTER = ("Unit i of a layer sees input pixels [i*stride - padding, i*stride - p
           "all within the one given, whose stride is a fraction (docs/receptive-field.md).")
 
 
+VIDEO_NOTE = ("No field is given: the input is a CxTxHxW video clip, and the receptive-field analysis follows 2-D "
+              "maps only.")
+
+
 def render_rf(model: str, rows: list, fmt: str, color: bool = False, width: int | None = None,
-              local: bool = False) -> str:
+              local: bool = False, video: bool = False) -> str:
     if fmt == "json":
         from ..report import versioned
         from .text import dumps_by_line
@@ -66,6 +70,8 @@ def render_rf(model: str, rows: list, fmt: str, color: bool = False, width: int 
         footer = [FOOTER, LOCAL_NOTE]
     else:
         footer = [FOOTER]
+    if video:
+        footer.append(VIDEO_NOTE)
     if fmt == "csv":
         import csv
 
