@@ -68,7 +68,7 @@ def _backward(graph: Graph, settings: Settings) -> tuple[dict, set]:
                                "with --freeze")
         return {}, set()
     from . import training
-    from .memory import check_trainable
+    from .training import check_trainable
 
     check_trainable(graph, settings)  # PyTorch refuses to train a batch norm that sees one value per channel
     frozen = training.frozen_layers(graph, settings.freeze)

@@ -129,7 +129,7 @@ def explain(graph: Graph, settings: Settings | None = None) -> Explanation:
 
 def _backward(graph: Graph, settings: Settings, counted) -> tuple:
     """Per convention that counts a backward pass, per kind: both gradients' MACs and the rules."""
-    from .memory import check_trainable
+    from .training import check_trainable
 
     check_trainable(graph, settings)
     frozen = training.frozen_layers(graph, settings.freeze)

@@ -31,6 +31,7 @@ from .results import Result
 from .graph import INPUT, Graph, Node, fast_constructor
 from .kinds import KINDS
 from .report import Settings
+from .training import check_trainable  # noqa: F401  (kept importable from here)
 # the rules, checked for every kind at 'import cnncost'; the names kept importable from here
 from .saved_rules import (_SAVED, INDEX_BYTES, MASK_BYTES, OUTPUT, SAVED_RULES, Context, _input,  # noqa: F401
                           _new, saved_rule)
@@ -346,21 +347,6 @@ def analyze_memory(graph: Graph, settings: Settings | None = None, *, mode: str 
     fits = tuple(fit(graph, settings, mode, optimizer, amp, device, memory, peak, totals, scale)
                  for device in devices)
     return memory if not fits else Memory(**{**_fields(memory), "devices": fits})
-
-
-def check_trainable(graph: Graph, settings: Settings):
-    """Batch norm in training needs more than one value per channel, or PyTorch refuses to run it. An ONNX file
-    whose batch norms were folded into its convs has lost what training saves for them."""
-    folded = "Batch norms folded into convolutions:"  # importers/builder.py FOLDED_BATCHNORM (importing it loads them)
-    if any(note.startswith(folded) for note in graph.notes):
-        raise CnnCostError("the ONNX file's batch norms were folded into its convolutions (see its note), so "
-                           "training memory would leave them out", hint="export it with torch.onnx.export(..., "
-                           "do_constant_folding=False), which keeps them, or import the module itself with "
-                           "cnncost.from_torch; --mode infer is exact")
-    for node in _running(graph, settings.include_side):
-        if node.kind == "batchnorm" and settings.batch * math.prod(node.input_shapes[0][1:]) == 1:
-            raise CnnCostError(f"batch norm '{node.name}' sees one value per channel at batch {settings.batch}, "
-                               "which PyTorch cannot train", layer=node.name, hint="use a batch of 2 or more")
 
 
 def _fields(memory: Memory) -> dict:

@@ -15,13 +15,18 @@ FlopCounterMode over a real ``loss.backward()``.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .conventions import CONVENTIONS, FAMILIES, Rule
 from .errors import CnnCostError
 from .graph import INPUT, Graph
 from .kinds import KINDS, register_check
+
+if TYPE_CHECKING:
+    from .report import Settings
 
 PASSES = ("forward", "train")
 
@@ -182,6 +187,23 @@ register_check("training", _check)  # every kind now, and each one defined later
 def training_forward(convention: str, kind) -> Rule | None:
     """How the convention counts the kind's forward in training, where that differs from inference; else None."""
     return rules_for(convention, kind).forward if convention in BACKWARD else None
+
+
+def check_trainable(graph: Graph, settings: Settings):
+    """Batch norm in training needs more than one value per channel, or PyTorch refuses to run it. An ONNX file
+    whose batch norms were folded into its convs has lost what training saves for them."""
+    folded = "Batch norms folded into convolutions:"  # importers/builder.py FOLDED_BATCHNORM (importing it loads them)
+    if any(note.startswith(folded) for note in graph.notes):
+        raise CnnCostError("the ONNX file's batch norms were folded into its convolutions (see its note), so "
+                           "training memory would leave them out", hint="export it with torch.onnx.export(..., "
+                           "do_constant_folding=False), which keeps them, or import the module itself with "
+                           "cnncost.from_torch; --mode infer is exact")
+    for node in graph.nodes:
+        if node.side and not settings.include_side:
+            continue
+        if node.kind == "batchnorm" and settings.batch * math.prod(node.input_shapes[0][1:]) == 1:
+            raise CnnCostError(f"batch norm '{node.name}' sees one value per channel at batch {settings.batch}, "
+                               "which PyTorch cannot train", layer=node.name, hint="use a batch of 2 or more")
 
 
 def counts_backward(convention: str) -> bool:
