@@ -9,6 +9,7 @@ import pytest
 import cnncost
 from cnncost import memory
 from cnncost.errors import CnnCostError
+from tests.helpers import saved_bytes
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -23,17 +24,7 @@ def torch_figures(module, shape, batch=2):
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         out = module.eval()(x)
-    excluded = {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
-    storages = {}
-
-    def pack(t):
-        if t.untyped_storage().data_ptr() not in excluded:
-            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        kept = module.train()(torch.randn(batch, *shape))  # noqa: F841  (alive while the storages are counted)
-        saved = sum(storages.values())
+    saved = saved_bytes(module.train(), torch.randn(batch, *shape))
     module.eval()
     return {"params": sum(p.numel() for p in module.parameters()), "macs": counter.get_total_flops() // 2,
             "output": tuple(out.shape[1:]), "saved": saved}

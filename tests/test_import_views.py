@@ -11,23 +11,10 @@ import pytest
 import cnncost
 from cnncost import memory
 from cnncost.errors import CnnCostError
+from tests.helpers import saved_bytes
 
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
-
-
-def _saved_bytes(model, x) -> int:
-    """The distinct storages autograd saves in one forward pass, parameters and buffers left out."""
-    excluded = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
-    storages: dict = {}
-
-    def pack(t):
-        storages.setdefault(t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        output = model(x)  # noqa: F841  (what it saved stays alive until counted)
-        return sum(n for ptr, n in storages.items() if ptr not in excluded)
 
 
 def _torch_figures(model, shape) -> dict:
@@ -36,7 +23,7 @@ def _torch_figures(model, shape) -> dict:
     torch.manual_seed(0)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         out = model.eval()(torch.randn(1, *shape))
-    saved = _saved_bytes(model.train(), torch.randn(2, *shape))
+    saved = saved_bytes(model.train(), torch.randn(2, *shape))
     model.eval()
     return {"params": sum(p.numel() for p in model.parameters()), "macs": counter.get_total_flops() // 2,
             "saved": saved, "shape": tuple(out.shape[1:])}

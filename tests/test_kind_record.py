@@ -12,6 +12,7 @@ import cnncost  # noqa: E402
 from cnncost import conventions, explain, kinds, latency, memory, rf, validate as checker  # noqa: E402
 from cnncost import devices  # noqa: E402
 from cnncost.kinds import KINDS  # noqa: E402
+from tests.helpers import saved_bytes  # noqa: E402
 
 # Softplus: one aten op (softplus), whose backward keeps its input (softplus_backward(grad, self, ...)).
 RECORD = dict(shape=lambda a, ins: ins[0], build=lambda t, a, ins, out: t.nn.Softplus(),
@@ -126,17 +127,6 @@ def test_in_place_activations_imported_from_torch_save_what_torch_saves():
                           nn.Conv2d(8, 8, 3, padding=1), nn.ELU(inplace=True), nn.Conv2d(8, 4, 1))
     graph = cnncost.from_torch(model, input=(3, 16, 16))
     assert [n.args.get("inplace") for n in graph.nodes if n.kind in ("leaky_relu", "elu")] == [True, True]
-    params = {p.untyped_storage().data_ptr() for p in [*model.parameters(), *model.buffers()]}
-    saved = {}
-
-    def pack(t):
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in params:
-            saved[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    x = torch.randn(2, 3, 16, 16)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model.train()(x)
+    measured = saved_bytes(model.train(), torch.randn(2, 3, 16, 16))
     first, _ = memory.saved_storages(graph, cnncost.Settings(batch=2))
-    assert sum(sum(mine.values()) for mine in first.values()) == sum(saved.values())
+    assert sum(sum(mine.values()) for mine in first.values()) == measured

@@ -17,6 +17,7 @@ from cnncost.cli import main
 from cnncost.devices import Device
 from cnncost.errors import CnnCostError
 from cnncost.kinds import KINDS
+from tests.helpers import saved_bytes
 
 N, B = 2, 4  # batch, float32 bytes
 C, H, W = 8, 6, 6
@@ -425,18 +426,7 @@ def test_channel_dropout_imported_from_torch_saves_what_torch_saves():
     nn = torch.nn
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Dropout2d(0.2), nn.Conv2d(8, 4, 1)).train()
-    x = torch.randn(N, 3, 10, 10)
-    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    storages = {}
-
-    def pack(t):
-        if t.untyped_storage().data_ptr() not in weights:
-            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = model(x)  # noqa: F841  (alive until counted)
-        measured = sum(storages.values())
+    measured = saved_bytes(model, torch.randn(N, 3, 10, 10))
     # by hand: the input (conv 1), the ReLU's output (8x8x8), the noise (8 per sample), the dropout's output (conv 2)
     assert measured == N * (3 * 10 * 10 + 8 * 8 * 8 + 8 + 8 * 8 * 8) * B
     graph = cnncost.from_torch(model.eval(), input=(N, 3, 10, 10))

@@ -15,6 +15,7 @@ import pytest
 
 import cnncost
 from cnncost import memory
+from tests.helpers import saved_bytes
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
@@ -143,17 +144,7 @@ def _torch_figures(module):
 
 
 def _torch_saved_bytes(module, batch=2) -> int:
-    parameters = {p.untyped_storage().data_ptr() for p in module.parameters()}
-    storages = {}
-
-    def pack(t):
-        if t.untyped_storage().data_ptr() not in parameters:
-            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = module.train()(torch.randn(batch, *SHAPE))  # noqa: F841  (alive while the count is read)
-        return sum(storages.values())
+    return saved_bytes(module.train(), torch.randn(batch, *SHAPE), buffers=False)
 
 
 @pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])

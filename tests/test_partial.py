@@ -14,6 +14,7 @@ import pytest
 
 import cnncost
 from cnncost.errors import CnnCostError
+from tests.helpers import saved_bytes
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -210,17 +211,7 @@ def test_in_place_activations_are_recorded_and_train_as_torch_saves():
     module = InPlace()
     graph = cnncost.from_torch(module, input=(2, 3, 16, 16))
     assert [n.args.get("inplace") for n in graph.nodes if n.kind in ("leaky_relu", "elu", "relu")] == [True] * 3
-    parameters = {t.untyped_storage().data_ptr() for t in module.parameters()}
-    storages = {}
-
-    def pack(t):
-        if t.untyped_storage().data_ptr() not in parameters:
-            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = module.train()(torch.randn(2, 3, 16, 16))  # noqa: F841  (alive while the count is read)
-        measured = sum(storages.values())
+    measured = saved_bytes(module.train(), torch.randn(2, 3, 16, 16))
     settings = cnncost.Settings(batch=2)
     assert memory.analyze_memory(graph, settings, device_kind="cpu").saved_activation_bytes == measured
 
