@@ -879,6 +879,7 @@ class Expander:
                 sc = start
             else:
                 sc_scope = inner.child("shortcut", start)
+                stride: int | list  # per axis for a video map's conv3d
                 if shortcut == "projection" and len(x) == 4:  # a video map: a 1x1x1 conv3d (torchvision's R3D)
                     kind, stride = "conv3d", self._shortcut_stride_3d(x, y, args)
                 else:

@@ -181,6 +181,11 @@ def _no_window(a, ins, out):
     return ()
 
 
+def _required(*_):
+    """The default of a rule that define() requires (RULES): a defined kind never has it."""
+    raise AssertionError("a kind without this rule is refused by define()")
+
+
 class Measure:
     """How validation reads one quantity off torch: ``read(seen)`` for the whole batch, and what that is.
 
@@ -209,7 +214,7 @@ class LayerKind:
     category: str  # conv | linear | pool | norm | activation | elementwise | reshape | other
     doc: str
     args: tuple = ()
-    shape: Callable = None  # (args, input shapes) -> output shape
+    shape: Callable = _required  # (args, input shapes) -> output shape
     params: Callable = _zero  # learnable parameters
     buffers: Callable = _zero  # non-trainable floating-point state (BN running statistics)
     macs: Callable = _zero  # multiply-accumulates per sample, bias excluded
@@ -218,8 +223,8 @@ class LayerKind:
     inputs: str = "one"  # "one" or "many"
     inplace: bool = False  # computed in place at inference: allocates no activation memory
     calls: tuple = ("module", "function")  # how a reference implementation may run it; the first is the default
-    resolve: Callable = None  # (args, input shapes) -> args: what depends on the input (padding "same")
-    build: Callable = None  # (torch_backend, args, input shapes, output shape) -> torch.nn.Module
+    resolve: Callable | None = None  # (args, input shapes) -> args: what depends on the input (padding "same")
+    build: Callable = _required  # (torch_backend, args, input shapes, output shape) -> torch.nn.Module
     measure: dict = field(default_factory=dict)  # quantity -> Measure; validate.py has the defaults
     formulas: dict = field(default_factory=dict)  # output, params, macs: for the docs' table
     # The analyses' rules, each the name of an entry in that analysis's table or a function of the kind's own.

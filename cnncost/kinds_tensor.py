@@ -12,6 +12,7 @@ cnncost's figures are per sample.
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 from .errors import CnnCostError
 from .kinds import (Arg, Measure, _optional, _same_shape, boolean, choice, define, format_shape, integer, number,
@@ -166,8 +167,10 @@ BINARY_OPS = ("add", "sub", "mul", "div", "pow", "maximum", "minimum")
 def _binary(m, x, y):
     import torch
 
-    return {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow,
-            "maximum": torch.maximum, "minimum": torch.minimum}[m.kind](x, y)
+    functions: dict[str, Callable[..., Any]] = {
+        "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow,
+        "maximum": torch.maximum, "minimum": torch.minimum}
+    return functions[m.kind](x, y)
 
 
 def _binary_saved(node, ctx):
@@ -221,7 +224,9 @@ def _param_shape(a, shapes):
 def _param(m, x):
     import torch
 
-    return {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div}[m.kind](x, m.value)
+    functions: dict[str, Callable[..., Any]] = {"add": torch.add, "sub": torch.sub, "mul": torch.mul,
+                                                "div": torch.div}
+    return functions[m.kind](x, m.value)
 
 
 def _build_param(t, a, ins, out):
@@ -636,7 +641,7 @@ def _einsum_parts(equation: str, shapes):
     if len(batch) != 1 or any(not s for s in letters):
         raise CnnCostError(f"einsum equation '{equation}' needs every operand and the output to start with the "
                            "batch letter")
-    sizes = {}
+    sizes: dict[str, int] = {}  # per letter
     for ops_, shape in zip(operands, shapes):
         if len(ops_) != len(shape) + 1:
             raise CnnCostError(f"einsum operand '{ops_}' has {len(ops_)} axes, its input {len(shape) + 1} "

@@ -778,14 +778,16 @@ def test_stochastic_depth_drops_whole_samples_in_training():
 
 def test_a_name_that_is_both_a_layer_and_a_group_is_refused():
     # the expander refuses it before a module tree is ever built
-    text = "input: [3, 8, 8]\nlayers:\n  - conv: {name: a, out: 4, kernel: 1}\n  - sequence: {name: a, layers: [relu]}\n"
+    text = ("input: [3, 8, 8]\nlayers:\n  - conv: {name: a, out: 4, kernel: 1}\n"
+            "  - sequence: {name: a, layers: [relu]}\n")
     with pytest.raises(CnnCostError, match="cannot also name a group"):
         cnncost.to_torch(graph_of(text))
 
 
 def test_fields_after_a_pad_layer_are_probed_inside_the_image():
     # found by tools/fuzz.py (F3): unit 0 after a pad layer lies in its constant border, which reads no pixel
-    text = "input: [1, 30, 30]\nlayers:\n  - conv: {out: 1, kernel: 3, padding: 1}\n  - pad: {padding: 1}\n  - dropout\n"
+    text = ("input: [1, 30, 30]\nlayers:\n  - conv: {out: 1, kernel: 3, padding: 1}\n  - pad: {padding: 1}\n"
+            "  - dropout\n")
     result = checker.validate_rf_graph(graph_of(text))
     # the conv (30x30, before the pad) at its corner and centre; after the pad (32x32) the centre only
     assert failed(result) == [] and [(l.name, [c.figure for c in l.checks]) for l in result.layers] == [

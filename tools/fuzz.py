@@ -386,7 +386,6 @@ class NetGen:
 
     def vec_prim(self, shape):
         rng = self.rng
-        n = shape[1]
         r = rng.random()
         if r < 0.35:
             out = rng.randint(1, 16)
@@ -1315,7 +1314,8 @@ def gen_extends(rng) -> Case:
             files[f"f{j}.yaml"] = f"extends: f{j - 1}.yaml\n".encode()
         model = f"f{n - 1}.yaml"
     elif kind == 3:
-        files["m.yaml"] = encode(f"extends: {scalar(rng.choice(('missing.yaml', 'nosuch', 'resnet', 'alexnett', '', 'sub/', '../x.yaml', '/nonexistent/x.yaml')), rng)}\n")
+        bases = ('missing.yaml', 'nosuch', 'resnet', 'alexnett', '', 'sub/', '../x.yaml', '/nonexistent/x.yaml')
+        files["m.yaml"] = encode(f"extends: {scalar(rng.choice(bases), rng)}\n")
         model = "m.yaml"
     elif kind == 4:
         files["m.yaml"] = encode(f"extends: {flow(rng.choice((5, [1, 2], {'a': 1}, None, True, 1.5)), rng)}\n"
@@ -1334,7 +1334,8 @@ def gen_extends(rng) -> Case:
         files["m.yaml"] = b"extends: dir.yaml\n"
         model = "m.yaml"
     elif kind == 8:  # base with choices, derived overriding the default
-        files["base.yaml"] = b"input: [3, 16, 16]\nparams: {k: {default: 3, choices: [1, 3]}}\nlayers:\n  - conv: {out: 4, kernel: $k}\n"
+        files["base.yaml"] = (b"input: [3, 16, 16]\nparams: {k: {default: 3, choices: [1, 3]}}\n"
+                              b"layers:\n  - conv: {out: 4, kernel: $k}\n")
         files["m.yaml"] = encode(f"extends: base.yaml\nparams: {{k: {rng.choice((1, 3, 5, 'x'))}}}\n")
         model = "m.yaml"
     elif kind == 9:  # extends with a symlink loop
@@ -2057,7 +2058,7 @@ def gen_check_model_file(rng) -> Case:
         argv.append("--explain")
     if rng.random() < 0.1:
         argv = ["check", "--model-file", rng.choice((f"{name}=missing.yaml", "=m.yaml", f"{name}=", "junk",
-                                                     f"nosuchmodel=m.yaml"))]
+                                                     "nosuchmodel=m.yaml"))]
     return Case("check_model_file", argv, {"m.yaml": data}, companion=["table", "m.yaml", "--format", "json"],
                 note=name)
 
@@ -2247,7 +2248,8 @@ def gen_big_inputs(rng) -> Case:
     elif r == 3:
         text = "input: [3, 8, 8]\nlayers: [" + "relu," * (size // 5) + "relu]\n"
     else:
-        text = "input: [3, 8, 8]\nparams: {" + ", ".join(f"p{j}: {j}" for j in range(size // 12)) + "}\nlayers: [relu]\n"
+        text = ("input: [3, 8, 8]\nparams: {" + ", ".join(f"p{j}: {j}" for j in range(size // 12))
+                + "}\nlayers: [relu]\n")
     where = rng.randrange(3)
     if where == 0:
         return Case("big_inputs", ["table", "net.yaml", "--format", "json"], {"net.yaml": text.encode()},

@@ -14,11 +14,13 @@ import math
 
 from .values import Unmappable, dims_text
 
+Row = tuple[str, dict]  # (kind, args): the row a pattern becomes
+
 # what a constant first in the source means: 3 - x is rsub, 3 / x rdiv; + * max min commute
 _REVERSED = {"add": "add", "mul": "mul", "maximum": "maximum", "minimum": "minimum", "sub": "rsub", "div": "rdiv"}
 
 
-def with_number(op: str, value, number_first: bool = False) -> tuple:
+def with_number(op: str, value, number_first: bool = False) -> Row:
     """``x op value`` (or ``value op x``): a scalar row."""
     if number_first:
         if op not in _REVERSED:
@@ -27,7 +29,7 @@ def with_number(op: str, value, number_first: bool = False) -> tuple:
     return "scalar", {"op": op, "value": value}
 
 
-def with_tensor(op: str, dims, shape, tensor_first: bool = False, learnable: bool = True) -> tuple:
+def with_tensor(op: str, dims, shape, tensor_first: bool = False, learnable: bool = True) -> Row:
     """``x op p`` with a tensor ``p`` of ``dims`` that broadcasts to the activation's full ``shape`` without
     changing it: a param row whose per-sample shape is ``dims`` without the batch axis and leading ones."""
     dims = tuple(int(d) for d in dims)
@@ -48,7 +50,7 @@ def with_tensor(op: str, dims, shape, tensor_first: bool = False, learnable: boo
     return "param", {"op": op, "shape": sample or [1], "learnable": bool(learnable)}
 
 
-def with_activation(op: str, shape_a, shape_b) -> tuple:
+def with_activation(op: str, shape_a, shape_b) -> Row:
     """Two activations (full shapes): an add of equal shapes and any mul are cnncost's add and mul (a
     squeeze-and-excitation's x * scale broadcasts), the rest binary. Both have the batch first, so tensors of
     different ranks would line the batch axis up with another: refused."""
@@ -60,7 +62,7 @@ def with_activation(op: str, shape_a, shape_b) -> tuple:
     return "binary", {"op": op}
 
 
-def view(shape, target) -> tuple | None:
+def view(shape, target) -> Row | None:
     """A reshape (view, flatten, squeeze, unsqueeze) of ``shape`` to ``target``, both with the batch first."""
     shape, target = tuple(shape), tuple(target)
     if target == shape:
@@ -89,7 +91,7 @@ def _split_axis(shape, target) -> int | None:
     return None
 
 
-def permutation(perm, shape) -> tuple | None:
+def permutation(perm, shape) -> Row | None:
     """A transpose or permute of a ``shape`` tensor by ``perm`` (all axes, the batch's included)."""
     perm = [p % len(shape) for p in perm]
     if perm == list(range(len(shape))):
@@ -104,7 +106,7 @@ def permutation(perm, shape) -> tuple | None:
     return "permute", {"dims": perm}
 
 
-def part(shape, dim: int, start: int, end: int, step: int = 1) -> tuple | None:
+def part(shape, dim: int, start: int, end: int, step: int = 1) -> Row | None:
     """``x[..., start:end:step]`` along ``dim`` (indices already clamped to the axis): a channel_split where it
     is one of equal channel parts (cnncost's own kind for it), else a slice."""
     dim %= len(shape)
@@ -126,7 +128,7 @@ def part(shape, dim: int, start: int, end: int, step: int = 1) -> tuple | None:
     return "slice", args
 
 
-def split(shape, dim: int, sizes) -> list:
+def split(shape, dim: int, sizes) -> list[Row | None]:
     """``torch.split(x, sizes, dim)`` / ONNX Split: one row per piece, in order."""
     dim %= len(shape)
     if sum(sizes) != shape[dim] or min(sizes) < 1:
@@ -138,7 +140,7 @@ def split(shape, dim: int, sizes) -> list:
     return rows
 
 
-def reduction(op: str, dims, shape, keepdim: bool) -> tuple:
+def reduction(op: str, dims, shape, keepdim: bool) -> Row:
     """A sum, mean, amax, amin or 2-norm over ``dims`` (None: every axis). A mean over H and W of a map is
     cnncost's global average pool, as torch's x.mean((2, 3)) (the caller keeps or drops the 1x1)."""
     rank = len(shape)
@@ -150,14 +152,14 @@ def reduction(op: str, dims, shape, keepdim: bool) -> tuple:
     return "reduce", {"op": op, "dims": dims, "keepdim": bool(keepdim)}
 
 
-def concatenation(shapes, dim: int) -> tuple:
+def concatenation(shapes, dim: int) -> Row:
     dim %= len(shapes[0])
     if dim == 0:
         raise Unmappable("a concatenation along the batch axis")
     return "concat", ({} if dim == 1 else {"dim": dim})
 
 
-def softmax(shape, dim: int) -> tuple:
+def softmax(shape, dim: int) -> Row:
     dim %= len(shape)
     if dim == 0:
         raise Unmappable("a softmax over the batch axis")

@@ -27,6 +27,7 @@ import os
 import re
 import struct
 from collections import Counter
+from typing import Any, Mapping
 
 from ..errors import CnnCostError, Location
 from ..graph import INPUT
@@ -124,7 +125,7 @@ class BatchMoved(Pending):
         super().__init__(node)
         self.src, self.perm = src, list(perm)
         self.shape = tuple(src.shape[p] for p in perm)
-        self.moved = None  # the permute row with the batch first and the picked axis second
+        self.moved: Act | None = None  # the permute row with the batch first and the picked axis second
 
     def make(self, imp):
         raise Unmappable(f"transposes {_dims(self.src.shape)} by {self.perm}, which moves the batch axis; cnncost "
@@ -138,7 +139,8 @@ class BatchMoved(Pending):
         if self.moved is None:
             step = lowering.permutation([0, axis, *rest[1:]], self.src.shape)
             self.moved = self.src if step is None else imp.row(*step, [self.src], self.node)
-        part = imp.row(*lowering.part(self.moved.shape, 1, index, index + 1), [self.moved], node)
+        lowered = lowering.part(self.moved.shape, 1, index, index + 1)  # None: an axis of 1, the part is all of it
+        part = self.moved if lowered is None else imp.row(*lowered, [self.moved], node)
         picked = Reshaped(node, part, part.shape[:1] + part.shape[2:])
         return Picked(node, picked) if keep_axis else picked
 
@@ -238,7 +240,9 @@ def _is_all(const, value) -> bool:
 
 def _is(const, value, tolerance=1e-6) -> bool:
     values = const.known() if const.size <= 4 else None
-    return bool(values) and all(abs(float(v) - value) <= tolerance * max(1.0, abs(value)) for v in values)
+    if not values:
+        return False
+    return all(abs(float(v) - value) <= tolerance * max(1.0, abs(value)) for v in values)
 
 
 def short_float(value: float) -> float:
@@ -265,7 +269,7 @@ class OnnxImporter:
         self.builder = Builder(self.values[data].shape[1:], path)
         self.row_of_node: dict = {}  # for the Add after a MatMul
         self.walked: set = set()
-        self.inferred = None  # value_info from onnx's shape inference, where the file has none of its own
+        self.inferred: dict | None = None  # value_info from onnx's shape inference, where the file has none of its own
         self.permuted: dict = {}  # id(row) -> the permute row of its channels-last view
         self.says_kinds = any(i.input_kind for i in graph.value_info.values())  # torch's dynamo exporter's files
 
@@ -412,7 +416,8 @@ class OnnxImporter:
         """Note the refusal, and go on with the shapes the file gives its outputs (value_info), so that one pass
         lists every operator cnncost cannot map, and --partial has a row of that shape."""
         infos = self.model.graph.value_info
-        outs, unknown = [], []
+        outs: list = []  # per output: an Opaque, or UNKNOWN where its shape is not known
+        unknown = []
         for name in node.outputs:
             info = infos.get(name) or next((o for o in self.model.graph.outputs if o.name == name), None)
             dims = info.dims if info is not None else None
@@ -812,6 +817,7 @@ class OnnxImporter:
             raise Unmappable(f"a softmax over axes {axis}.. of {_dims(x.shape)} together (opset {opset})")
         return self.row(*lowering.softmax(x.shape, axis), [x], node)
 
+    @staticmethod
     def _unary_op(op):
         def handler(self, node, ins):
             return self._unary("unary", node, ins, op=op)
@@ -1140,8 +1146,8 @@ class OnnxImporter:
                 and x.shape[3] == x.shape[5] and x.shape == (*x.src.shape[:2], x.src.shape[2] // x.shape[3],
                                                              x.shape[3], x.src.shape[3] // x.shape[3], x.shape[3]):
             return Unshuffled(node, x, x.shape[3], [x.shape[p] for p in perm])
-        if isinstance(x, Reshaped) and x.shape[0] != x.src.shape[0] and perm[0] == 0 and _merged_axes(x):
-            return Folded(node, x.src, _merged_axes(x), perm, [x.shape[p] for p in perm])
+        if isinstance(x, Reshaped) and x.shape[0] != x.src.shape[0] and perm[0] == 0 and (merged := _merged_axes(x)):
+            return Folded(node, x.src, merged, perm, [x.shape[p] for p in perm])
         x = self.plain(x, node, nhwc_ok=True)
         if perm[0] != 0 and not x.nhwc:
             return BatchMoved(node, x, perm)
@@ -1149,6 +1155,8 @@ class OnnxImporter:
             perm = [(0, 2, 3, 1)[p] for p in perm]
             x = Act(x.row, (x.shape[0], x.shape[3], x.shape[1], x.shape[2]))
         step = lowering.permutation(perm, x.shape)
+        if step is None:  # the identity (returned above already)
+            return x
         if len(x.shape) >= 3 and step == ("transpose", {"dim0": len(x.shape) - 2, "dim1": len(x.shape) - 1}):
             return Attending(node, "keys", [x.shape[p] for p in perm], [x], step, k=x)  # k^T, if q @ k^T follows
         return self.row(*step, [x], node)
@@ -1208,7 +1216,8 @@ class OnnxImporter:
         act = self.plain(x, node)
         for axis in changed:
             r = ranges[axis]
-            act = self.row(*lowering.part(act.shape, axis, r.start, r.stop, r.step), [act], node)
+            step = lowering.part(act.shape, axis, r.start, r.stop, r.step)  # not None: the axis changes
+            act = act if step is None else self.row(*step, [act], node)
         return act
 
     def op_Pad(self, node, ins):
@@ -1239,7 +1248,7 @@ class OnnxImporter:
         modes = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
         if mode not in modes:
             raise Unmappable(f"pad mode {mode}")
-        args = {"padding": [begin[2], end[2], begin[3], end[3]], "mode": modes[mode]}
+        args: dict[str, Any] = {"padding": [begin[2], end[2], begin[3], end[3]], "mode": modes[mode]}
         if mode == "constant":
             args["value"] = short_float(value) if isinstance(value, float) else value
         return self.row("pad", args, [x], node)
@@ -1269,7 +1278,7 @@ class OnnxImporter:
         modes = {"nearest": "nearest", "linear": "bilinear", "bilinear": "bilinear"}
         if mode not in modes:
             raise Unmappable(f"resize mode {mode}; cnncost has nearest and bilinear")
-        args = {"mode": modes[mode]}
+        args: dict[str, Any] = {"mode": modes[mode]}
         if args["mode"] == "bilinear":
             args["align_corners"] = transform == "align_corners"
         if sizes is not None and len(sizes) == 4:
@@ -1542,7 +1551,7 @@ def _read(path: str):
     return model
 
 
-def load_onnx(path, input_shape: tuple | None = None, overrides: dict | None = None,
+def load_onnx(path, input_shape: tuple | None = None, overrides: Mapping[str, Any] | None = None,
               partial: bool = False) -> ImportedGraph:
     """The network in an ONNX file, as a cnncost graph (``input_shape``: per sample, instead of the file's)."""
     path = os.fspath(path)

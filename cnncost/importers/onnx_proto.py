@@ -56,11 +56,12 @@ class Tensor:
     __slots__ = ("name", "dims", "data_type", "_raw", "_typed", "external", "external_data")
 
     def __init__(self):
-        self.name, self.dims, self.data_type = "", (), FLOAT
+        self.name, self.data_type = "", FLOAT
+        self.dims: tuple[int, ...] = ()
         self._raw = None  # bytes, when kept
         self._typed = None  # the values of float_data, int64_data, ... when the file uses them
         self.external = False
-        self.external_data = {}  # location, offset, length: where an external tensor's bytes are
+        self.external_data: dict[str, str] = {}  # location, offset, length: where an external tensor's bytes are
 
     @property
     def size(self) -> int:
@@ -138,7 +139,8 @@ class Model:
     __slots__ = ("ir_version", "opsets", "producer", "graph", "functions")
 
     def __init__(self):
-        self.ir_version, self.opsets, self.producer, self.graph, self.functions = 0, {}, "", None, 0
+        self.ir_version, self.opsets, self.producer, self.functions = 0, {}, "", 0
+        self.graph = GraphProto()  # the file's: parse() refuses a file without one
 
 
 # --- the wire format ---
@@ -178,9 +180,10 @@ _MODEL = {1: (0,), 2: (2,), 3: (2,), 7: (2,), 8: (2,)}
 _OPSET = {1: (2,), 2: (0,)}
 
 
-def _fields(buf, pos, end, schema):
+def _fields(buf, span: tuple[int, int], schema):
     """(field number, wire type, value) of each field in buf[pos:end]; a length-delimited value is its
     (start, end) and a fixed one its bytes' position. ``schema``: the wire types of the fields cnncost reads."""
+    pos, end = span
     left = _fields_left
     while pos < end:
         left[0] -= 1
@@ -239,7 +242,7 @@ def _floats(buf, wire, value, into: list, code="f", size=4):
         into.extend(struct.unpack(f"<{code}", buf[value:value + size]))
 
 
-_TOO_MANY = []  # the typed values of a tensor too large to keep
+_TOO_MANY: list = []  # the typed values of a tensor too large to keep
 _VARINT_ENDS = bytes(range(128, 256))
 
 
@@ -259,7 +262,7 @@ def _tensor(buf, span) -> Tensor:
     t = Tensor()
     dims: list = []
     typed: list | None = None
-    for number, wire, value in _fields(buf, *span, _TENSOR):
+    for number, wire, value in _fields(buf, span, _TENSOR):
         if number == 1:
             _ints(buf, wire, value, dims)
         elif number == 2:
@@ -280,7 +283,7 @@ def _tensor(buf, span) -> Tensor:
             else:
                 _ints(buf, wire, value, typed)
         elif number == 13:  # external_data: StringStringEntryProto
-            entry = {n: _text(buf, v) for n, _, v in _fields(buf, *value, _ENTRY)}
+            entry = {n: _text(buf, v) for n, _, v in _fields(buf, value, _ENTRY)}
             if 1 in entry:
                 t.external_data[entry[1]] = entry.get(2, "")
         elif number == 14:
@@ -296,7 +299,7 @@ def _tensor(buf, span) -> Tensor:
 def _sparse_tensor(buf, span) -> Tensor:
     t = Tensor()
     dims: list = []
-    for number, wire, value in _fields(buf, *span, _SPARSE):
+    for number, wire, value in _fields(buf, span, _SPARSE):
         if number == 1:
             values = _tensor(buf, value)
             t.name, t.data_type = values.name, values.data_type
@@ -308,28 +311,28 @@ def _sparse_tensor(buf, span) -> Tensor:
 
 def _value_info(buf, span) -> ValueInfo:
     info = ValueInfo()
-    for number, wire, value in _fields(buf, *span, _VALUE_INFO):
+    for number, _wire, value in _fields(buf, span, _VALUE_INFO):
         if number == 1:
             info.name = _text(buf, value)
         elif number == 2:  # TypeProto
-            for n2, _, v2 in _fields(buf, *value, _TYPE):
+            for n2, _, v2 in _fields(buf, value, _TYPE):
                 if n2 == 1:  # tensor_type
-                    for n3, _, v3 in _fields(buf, *v2, _TENSOR_TYPE):
+                    for n3, _, v3 in _fields(buf, v2, _TENSOR_TYPE):
                         if n3 == 1:
                             info.elem_type = v3
                         elif n3 == 2:  # TensorShapeProto
                             info.dims = []
-                            for n4, _, v4 in _fields(buf, *v3, _SHAPE):
+                            for n4, _, v4 in _fields(buf, v3, _SHAPE):
                                 if n4 == 1:  # Dimension
-                                    dim = None
-                                    for n5, w5, v5 in _fields(buf, *v4, _DIMENSION):
+                                    dim: int | str | None = None
+                                    for n5, _, v5 in _fields(buf, v4, _DIMENSION):
                                         if n5 == 1:
                                             dim = _signed(v5)
                                         elif n5 == 2:
                                             dim = _text(buf, v5)
                                     info.dims.append(dim)
         elif number == 4:  # metadata_props: StringStringEntryProto
-            entry = {n: _text(buf, v) for n, _, v in _fields(buf, *value, _ENTRY)}
+            entry = {n: _text(buf, v) for n, _, v in _fields(buf, value, _ENTRY)}
             if entry.get(1) == INPUT_KIND:
                 info.input_kind = entry.get(2)
     return info
@@ -342,7 +345,7 @@ _A_FLOAT, _A_INT, _A_STRING, _A_TENSOR, _A_GRAPH, _A_FLOATS, _A_INTS, _A_STRINGS
 def _attribute(buf, span):
     name, kind = "", 0
     found: dict = {}
-    for number, wire, value in _fields(buf, *span, _ATTRIBUTE):
+    for number, wire, value in _fields(buf, span, _ATTRIBUTE):
         if number == 1:
             name = _text(buf, value)
         elif number == 20:
@@ -376,7 +379,7 @@ def _attribute(buf, span):
 
 def _node(buf, span) -> Node:
     node = Node()
-    for number, wire, value in _fields(buf, *span, _NODE):
+    for number, _wire, value in _fields(buf, span, _NODE):
         if number == 1:
             node.inputs.append(_text(buf, value))
         elif number == 2:
@@ -395,7 +398,7 @@ def _node(buf, span) -> Node:
 
 def _graph(buf, span) -> GraphProto:
     g = GraphProto()
-    for number, wire, value in _fields(buf, *span, _GRAPH):
+    for number, _wire, value in _fields(buf, span, _GRAPH):
         if number == 1:
             g.nodes.append(_node(buf, value))
             _nodes_read[0] += 1
@@ -422,9 +425,10 @@ def _graph(buf, span) -> GraphProto:
 
 def parse(buf) -> Model:
     model = Model()
+    graph = None
     _nodes_read[0] = 0
     _fields_left[0] = MAX_FIELDS
-    for number, wire, value in _fields(buf, 0, len(buf), _MODEL):
+    for number, _wire, value in _fields(buf, (0, len(buf)), _MODEL):
         if number == 1:
             model.ir_version = value
         elif number == 2:
@@ -433,18 +437,19 @@ def parse(buf) -> Model:
             model.producer += " " + _text(buf, value)
         elif number == 8:
             domain, version = "", 0
-            for n2, _, v2 in _fields(buf, *value, _OPSET):
+            for n2, _, v2 in _fields(buf, value, _OPSET):
                 if n2 == 1:
                     domain = _text(buf, v2)
                 elif n2 == 2:
                     version = v2
             model.opsets[domain] = version
         elif number == 7:
-            model.graph = _graph(buf, value)
+            graph = _graph(buf, value)
         elif number == 25:
             model.functions += 1
-    if model.graph is None:
+    if graph is None:
         raise DecodeError("no graph")
+    model.graph = graph
     return model
 
 

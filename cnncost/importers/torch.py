@@ -29,6 +29,7 @@ import functools
 import math
 import operator
 import traceback
+from typing import Any, Callable
 
 from ..errors import CnnCostError, Location
 from ..graph import INPUT
@@ -69,6 +70,8 @@ class _Stop(Exception):
 
 class ShapedProxy(fx.Proxy):
     """An fx Proxy that answers shape questions with numbers, from what the importer knows of its value."""
+
+    tracer: _Tracer  # the tracer that made it, which holds the importer
 
     def _known(self):
         value = self.tracer.importer.meta.get(self.node)
@@ -131,18 +134,18 @@ class TorchImporter:
         self.meta: dict = {}  # fx node -> what cnncost knows of its value
         self.refused: list = []  # (what, where, why)
         self.placed: dict = {}  # row -> (scope, base, module path for a module's own row)
-        self.current = None  # (node, scope) being recorded
+        self.current: tuple[Any, str] | None = None  # (node, scope) being recorded
         self.used: set = set()  # the modules called as leaves and the parameters read: what forward runs
         self.first_call: dict = {}  # module path -> the row of its first call
         self.guards: set = set()  # fx nodes of arguments traced at their defaults, and fx's checks of them
         self.channels_last_node: dict = {}  # row -> the node that viewed it channels-last
         self.permuted: dict = {}  # row -> the permute row of its channels-last view, made where something reads it
-        self.buffer_paths = None  # id of each buffer -> its path, made when first needed
+        self.buffer_paths: dict[int, str] | None = None  # id of each buffer -> its path, made when first needed
         self.buffer_names: set = set()
 
     # --- tracing ---
 
-    def is_leaf(self, m) -> bool:
+    def is_leaf(self, m: nn.Module) -> bool:
         if type(m) in MODULES or type(m).__name__ in _BACKEND and type(m).__module__ == "cnncost.torch_backend":
             return True
         if _qualified(type(m)) in NAMED_MODULES:
@@ -311,7 +314,7 @@ class TorchImporter:
             p.tensor.numel() for p in {id(v): v for v in _leaves((args, kwargs))
                                        if isinstance(v, Param) and v.path}.values())
         inputs = [v for v in _leaves((args, kwargs)) if isinstance(v, (Act, Pending))]
-        parts = []
+        parts: list[Opaque] = []
 
         def wrap(value):
             if isinstance(value, torch.Tensor):
@@ -360,7 +363,9 @@ class TorchImporter:
         """A row made by the node being recorded (or, for a pattern, by the node that started it). ``path``: the
         parameter that is the row (a layer scale), which names it as a module's path would. ``aside``: a view
         around a module's own row (a 1-D batch norm run as the 2-D one), named as a function in its scope."""
-        fx_node, scope = self.current if node is None else node
+        current = self.current if node is None else node
+        assert current is not None  # rows are made while a node is recorded
+        fx_node, scope = current
         if aside and fx_node.op == "call_module":
             scope = fx_node.target.rpartition(".")[0]  # beside the module's row, in the scope that calls it
         if node is not None and call is None or aside:
@@ -426,7 +431,7 @@ class TorchImporter:
         names = {name: p.numel() for name, p in self.root.named_parameters()}
         # a parameter read by attribute counts as used under any of its names (one registered in two modules is
         # listed by named_parameters once, maybe under the other name)
-        read = set()
+        read: set[int] = set()  # ids of the tensors forward reads
         for path in self.used:
             value = _attribute(self.root, path)
             if isinstance(value, nn.Module):  # its parameters, and one it holds as a plain attribute (torch_names)
@@ -538,7 +543,8 @@ def _attention_on_strided_inputs(graph) -> list:
 
 
 # a row of these kinds made by a leaf subclass of its torch.nn class is that module's own work
-_SUBCLASS_OF = {"conv": nn.Conv2d, "dwconv": nn.Conv2d, "conv3d": nn.Conv3d, "conv_transpose": nn.ConvTranspose2d, "linear": nn.Linear,
+_SUBCLASS_OF = {"conv": nn.Conv2d, "dwconv": nn.Conv2d, "conv3d": nn.Conv3d, "conv_transpose": nn.ConvTranspose2d,
+                "linear": nn.Linear,
                 "batchnorm": nn.modules.batchnorm._BatchNorm, "layernorm": nn.LayerNorm, "groupnorm": nn.GroupNorm,
                 "maxpool": nn.MaxPool2d, "avgpool": nn.AvgPool2d}
 
@@ -555,7 +561,9 @@ def _leaf_subclass(root, scope: str, base) -> bool:
     torchscan), those that look its exact type up do not (thop, ptflops). With children (timm's BatchNormAct2d) no
     tool sees it: its rows stay functions."""
     m = _attribute(root, scope)
-    return isinstance(m, nn.Module) and _subclass_type(type(m), base) and next(m.children(), None) is None
+    # a class is hashable; mypy reads torch's Module.__hash__ as the unbound method, which Hashable does not match
+    return (isinstance(m, nn.Module) and _subclass_type(type(m), base)  # type: ignore[arg-type]
+            and next(m.children(), None) is None)
 
 
 def _attribute(root, dotted: str):
@@ -648,11 +656,13 @@ def _on_meta(kind, target, module, args, kwargs):
                  for name, t in (*module.named_parameters(), *module.named_buffers())}
         # fx patches Module.__call__ while it traces: run the module as torch would, outside the trace
         patched = nn.Module.__call__, nn.Module.__getattr__
-        nn.Module.__call__, nn.Module.__getattr__ = _fx_trace._orig_module_call, _fx_trace._orig_module_getattr
+        # (assigning to methods is the point here, hence the ignores)
+        nn.Module.__call__, nn.Module.__getattr__ = (  # type: ignore[method-assign]
+            _fx_trace._orig_module_call, _fx_trace._orig_module_getattr)
         try:
             return torch.func.functional_call(module, state, tuple(args), kwargs)
         finally:
-            nn.Module.__call__, nn.Module.__getattr__ = patched
+            nn.Module.__call__, nn.Module.__getattr__ = patched  # type: ignore[method-assign]
     if kind == "call_method":
         return getattr(args[0], target)(*args[1:], **kwargs)
     return target(*args, **kwargs)
@@ -1309,8 +1319,8 @@ class _Expanded(Pending):
                          "broadcasts by itself")
 
 
-def _expand(imp, x, *sizes):
-    sizes = list(sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (list, tuple, torch.Size)) else sizes)
+def _expand(imp, x, *given):
+    sizes = list(given[0] if len(given) == 1 and isinstance(given[0], (list, tuple, torch.Size)) else given)
     x = imp.plain(x, nhwc_ok=True)
     if len(sizes) != len(x.shape):
         raise Unmappable(f"expands a {dims_text(x.shape)} tensor to {len(sizes)} axes")
@@ -1444,7 +1454,8 @@ def _getitem(imp, value, index):
     out = imp.plain(value)  # unequal parts (ReXNet's x[:, :27], dual-path networks), or along any other axis
     for i in changed:
         r = ranges[i]
-        out = imp.row(*lowering.part(out.shape, i, r.start, r.stop, r.step), [out], call="operator", base="slice")
+        step = lowering.part(out.shape, i, r.start, r.stop, r.step)  # not None: the axis changes
+        out = out if step is None else imp.row(*step, [out], call="operator", base="slice")
     return out
 
 
@@ -1506,15 +1517,15 @@ class _BatchMoved(Pending):
 
 
 def _view(imp, x, *shape):
-    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (list, tuple)) else shape
-    shape = [int(s) for s in shape]
+    given = shape[0] if len(shape) == 1 and isinstance(shape[0], (list, tuple)) else shape
+    sizes = [int(s) for s in given]
     if isinstance(x, Shuffled):
-        target = _resolve_shape(x.shape, shape)
+        target = _resolve_shape(x.shape, sizes)
         if target == x.src.shape:
             return imp.row("channel_shuffle", {"groups": x.groups}, [x.src], node=x.node, call="function",
                            base="shuffle")
     src = x.src if isinstance(x, Reshaped) else imp.plain(x)
-    target = _resolve_shape(x.shape, shape)
+    target = _resolve_shape(x.shape, sizes)
     return src if target == src.shape else Reshaped(imp.current, src, target)
 
 
@@ -1713,7 +1724,7 @@ _BACKEND = {"PaddedConv2d": "conv", "PaddedMaxPool2d": "maxpool", "PaddedAvgPool
             "LocalResponseNorm": "lrn", "ChannelsLinear": "linear", "LayerNorm2d": "layernorm",
             "SelfAttention": "multihead_attention"}
 
-MODULES = {
+MODULES: dict[type[nn.Module], Callable] = {
     nn.Conv2d: _conv2d_module, nn.ConvTranspose2d: _conv_transpose_module, nn.Linear: _linear_module,
     nn.MaxPool2d: _maxpool_module, nn.AvgPool2d: _avgpool_module, nn.AdaptiveAvgPool2d: _adaptive_module,
     nn.AdaptiveMaxPool2d: _adaptive_max_module,
@@ -1735,18 +1746,22 @@ MODULES = {
     nn.AvgPool1d: _avgpool1d_module,
 }
 
+def _self_attention_module(imp, m, x, *key_value):
+    k, v = key_value if key_value else (x, x)  # as torch_backend.SelfAttention.forward reads them
+    return _mha_module(imp, m, x, k, v, need_weights=False)[0]
+
+
 _BACKEND_HANDLERS = {"PaddedConv2d": _conv2d_module, "PaddedMaxPool2d": _maxpool_module,
                      "PaddedAvgPool2d": _avgpool_module, "LocalResponseNorm": _lrn_module,
                      "ChannelsLinear": _channels_linear, "LayerNorm2d": _layernorm2d,
-                     "SelfAttention": lambda imp, m, x, *kv: _mha_module(imp, m, x, *(kv or (x, x)),
-                                                                        need_weights=False)[0]}
+                     "SelfAttention": _self_attention_module}
 
 
 def _qualified(cls) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _module_handler(module):
+def _module_handler(module: nn.Module):
     cls = type(module)
     if _qualified(cls) in NAMED_MODULES:
         return NAMED_MODULES[_qualified(cls)]

@@ -139,7 +139,7 @@ class Opaque(Pending):
         from ..errors import CnnCostError
         from .builder import TooManyLayers
 
-        acts = []
+        acts: list[Act] = []
         for value in self.inputs:
             if isinstance(value, Pending):
                 try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Sequence
 
 from ..errors import CnnCostError, Location, one_line
 from ..graph import INPUT
@@ -230,7 +231,7 @@ class _Writer:
 
 
 def write(name: str, input_shape: tuple, rows: list, header: list[str], description: str, file: str,
-          notes: list[str] = (), unused_params: dict | None = None):
+          notes: Sequence[str] = (), unused_params: dict | None = None):
     """The YAML text of the rows, and the document it parses to (``notes`` are printed under the table;
     ``unused_params``, module path -> count, are the parameters of modules that never run)."""
     w = _Writer(file)
