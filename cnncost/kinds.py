@@ -868,6 +868,48 @@ define(
 )
 
 
+# --- 1-D: a C x L sequence (timm's ECA: a conv over the channel vector of a squeeze) ---
+
+
+def _conv1d_shape(a, shapes):
+    (shape,) = shapes
+    if len(shape) != 2:
+        raise CnnCostError(f"conv1d expects a C x L sequence, got shape {format_shape(shape)}")
+    c, length = shape
+    g = a["groups"]
+    if c % g or a["out"] % g:
+        raise CnnCostError(f"groups={g} must divide both input channels ({c}) and output channels ({a['out']})")
+    return (a["out"], conv_size(length, a["kernel"], a["stride"], 2 * a["padding"], a["dilation"], "conv1d:"))
+
+
+define(
+    "conv1d",
+    "conv",
+    "1-D convolution along the last axis of a C x L sequence (nn.Conv1d; ECA's conv across the channels of a "
+    "squeezed map, viewed 1 x C).",
+    args=(
+        Arg("out", positive_int, doc="output channels"),
+        Arg("kernel", positive_int, doc="kernel size"),
+        Arg("stride", positive_int, 1, "step of the window"),
+        Arg("padding", nonnegative_int, 0, "zeros added on both ends"),
+        Arg("dilation", positive_int, 1, "spacing of kernel taps"),
+        Arg("groups", positive_int, 1, "channel groups; must divide in and out channels"),
+        Arg("bias", boolean, True, "add a learnable bias per output channel"),
+    ),
+    shape=_conv1d_shape,
+    params=lambda a, ins, out: a["out"] * (ins[0][0] // a["groups"]) * a["kernel"] + (a["out"] if a["bias"] else 0),
+    macs=lambda a, ins, out: math.prod(out) * (ins[0][0] // a["groups"]) * a["kernel"],
+    bias_adds=_conv_bias_adds,
+    build=lambda t, a, ins, out: t.nn.Conv1d(ins[0][0], a["out"], a["kernel"], a["stride"], a["padding"],
+                                             a["dilation"], a["groups"], a["bias"]),
+    measure={"bias_adds": _TORCH_BIAS_ADDS},
+    formulas={"output": "out x L', L' = floor((L + 2p - dilation*(k-1) - 1)/stride) + 1",
+              "params": "out*(Cin/groups)*k (+ out)", "macs": "out*L'*(Cin/groups)*k"},
+    # rf "none": the receptive-field analysis follows 2-D maps only; a sequence gives no field, said as such
+    calls=LAYER_MODULE_CALLS, saved="conv input", rf="none", latency="matrix", counts="conv",
+)
+
+
 # --- normalisation ---
 
 define(

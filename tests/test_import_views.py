@@ -420,3 +420,28 @@ def test_a_video_network_imports_as_torch_runs_it():
                                              "linear"]
     with pytest.raises(CnnCostError, match="adaptive average pooling of a video map to"):
         cnncost.from_torch(nn.Sequential(nn.AdaptiveAvgPool3d(2)), input=(1, *shape))
+
+
+class EfficientChannelAttention(nn.Module):
+    """timm's EcaModule: the squeezed channels viewed as a sequence of one channel, a Conv1d across them, then a
+    sigmoid gate viewed back to C x 1 x 1."""
+
+    def __init__(self, channels=16, kernel=3):
+        super().__init__()
+        self.body = nn.Conv2d(3, channels, 3, padding=1)
+        self.conv = nn.Conv1d(1, 1, kernel, padding=(kernel - 1) // 2, bias=False)
+        self.mix = nn.Conv1d(1, channels, 3, stride=2, padding=2, dilation=2)  # strided, dilated, with a bias
+
+    def forward(self, x):
+        x = self.body(x)
+        y = x.mean((2, 3)).view(x.shape[0], 1, -1)
+        y = self.conv(y)
+        gate = y.sigmoid().view(x.shape[0], -1, 1, 1)
+        return x * gate.expand_as(x) + self.mix(y).mean(-1).view(x.shape[0], -1, 1, 1)
+
+
+def test_eca_conv1d_across_the_channels_imports_as_torch_runs_it():
+    kinds = _imports_as_torch_runs(EfficientChannelAttention(), (3, 8, 8))
+    assert kinds.count("conv1d") == 2
+    with pytest.raises(CnnCostError, match="padding_mode='circular'"):
+        cnncost.from_torch(nn.Sequential(nn.Conv1d(3, 3, 3, padding=1, padding_mode="circular")), input=(3, 10))

@@ -103,6 +103,11 @@ CASES = [
     ("pad: {padding: 2}", (3, 8, 8), (3, 12, 12), 0, 0),
     # U-Net's first skip: 568 cropped to 392 at offset (568 - 392) // 2 = 88
     ("center_crop: {size: 392}", (64, 568, 568), (64, 392, 392), 0, 0),
+    # conv1d, L' = floor((L + 2p - d(k-1) - 1)/s) + 1: ECA's conv over 256 channels seen as 1 x 256, k 5, p 2
+    ("conv1d: {out: 1, kernel: 5, padding: 2, bias: false}", (1, 256), (1, 256), 1 * 1 * 5, 1 * 256 * 1 * 5),
+    # strided, dilated and grouped: span 2*(3-1)+1 = 5, (20 + 2 - 5)//2 + 1 = 9; each output sees 6/3 channels
+    ("conv1d: {out: 9, kernel: 3, stride: 2, padding: 1, dilation: 2, groups: 3}", (6, 20), (9, 9),
+     9 * (6 // 3) * 3 + 9, 9 * 9 * (6 // 3) * 3),
 ]
 
 
@@ -199,6 +204,8 @@ def test_the_docs_kinds_table_is_the_registrys():
     ("center_crop", (3, 8, 8), "needs either a size, or a second input"),
     ("linear: {out: 4}", (3, 8, 8), "add a flatten layer, or per_position: true"),
     ("layernorm", (3, 8, 8, 2), "expects CxHxW, tokens (L x C) or a vector"),
+    ("conv1d: {out: 4, kernel: 3}", (3, 8, 8), "conv1d expects a C x L sequence"),
+    ("conv1d: {out: 4, kernel: 3, groups: 2}", (3, 8), "groups=2 must divide both input channels (3)"),
 ])
 def test_new_kinds_refuse_what_torch_would_refuse_or_misread(item, shape_in, message):
     with pytest.raises(CnnCostError, match=re.escape(message)):

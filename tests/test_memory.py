@@ -134,6 +134,9 @@ TOKEN_CASES = {  # kinds that take tokens (L, C): 36 tokens of 8 features of pre
     # the tokens copied to (L*N, E) for the input projection, the q, k, v projection (3 maps), a float32
     # log-sum-exp per head and query, and the attention's output
     "multihead_attention": ("multihead_attention: {name: x, heads: 2}", X + 3 * X + N * 2 * 36 * 4 + X),
+    # a conv1d over the 36 x 8 tokens read as 36 channels of length 8: its input (the transposed view of pre's
+    # map), for the weight's gradient
+    "conv1d": ("conv1d: {name: x, out: 4, kernel: 3, padding: 1}", X),
 }
 
 

@@ -136,7 +136,9 @@ layers:
   - grn
   # a token pipeline: the map as 9 tokens of 32 features, attention written out and as torch's ops
   - flatten: {name: patches, start_dim: 2}
-  - transpose: {name: tokens, dim0: 1, dim1: 2}
+  - side: {name: seq, layers: [{conv1d: {out: 8, kernel: 3, stride: 2, padding: 2, dilation: 2, groups: 4}},
+                               {conv1d: {out: 4, kernel: 1, bias: false}}]}
+  - transpose: {name: tokens, dim0: 1, dim1: 2, input: patches}
   - layernorm: {name: ln_tokens, bias: false}
   - linear: {name: qkv, out: 96}
   - reshape: {name: heads, shape: [9, 3, 4, 8]}

@@ -96,6 +96,7 @@ KIND_ARGS = {
     "multihead_attention": ("heads", "bias"), "pixel_shuffle": ("factor",), "pixel_unshuffle": ("factor",),
     "class_token": (), "position_embedding": (),
     "conv3d": ("out", "kernel", "stride", "padding", "dilation", "groups", "bias"), "global_avgpool3d": (),
+    "conv1d": ("out", "kernel", "stride", "padding", "dilation", "groups", "bias"),
     "instancenorm": ("eps", "affine"), "grn": ("eps", "channels_last"),
     "opaque": ("shape", "op", "params"),
 }
@@ -674,6 +675,7 @@ class NetGen:
                                             "heads_t", "scores", "mixed", "sdpa", "out")}
         layers = [
             {"flatten": {"name": n["flat"], "start_dim": 2}},
+            {"conv1d": {"out": c, "kernel": 3, "padding": 1}},  # along the positions, as a C x L sequence
             {"transpose": {"name": n["tok"], "dim0": 1, "dim1": 2}},
             # ViT's learnt tokens: a class token before them and a position embedding, then the class token dropped
             {"class_token": {"name": n["cls"]}},
@@ -1372,7 +1374,7 @@ def arg_in_range(rng, kind, arg):
         "dims": ([1], [2, 3], [0, 2, 3, 1], [-1]), "start": (0, 1, -2), "end": (None, 2, -1), "step": (1, 2),
         "sizes": ([2, -1], [1, 3]), "dim0": (1, -2), "dim1": (2, -1), "equation": ("bchw,bchw->bc", "bij,bjk->bik"),
         "shape": ([3, 1, 1], [1], [16, 16]), "causal": (False, True), "heads": (1, 2, 4), "factor": (1, 2),
-        "channels_last": (False, True),
+        "channels_last": (False, True), "params": (0, 6), "fixed": (False, True), "channels": (False, True),
         "op": {"scalar": ("add", "mul", "rdiv", "pow"), "unary": ("exp", "rsqrt", "erf"),
                "binary": ("sub", "div", "maximum"), "param": ("mul", "add"), "reduce": ("sum", "mean", "norm")},
     }[arg]

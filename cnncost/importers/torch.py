@@ -543,8 +543,8 @@ def _attention_on_strided_inputs(graph) -> list:
 
 
 # a row of these kinds made by a leaf subclass of its torch.nn class is that module's own work
-_SUBCLASS_OF = {"conv": nn.Conv2d, "dwconv": nn.Conv2d, "conv3d": nn.Conv3d, "conv_transpose": nn.ConvTranspose2d,
-                "linear": nn.Linear,
+_SUBCLASS_OF = {"conv": nn.Conv2d, "dwconv": nn.Conv2d, "conv3d": nn.Conv3d, "conv1d": nn.Conv1d,
+                "conv_transpose": nn.ConvTranspose2d, "linear": nn.Linear,
                 "batchnorm": nn.modules.batchnorm._BatchNorm, "layernorm": nn.LayerNorm, "groupnorm": nn.GroupNorm,
                 "maxpool": nn.MaxPool2d, "avgpool": nn.AvgPool2d}
 
@@ -794,6 +794,16 @@ def _conv3d_module(imp, m, x):
                          "with a number of zeros on both sides")
     return imp.row("conv3d", {"out": m.out_channels, "kernel": list(m.kernel_size), "stride": list(m.stride),
                               "padding": list(m.padding), "dilation": list(m.dilation), "groups": m.groups,
+                              "bias": m.bias is not None}, [x])
+
+
+def _conv1d_module(imp, m, x):
+    x = imp.plain(x)
+    if m.padding_mode != "zeros" or isinstance(m.padding, str):
+        raise Unmappable(f"padding {m.padding!r}, padding_mode={m.padding_mode!r}; cnncost's conv1d pads with a "
+                         "number of zeros on both ends")
+    return imp.row("conv1d", {"out": m.out_channels, "kernel": m.kernel_size[0], "stride": m.stride[0],
+                              "padding": m.padding[0], "dilation": m.dilation[0], "groups": m.groups,
                               "bias": m.bias is not None}, [x])
 
 
@@ -1729,6 +1739,7 @@ MODULES: dict[type[nn.Module], Callable] = {
     nn.MaxPool2d: _maxpool_module, nn.AvgPool2d: _avgpool_module, nn.AdaptiveAvgPool2d: _adaptive_module,
     nn.AdaptiveMaxPool2d: _adaptive_max_module,
     nn.BatchNorm2d: _batchnorm_module, nn.BatchNorm1d: _batchnorm_module, nn.GroupNorm: _groupnorm_module,
+    nn.Conv1d: _conv1d_module,
     nn.Conv3d: _conv3d_module, nn.BatchNorm3d: _batchnorm_module, nn.AdaptiveAvgPool3d: _adaptive3d_module,
     nn.LayerNorm: _layernorm_module, nn.LocalResponseNorm: _lrn_module,
     nn.ReLU: _unary_module("relu"), nn.ReLU6: _unary_module("relu6"),
