@@ -19,13 +19,28 @@ import click
 
 from . import __version__, api, conventions, yamlio, zoo
 from .errors import CnnCostError, did_you_mean, one_line, terminal_text
+from .render.formats import FORMATS, format_of_file, render
 from .report import Settings, parse_input as parse_shape
 
 if TYPE_CHECKING:  # rich's progress bar is imported only where it is shown
     import rich.progress
 
 EXIT_USAGE = 2
-FORMAT_NAMES = ("table", "csv", "json", "markdown")
+
+
+class FormatChoice(click.Choice):
+    """--format's choices: the formats registered when the command runs (render/formats.py FORMATS)."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self):
+        return tuple(FORMATS)
+
+    @choices.setter
+    def choices(self, value) -> None:  # click's __init__ assigns it; the registry is the only source
+        pass
 
 # At exit CPython runs full garbage collections over every object still alive, a
 # tenth of a short command's time; frozen objects are skipped (reference counting
@@ -107,8 +122,9 @@ def emit(text: str, output: str | None, fmt: str = "table"):
     file must not drive the terminal (errors.terminal_text)."""
     from . import output as out
 
-    if fmt != "json":
-        text = terminal_text(text, styles=fmt == "table" and use_color(output))
+    form = FORMATS.get(fmt)  # None: a text of its own, such as import's YAML
+    if form is None or form.escaped:
+        text = terminal_text(text, styles=form is not None and form.styled and use_color(output))
     if output is None or output == "-":
         out.write_stdout(text)
     else:
@@ -178,23 +194,19 @@ def training_options(command):
     return with_pass
 
 
-# -o FILE's extension names the format when --format is not given; anything else is the text table
-FORMAT_OF_EXTENSION = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown"}
-
-
 def format_for(fmt: str | None, output: str | None) -> str:
     """The format asked for: --format when given, else the one -o FILE's extension names, else table."""
     if fmt is not None:
         return fmt
     if output is None or output == "-":
         return "table"
-    return FORMAT_OF_EXTENSION.get(os.path.splitext(output)[1].lower(), "table")
+    return format_of_file(output)  # -o FILE's extension names the format; anything else is the text table
 
 
 def output_options(command):
     """--format and -o FILE; the command gets ``fmt`` already resolved (format_for)."""
     options = [
-        click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default=None,
+        click.option("--format", "fmt", type=FormatChoice(), default=None,
                      help="Output format [default: from -o FILE's extension (.csv, .json, .md), else table]."),
         click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically) instead of stdout."),
         click.option("--wide", is_flag=True, help="Every column, nothing wrapped, whatever the terminal's width."),
@@ -322,7 +334,6 @@ def table(model, settings, fmt, output, depth, exact, with_rf, fold, share, sort
     stated order (H/W in, Cin, K/S/P merged, names wrapped, Type, ...) and never
     cuts a number; --wide shows it whole. Piped or written to a file it is whole.
     """
-    from .render import render
     from .render.rows import layer_view
 
     report = analyze_model(model, settings)
@@ -397,10 +408,9 @@ def explain_conventions(model, settings, fmt, output):
     """Why the counting tools disagree on MODEL: every convention's totals side by side, and per layer
     kind what each counts beyond the torchvision figure (docs/conventions.md)."""
     from .explain import explain
-    from .render.explain import render_explanation
 
     graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
-    emit(render_explanation(explain(graph, settings), fmt, color=use_color(output),
+    emit(render(explain(graph, settings), fmt, color=use_color(output),
                             width=terminal_width(output)), output, fmt)
 
 
@@ -435,7 +445,6 @@ def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_na
     """Training or inference memory of MODEL: weights, gradients, optimizer state, what autograd saves,
     the peak, and whether it fits on each --device (docs/memory.md)."""
     from . import devices, memory
-    from .render.memory import render_memory
 
     known = devices.table(device_file) if device_names or device_file else {}
     chosen = tuple(devices.get(name, known) for name in device_names)
@@ -445,7 +454,7 @@ def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_na
         checkpoint = int(checkpoint)
     result = memory.analyze_memory(graph, settings.replace(freeze=tuple(freeze)), mode=mode, optimizer=optimizer,
                                    amp=amp, devices=chosen, checkpoint=checkpoint, gpus=gpus, parallel=parallel)
-    emit(render_memory(result, fmt, color=use_color(output),
+    emit(render(result, fmt, color=use_color(output),
                        width=terminal_width(output), exact=exact), output, fmt)
 
 
@@ -459,12 +468,13 @@ def memory_command(model, settings, fmt, output, mode, optimizer, amp, device_na
 def receptive_field(model, settings, fmt, output, local):
     """Receptive field of every layer of MODEL: its size, effective stride and padding, per axis
     (docs/receptive-field.md)."""
-    from .render.rf import render_rf
+    from .results import ReceptiveFields
     from .rf import receptive_fields
 
     graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
-    emit(render_rf(graph.name, receptive_fields(graph, local=local), fmt, color=use_color(output),
-                   width=terminal_width(output), local=local, video=len(graph.input_shape) == 4), output, fmt)
+    fields = ReceptiveFields(graph.name, tuple(receptive_fields(graph, local=local)), local=local)
+    emit(render(fields, fmt, color=use_color(output), width=terminal_width(output),
+                video=len(graph.input_shape) == 4), output, fmt)
 
 
 @main.command(name="latency")
@@ -485,12 +495,11 @@ def latency_command(model, settings, fmt, output, device_name, device_file, fuse
     max(FLOPs / peak, bytes / bandwidth) and which bound it is (docs/latency.md)."""
     from . import devices
     from .latency import roofline
-    from .render.latency import render_latency
 
     device = devices.get(device_name, devices.table(device_file))
     graph = api.load_text(yamlio.read_stdin(), "<stdin>", settings) if model == "-" else api.load(model, settings)
     result = roofline(graph, settings, device, fuse=fuse, overhead_s=overhead_us * 1e-6)
-    emit(render_latency(result, fmt, color=use_color(output),
+    emit(render(result, fmt, color=use_color(output),
                         width=terminal_width(output), exact=exact), output, fmt)
 
 
@@ -575,7 +584,6 @@ def sweep_command(model, inputs, sets, batches, dtypes, conventions_, device_nam
     """Totals of MODEL over the product of the given axes: model parameters, input, batch, dtype, convention
     and device. Each row: params, MACs, FLOPs and activation memory (and training memory or latency)."""
     from . import devices, sweep
-    from .render.sweep import render_sweep
 
     if with_memory:
         from .memory import check_optimizer
@@ -609,7 +617,7 @@ def sweep_command(model, inputs, sets, batches, dtypes, conventions_, device_nam
         from .plot import draw_sweep
 
         draw_sweep(result, plot_file, style)
-    emit(render_sweep(result, fmt, color=use_color(output), width=terminal_width(output), exact=exact), output, fmt)
+    emit(render(result, fmt, color=use_color(output), width=terminal_width(output), exact=exact), output, fmt)
     failed = [p for p in result.points if p.error]
     if failed:
         click.echo(f"cnncost: {len(failed):,} of {len(result.points):,} points could not be costed; the first: "
@@ -711,10 +719,10 @@ def graph_command(model, output, color, depth, dpi, settings):
 def list_devices(fmt, output, device_file):
     """The devices 'cnncost memory --device' knows: memory, bandwidth and peak rates, from the vendors' sheets."""
     from . import devices
-    from .render.memory import render_devices
+    from .render.memory import DevicesShown
 
-    emit(render_devices(devices.table(device_file), fmt, color=use_color(output),
-                        width=terminal_width(output)), output, fmt)
+    emit(render(DevicesShown(devices.table(device_file), color=use_color(output), width=terminal_width(output)), fmt),
+         output, fmt)
 
 
 @main.command(name="kinds")
@@ -724,9 +732,9 @@ def list_devices(fmt, output, device_file):
 @handle_errors
 def list_kinds(kind, fmt):
     """The layer kinds a YAML file can use, with their arguments (or one KIND in detail)."""
-    from .render.kinds import render_kinds
+    from .render.kinds import KindList, kinds_named
 
-    emit(render_kinds(kind, fmt, width=terminal_width(None)), None, fmt)
+    emit(render(KindList(kinds_named(kind), one=kind is not None, width=terminal_width(None)), fmt), None, fmt)
 
 
 @main.command(name="list")
@@ -734,10 +742,9 @@ def list_kinds(kind, fmt):
 @handle_errors
 def list_models(fmt, output):
     """The architectures that ship with cnncost."""
-    from .render.zoo_list import render_list
+    from .render.zoo_list import ZooList
 
-    emit(render_list(zoo_summaries(), fmt, color=use_color(output),
-                     width=terminal_width(output)), output, fmt)
+    emit(render(ZooList(zoo_summaries(), color=use_color(output), width=terminal_width(output)), fmt), output, fmt)
 
 
 def zoo_summaries():
@@ -769,14 +776,13 @@ def compare_models(models, until_resolution, until, baseline, exact, settings, f
     tables. One MODEL may be - for a network on stdin.
     """
     from .compare import compare
-    from .render.comparison import render_comparison
 
     one_stdin(models)
     chosen = [load_model(m, settings) if m == "-" else m for m in models]  # a graph is labelled by its name
     if baseline == "-" and "-" in models:
         baseline = chosen[models.index("-")].name
     comparison = compare(chosen, settings, until_resolution=until_resolution, until=until, baseline=baseline)
-    emit(render_comparison(comparison, fmt, exact=exact, color=use_color(output),
+    emit(render(comparison, fmt, exact=exact, color=use_color(output),
                            width=terminal_width(output)), output, fmt)
 
 
@@ -792,7 +798,6 @@ def info_command(model, fmt, output, convention):
     """What MODEL is: its description, references, parameters (defaults, choices, docs), default input,
     totals at its defaults, and the figures published about it. MODEL may be - for stdin."""
     from .info import model_info
-    from .render.info import render_info
 
     fmt = "json" if format_for(fmt, output) == "json" else "table"
     from .pymodel import is_python_model
@@ -805,7 +810,7 @@ def info_command(model, fmt, output, convention):
         info = model_info("<stdin>", settings, text=yamlio.read_stdin())
     else:
         info = model_info(model, settings)
-    emit(render_info(info, fmt, width=terminal_width(output)), output, fmt)
+    emit(render(info, fmt, width=terminal_width(output)), output, fmt)
 
 
 @main.command(name="budget")
@@ -826,7 +831,6 @@ def budget_command(model, max_params, max_macs, max_flops, max_memory, allow_par
     """A CI gate: exit 1, with one line per limit exceeded, when MODEL's totals exceed any --max-* limit;
     exit 0 with one line when it is within all of them (docs/budget.md). MODEL may be - for stdin."""
     from . import budget
-    from .render.budget import render_budget
 
     limits = {"params": max_params, "macs": max_macs, "flops": max_flops, "memory": max_memory}
     if all(v is None for v in limits.values()):
@@ -840,7 +844,7 @@ def budget_command(model, max_params, max_macs, max_flops, max_memory, allow_par
         raise CnnCostError(f"a partial import ({count} operator{'s' if count != 1 else ''} counted as 0): its totals "
                            "are lower bounds, which a budget cannot pass", hint="--allow-partial judges it anyway")
     result = budget.check(report, limits, model="<stdin>" if model == "-" else model)
-    emit(render_budget(result, fmt), output, fmt)
+    emit(render(result, fmt), output, fmt)
     if not result.ok:
         sys.exit(1)
 
@@ -859,7 +863,7 @@ def check_claims(models, model_files, explain, fmt, output):
     reproduce does not, or an erratum's figure moves (docs/claims.md).
     """
     from . import claims
-    from .render.claims import render_check
+    from .render.claims import Checked
 
     files = {}
     for pair in model_files:
@@ -879,8 +883,8 @@ def check_claims(models, model_files, explain, fmt, output):
         if not chosen:
             raise CnnCostError("no claims about " + ", ".join(models) + " in the registry")
     results = claims.evaluate(chosen, model_files=files)
-    emit(render_check(results, fmt, explain=explain, color=use_color(output),
-                      width=terminal_width(output)), output, fmt)
+    emit(render(Checked(results, explain=explain, color=use_color(output), width=terminal_width(output)), fmt),
+         output, fmt)
     if not all(r.ok for r in results):
         sys.exit(1)
 
@@ -919,7 +923,7 @@ def validate(models, all_models, device, check_memory, check_rf, check_latency, 
     from click.core import ParameterSource
 
     from . import validate as checker
-    from .render.validation import Progress, render_validation
+    from .render.validation import Progress
 
     checker.require_torch()
     if all_models and models:
@@ -951,7 +955,7 @@ def validate(models, all_models, device, check_memory, check_rf, check_latency, 
             run = checker.validate_many(chosen_models, settings, device=device, convention_names=chosen,
                                         memory=check_memory, rf=check_rf, on_model=progress.start,
                                         on_done=progress.done, smallest=smallest)
-    emit(render_validation(run, fmt, detail=len(run.models) == 1, color=use_color(output),
+    emit(render(run, fmt, detail=len(run.models) == 1, color=use_color(output),
                            width=terminal_width(output)), output, fmt)
     if not run.ok:
         sys.exit(1)
@@ -961,7 +965,7 @@ def validate_latency(models, all_models, device, profile, settings, fmt, output)
     """validate --latency: timing is not a pass or fail, so it reports and exits 0 unless a model failed."""
     from . import devices
     from . import validate as checker
-    from .render.latency import render_latency_validation
+    from .render.latency import LatencyRuns
 
     checker.require_torch()
     known = devices.table()
@@ -973,8 +977,8 @@ def validate_latency(models, all_models, device, profile, settings, fmt, output)
                                                       profile=chosen_profile))
         if len(names) > 1:
             click.echo(f"validate: {one_line(name)}: {results[-1].measured_s * 1e3:.1f} ms measured", err=True)
-    emit(render_latency_validation(results, fmt, detail=len(names) == 1, color=use_color(output),
-                                   width=terminal_width(output)), output, fmt)
+    emit(render(LatencyRuns(results, detail=len(names) == 1, color=use_color(output),
+                            width=terminal_width(output)), fmt), output, fmt)
     if not all(r.ok for r in results):
         sys.exit(1)
 

@@ -20,7 +20,6 @@ from typing import Any, Callable, NamedTuple
 
 from .errors import CnnCostError
 
-FORMATS = ("table", "csv", "json", "markdown")
 
 
 class Display(NamedTuple):
@@ -79,6 +78,8 @@ class Result:
 
 
 def _check_format(format, width, exact) -> None:
+    from .render.formats import FORMATS
+
     if format not in FORMATS:
         raise CnnCostError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width < 1):
@@ -156,6 +157,7 @@ def _report() -> Description:
 
 def _memory() -> Description:
     from .render import memory as rendering
+    from .render.formats import render as render_result
     from .units import size
 
     def summary(m):
@@ -164,7 +166,7 @@ def _memory() -> Description:
                 f"peak {size(m.peak_bytes)}")
 
     def render(m, fmt, width, exact):
-        return rendering.render_memory(m, fmt, width=width, exact=exact)
+        return render_result(m, fmt, width=width, exact=exact)
 
     def display(m):
         columns = rendering._columns(m)
@@ -189,6 +191,7 @@ def _memory() -> Description:
 
 def _fields() -> Description:
     from .render import rf as rendering
+    from .render.formats import render as render_result
 
     def summary(f):
         local = [r for r in f.layers if r.field is not None and not r.side and (r.field.h.stride or r.field.w.stride)]
@@ -198,7 +201,7 @@ def _fields() -> Description:
         return f"{f.model}: {len(f.layers):,} layers" + (" (local)" if f.local else "") + field
 
     def render(f, fmt, width, exact):
-        return rendering.render_rf(f.model, list(f.layers), fmt, width=width, local=f.local)
+        return render_result(f, fmt, width=width)
 
     def display(f):
         from .rf import LOCAL_NOTE
@@ -218,6 +221,7 @@ def _fields() -> Description:
 
 def _latency() -> Description:
     from .render import latency as rendering
+    from .render.formats import render as render_result
     from .units import count, duration, size
 
     def summary(lat):
@@ -225,7 +229,7 @@ def _latency() -> Description:
                 f"roofline {duration(lat.time_s)}")
 
     def render(lat, fmt, width, exact):
-        return rendering.render_latency(lat, fmt, width=width, exact=exact)
+        return render_result(lat, fmt, width=width, exact=exact)
 
     def display(lat):
         t = lat.to_dict()["total"]
@@ -246,6 +250,7 @@ def _latency() -> Description:
 
 def _sweep() -> Description:
     from .render import sweep as rendering
+    from .render.formats import render as render_result
 
     def summary(s):
         axes = ", ".join(f"{a.name} ({len(a.values)})" for a in s.axes)
@@ -253,7 +258,7 @@ def _sweep() -> Description:
         return f"{s.model}: {len(s.points):,} points over {axes}" + (f"; {failed} failed" if failed else "")
 
     def render(s, fmt, width, exact):
-        return rendering.render_sweep(s, fmt, width=width, exact=exact)
+        return render_result(s, fmt, width=width, exact=exact)
 
     def display(s):
         head = rendering.headers(s)
@@ -271,6 +276,7 @@ def _sweep() -> Description:
 
 def _explanation() -> Description:
     from .render import explain as rendering
+    from .render.formats import render as render_result
 
     def summary(e):
         macs = sorted(c.macs for c in e.conventions)
@@ -278,7 +284,7 @@ def _explanation() -> Description:
                 f"baseline {e.baseline}")
 
     def render(e, fmt, width, exact):
-        return rendering.render_explanation(e, fmt, width=width)
+        return render_result(e, fmt, width=width)
 
     def display(e):
         return Display(e.model, rendering.SUMMARY_HEADERS, [rendering._summary_cells(e, c) for c in e.conventions],

@@ -167,3 +167,27 @@ def test_explain_shows_every_convention_and_what_each_adds():
         "linear": 1000}
     for fmt, marker in (("table", "ptflops"), ("csv", "ptflops,batchnorm"), ("markdown", "| ptflops |")):
         assert marker in run("explain", "resnet18", "--format", fmt).stdout, fmt
+
+
+def test_a_format_registered_in_one_place_is_offered_and_used(tmp_path, monkeypatch):
+    """Adding a format is one FORMATS entry and one writer (render/formats.py): the CLI offers it in
+    --format and for -o FILE's extension, and every command's result goes through it."""
+    from cnncost.render.formats import FORMATS, Format
+
+    def tsv(shown):
+        header, rows = shown.records()
+        return "".join("\t".join(map(str, row)) + "\n" for row in [header, *rows])
+
+    runner = CliRunner()
+    assert runner.invoke(main, ["table", "alexnet", "--format", "tsv"]).exit_code == 2  # not offered before
+    monkeypatch.setitem(FORMATS, "tsv", Format("tsv", tsv, (".tsv",)))
+    assert "tsv" in runner.invoke(main, ["table", "--help"]).output
+    for command in (["table", "alexnet"], ["memory", "alexnet"], ["rf", "alexnet"], ["explain", "alexnet"],
+                    ["list"]):
+        as_csv = runner.invoke(main, [*command, "--format", "csv"])
+        as_tsv = runner.invoke(main, [*command, "--format", "tsv"])
+        assert as_csv.exit_code == as_tsv.exit_code == 0, command
+        assert as_tsv.output == "".join("\t".join(row) + "\n" for row in csv.reader(io.StringIO(as_csv.output)))
+    written = tmp_path / "alexnet.tsv"
+    assert runner.invoke(main, ["table", "alexnet", "-o", str(written)]).exit_code == 0
+    assert written.read_text().splitlines()[0].split("\t")[:3] == ["name", "type", "input_shape"]

@@ -1,10 +1,8 @@
-"""Renderers: a Report (and the rows to show) in, text out. No computing here.
+"""Renderers: a result in, text out. No computing here.
 
-Each format of the layer table is one function ``render(view) -> str``
-registered in FORMATS; the Python API's formats (report_table.FORMATS) are its
-keys. Adding one touches this file, and cli.py where a command offers it.
-Other commands' figures (memory, latency, rf, explain, ...) render in their
-own modules here, each with its own formats.
+``render(result, fmt)`` (formats.py) picks the format's writer from FORMATS; each kind of result has a
+Shown beside its renderer here (memory.py, rf.py, ...) that gives its rows, columns and notes once.
+A View is the layer table's result: a Report and the rows to show.
 """
 
 from __future__ import annotations
@@ -31,32 +29,6 @@ class View:
     reshaped: bool = False  # rows folded, sorted or cut (--fold, --sort, --top): JSON lists the rows shown
 
 
-def _table(view):
-    from .table import render_table
+from .formats import FORMATS, Format, Shown, register, render  # noqa: E402  (the registry, re-exported)
 
-    return render_table(view)
-
-
-def _csv(view):
-    from .text import render_csv
-
-    return render_csv(view)
-
-
-def _json(view):
-    from .text import render_json
-
-    return render_json(view)
-
-
-def _markdown(view):
-    from .text import render_markdown
-
-    return render_markdown(view)
-
-
-FORMATS = {"table": _table, "csv": _csv, "json": _json, "markdown": _markdown}
-
-
-def render(view: View, fmt: str) -> str:
-    return FORMATS[fmt](view)
+__all__ = ["FORMATS", "Format", "Shown", "View", "register", "render"]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import io
-
 from ..budget import Budget
 from ..errors import one_line
+from .formats import Section, Shown
 
 
 def summary(budget: Budget) -> str:
@@ -21,37 +20,31 @@ def render_lines(budget: Budget) -> str:
     return "".join(c.line(one_line(budget.model)) + "\n" for c in budget.exceeded)
 
 
-def render_csv(budget: Budget) -> str:
-    import csv
+class BudgetShown(Shown):
+    """A Budget: its terminal text is lines (one per exceeded limit, or one OK line), not a grid."""
 
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("model", "figure", "option", "value", "limit", "limit_text", "ok", "excess"))
-    for c in budget.checks:
-        d = c.to_dict()
-        writer.writerow((budget.model, d["figure"], d["option"], d["value"], d["limit"], d["limit_text"],
+    result: Budget
+
+    def sections(self) -> list[Section]:
+        b = self.result
+        return [Section(None, ("Figure", "Value", "Limit", "Within"),
+                        [[c.words, f"{c.value:,}{c.unit}", f"{c.limit_text} ({c.limit:,}{c.unit})",
+                          "yes" if c.ok else "**no**"] for c in b.checks], right={"Value", "Limit"})]
+
+    def notes(self) -> list[str]:
+        return render_lines(self.result).rstrip("\n").split("\n")
+
+    def data(self) -> dict:
+        return self.result.to_dict()
+
+    def records(self):
+        b = self.result
+        rows = []
+        for c in b.checks:
+            d = c.to_dict()
+            rows.append((b.model, d["figure"], d["option"], d["value"], d["limit"], d["limit_text"],
                          str(d["ok"]).lower(), d["excess"]))
-    return out.getvalue()
+        return ("model", "figure", "option", "value", "limit", "limit_text", "ok", "excess"), rows
 
-
-def render_markdown(budget: Budget) -> str:
-    lines = ["| Figure | Value | Limit | Within |", "| :--- | ---: | ---: | :--- |"]
-    for c in budget.checks:
-        lines.append(f"| {c.words} | {c.value:,}{c.unit} | {c.limit_text} ({c.limit:,}{c.unit}) | "
-                     f"{'yes' if c.ok else '**no**'} |")
-    lines.append("")
-    lines.append(render_lines(budget).rstrip("\n"))
-    return "\n".join(lines) + "\n"
-
-
-def render_budget(budget: Budget, fmt: str) -> str:
-    if fmt == "json":
-        from ..report import versioned
-        from .text import dumps_by_line
-
-        return dumps_by_line(versioned(budget.to_dict()))
-    if fmt == "csv":
-        return render_csv(budget)
-    if fmt == "markdown":
-        return render_markdown(budget)
-    return render_lines(budget)
+    def write_table(self) -> str:
+        return render_lines(self.result)

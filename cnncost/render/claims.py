@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 from ..claims import Result, computed_text, format_scaled
 from ..errors import one_line
 from ..report import SCHEMA_VERSION
+from .formats import Section, Shown
 
 HEADERS = ("Claim", "Published", "Computed", "Outcome")
 
@@ -77,26 +76,36 @@ def render_markdown(results: list[Result], explain: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_csv(results: list[Result]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("id", "source", "where", "models", "printed", "computed", "expected", "outcome", "ok",
-                     "problem"))
-    for r in results:
-        c = r.claim
-        writer.writerow((c.id, c.source, c.where, " ".join(c.models), c.printed, computed_text(r), c.expected,
+class Checked(Shown):
+    """'cnncost check': the result is the list of claim results; option ``explain``: each erratum's
+    explanation in its outcome."""
+
+    def sections(self) -> list[Section]:
+        explain = self.options.get("explain", False)
+        return [Section("Published claims", HEADERS, [cells(r, explain) for r in self.result],
+                        right={"Published", "Computed"}, styles=[None if r.ok else "bold red" for r in self.result],
+                        wrap={"Claim": 12, "Published": 10, "Computed": 10, "Outcome": 12})]
+
+    def notes(self) -> list[str]:
+        return failures(self.result) + [summary_line(self.result)]
+
+    def data(self) -> dict:
+        return {"ok": all(r.ok for r in self.result), "summary": summary(self.result),
+                "claims": [r.to_dict() for r in self.result]}
+
+    def records(self):
+        rows = []
+        for r in self.result:
+            c = r.claim
+            rows.append((c.id, c.source, c.where, " ".join(c.models), c.printed, computed_text(r), c.expected,
                          r.outcome, str(r.ok).lower(), r.problem))
-    return out.getvalue()
+        return ("id", "source", "where", "models", "printed", "computed", "expected", "outcome", "ok", "problem"), rows
 
+    def write_table(self) -> str:  # the failures in red, each numbers' column left-aligned
+        return render_table(self.result, self.options.get("explain", False), self.color, self.width)
 
-def render_check(results: list[Result], fmt: str, *, explain: bool = False, color: bool = False,
-                 width: int | None = None) -> str:
-    if fmt == "json":
-        data = {"schema_version": SCHEMA_VERSION, "ok": all(r.ok for r in results), "summary": summary(results),
-                "claims": [r.to_dict() for r in results]}
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        return render_csv(results)
-    if fmt == "markdown":
-        return render_markdown(results, explain)
-    return render_table(results, explain, color, width)
+    def write_markdown(self) -> str:  # cells quote claims' text: a | escaped; failures as a list
+        return render_markdown(self.result, self.options.get("explain", False))
+
+    def write_json(self) -> str:
+        return json.dumps({"schema_version": SCHEMA_VERSION, **self.data()}, indent=2, ensure_ascii=False) + "\n"

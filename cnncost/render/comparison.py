@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 from ..compare import Comparison, Entry, Slice
@@ -11,6 +9,7 @@ from ..conventions import CONVENTIONS
 from ..errors import one_line
 from ..report import versioned
 from ..units import count
+from .formats import Section, Shown
 
 PARTS = (("stem", "Stem"), ("whole", "Whole network"))
 HEADERS = ("Model", "Input", "Last layer", "Output", "Layers", "Memory (MiB)", "Params", "MACs", "FLOPs",
@@ -94,29 +93,6 @@ STACKED = {"Last layer": "Last\nlayer", "Memory (MiB)": "Memory\n(MiB)", "Memory
            "Memory ×": "Memory\n×", "Params ×": "Params\n×", "MACs ×": "MACs\n×"}
 
 
-def render_table(comparison: Comparison, exact: bool, color: bool, width: int | None = None) -> str:
-    from .grid import draw, simple_grid
-
-    text = ""
-    for part, _ in PARTS:
-        shown = shown_entries(comparison, part)
-        if not shown:
-            continue
-        hs = headers(exact, comparison.training)
-        grid = simple_grid(hs, right={h for h in hs if h in NUMERIC or h == "Memory (bytes)"},
-                           wrap={"Model": 12, "Last layer": 12}, stacked=STACKED, title=titles(comparison)[part])
-        for entry in shown:
-            grid.add_row(cells(comparison, entry, part, exact))
-        text += draw(grid, width, color, DROPS)
-    return text + draw_footer(footer(comparison), width)
-
-
-def draw_footer(lines, width) -> str:
-    from .grid import wrap_lines
-
-    return "".join(line + "\n" for line in wrap_lines(lines, width))
-
-
 def render_markdown(comparison: Comparison, exact: bool) -> str:
     lines = []
     for part, _ in PARTS:
@@ -135,30 +111,49 @@ def render_markdown(comparison: Comparison, exact: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_csv(comparison: Comparison) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    figures = ("memory_bytes", "params", "macs", "flops") + (
-        ("backward_macs", "training_macs") if comparison.training else ())
-    writer.writerow(("model", "part", "input", "last_layer", "output_shape", "layers", *figures,
-                     *(f"{f}_ratio" for f in figures)))
-    for part, _ in PARTS:
-        for entry in shown_entries(comparison, part):
-            s: Slice = getattr(entry, part)
-            ratios = [comparison.ratio(entry, part, f) for f in figures]
-            writer.writerow((entry.label, part, _shape(entry.report.input), s.last.name if s.last else "",
+class ComparisonShown(Shown):
+    result: Comparison
+
+    def sections(self) -> list[Section]:
+        comparison, exact = self.result, self.exact
+        sections = []
+        for part, _ in PARTS:
+            shown = shown_entries(comparison, part)
+            if not shown:
+                continue
+            hs = headers(exact, comparison.training)
+            sections.append(Section(titles(comparison)[part], hs,
+                                    [cells(comparison, entry, part, exact) for entry in shown],
+                                    right={h for h in hs if h in NUMERIC or h == "Memory (bytes)"},
+                                    wrap={"Model": 12, "Last layer": 12}, stacked=STACKED, drop=DROPS))
+        return sections
+
+    def notes(self) -> list[str]:
+        return footer(self.result)
+
+    def data(self) -> dict:
+        return self.result.to_dict()
+
+    def records(self):
+        comparison = self.result
+        figures = ("memory_bytes", "params", "macs", "flops") + (
+            ("backward_macs", "training_macs") if comparison.training else ())
+        rows = []
+        for part, _ in PARTS:
+            for entry in shown_entries(comparison, part):
+                s: Slice = getattr(entry, part)
+                ratios = [comparison.ratio(entry, part, f) for f in figures]
+                rows.append((entry.label, part, _shape(entry.report.input), s.last.name if s.last else "",
                              _shape(s.last.output_shape) if s.last else "", len(s.rows),
                              *(getattr(s.totals, f) for f in figures),
                              *("" if r is None else repr(r) for r in ratios)))
-    return out.getvalue()
+        return ("model", "part", "input", "last_layer", "output_shape", "layers", *figures,
+                *(f"{f}_ratio" for f in figures)), rows
+
+    def write_json(self) -> str:
+        return json.dumps(versioned(self.data()), indent=2) + "\n"
+
+    def write_markdown(self) -> str:  # each part's title in bold above its table
+        return render_markdown(self.result, self.exact)
 
 
-def render_comparison(comparison: Comparison, fmt: str, *, exact: bool = False, color: bool = False,
-                      width: int | None = None) -> str:
-    if fmt == "json":
-        return json.dumps(versioned(comparison.to_dict()), indent=2) + "\n"
-    if fmt == "csv":
-        return render_csv(comparison)
-    if fmt == "markdown":
-        return render_markdown(comparison, exact)
-    return render_table(comparison, exact, color, width)

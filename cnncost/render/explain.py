@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import io
-
 from ..errors import one_line
 from ..explain import ConventionTotals, Explanation
+from .formats import Section, Shown
 
 
 def _signed(value: int) -> str:
@@ -123,28 +122,37 @@ def render_markdown(e: Explanation) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_csv(e: Explanation) -> str:
-    import csv
+class ExplanationShown(Shown):
+    result: Explanation
 
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("convention", "kind", "rows", "macs", "baseline_macs", "delta", "rule"))
-    for c in e.conventions:
-        writer.writerow((c.convention, "total", "", c.macs, e.of(e.baseline).macs,
-                         c.macs - e.of(e.baseline).macs, c.reproduces))
-        for d in c.differences:
-            writer.writerow((c.convention, d.kind, d.rows, d.macs, d.baseline_macs, d.delta, d.rule))
-    return out.getvalue()
+    def sections(self) -> list[Section]:
+        e = self.result
+        sections = [Section(e.model, SUMMARY_HEADERS, [_summary_cells(e, c) for c in e.conventions],
+                            right=set(SUMMARY_HEADERS) - {"Convention", "Reproduces"}, notes=[_header(e)])]
+        details = _detail_rows(e)
+        if details:
+            sections.append(Section(f"What each convention counts differently from '{e.baseline}'", DETAIL_HEADERS,
+                                    details, right={"Rows", "MACs vs baseline"}))
+        if e.backward is not None:
+            sections.append(Section("A training step's backward, by convention and kind (--pass train)",
+                                    BACKWARD_HEADERS, _backward_rows(e),
+                                    right={"Rows", "Input grad MACs", "Weight grad MACs"}, notes=_backward_footer(e)))
+        return sections
 
+    def data(self) -> dict:
+        return self.result.to_dict()
 
-def render_explanation(e: Explanation, fmt: str, color: bool = False, width: int | None = None) -> str:
-    if fmt == "json":
-        from ..report import versioned
-        from .text import dumps_by_line
+    def records(self):
+        e = self.result
+        base = e.of(e.baseline).macs
+        rows = []
+        for c in e.conventions:
+            rows.append((c.convention, "total", "", c.macs, base, c.macs - base, c.reproduces))
+            rows += [(c.convention, d.kind, d.rows, d.macs, d.baseline_macs, d.delta, d.rule) for d in c.differences]
+        return ("convention", "kind", "rows", "macs", "baseline_macs", "delta", "rule"), rows
 
-        return dumps_by_line(versioned(e.to_dict()))
-    if fmt == "csv":
-        return render_csv(e)
-    if fmt == "markdown":
-        return render_markdown(e)
-    return render_table(e, color, width)
+    def write_table(self) -> str:  # the detail table's conventions as sections, each named once
+        return render_table(self.result, self.color, self.width)
+
+    def write_markdown(self) -> str:
+        return render_markdown(self.result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import one_line
 from ..info import ModelInfo
+from .formats import Shown
 from .text import wrap_at_spaces
 
 
@@ -86,11 +87,20 @@ def render_text(info: ModelInfo, width: int | None = None) -> str:
     return "\n".join(_fit(lines, width)) + "\n"
 
 
-def render_info(info: ModelInfo, fmt: str, width: int | None = None) -> str:
-    if fmt == "json":
+class InfoShown(Shown):
+    """A ModelInfo: prose and lists, not a table, so it offers the text and JSON only."""
+
+    formats = ("table", "json")
+
+    def data(self) -> dict:
+        return self.result.to_dict()
+
+    def write_table(self) -> str:
+        return render_text(self.result, self.width)
+
+    def write_json(self) -> str:
         import json
 
         from ..report import versioned
 
-        return json.dumps(versioned(info.to_dict()), indent=2, ensure_ascii=False) + "\n"
-    return render_text(info, width)
+        return json.dumps(versioned(self.data()), indent=2, ensure_ascii=False) + "\n"

@@ -6,6 +6,7 @@ import json
 
 from ..errors import CnnCostError, did_you_mean
 from ..kinds import KINDS, REQUIRED
+from .formats import Shown
 from .text import wrap_at_spaces
 
 
@@ -75,22 +76,37 @@ def _wrapped(lines: list[str], width: int | None) -> list[str]:
     return wrap_at_spaces(lines, width, hang)
 
 
-def render_kinds(name: str | None, fmt: str, width: int | None = None) -> str:
+def kinds_named(name: str | None) -> list:
+    """The kinds 'cnncost kinds [KIND]' shows: every one, or the one named."""
     if name is not None and name not in KINDS:
         raise CnnCostError(f"no layer kind '{name}'", hint=did_you_mean(name, KINDS) or "see 'cnncost kinds'")
-    kinds = [KINDS[name]] if name else list(KINDS.values())
-    if fmt == "json":
-        return json.dumps([_describe(k) for k in kinds], indent=2) + "\n"
-    if fmt == "markdown":
-        return markdown_table(kinds)
-    lines = []
-    for kind in kinds:
-        args = ", ".join(_arg_text(a) for a in kind.args) or "no arguments"
-        many = " (several inputs)" if kind.inputs == "many" else ""
-        lines.append(f"{kind.name:<18} {kind.category:<11} {args}{many}")
-        if name:
-            lines.append(f"  {kind.doc}")
-            lines += [f"  {a.name}: {a.doc}" for a in kind.args if a.doc]
-        else:
-            lines.append(f"{'':<30} {kind.doc}")
-    return "\n".join(_wrapped(lines, width)) + "\n"
+    return [KINDS[name]] if name else list(KINDS.values())
+
+
+class KindList(Shown):
+    """'cnncost kinds': the result is the list of kinds shown (kinds_named); option ``one``: a single kind asked
+    for by name, shown with every argument's description."""
+
+    formats = ("table", "json", "markdown")
+
+    def data(self) -> list:
+        return [_describe(k) for k in self.result]
+
+    def write_json(self) -> str:
+        return json.dumps(self.data(), indent=2) + "\n"
+
+    def write_markdown(self) -> str:
+        return markdown_table(self.result)
+
+    def write_table(self) -> str:
+        lines = []
+        for kind in self.result:
+            args = ", ".join(_arg_text(a) for a in kind.args) or "no arguments"
+            many = " (several inputs)" if kind.inputs == "many" else ""
+            lines.append(f"{kind.name:<18} {kind.category:<11} {args}{many}")
+            if self.options.get("one"):
+                lines.append(f"  {kind.doc}")
+                lines += [f"  {a.name}: {a.doc}" for a in kind.args if a.doc]
+            else:
+                lines.append(f"{'':<30} {kind.doc}")
+        return "\n".join(_wrapped(lines, self.width)) + "\n"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
 from ..errors import one_line
 from ..memory import Memory
-
 from ..units import size
+from .formats import Section, Shown, markdown_rows
 
 
 def _columns(m: Memory) -> list[tuple[str, str]]:
@@ -91,63 +89,44 @@ STACKED = {"Saved for backward": "Saved for\nbackward", "Backward working set": 
            "INT8 (TOPS)": "INT8\n(TOPS)"}
 
 
-def render_table(m: Memory, color: bool = False, width: int | None = None, exact: bool = False) -> str:
-    from .grid import draw, simple_grid
+class MemoryShown(Shown):
+    result: Memory
 
-    columns = _columns(m)
-    grid = simple_grid(["Layer", "Type", *(h for h, _ in columns)], right={h for h, _ in columns},
-                       wrap={"Layer": 14}, stacked=STACKED,
-                       title=f"{m.model}: {'training' if m.mode == 'train' else 'inference'} memory")
-    for row in m.layers:
-        grid.add_row([row.name, row.kind + (" (side)" if row.side else ""),
-                      *(size(getattr(row, key), exact) for _, key in columns)])
-    grid.add_section()
-    totals = {"weights_bytes": m.weights_bytes, "gradient_bytes": m.gradient_bytes,
-              "optimizer_bytes": m.optimizer_bytes, "saved_bytes": m.saved_activation_bytes,
-              "transient_bytes": m.transient_bytes, "live_bytes": m.peak_activation_bytes}
-    grid.add_row(["total" if m.mode == "train" else "total (live: peak)", "",
-                  *(size(totals[key], exact) for _, key in columns)], style="bold")
-    return draw(grid, width, color, MEMORY_DROPS, summary_lines(m))
+    def sections(self) -> list[Section]:
+        m, exact = self.result, self.exact
+        columns = _columns(m)
+        totals = {"weights_bytes": m.weights_bytes, "gradient_bytes": m.gradient_bytes,
+                  "optimizer_bytes": m.optimizer_bytes, "saved_bytes": m.saved_activation_bytes,
+                  "transient_bytes": m.transient_bytes, "live_bytes": m.peak_activation_bytes}
+        return [Section(f"{m.model}: {'training' if m.mode == 'train' else 'inference'} memory",
+                        ["Layer", "Type", *(h for h, _ in columns)],
+                        [[row.name, row.kind + (" (side)" if row.side else ""),
+                          *(size(getattr(row, key), exact) for _, key in columns)] for row in m.layers],
+                        right={h for h, _ in columns},
+                        total=["total" if m.mode == "train" else "total (live: peak)", "",
+                               *(size(totals[key], exact) for _, key in columns)],
+                        wrap={"Layer": 14}, stacked=STACKED, drop=MEMORY_DROPS, notes=summary_lines(m))]
 
+    def data(self) -> dict:
+        return self.result.to_dict()
 
-def render_csv(m: Memory) -> str:
-    import csv
-
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    fields = ("weights_bytes", "gradient_bytes", "optimizer_bytes", "buffer_bytes", "saved_bytes",
-              "transient_bytes", "live_bytes")
-    writer.writerow(("name", "type", *fields, "side"))
-    for row in m.layers:
-        writer.writerow((row.name, row.kind, *(getattr(row, f) for f in fields), str(row.side).lower()))
-    # the JSON's totals: transient and live are the largest of any row, not sums (docs/json.md)
-    writer.writerow(("total", "total", m.weights_bytes, m.gradient_bytes, m.optimizer_bytes, m.buffer_bytes,
+    def records(self):
+        m = self.result
+        fields = ("weights_bytes", "gradient_bytes", "optimizer_bytes", "buffer_bytes", "saved_bytes",
+                  "transient_bytes", "live_bytes")
+        rows = [(row.name, row.kind, *(getattr(row, f) for f in fields), str(row.side).lower()) for row in m.layers]
+        # the JSON's totals: transient and live are the largest of any row, not sums (docs/json.md)
+        rows.append(("total", "total", m.weights_bytes, m.gradient_bytes, m.optimizer_bytes, m.buffer_bytes,
                      m.saved_activation_bytes, m.transient_bytes, m.peak_activation_bytes, ""))
-    return out.getvalue()
+        return ("name", "type", *fields, "side"), rows
 
-
-def render_markdown(m: Memory, exact: bool = False) -> str:
-    columns = _columns(m)
-    lines = ["| Layer | Type | " + " | ".join(h for h, _ in columns) + " |",
-             "| :--- | :--- | " + " | ".join("---:" for _ in columns) + " |"]
-    lines += ["| " + " | ".join([row.name, row.kind, *(size(getattr(row, k), exact) for _, k in columns)]) + " |"
-              for row in m.layers]
-    lines.append("")
-    lines += summary_lines(m)
-    return "\n".join(lines) + "\n"
-
-
-def render_memory(m: Memory, fmt: str, color: bool = False, width: int | None = None, exact: bool = False) -> str:
-    if fmt == "json":
-        from ..report import versioned
-        from .text import dumps_by_line
-
-        return dumps_by_line(versioned(m.to_dict()))
-    if fmt == "csv":
-        return render_csv(m)
-    if fmt == "markdown":
-        return render_markdown(m, exact)
-    return render_table(m, color, width, exact)
+    def write_markdown(self) -> str:
+        # the Type column without the table's "(side)" mark
+        m, columns = self.result, _columns(self.result)
+        lines = markdown_rows(["Layer", "Type", *(h for h, _ in columns)],
+                              [[row.name, row.kind, *(size(getattr(row, k), self.exact) for _, k in columns)]
+                               for row in m.layers], {h for h, _ in columns})
+        return "\n".join(lines + [""] + summary_lines(m)) + "\n"
 
 
 def _rate(value) -> str:
@@ -163,36 +142,35 @@ def _device_cells(d) -> list[str]:
             *(_rate(d.peak_tflops.get(r)) for r in ("fp32", "tf32", "fp16", "bf16", "int8"))]
 
 
-def render_devices(devices: dict, fmt: str, color: bool = False, width: int | None = None) -> str:
-    rows = list(devices.values())
-    if fmt == "json":
+class DevicesShown(Shown):
+    """'cnncost devices': the result is the devices table, by key."""
+
+    def sections(self) -> list[Section]:
+        return [Section("Devices (peak TFLOP/s, dense)", DEVICE_HEADERS,
+                        [_device_cells(d) for d in self.result.values()],
+                        right=set(DEVICE_HEADERS) - {"Device", "Name", "Kind"}, wrap={"Name": 12}, stacked=STACKED,
+                        drop=("Kind", "TF32", "INT8 (TOPS)", "Name", "BF16", "Bandwidth (GB/s)"),
+                        notes=["Sources: the vendors' spec sheets, cited per device in cnncost/data/devices.yaml; "
+                               "add your own with --device-file."])]
+
+    def data(self) -> list:
+        return [{"device": d.key, "name": d.name, "kind": d.kind, "memory_bytes": d.memory_bytes,
+                 "memory_printed": d.memory_printed, "bandwidth_gb_s": d.bandwidth_gb_s,
+                 "peak_tflops": d.peak_tflops, "source": d.source} for d in self.result.values()]
+
+    def records(self):
+        return (("device", "name", "kind", "memory_bytes", "bandwidth_gb_s", "fp32", "tf32", "fp16", "bf16", "int8"),
+                [(d.key, d.name, d.kind, d.memory_bytes, d.bandwidth_gb_s,
+                  *(d.peak_tflops.get(r) for r in ("fp32", "tf32", "fp16", "bf16", "int8")))
+                 for d in self.result.values()])
+
+    def write_json(self) -> str:
         import json
 
-        return json.dumps([{"device": d.key, "name": d.name, "kind": d.kind, "memory_bytes": d.memory_bytes,
-                            "memory_printed": d.memory_printed, "bandwidth_gb_s": d.bandwidth_gb_s,
-                            "peak_tflops": d.peak_tflops, "source": d.source} for d in rows], indent=2) + "\n"
-    if fmt == "csv":
-        import csv
+        return json.dumps(self.data(), indent=2) + "\n"
 
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(("device", "name", "kind", "memory_bytes", "bandwidth_gb_s", "fp32", "tf32", "fp16", "bf16",
-                         "int8"))
-        for d in rows:
-            writer.writerow((d.key, d.name, d.kind, d.memory_bytes, d.bandwidth_gb_s,
-                             *(d.peak_tflops.get(r) for r in ("fp32", "tf32", "fp16", "bf16", "int8"))))
-        return out.getvalue()
-    if fmt == "markdown":
+    def write_markdown(self) -> str:
         lines = ["| " + " | ".join(DEVICE_HEADERS) + " |", "| " + " | ".join("---" for _ in DEVICE_HEADERS) + " |"]
-        lines += ["| " + " | ".join(_device_cells(d)) + " |" for d in rows]
+        lines += ["| " + " | ".join(_device_cells(d)) + " |" for d in self.result.values()]
         return ("\n".join(lines)
                 + "\n\nPeak rates in TFLOP/s, dense (no sparsity); sources: cnncost/data/devices.yaml.\n")
-    from .grid import draw, simple_grid
-
-    grid = simple_grid(DEVICE_HEADERS, right=set(DEVICE_HEADERS) - {"Device", "Name", "Kind"}, wrap={"Name": 12},
-                       stacked=STACKED, title="Devices (peak TFLOP/s, dense)")
-    for d in rows:
-        grid.add_row(_device_cells(d))
-    return draw(grid, width, color, ("Kind", "TF32", "INT8 (TOPS)", "Name", "BF16", "Bandwidth (GB/s)"),
-                ["Sources: the vendors' spec sheets, cited per device in cnncost/data/devices.yaml; "
-                 "add your own with --device-file."])

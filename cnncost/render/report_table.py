@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from ..errors import CnnCostError, terminal_text
 from ..report import Report
-from . import FORMATS as _RENDERERS
+from .formats import FORMATS
 
-FORMATS = tuple(_RENDERERS)
 SORTS = ("macs", "params", "memory")
 
 
@@ -52,7 +51,7 @@ def render_report(report: Report, format: str = "table", *, depth: int | None = 
     view = layer_view(report, depth=depth, fold=fold, sort=sort, top=top, share=share, notes=errata,
                       model_notes=notes, exact=exact, color=False, width=width, fields=fields)
     text = render(view, format)
-    return text if format == "json" else terminal_text(text)  # printed, it must not drive the terminal
+    return terminal_text(text) if FORMATS[format].escaped else text  # printed, it must not drive the terminal
 
 
 def _errata(report: Report) -> tuple:

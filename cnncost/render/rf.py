@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+from .formats import Section, Shown
 
 
 def _number(value) -> str:
@@ -57,44 +57,37 @@ VIDEO_NOTE = ("No field is given: the input is a CxTxHxW video clip, and the rec
               "maps only.")
 
 
-def render_rf(model: str, rows: list, fmt: str, color: bool = False, width: int | None = None,
-              local: bool = False, video: bool = False) -> str:
-    if fmt == "json":
-        from ..report import versioned
-        from .text import dumps_by_line
+class FieldsShown(Shown):
+    """A results.ReceptiveFields; option ``video``: the input is a clip, and no field is given."""
 
-        return dumps_by_line(versioned({"model": model, "local": local, "layers": [r.to_dict() for r in rows]}))
-    if local:
-        from ..rf import LOCAL_NOTE
-
-        footer = [FOOTER, LOCAL_NOTE]
-    else:
+    def _footer(self) -> list[str]:
         footer = [FOOTER]
-    if video:
-        footer.append(VIDEO_NOTE)
-    if fmt == "csv":
-        import csv
+        if self.result.local:
+            from ..rf import LOCAL_NOTE
 
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(("name", "type", "rf_h", "rf_w", "stride_h", "stride_w", "padding_h", "padding_w", "aligned",
-                         "uniform", "bound", "side"))
-        for r in rows:
+            footer.append(LOCAL_NOTE)
+        if self.options.get("video"):
+            footer.append(VIDEO_NOTE)
+        return footer
+
+    def sections(self) -> list[Section]:
+        rows = self.result.layers
+        return [Section(f"{self.result.model}: receptive fields", HEADERS, [cells(r) for r in rows],
+                        right={"Receptive field", "Effective stride", "Effective padding"},
+                        styles=["dim" if r.side else None for r in rows], wrap={"Layer": 14, "Note": 10},
+                        stacked={"Receptive field": "Receptive\nfield", "Effective stride": "Effective\nstride",
+                                 "Effective padding": "Effective\npadding"},
+                        drop=("Type", "Effective padding"), notes=self._footer())]
+
+    def data(self) -> dict:
+        return self.result.to_dict()
+
+    def records(self):
+        rows = []
+        for r in self.result.layers:
             d = r.to_dict()
             flat = [v for key in ("receptive_field", "effective_stride", "effective_padding")
                     for v in (d[key] or ("", ""))]
-            writer.writerow((r.name, r.kind, *flat, d["aligned"], d["uniform"], d["bound"], str(r.side).lower()))
-        return out.getvalue()
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(HEADERS) + " |", "| :--- | :--- | ---: | ---: | ---: | :--- |"]
-        lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
-        return "\n".join(lines) + "\n\n" + "\n".join(footer) + "\n"
-    from .grid import draw, simple_grid
-
-    grid = simple_grid(HEADERS, right={"Receptive field", "Effective stride", "Effective padding"},
-                       wrap={"Layer": 14, "Note": 10}, title=f"{model}: receptive fields",
-                       stacked={"Receptive field": "Receptive\nfield", "Effective stride": "Effective\nstride",
-                                "Effective padding": "Effective\npadding"})
-    for r in rows:
-        grid.add_row(cells(r), style="dim" if r.side else None)
-    return draw(grid, width, color, ("Type", "Effective padding"), footer)
+            rows.append((r.name, r.kind, *flat, d["aligned"], d["uniform"], d["bound"], str(r.side).lower()))
+        return ("name", "type", "rf_h", "rf_w", "stride_h", "stride_w", "padding_h", "padding_w", "aligned",
+                "uniform", "bound", "side"), rows

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
 from ..errors import one_line
 from ..sweep import Sweep
 from ..units import count, duration, size
+from .formats import Section, Shown
 
 HEADINGS = {"params": "Params", "macs": "MACs", "flops": "FLOPs", "memory_bytes": "Memory",
             "peak_bytes": "Training peak", "latency_s": "Latency", "backward_macs": "Backward MACs",
@@ -38,37 +37,31 @@ def headers(s: Sweep) -> list[str]:
         ["Error"] if any(p.error for p in s.points) else [])
 
 
-def render_sweep(s: Sweep, fmt: str, color: bool = False, width: int | None = None, exact: bool = False) -> str:
-    if fmt == "json":
-        from ..report import versioned
-        from .text import dumps_by_line
+class SweepShown(Shown):
+    result: Sweep
 
-        return dumps_by_line(versioned(s.to_dict()))
-    if fmt == "csv":
-        import csv
-
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([a.name for a in s.axes] + list(s.figures) + ["error"])
-        for p in s.points:
-            writer.writerow([_value(v) for v in p.values] + ["" if getattr(p, f) is None else getattr(p, f)
-                                                             for f in s.figures] + [p.error or ""])
-        return out.getvalue()
-    if fmt == "markdown":
+    def sections(self) -> list[Section]:
+        s = self.result
+        axes = [a.name for a in s.axes]
         head = headers(s)
-        lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
-        lines += ["| " + " | ".join(r) + " |" for r in rows(s, exact)]
-        return "\n".join(lines) + "\n"
-    from .grid import draw, simple_grid
+        # figures and axis values never wrap; the error text may. Left out in this order where the terminal is
+        # too narrow: FLOPs (2 x MACs), the error text, activation memory (training peak and latency, when asked
+        # for, stay), then params
+        return [Section(f"{s.model}: {len(s.points):,} points", head, rows(s, self.exact),
+                        right=set(head) - set(axes) - {"Error"}, wrap={"Error": 12},
+                        stacked={"Training peak": "Training\npeak"}, drop=("FLOPs", "Error", "Memory", "Params"))]
 
-    axes = [a.name for a in s.axes]
-    head = headers(s)
-    # figures and axis values never wrap; the error text may
-    grid = simple_grid(head, right=set(head) - set(axes) - {"Error"},
-                       wrap={"Error": 12}, title=f"{s.model}: {len(s.points):,} points",
-                       stacked={"Training peak": "Training\npeak"})
-    for r in rows(s, exact):
-        grid.add_row(r)
-    # left out in this order where the terminal is too narrow: FLOPs (2 x MACs), the error text, activation
-    # memory (training peak and latency, when asked for, stay), then params
-    return draw(grid, width, color, ("FLOPs", "Error", "Memory", "Params"))
+    def data(self) -> dict:
+        return self.result.to_dict()
+
+    def records(self):
+        s = self.result
+        return ([a.name for a in s.axes] + list(s.figures) + ["error"],
+                [[_value(v) for v in p.values] + ["" if getattr(p, f) is None else getattr(p, f) for f in s.figures]
+                 + [p.error or ""] for p in s.points])
+
+    def write_markdown(self) -> str:  # every column's alignment left to the reader
+        section = self.sections()[0]
+        lines = ["| " + " | ".join(section.headers) + " |", "| " + " | ".join("---" for _ in section.headers) + " |"]
+        lines += ["| " + " | ".join(r) + " |" for r in section.rows]
+        return "\n".join(lines) + "\n"

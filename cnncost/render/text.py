@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 from ..report import layer_to_dict
 from . import columns
+from .formats import Section, Shown, markdown_rows
 
 CSV_FIELDS = ("name", "type", "input_shape", "output_shape", "params", "buffers", "macs", "flops",
               "memory_bytes", "side")
 
 
-def render_json(view) -> str:
+def layer_data(view) -> dict:
+    """The JSON of the layer table: the report's, with the rows shown and their extra columns."""
     data = view.report.to_dict()
     if view.grouped or view.reshaped:  # --depth subtotals (even where every group is one layer); --fold, --sort, --top
         data["layers"] = [layer_to_dict(r) for r in view.rows]
@@ -26,7 +27,7 @@ def render_json(view) -> str:
             d = field.to_dict() if field is not None else {}
             for key in ("receptive_field", "effective_stride", "effective_padding"):
                 layer[key] = d.get(key)
-    return dumps_by_line(data)
+    return data
 
 
 def dumps_by_line(data: dict) -> str:
@@ -45,15 +46,13 @@ def dumps_by_line(data: dict) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-def render_csv(view) -> str:
-    import csv  # only for this format
-
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+def layer_records(view):
+    """The CSV of the layer table: exact figures per row shown, then the totals row."""
     rf = view.fields is not None
     backward = view.report.totals.backward_input_macs is not None  # --pass train, where the convention counts it
-    writer.writerow(CSV_FIELDS + (("rf_h", "rf_w", "rf_stride_h", "rf_stride_w") if rf else ())
-                    + (("backward_input_macs", "backward_weight_macs") if backward else ()))
+    header = CSV_FIELDS + (("rf_h", "rf_w", "rf_stride_h", "rf_stride_w") if rf else ()) + (
+        ("backward_input_macs", "backward_weight_macs") if backward else ())
+    rows = []
     for r in view.rows:
         cells = [r.name, r.type, "x".join(map(str, r.input_shape)), "x".join(map(str, r.output_shape)),
                  r.params, r.buffers, r.macs, r.flops, r.memory_bytes, str(r.side).lower()]
@@ -63,27 +62,55 @@ def render_csv(view) -> str:
             cells += [*(d["receptive_field"] or ("", "")), *(d["effective_stride"] or ("", ""))]
         if backward:
             cells += [r.backward_input_macs, r.backward_weight_macs]
-        writer.writerow(cells)
+        rows.append(cells)
     # the last row is the report's totals (side outputs as the report counts them), name and type "total"
     t = view.report.totals
     # a partial import's totals are lower bounds: the type column says so
     kind = "total (lower bound)" if view.report.unsupported() else "total"
-    writer.writerow(["total", kind, "x".join(map(str, view.report.input)), "", t.params, t.buffers, t.macs,
-                     t.flops, t.memory_bytes, ""] + (["", "", "", ""] if rf else [])
-                    + ([t.backward_input_macs, t.backward_weight_macs] if backward else []))
-    return out.getvalue()
+    rows.append(["total", kind, "x".join(map(str, view.report.input)), "", t.params, t.buffers, t.macs,
+                 t.flops, t.memory_bytes, ""] + (["", "", "", ""] if rf else [])
+                + ([t.backward_input_macs, t.backward_weight_macs] if backward else []))
+    return header, rows
 
 
-def render_markdown(view) -> str:
-    headers = columns.headers(view)
-    align = ["---:" if h in columns.NUMERIC else ":---" for h in headers]
-    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
-    for r in view.rows:
-        lines.append("| " + " | ".join(columns.cells(r, view)) + " |")
-    lines.append("| " + " | ".join(f"**{c}**" if c else "" for c in columns.totals_cells(view)) + " |")
-    lines.append("")
-    lines.extend(columns.footer(view.report, view.notes))
-    return "\n".join(lines) + "\n"
+class LayerTable(Shown):
+    """A render.View: the layer table of 'cnncost table' (and Report.table())."""
+
+    def __init__(self, view, **options):
+        super().__init__(view, width=view.width, color=view.color, exact=view.exact, **options)
+
+    def sections(self) -> list[Section]:
+        view = self.result
+        headers = columns.headers(view)
+        return [Section(view.report.model, headers, [columns.cells(r, view) for r in view.rows],
+                        right=[h for h in headers if h in columns.NUMERIC], total=columns.totals_cells(view),
+                        styles=["dim" if r.side else None for r in view.rows])]
+
+    def notes(self) -> list[str]:
+        return columns.footer(self.result.report, self.result.notes, self.result.model_notes)
+
+    def data(self) -> dict:
+        return layer_data(self.result)
+
+    def records(self):
+        return layer_records(self.result)
+
+    def write_table(self) -> str:  # columns merged (K/S/P) and left out in the stated order
+        from .table import render_table
+
+        return render_table(self.result)
+
+    def write_json(self) -> str:  # the report's JSON carries its schema_version
+        return dumps_by_line(self.data())
+
+    def write_markdown(self) -> str:  # with the totals row, in bold
+        view = self.result
+        section = self.sections()[0]
+        lines = markdown_rows(section.headers, section.rows, section.right)
+        lines.append("| " + " | ".join(f"**{c}**" if c else "" for c in columns.totals_cells(view)) + " |")
+        lines.append("")
+        lines.extend(columns.footer(view.report, view.notes))
+        return "\n".join(lines) + "\n"
 
 
 def wrap_at_spaces(lines: list[str], width: int | None, hang_of) -> list[str]:

@@ -7,13 +7,12 @@ obtained, and a summary line closes the output.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import TYPE_CHECKING
 
 from ..errors import one_line
 from ..validate import Check, ModelResult, ValidationRun
+from .formats import Section, Shown
 
 if TYPE_CHECKING:  # rich's progress bar is imported only where it is shown
     import rich.progress
@@ -186,32 +185,53 @@ def to_dict(run: ValidationRun) -> dict:
     }
 
 
-def render_csv(run: ValidationRun) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("model", "layer", "kind", "figure", "cnncost", "torch", "ok", "basis"))
+def records(run: ValidationRun):
+    rows = []
     for m in run.models:
         if m.error:
-            writer.writerow((m.model, "", "", "error", "", "", "false", m.error))
+            rows.append((m.model, "", "", "error", "", "", "false", m.error))
         for l in m.rows:
             for c in l.checks:
-                writer.writerow((m.model, l.name, l.kind, c.figure, _value(c.cnncost).replace(",", ""),
-                                 _value(c.torch).replace(",", ""), str(c.ok).lower(), c.basis))
-    return out.getvalue()
+                rows.append((m.model, l.name, l.kind, c.figure, _value(c.cnncost).replace(",", ""),
+                             _value(c.torch).replace(",", ""), str(c.ok).lower(), c.basis))
+    return ("model", "layer", "kind", "figure", "cnncost", "torch", "ok", "basis"), rows
 
 
-def render_validation(run: ValidationRun, fmt: str, *, detail: bool, color: bool = False,
-                      width: int | None = None) -> str:
-    """``detail``: every row of every model (one model), or one line per model (--all)."""
-    if fmt == "json":
+class ValidationShown(Shown):
+    """A ValidationRun; option ``detail``: every row of every model (one model), or one line per model (--all)."""
+
+    def sections(self) -> list[Section]:
+        run = self.result
+        if self.options["detail"]:
+            sections = [Section(f"{m.model}: cnncost vs torch", ("Layer", "Type", *figure_names(m)),
+                                [_layer_cells(layer, _columns(m)) for layer in m.rows]) for m in run.models if m.layers]
+        else:
+            sections = [Section("cnncost vs torch", MODEL_HEADERS, [_model_cells(m) for m in run.models],
+                                right={"Layers", "Figures", "Mismatches", "Seconds"})]
+        differences = _differences(run)
+        if differences:
+            sections.append(Section("Differences", DIFF_HEADERS, differences))
+        return sections
+
+    def notes(self) -> list[str]:
+        return [summary_line(self.result)]
+
+    def data(self) -> dict:
+        return to_dict(self.result)
+
+    def records(self):
+        return records(self.result)
+
+    def write_table(self) -> str:  # failing rows in red; a model's rows only where it has layers
+        return render_table(self.result, self.options["detail"], self.color, self.width)
+
+    def write_markdown(self) -> str:
+        return render_markdown(self.result, self.options["detail"])
+
+    def write_json(self) -> str:
         from ..report import versioned
 
-        return json.dumps(versioned(to_dict(run)), indent=2) + "\n"
-    if fmt == "csv":
-        return render_csv(run)
-    if fmt == "markdown":
-        return render_markdown(run, detail)
-    return render_table(run, detail, color, width)
+        return json.dumps(versioned(to_dict(self.result)), indent=2) + "\n"
 
 
 class Progress:

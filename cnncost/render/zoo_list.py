@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+
+from .formats import Section, Shown, markdown_rows
 
 HEADERS = ("Model", "Input", "Params (M)", "MACs (G)", "Description")
 
@@ -15,27 +15,27 @@ def _cells(name, report):
             report.description]
 
 
-def render_list(rows, fmt: str, color: bool = False, width: int | None = None) -> str:
-    if fmt == "json":
-        return json.dumps([
-            {"model": n, "input": list(r.input), "params": r.totals.params, "macs": r.totals.macs,
-             "convention": r.convention, "description": r.description} for n, r in rows], indent=2) + "\n"
-    if fmt == "csv":
-        out = io.StringIO()
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(("model", "input", "params", "macs", "description"))
-        for n, r in rows:
-            w.writerow((n, "x".join(map(str, r.input)), r.totals.params, r.totals.macs, r.description))
-        return out.getvalue()
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(HEADERS) + " |", "| :--- | :--- | ---: | ---: | :--- |"]
-        lines += ["| " + " | ".join(_cells(n, r)) + " |" for n, r in rows]
-        return "\n".join(lines) + "\n"
-    from .grid import draw, simple_grid
+class ZooList(Shown):
+    """'cnncost list': the result is a list of (name, Report) pairs."""
 
-    grid = simple_grid(HEADERS, right={"Params (M)", "MACs (G)"}, wrap={"Description": 16, "Model": 12},
-                       stacked={"Params (M)": "Params\n(M)", "MACs (G)": "MACs\n(G)"})
-    for n, r in rows:
-        grid.add_row(_cells(n, r))
-    return draw(grid, width, color, ("Input", "Description"),
-                ["MACs under the lecture convention, at each model's default input, batch 1."])
+    def sections(self) -> list[Section]:
+        return [Section(None, HEADERS, [_cells(n, r) for n, r in self.result], right={"Params (M)", "MACs (G)"},
+                        wrap={"Description": 16, "Model": 12},
+                        stacked={"Params (M)": "Params\n(M)", "MACs (G)": "MACs\n(G)"}, drop=("Input", "Description"),
+                        notes=["MACs under the lecture convention, at each model's default input, batch 1."])]
+
+    def data(self) -> list:
+        return [{"model": n, "input": list(r.input), "params": r.totals.params, "macs": r.totals.macs,
+                 "convention": r.convention, "description": r.description} for n, r in self.result]
+
+    def records(self):
+        return (("model", "input", "params", "macs", "description"),
+                [(n, "x".join(map(str, r.input)), r.totals.params, r.totals.macs, r.description)
+                 for n, r in self.result])
+
+    def write_json(self) -> str:
+        return json.dumps(self.data(), indent=2) + "\n"
+
+    def write_markdown(self) -> str:  # the table's note is about the terminal's figures only
+        return "\n".join(markdown_rows(HEADERS, [_cells(n, r) for n, r in self.result],
+                                        {"Params (M)", "MACs (G)"})) + "\n"
