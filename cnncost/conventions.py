@@ -419,6 +419,8 @@ _THOP = Convention(
                           module=lambda q, n: (11 if q.macs else 1) * q.output_elements * n),
         avgpool=_by_call("1 per output element as a module" + ONLY_MODULES,
                          module=lambda q, n: q.output_elements * n),
+        avgpool3d=Rule(lambda q, n: q.output_elements * n, "1 per output element as nn.AvgPool3d (its "
+                       "count_avgpool); nn.MaxPool3d is zero_ops"),
         adaptive_avgpool=_by_call("int((H/H' * W/W' + 1) * output elements) as a module" + ONLY_MODULES,
                                   module=_thop_adaptive),
         global_avgpool=_by_call("int((H * W + 1) * output elements) as a module; 0 as a function or mean",
@@ -500,6 +502,12 @@ _TORCHSCAN = Convention(
                                 module=_torchscan_adaptive),
         global_avgpool3d=_by_call("T*H*W + 2 per output element as nn.AdaptiveAvgPool3d (the kernel's product "
                                   "- 1 + its 3 axes)", module=_torchscan_global_3d),
+        # torchvision writes every 3-D kernel as a triple, whose product torchscan takes (an int k would be k)
+        maxpool3d=Rule(lambda q, n: q.output_elements * n * (q.window[0] * q.window[1] * q.window[2] - 1),
+                       "kt*kh*kw - 1 per output element as nn.MaxPool3d (macs_maxpool; the kernel a triple)"),
+        avgpool3d=Rule(lambda q, n: q.output_elements * n * (q.window[0] * q.window[1] * q.window[2] + 2),
+                       "kt*kh*kw + 2 per output element as nn.AvgPool3d (macs_avgpool: the kernel's product - 1 "
+                       "+ its 3 axes; the kernel a triple)"),
     ),
     unrun_params=True,
     sources=("torchscan 0.2.0: modules/macs.py (module_macs), modules/_pooling.py (adaptive_kernel_size)",),

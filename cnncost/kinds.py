@@ -910,6 +910,78 @@ define(
 )
 
 
+def _pool3d_shape(kind):
+    def shape(a, shapes):
+        c, *sizes = video_map(shapes, kind)
+        stride = a["stride"] or a["kernel"]
+        return (c, *(pool_size(size, k, s, p, d, a["ceil_mode"], f"{kind} {axis}:") for axis, size, k, s, p, d in zip(
+            ("time", "height", "width"), sizes, a["kernel"], stride, a["padding"], a.get("dilation", (1, 1, 1)))))
+
+    return shape
+
+
+def _pool3d_saved(with_indices: bool):
+    # max_pool3d_with_indices saves its input and the int64 indices of each maximum; avg_pool3d its input
+    def saved(node, ctx):
+        from .saved_rules import INDEX_BYTES, _input, _new
+
+        if not ctx.grad_inputs[0]:
+            return ()
+        return (_input(), _new(node.output_elements * ctx.batch * INDEX_BYTES)) if with_indices else (_input(),)
+
+    return saved
+
+
+def _triple_of(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value, value)
+
+
+# torch's 3-D pooling as it ran: the module's kernel_size, an int or a triple
+_TORCH_WINDOW_3D = Measure(lambda s: _triple_of(s.module.kernel_size), "the module's kernel_size")
+_TORCH_WINDOW_MACS_3D = Measure(lambda s: s.output_numel * math.prod(_triple_of(s.module.kernel_size)),
+                                "output numel x the module's kernel volume")
+_POOL3D_COMMON = (
+    Arg("kernel", _triple, doc="window size: k or [kt, kh, kw]"),
+    Arg("stride", _optional(_triple), None, "step: s or [st, sh, sw]; defaults to the kernel size"),
+    Arg("padding", _nonnegative_triple, 0, "implicit padding on each side, at most half the kernel: p or [pt, ph, pw]"),
+    Arg("ceil_mode", boolean, False, "round the output size up"),
+)
+
+define(
+    "maxpool3d",
+    "pool",
+    "Max pooling over a window of time, height and width of a CxTxHxW video map (nn.MaxPool3d; S3D).",
+    args=(*_POOL3D_COMMON, Arg("dilation", _triple, 1, "spacing of window taps")),
+    shape=_pool3d_shape("maxpool3d"),
+    macs=lambda a, ins, out: math.prod(out) * math.prod(a["kernel"]),
+    window=_kernel,
+    build=lambda t, a, ins, out: t.nn.MaxPool3d(a["kernel"], a["stride"] or a["kernel"], a["padding"], a["dilation"],
+                                                ceil_mode=a["ceil_mode"]),
+    measure={"macs": _TORCH_WINDOW_MACS_3D, "window": _TORCH_WINDOW_3D},
+    formulas={"output": "C x T' x H' x W', each axis as maxpool's (PyTorch's rounding)", "params": "0",
+              "macs": "C*T'*H'*W'*kt*kh*kw"},
+    # rf "none": the receptive-field analysis follows 2-D maps only (as conv3d)
+    calls=("module",), saved=_pool3d_saved(True), rf="none", latency="macs", counts="pool",
+)
+
+define(
+    "avgpool3d",
+    "pool",
+    "Average pooling over a window of time, height and width of a CxTxHxW video map (nn.AvgPool3d; S3D's "
+    "2x7x7 head).",
+    args=(*_POOL3D_COMMON,
+          Arg("count_include_pad", boolean, True, "divide by the full window, padding included")),
+    shape=_pool3d_shape("avgpool3d"),
+    macs=lambda a, ins, out: math.prod(out) * math.prod(a["kernel"]),
+    window=_kernel,
+    build=lambda t, a, ins, out: t.nn.AvgPool3d(a["kernel"], a["stride"] or a["kernel"], a["padding"],
+                                                ceil_mode=a["ceil_mode"], count_include_pad=a["count_include_pad"]),
+    measure={"macs": _TORCH_WINDOW_MACS_3D, "window": _TORCH_WINDOW_3D},
+    formulas={"output": "as maxpool3d", "params": "0", "macs": "C*T'*H'*W'*kt*kh*kw"},
+    calls=("module",), saved=_pool3d_saved(False), rf="none", latency="macs", counts="pool",
+)
+
+
 # --- normalisation ---
 
 define(

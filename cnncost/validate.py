@@ -936,7 +936,9 @@ SMALLEST_VIDEO_FROM = 32  # a video map has no receptive field to clip (rf.py fo
 def smallest_input(model: str | Path | Graph, settings: Settings | None = None) -> tuple:
     """The smallest square input (SMALLEST_FROM, then steps of SIZE_STEP, up to the default) at which the
     model builds the same layers as at its default input, and no more of them see a 1x1 map (a batch norm
-    there cannot train on one sample): the same rules, at a fraction of the work."""
+    there cannot train on one sample): the same rules, at a fraction of the work. A video clip keeps
+    SMALLEST_FRAMES frames, or the fewest above that with the same layers at its own H, W (S3D's time
+    strides and 2-frame head pool need 13)."""
     settings = settings or Settings()
     default = api.load(model, settings)
     shape = default.input_shape
@@ -951,6 +953,9 @@ def smallest_input(model: str | Path | Graph, settings: Settings | None = None) 
                                                   for n in graph.nodes)
 
     names = layers(default)
+    if frames:
+        frames = (next((t for t in range(frames[0], shape[1]) if _same_layers(
+            model, replace(settings, input=(channels, t, height, width)), layers, names)), shape[1]),)
     for size in range(SMALLEST_VIDEO_FROM if frames else SMALLEST_FROM, min(height, width), SIZE_STEP):
         try:
             graph = api.load(model, replace(settings, input=(channels, *frames, size, size)))
@@ -959,6 +964,14 @@ def smallest_input(model: str | Path | Graph, settings: Settings | None = None) 
         if not graph.left_out and layers(graph) == names:
             return graph.input_shape
     return default.input_shape
+
+
+def _same_layers(model, settings: Settings, layers: Callable, names) -> bool:
+    try:
+        graph = api.load(model, settings)
+    except CnnCostError:
+        return False
+    return not graph.left_out and layers(graph) == names
 
 
 def validate_many(

@@ -334,9 +334,10 @@ ONNX_CANNOT_YET = {
     n: "torch's TorchScript ONNX exporter refuses aten::_native_multi_head_attention, the fused kernel "
        "nn.MultiheadAttention runs in eval without grad"
     for n in ("vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14")}
-VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18")
+VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18", "s3d")
 ONNX_CANNOT_YET.update({n: "the ONNX importer maps 2-D convolution, batch norm and pooling only: a 3-D Conv, a "
-                           "BatchNormalization on a 5-D tensor and a GlobalAveragePool of a video map are refused"
+                           "BatchNormalization on a 5-D tensor, a 3-D MaxPool or AveragePool and a GlobalAveragePool "
+                           "of a video map are refused"
                         for n in VIDEO})
 # the same, and why, for from_torch (strict: each must fail, so the entry goes once it passes)
 FROM_TORCH_CANNOT_YET: dict = {}
@@ -671,8 +672,9 @@ def test_torchvision_models_imported_count_what_the_tools_printed():
             with torch.device("meta"):
                 net = build(weights=None, **options)
         size = 520 if segmentation else sizes.get(name, 224)
-        # a video clip: 16 frames of 112x112, with its batch (N, C, T, H, W)
-        graph = cnncost.from_torch(net, input=(1, 3, 16, 112, 112) if video else (3, size, size), name=name)
+        # a video clip: 16 frames of 112x112 (s3d: 224x224), with its batch (N, C, T, H, W)
+        clip = (1, 3, 16, 224, 224) if name == "s3d" else (1, 3, 16, 112, 112)
+        graph = cnncost.from_torch(net, input=clip if video else (3, size, size), name=name)
         # Inception3 runs its auxiliary head in training only: its parameters are in no row but in unused_params,
         # which the tools that count every parameter count (thop counts the modules that ran), and a note says so
         missing = sum(p.numel() for p in net.AuxLogits.parameters()) if name == "inception_v3" else 0

@@ -54,6 +54,16 @@ CASES = [
     ("avgpool: {kernel: 3, stride: 1, padding: 1}", (8, 17, 17), (8, 17, 17), 0, 8 * 17 * 17 * 9),
     ("avgpool: {kernel: 5, stride: 3}", (512, 14, 14), (512, 4, 4), 0, 512 * 4 * 4 * 25),
     ("global_avgpool", (2048, 7, 7), (2048, 1, 1), 0, 2048 * 7 * 7),
+    # 3-D pooling on C x T x H x W (S3D): each axis as a 2-D pool's, MACs C*T'*H'*W'*kt*kh*kw.
+    # S3D's first max pool on its 64 x 8 x 112 x 112 stem: T' = 8, H' = (112 + 2 - 3)//2 + 1 = 56
+    ("maxpool3d: {kernel: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1]}", (64, 8, 112, 112), (64, 8, 56, 56),
+     0, 64 * 8 * 56 * 56 * 9),
+    # 3x3x3 stride 2 pad 1 on 480 x 8 x 28 x 28: (8 + 2 - 3)//2 + 1 = 4, (28 + 2 - 3)//2 + 1 = 14
+    ("maxpool3d: {kernel: 3, stride: 2, padding: 1}", (480, 8, 28, 28), (480, 4, 14, 14), 0, 480 * 4 * 14 * 14 * 27),
+    # the default stride is the kernel; ceil mode: ceil((5 - 2)/2) + 1 = 3
+    ("maxpool3d: {kernel: 2, ceil_mode: true}", (4, 5, 5, 5), (4, 3, 3, 3), 0, 4 * 27 * 8),
+    # S3D's head: 2x7x7 stride 1 on 1024 x 2 x 7 x 7
+    ("avgpool3d: {kernel: [2, 7, 7], stride: 1}", (1024, 2, 7, 7), (1024, 1, 1, 1), 0, 1024 * 2 * 7 * 7),
     # adaptive 13 -> 6: windows [0,3) [2,5) [4,7) [6,9) [8,11) [10,13): 3 each, 18 per axis
     ("adaptive_avgpool: {output: 6}", (256, 13, 13), (256, 6, 6), 0, 256 * 18 * 18),
     # adaptive 6 -> 6 is the identity: windows of 1

@@ -152,6 +152,10 @@ VIDEO_CASES = {
     "conv3d": [("conv3d: {name: x, out: 4, kernel: 3, padding: 1}", X3),  # its input, for the weight's gradient
                ("conv3d: {name: x, out: 4, kernel: [1, 3, 3], stride: [1, 2, 2]}", X3)],
     "global_avgpool3d": [("global_avgpool3d: {name: x}", 0)],  # a mean: its backward needs only sizes
+    # max_pool3d_with_indices: its input, and an int64 index per output (8 x 2 x 3 x 3)
+    "maxpool3d": [("maxpool3d: {name: x, kernel: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1]}",
+                   X3 + N * C * T * 3 * 3 * 8)],
+    "avgpool3d": [("avgpool3d: {name: x, kernel: [2, 3, 3], stride: 1}", X3)],  # avg_pool3d: its input
 }
 VIDEO_BEFORE = ("conv3d: {name: pre, out: 8, kernel: 1}",)
 

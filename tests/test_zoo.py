@@ -94,8 +94,11 @@ def test_runs_at_torchvision_min_size(name):
     # where auxiliary heads do not run (inception_v3's needs 17x17 maps, more than 75x75 gives)
     h, w = PUBLISHED[name]["min_size"]
     settings = {"aux_logits": False} if "aux_logits" in cnncost.load(name).params else {}
-    # a video model's frames stay those of its published input (min_size is height and width)
-    report = cnncost.analyze(name, input=(*PUBLISHED[name]["input"][:-2], h, w), set=settings)
+    # a video model's frames stay those of its published input (min_size is height and width), or are its
+    # min_temporal_size where torchvision gives one (s3d: 14)
+    c, *frames = PUBLISHED[name]["input"][:-2]
+    frames = [PUBLISHED[name]["min_frames"]] if "min_frames" in PUBLISHED[name] else frames
+    report = cnncost.analyze(name, input=(c, *frames, h, w), set=settings)
     assert all(d >= 1 for d in report.layers[-1].output_shape)
 
 

@@ -97,6 +97,8 @@ KIND_ARGS = {
     "class_token": (), "position_embedding": (),
     "conv3d": ("out", "kernel", "stride", "padding", "dilation", "groups", "bias"), "global_avgpool3d": (),
     "conv1d": ("out", "kernel", "stride", "padding", "dilation", "groups", "bias"),
+    "maxpool3d": ("kernel", "stride", "padding", "ceil_mode", "dilation"),
+    "avgpool3d": ("kernel", "stride", "padding", "ceil_mode", "count_include_pad"),
     "instancenorm": ("eps", "affine"), "grn": ("eps", "channels_last"),
     "opaque": ("shape", "op", "params"),
 }

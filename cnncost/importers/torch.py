@@ -897,6 +897,27 @@ def _avgpool_module(imp, m, x):
     return imp.row("avgpool", args, [imp.plain(x)])
 
 
+def _triple3(value) -> list:
+    return list(value) if isinstance(value, (tuple, list)) else [value] * 3
+
+
+def _pool3d_module(kind):
+    def handler(imp, m, x):
+        x = imp.plain(x)
+        if len(x.shape) != 5:
+            raise Unmappable(f"a 3-D pooling of a {dims_text(x.shape)} tensor")
+        if getattr(m, "return_indices", False) or getattr(m, "divisor_override", None):
+            raise Unmappable("3-D pooling that returns indices or overrides its divisor")
+        args = {"kernel": _triple3(m.kernel_size), "stride": _triple3(m.stride if m.stride is not None
+                                                                        else m.kernel_size),
+                "padding": _triple3(m.padding), "ceil_mode": bool(m.ceil_mode)}
+        args.update({"dilation": _triple3(m.dilation)} if kind == "maxpool3d" else
+                    {"count_include_pad": m.count_include_pad})
+        return imp.row(kind, args, [x])
+
+    return handler
+
+
 def _avgpool1d_module(imp, m, x):
     x = imp.plain(x)
     if len(x.shape) != 3:
@@ -1741,6 +1762,7 @@ MODULES: dict[type[nn.Module], Callable] = {
     nn.BatchNorm2d: _batchnorm_module, nn.BatchNorm1d: _batchnorm_module, nn.GroupNorm: _groupnorm_module,
     nn.Conv1d: _conv1d_module,
     nn.Conv3d: _conv3d_module, nn.BatchNorm3d: _batchnorm_module, nn.AdaptiveAvgPool3d: _adaptive3d_module,
+    nn.MaxPool3d: _pool3d_module("maxpool3d"), nn.AvgPool3d: _pool3d_module("avgpool3d"),
     nn.LayerNorm: _layernorm_module, nn.LocalResponseNorm: _lrn_module,
     nn.ReLU: _unary_module("relu"), nn.ReLU6: _unary_module("relu6"),
     nn.LeakyReLU: _unary_module("leaky_relu", slope="negative_slope"), nn.ELU: _unary_module("elu", alpha="alpha"),
