@@ -335,10 +335,6 @@ ONNX_CANNOT_YET = {
        "nn.MultiheadAttention runs in eval without grad"
     for n in ("vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14")}
 VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18", "s3d")
-ONNX_CANNOT_YET.update({n: "the ONNX importer maps 2-D convolution, batch norm and pooling only: a 3-D Conv, a "
-                           "BatchNormalization on a 5-D tensor, a 3-D MaxPool or AveragePool and a GlobalAveragePool "
-                           "of a video map are refused"
-                        for n in VIDEO})
 # the same, and why, for from_torch (strict: each must fail, so the entry goes once it passes)
 FROM_TORCH_CANNOT_YET: dict = {}
 

@@ -544,8 +544,10 @@ class OnnxImporter:
         x = self.plain(ins[0], node)
         w = self.const(ins[1], "weight")
         a = node.attrs
+        if len(x.shape) == 5 and len(w.dims) == 5:
+            return self._conv3d(node, ins, x, w)
         if len(x.shape) != 4 or len(w.dims) != 4:
-            raise Unmappable(f"a {len(x.shape) - 2}-D convolution; cnncost's are 2-D")
+            raise Unmappable(f"a {len(x.shape) - 2}-D convolution; cnncost's are 2-D, or 3-D on a video clip")
         bias = len(ins) > 2 and ins[2] is not None
         kernel = list(a.get("kernel_shape") or w.dims[2:])
         if kernel != list(w.dims[2:]):  # costed from the attribute, the parameters would not be the file's
@@ -566,6 +568,33 @@ class OnnxImporter:
         if groups > 1 and groups == cin and w.dims[0] % cin == 0:
             return self.row("dwconv", {**args, "multiplier": w.dims[0] // cin}, [x], node)
         return self.row("conv", {"out": w.dims[0], **args, "groups": groups}, [x], node)
+
+    def _conv3d(self, node, ins, x, w):
+        """A 3-D Conv on a video clip (N, C, T, H, W): cnncost's conv3d, padded alike on both sides of each axis."""
+        a = node.attrs
+        kernel = list(a.get("kernel_shape") or w.dims[2:])
+        groups = a.get("group", 1)
+        if kernel != list(w.dims[2:]):
+            raise Unmappable(f"its kernel_shape {kernel} disagrees with its weight's {list(w.dims[2:])}")
+        if w.dims[1] * groups != x.shape[1]:
+            raise Unmappable(f"its weight of {w.dims[1]} input channels per group, in {groups} groups, does not read "
+                             f"the input's {x.shape[1]}")
+        return self.row("conv3d", {"out": w.dims[0], "kernel": kernel, "stride": list(a.get("strides", [1, 1, 1])),
+                                   "padding": self._padding_3d(a, "Conv"),
+                                   "dilation": list(a.get("dilations", [1, 1, 1])), "groups": groups,
+                                   "bias": len(ins) > 2 and ins[2] is not None}, [x], node)
+
+    @staticmethod
+    def _padding_3d(a, op) -> list:
+        auto = a.get("auto_pad", "NOTSET")
+        if auto == "VALID":
+            return [0, 0, 0]
+        if auto != "NOTSET":
+            raise Unmappable(f"a 3-D {op} with auto_pad {auto}; cnncost's 3-D layers take a number of zeros per axis")
+        pads = list(a.get("pads", [0] * 6))
+        if len(pads) != 6 or pads[:3] != pads[3:]:  # ONNX: the begins of T, H, W, then their ends
+            raise Unmappable(f"3-D {op} pads {pads} are not the same on both sides of each axis")
+        return pads[:3]
 
     def _padding(self, a, op):
         auto = a.get("auto_pad", "NOTSET")
@@ -656,6 +685,16 @@ class OnnxImporter:
         x = self.plain(ins[0], node)
         a = node.attrs
         kernel = list(a["kernel_shape"])
+        if len(kernel) == 3 and len(x.shape) == 5:  # a video clip's (N, C, T, H, W)
+            args = {"kernel": kernel, "stride": list(a.get("strides", [1, 1, 1])),
+                    "padding": self._padding_3d(a, node.op_type), "ceil_mode": bool(a.get("ceil_mode", 0))}
+            if kind == "maxpool":
+                args["dilation"] = list(a.get("dilations", [1, 1, 1]))
+                if len(node.outputs) > 1 and node.outputs[1]:
+                    raise Unmappable("max pooling that also returns indices")
+            else:
+                args["count_include_pad"] = bool(a.get("count_include_pad", 0))
+            return self.row(kind + "3d", args, [x], node)
         if len(kernel) != 2:
             raise Unmappable(f"a {len(kernel)}-D pooling")
         padding = self._padding(a, node.op_type)
@@ -683,7 +722,8 @@ class OnnxImporter:
         return self._pool(node, ins, "avgpool")
 
     def op_GlobalAveragePool(self, node, ins):
-        return self.row("global_avgpool", {}, [self.plain(ins[0], node)], node)
+        x = self.plain(ins[0], node)
+        return self.row("global_avgpool3d" if len(x.shape) == 5 else "global_avgpool", {}, [x], node)
 
     def op_GlobalMaxPool(self, node, ins):
         x = self.plain(ins[0], node)
@@ -734,7 +774,7 @@ class OnnxImporter:
         if len(node.outputs) > 1 and any(node.outputs[1:]):
             raise Unmappable("batch norm in training mode (it returns running statistics)")
         x = self.plain(ins[0], node)
-        if len(x.shape) not in (2, 4):
+        if len(x.shape) not in (2, 4, 5):  # a vector, a map, a video clip
             raise Unmappable(f"batch norm over a {_dims(x.shape)} tensor")
         return self.row("batchnorm", {"eps": short_float(node.attrs.get("epsilon", 1e-5))}, [x], node)
 
