@@ -754,7 +754,7 @@ define(
                              "N x heads x L x S x (E + Ev), from torch's query, key and value")},
     formulas={"output": "(..., L, Ev)", "params": "0", "macs": "heads*L*S*(E + Ev): Q K^T and weights x V",
               "arguments": "needs `input: [query, key, value]`"},
-    saved=_attention_saved, rf="none", latency="matrix", counts="attention", layout=_attention_layout,
+    saved=_attention_saved, rf="attention", latency="matrix", counts="attention", layout=_attention_layout,
 )
 
 
@@ -830,7 +830,7 @@ define(
             "N x ((L + 2S) E^2 + L E^2 + 2 L S E), E and the lengths from torch's module and tensors")},
     formulas={"output": "(L, E)", "params": "4E^2 (+ 4E)",
               "macs": "(L + 2S)E^2 + L E^2 (projections) + 2 L S E (attention)"},
-    saved=_mha_saved, rf="none", latency="matrix", counts="multihead_attention",
+    saved=_mha_saved, rf="attention", latency="matrix", counts="multihead_attention",
 )
 
 

@@ -9,6 +9,10 @@ padding + p*stride); element-wise layers keep the field. Extended here to:
 - dilation (the span above);
 - global dependence: a global pool, a flatten, a group norm (whose statistics span every position) give
   every unit the same field, the union over all input positions; such a field has stride 0;
+- attention over all tokens (a ViT's): tokens made from a map (its positions flattened) carry that map's
+  field unseen (a token's field has no stride along a map axis, so their rows show none); an attention
+  whose keys are every token, the class token's included, gives each of its units the whole map's
+  field, global (stride 0), as a global pool does; windowed attention (fewer keys) gives none here;
 - several paths: a merge (add, concat, mul) sees the union of its inputs' fields. Where the paths'
   strides or centres disagree the layer is marked not aligned (the union of unit 0's fields is given),
   as Araujo et al.'s library reports; a path whose field already covers every other (a squeeze-and-
@@ -221,6 +225,70 @@ def _no_field(node: Node, fields):
     return None
 
 
+@dataclass(frozen=True)
+class Tokens:
+    """Tokens made from a map: the map's field and size, carried (not shown) to the attention over them."""
+
+    field: Field
+    units: tuple  # the map's height and width: its positions, each a token
+
+    def whole(self) -> Field:
+        """What a unit that reads every token sees: the union of every map position's field."""
+        h, w = self.units
+        return self.field.like(_global_axis(self.field.h, h), _global_axis(self.field.w, w))
+
+
+def _attention(node: Node, fields):
+    """Attention (multihead_attention, attention) on tokens that already see the whole map: still global."""
+    if all(f.h.stride == 0 and f.w.stride == 0 for f in fields):
+        return _merge(node, fields)
+    return None
+
+
+# the kinds that lay a map's positions out as tokens, or move tokens' axes, or add a token (the class token) or
+# a parameter per token (the position embedding), or act on each token alone (by their rule: pointwise, per
+# vector), or merge tokens with tokens: tokens stay tokens of the same map
+_TOKEN_LAYOUT = frozenset({"reshape", "flatten", "permute", "transpose", "class_token", "position_embedding"})
+ATTENTION_KINDS = frozenset({"multihead_attention", "attention"})
+
+
+def _keys(node: Node) -> int:
+    """How many tokens each query of an attention row reads: the keys' length."""
+    keys = node.input_shapes[-1] if node.kind == "multihead_attention" else node.input_shapes[1]
+    return keys[-2] if node.kind == "attention" else keys[0]
+
+
+def _made_tokens(node: Node, fields) -> Tokens | None:
+    """A map's positions flattened into tokens (C x HW, or HW x C): the map's field, carried."""
+    if node.kind not in ("reshape", "flatten") or len(fields) != 1 or not isinstance(fields[0], Field):
+        return None
+    shape, out = node.input_shapes[0], node.output_shape
+    if len(shape) != 3 or len(out) != 2 or shape[1] * shape[2] not in out or shape[0] not in out:
+        return None
+    return Tokens(fields[0], (shape[1], shape[2]))
+
+
+def _on_tokens(node: Node, fields, rule: Callable):
+    """A row that reads tokens: tokens again, the whole map's field after attention over all of them, or None."""
+    tokens = {f for f in fields if isinstance(f, Tokens)}
+    if len(tokens) != 1 or any(f is None for f in fields):
+        return None  # tokens of two maps, or of a map and something else
+    (source,) = tokens
+    if node.kind in ATTENTION_KINDS:
+        h, w = source.units
+        return source.whole() if _keys(node) >= h * w else None  # windowed attention: not every token
+    if rule is _merge:
+        wide = [f for f in fields if isinstance(f, Field)]  # a residual add after attention: global and tokens
+        if not wide:
+            return source
+        return _merge(node, wide) if all(f.h.stride == 0 and f.w.stride == 0 for f in wide) else None
+    if len(fields) == 1 and (node.kind in _TOKEN_LAYOUT or rule in (_pointwise, _vector)):
+        if len(node.output_shape) == 1:
+            return source.whole()  # every token into one vector
+        return source
+    return None
+
+
 def _pixel_unshuffle(node: Node, fields):
     # output unit i reads input units r*i .. r*i + r - 1: an r-wide window at stride r
     (field,), r = fields, node.args["factor"]
@@ -279,6 +347,7 @@ FIELD_RULES: dict[str, Callable] = {
     "pointwise": _pointwise,  # each output position from its own input position (channels may mix)
     "merge": _merge,  # the union of several inputs' fields (add, mul, concat)
     "none": _no_field,  # not a map any more: no field is given, for this row or after it
+    "attention": _attention,  # tokens: the whole map's field after the first attention over all of them
     "pixel_shuffle": _pixel_shuffle,
     "pixel_unshuffle": _pixel_unshuffle,
 }
@@ -331,7 +400,7 @@ LOCAL_NOTE = ("--local: the conventional field of the conv and pool paths, as pa
 def receptive_fields(graph: Graph, include_side: bool = True, local: bool = False) -> list[LayerField]:
     """Every layer's field, in execution order (side outputs too, unless asked not to); local: the
     conventional field (_local_rule)."""
-    fields: dict[str, Field | None] = {}
+    fields: dict[str, Field | Tokens | None] = {}
     if len(graph.input_shape) == 3:
         fields[INPUT] = Field(Axis(1, 1, 0), Axis(1, 1, 0))
     else:
@@ -344,7 +413,13 @@ def receptive_fields(graph: Graph, include_side: bool = True, local: bool = Fals
         rule = field_rule(node)
         if local:
             rule = _local_rule(rule, node)
-        field = None if any(f is None for f in inputs) else rule(node, inputs)
-        fields[node.name] = field
-        rows.append(LayerField(node.name, node.kind, node.side, field))
+        state: Field | Tokens | None
+        if any(isinstance(f, Tokens) for f in inputs):
+            state = _on_tokens(node, inputs, rule)
+        else:
+            state = None if any(f is None for f in inputs) else rule(node, inputs)
+            if state is None:
+                state = _made_tokens(node, inputs)
+        fields[node.name] = state
+        rows.append(LayerField(node.name, node.kind, node.side, state if isinstance(state, Field) else None))
     return rows

@@ -209,3 +209,72 @@ def test_a_video_clip_gives_no_field_and_the_table_says_why():
     plain = subprocess.run([sys.executable, "-m", "cnncost", "rf", "resnet18", "--format", "markdown"],
                            capture_output=True, text=True)
     assert "video clip" not in plain.stdout
+
+
+# A ViT in small: 4x4 patches of a 16x16 image as 16 tokens, the class token, the position embedding, one encoder
+# block (pre-norm attention over all 17 tokens, an MLP), the class token out: as torchvision's vision_transformer.py
+# (and the zoo's vit_*.yaml) lays a ViT out
+TINY_VIT = """input: [3, 16, 16]
+layers:
+  - conv: {name: patches, out: 8, kernel: 4, stride: 4}
+  - reshape: {name: flatten, shape: [8, 16]}
+  - permute: {name: tokens, dims: [0, 2, 1]}
+  - class_token: {name: cls}
+  - position_embedding: {name: pos}
+  - layernorm: {name: ln_1}
+  - multihead_attention: {name: attention, heads: 2}
+  - add: {name: add, input: [attention, pos]}
+  - layernorm: {name: ln_2}
+  - linear: {name: fc1, out: 16}
+  - gelu: {name: gelu}
+  - linear: {name: fc2, out: 8}
+  - add: {name: add_2, input: [fc2, add]}
+  - slice: {name: class_output, dim: 1, start: 0, end: 1}
+  - flatten: {name: features}
+  - linear: {name: head, out: 4}
+"""
+
+
+def _support_of_token(torch, output, x, token):
+    """Rows and columns of the image where the gradient of one token (all its features) is not zero (of their
+    squares: a layer norm's features sum to a constant, whose gradient is zero)."""
+    grad, = torch.autograd.grad(output[0, token].pow(2).sum(), x, retain_graph=True)
+    mass = grad.abs().sum(dim=(0, 1))
+    rows, cols = torch.nonzero(mass.sum(dim=1)).flatten(), torch.nonzero(mass.sum(dim=0)).flatten()
+    return (int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max()))
+
+
+def test_attention_over_every_token_sees_the_whole_image_as_torchs_gradient_shows():
+    torch = pytest.importorskip("torch")
+    graph = cnncost.load_text(TINY_VIT)
+    rows = {r.name: r.field for r in receptive_fields(graph)}
+    assert hw(rows["patches"]) == (4, 4, 0)
+    # tokens carry the patches' fields unseen; from the attention on, every unit sees all 16x16 pixels
+    assert all(rows[n] is None for n in ("flatten", "tokens", "cls", "pos", "ln_1"))
+    for name in ("attention", "add", "ln_2", "fc1", "gelu", "fc2", "add_2", "class_output", "features", "head"):
+        assert hw(rows[name]) == (16, 0, 0), name
+    # torch: random weights (not linearised: attention's softmax weights are positive, so no path cancels)
+    torch.manual_seed(0)
+    net = cnncost.to_torch(graph).eval()
+    x = torch.randn(1, 3, 16, 16, requires_grad=True)
+    outputs = net.run_all(x)
+    # before attention, patch token 6 (row 1, column 1 of the 4x4 patches; token 0 is the class token) sees its
+    # own patch, pixels 4..7 on each axis; the class token sees no pixel (its gradient is zero)
+    assert _support_of_token(torch, outputs["ln_1"], x, 6) == ((4, 7), (4, 7))
+    assert not torch.autograd.grad(outputs["ln_1"][0, 0].pow(2).sum(), x, retain_graph=True)[0].any()
+    # after it, every token, the class token too, sees every pixel: the field 16, stride 0
+    for token in (0, 6, 16):
+        assert _support_of_token(torch, outputs["attention"], x, token) == ((0, 15), (0, 15))
+    grad, = torch.autograd.grad(outputs["head"][0].pow(2).sum(), x)
+    assert grad.abs().sum(dim=(0, 1)).bool().all()
+
+
+def test_a_vit_of_the_zoo_is_global_from_its_first_attention():
+    rows = receptive_fields(cnncost.load("vit_b_16"))
+    first = next(i for i, r in enumerate(rows) if r.kind == "multihead_attention")
+    assert all(r.field is None for r in rows[1:first])  # the tokens, the class token, the position embedding
+    # 14 patches of 16 pixels: the whole 224x224 image, stride 0, from the first attention to the head
+    assert all(hw(r.field) == (224, 0, 0) for r in rows[first:])
+    out = run("rf", "vit_b_16", "--format", "markdown").stdout
+    assert "global from the first such attention on" in out
+    assert "global from the first such attention on" not in run("rf", "resnet18", "--format", "markdown").stdout

@@ -53,6 +53,11 @@ FOOTER = ("Unit i of a layer sees input pixels [i*stride - padding, i*stride - p
           "all within the one given, whose stride is a fraction (docs/receptive-field.md).")
 
 
+TOKENS_NOTE = ("Tokens made from a map show no field (a token's has no stride along a map axis); an attention "
+               "whose keys are every token gives each unit the whole map's field: global from the first such "
+               "attention on.")
+
+
 VIDEO_NOTE = ("No field is given: the input is a CxTxHxW video clip, and the receptive-field analysis follows 2-D "
               "maps only.")
 
@@ -68,6 +73,10 @@ class FieldsShown(Shown):
             footer.append(LOCAL_NOTE)
         if self.options.get("video"):
             footer.append(VIDEO_NOTE)
+        from ..rf import ATTENTION_KINDS
+
+        if any(row.kind in ATTENTION_KINDS for row in self.result.layers):
+            footer.append(TOKENS_NOTE)
         return footer
 
     def sections(self) -> list[Section]:
