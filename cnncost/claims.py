@@ -432,7 +432,7 @@ class Evaluator:
             return Decimal(getattr(part.totals, quantity))
         if quantity == "weights":  # conv and linear weights, without biases
             return Decimal(sum(r.params - (r.output_shape[0] if r.args.get("bias") else 0) for r in rows
-                               if KINDS[r.type].category in ("conv", "linear")))
+                               if KINDS[r.kind].category in ("conv", "linear")))
         if quantity == "count":
             return Decimal(len(rows))
         if quantity == "elements":
@@ -500,7 +500,7 @@ def depth(report: Report, rows, counting) -> int:
         if layer.side and not report.include_side:
             continue
         before = max((longest.get(i, 0) for i in layer.inputs), default=0)
-        longest[layer.name] = before + (1 if KINDS[layer.type].category in counting else 0)
+        longest[layer.name] = before + (1 if KINDS[layer.kind].category in counting else 0)
         if layer.name in chosen:
             best = max(best, longest[layer.name])
     return best

@@ -153,11 +153,11 @@ def select(report: Report, spec: Mapping[str, Any] | None) -> Slice:
         for kind in kinds:
             if kind not in KINDS:
                 raise CnnCostError(f"unknown layer kind '{kind}' in a slice", hint=did_you_mean(kind, KINDS))
-        rows = [r for r in rows if r.type in kinds]
+        rows = [r for r in rows if r.kind in kinds]
         parts.append("kinds " + ", ".join(kinds))
     if "categories" in spec:
         categories = [str(c) for c in spec["categories"]]
-        rows = [r for r in rows if KINDS[r.type].category in categories]
+        rows = [r for r in rows if KINDS[r.kind].category in categories]
         parts.append("categories " + ", ".join(categories))
     if "match" in spec:
         patterns = [str(p) for p in spec["match"]]

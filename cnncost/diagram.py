@@ -130,7 +130,7 @@ def diagram(report, color: str = "macs", depth: int | None = None) -> Diagram:
             box_of[m.name] = key
         if len(members) == 1 and members[0].name == key:
             row = members[0]
-            boxes.append(Box(key, row.type, tuple(row.output_shape), figures[key], row.side))
+            boxes.append(Box(key, row.kind, tuple(row.output_shape), figures[key], row.side))
             continue
         summed = {}
         for figure in COLORS:
@@ -347,7 +347,7 @@ def _rows(report, figures) -> list:
     for row in report.layers:
         f = figures[row.name]
         layers.append({
-            "name": row.name, "kind": row.type, "shape": list(row.output_shape),
+            "name": row.name, "kind": row.kind, "shape": list(row.output_shape),
             "inputs": ["input" if i == INPUT else i for i in row.inputs], "side": row.side,
             "figures": {k: (list(v) if isinstance(v, tuple) else v) for k, v in f.items()},
             "row": {"input": " + ".join(_shape(s) for s in row.input_shapes), "output": _shape(row.output_shape),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from . import conventions
 from .errors import CnnCostError
-from .graph import Graph
+from .graph import Graph, Node, counted
 from .kinds import KINDS
-from .report import BACKWARD_FIGURES, FIGURES, LayerCost, Report, Settings, Totals, make_layer_cost
+from .report import LayerCost, Report, Settings, Totals, make_layer_cost
 
 # kept importable from here: several callers know them as engine's
 from .report import DTYPE_ALIASES, DTYPE_BYTES, dtype_bytes  # noqa: F401
@@ -38,9 +40,7 @@ def view(graph: Graph, settings: Settings | None = None) -> Report:
             for d in out:
                 memory *= d
         grads = backward.get(node.name, _NO_BACKWARD)
-        rows.append(make_layer_cost(  # LayerCost's fields, in order
-            node.name, node.kind, node.input_shapes, out, node.params, node.buffers, macs, 2 * macs, memory,
-            node.side, node.inputs, node.args, node.call, grads[0], grads[1], node.name in frozen))
+        rows.append(make_layer_cost(node, macs, 2 * macs, memory, grads[0], grads[1], node.name in frozen))
     return Report(
         model=graph.name,
         input=graph.input_shape,
@@ -85,7 +85,7 @@ def unused_params(graph: Graph, convention: conventions.Convention) -> int:
 def totals(rows, include_side: bool, convention: conventions.Convention | None = None, unused: int = 0) -> Totals:
     """Sums over the rows that run; parameters as the convention counts them (conventions.counts_params), and
     ``unused`` more (unused_params)."""
-    sums = Totals.of(rows if include_side else [r for r in rows if not r.side])
+    sums = Totals.of(counted(rows, include_side))
     if unused or (convention is not None and (convention.unregistered or (convention.unrun_params and
                                                                           not include_side))):
         params = counted_params(rows, include_side, convention) + unused
@@ -103,6 +103,35 @@ def counted_params(rows, include_side: bool, convention: conventions.Convention 
     return sum(r.params for r in rows if counts(r.kind, r.call, r.side, include_side))
 
 
+class Sums(NamedTuple):
+    """A graph's totals for one sample under one convention, and its MACs per kind."""
+
+    params: int  # as the convention counts them (counted_params), without unused_params
+    macs: int  # per sample
+    output_elements: int  # of the counted layers that allocate their output (activation memory / dtype size)
+    kinds: dict  # kind -> [counted layers of it, their MACs per sample], in order of first appearance
+
+
+def sums(nodes, convention: conventions.Convention, include_side: bool) -> Sums:
+    """The totals of the nodes that count, per sample: what sweep scales to each point and explain compares
+    across conventions. A convention's count is the batch times a per-sample count (conventions.py), so these
+    times the batch are engine.view's totals in a forward pass (tests/test_sweep.py checks it)."""
+    macs = elements = 0
+    kinds: dict[str, list[int]] = {}
+    for node in counted(nodes, include_side):
+        count = convention.rule(node.kind)(node, 1)
+        macs += count
+        found = kinds.get(node.kind)
+        if found is None:
+            kinds[node.kind] = [1, count]
+        else:
+            found[0] += 1
+            found[1] += count
+        if not KINDS[node.kind].inplace:
+            elements += node.output_elements
+    return Sums(counted_params(nodes, include_side, convention), macs, elements, kinds)
+
+
 def group_by_depth(report: Report, depth: int) -> list[LayerCost]:
     """Subtotals: layers merged by the first ``depth`` parts of their names."""
     if not isinstance(report, Report):
@@ -118,16 +147,10 @@ def group_by_depth(report: Report, depth: int) -> list[LayerCost]:
         if len(members) == 1 and members[0].name == key:
             merged.append(members[0])
             continue
-        sums = Totals.of([m for m in members if report.include_side or not m.side])
-        merged.append(
-            LayerCost(
-                name=key,
-                type="block",
-                input_shapes=members[0].input_shapes,
-                output_shape=members[-1].output_shape,
-                side=all(m.side for m in members),
-                **{f: getattr(sums, f) for f in FIGURES + BACKWARD_FIGURES},
-                frozen=all(m.frozen for m in members),
-            )
-        )
+        sums = Totals.of(counted(members, report.include_side))
+        # a subtotal's node: the block's name, first input and last output, the counted members' parameters
+        block = Node(key, "block", {}, (), members[0].input_shapes, members[-1].output_shape,
+                     all(m.side for m in members), params=sums.params, buffers=sums.buffers)
+        merged.append(LayerCost(block, sums.macs, sums.flops, sums.memory_bytes, sums.backward_input_macs,
+                                sums.backward_weight_macs, all(m.frozen for m in members)))
     return merged

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 from .results import Result
 from . import conventions, training
-from .engine import counted_params, unused_params
+from .engine import counted_params, sums, unused_params
 from .graph import Graph
 from .kinds import KINDS
 from .report import Settings
@@ -99,27 +99,19 @@ def explain(graph: Graph, settings: Settings | None = None) -> Explanation:
     """Every convention's totals for ``graph`` under ``settings``, and what each counts beyond the baseline."""
     settings = settings or Settings()
     n = settings.batch
-    counted = [node for node in graph.nodes if settings.include_side or not node.side]
-    by_kind: dict[str, list] = {}
-    for node in counted:
-        by_kind.setdefault(node.kind, []).append(node)
+    counted = graph.counted(settings.include_side)
     baseline = conventions.get(conventions.BASELINE)
-    baseline_macs = {kind: sum(baseline.rule(kind)(q, n) for q in nodes) for kind, nodes in by_kind.items()}
+    base = sums(graph.nodes, baseline, settings.include_side).kinds  # per kind: [rows, MACs per sample]
     results = []
     for convention in conventions.CONVENTIONS.values():
-        differences, total = [], 0
-        for kind, nodes in by_kind.items():
-            rule = convention.rule(kind)
-            macs = sum(rule(q, n) for q in nodes)
-            total += macs
-            if macs != baseline_macs[kind]:
-                differences.append(KindDifference(kind, len(nodes), macs, baseline_macs[kind], rule.text))
+        totals = sums(graph.nodes, convention, settings.include_side)
+        differences = [KindDifference(kind, rows, n * macs, n * base[kind][1], convention.rule(kind).text)
+                       for kind, (rows, macs) in totals.kinds.items() if macs != base[kind][1]]
         differences.sort(key=lambda d: -abs(d.delta))
-        params = counted_params(graph.nodes, settings.include_side, convention)
-        running = [node for node in graph.nodes if not node.side or settings.include_side]
-        side_params = params - counted_params(running, settings.include_side, convention)
+        params, total = totals.params, n * totals.macs
+        side_params = params - counted_params(counted, settings.include_side, convention)
         params += unused_params(graph, convention)
-        uncounted = sum(node.params for node in running if convention.is_unregistered(node.kind, node.call))
+        uncounted = sum(node.params for node in counted if convention.is_unregistered(node.kind, node.call))
         results.append(ConventionTotals(convention.name, convention.reproduces, convention.figure, params, total,
                                         tuple(differences), side_params, uncounted))
     backward = _backward(graph, settings, counted) if settings.pass_ == "train" else None

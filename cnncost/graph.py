@@ -98,6 +98,12 @@ class Node(Quantities):
 make_node = fast_constructor(Node)
 
 
+def counted(rows, include_side: bool) -> list:
+    """The rows (Nodes, or a report's LayerCosts) that count in totals: every one with include_side, else those
+    not on a side output (auxiliary heads run in training only)."""
+    return list(rows) if include_side else [r for r in rows if not r.side]
+
+
 @dataclass
 class Graph:
     name: str
@@ -144,6 +150,10 @@ class Graph:
             if n.kind == "opaque":
                 found.setdefault(n.args["op"], []).append(n.name)
         return [{"op": op, "count": len(names), "layers": names} for op, names in found.items()]
+
+    def counted(self, include_side: bool) -> list[Node]:
+        """The nodes that count in totals: every one with include_side, else those not on a side output."""
+        return counted(self.nodes, include_side)
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

@@ -167,10 +167,6 @@ def check_optimizer(name: str) -> str:
     return name
 
 
-def _running(graph: Graph, include_side: bool) -> list[Node]:
-    return [n for n in graph.nodes if include_side or not n.side]
-
-
 def frozen_layers(graph: Graph, settings: Settings) -> set[str]:
     """The layers --freeze names (training.py): their parameters get no gradient and no optimizer state."""
     if not settings.freeze:
@@ -186,7 +182,7 @@ def saved_storages(graph: Graph, settings: Settings, device: str = "cpu", skip=f
     Also returns each node's output storage, a key shared by views of one tensor. Nodes in ``skip`` (run
     inside an activation checkpoint) save nothing.
     """
-    nodes = _running(graph, settings.include_side)
+    nodes = graph.counted(settings.include_side)
     frozen = frozen_layers(graph, settings)
     n, b = settings.batch, settings.element_bytes
     storage = {INPUT: (INPUT, math.prod(graph.input_shape) * n * b)}  # name -> (storage key, bytes)
@@ -229,7 +225,7 @@ def _inference_storages(graph: Graph, include_side: bool, batch: int = 1) -> tup
     An activation whose torch module can run in place does so when nothing reads its input (or any view
     of that input) after it, as torchvision's inplace=True ReLUs do; the network input is left alone.
     """
-    nodes = _running(graph, include_side)
+    nodes = graph.counted(include_side)
     last_read = {}  # name -> the last position that reads it
     for position, node in enumerate(nodes):
         for i in node.inputs:
@@ -363,7 +359,7 @@ def checkpoint_segments(graph: Graph, settings: Settings, checkpoint) -> list[li
     """
     if checkpoint is None:
         return []
-    nodes = _running(graph, settings.include_side)
+    nodes = graph.counted(settings.include_side)
     if isinstance(checkpoint, int) and not isinstance(checkpoint, bool):
         if not 1 <= checkpoint <= len(nodes):
             raise CnnCostError(f"--checkpoint {checkpoint}: the segments must number from 1 to the {len(nodes):,} "
@@ -404,7 +400,7 @@ class Checkpointing:
 
 
 def _totals(graph, settings, mode, optimizer, amp, device_kind, checkpoint=None) -> Memory:
-    nodes = _running(graph, settings.include_side)
+    nodes = graph.counted(settings.include_side)
     b = settings.element_bytes
     weight_b = 4 + b if amp else b  # amp: fp32 master weights and their low-precision working copies
     state_b = 4 if amp else b

@@ -150,10 +150,11 @@ def layers_data(report, depth: int | None = None, only: tuple | None = None) -> 
     """The bars of a report: every layer, or blocks of its names (--depth), without zero-cost rows;
     ``only``: just the layers of these kinds (--only conv,linear)."""
     from .engine import group_by_depth
+    from .graph import counted
     from .kinds import KINDS
 
     def drawn(rows):  # side outputs left out of the totals, and in-place rows, which carry nothing, are not drawn
-        return [r for r in rows if (report.include_side or not r.side) and (r.memory_bytes or r.params or r.macs)]
+        return [r for r in counted(rows, report.include_side) if r.memory_bytes or r.params or r.macs]
 
     notes = []
     if only:
@@ -165,7 +166,7 @@ def layers_data(report, depth: int | None = None, only: tuple | None = None) -> 
                                hint=did_you_mean(unknown[0], list(KINDS)) or "see 'cnncost kinds'")
         if depth:
             raise CnnCostError("--only draws layers of some kinds, --depth blocks of all of them: give one")
-        rows = [r for r in drawn(report.counted()) if r.type in only]
+        rows = [r for r in drawn(report.counted()) if r.kind in only]
         if not rows:
             raise CnnCostError(f"{report.model} has no layer of kind {', '.join(only)} with a cost to draw")
         notes.append(f"only {', '.join(only)} layers ({len(rows)} of {len(report.layers)})")
@@ -181,7 +182,7 @@ def layers_data(report, depth: int | None = None, only: tuple | None = None) -> 
     return LayersData(
         f"{report.model}: input {'×'.join(map(str, report.input))}, batch {report.batch}, {report.dtype}, "
         f"convention {report.convention}",
-        [r.name for r in rows], [r.type for r in rows], [r.memory_bytes for r in rows], [r.params for r in rows],
+        [r.name for r in rows], [r.kind for r in rows], [r.memory_bytes for r in rows], [r.params for r in rows],
         [r.macs for r in rows], notes)
 
 

@@ -12,7 +12,7 @@ from operator import attrgetter
 from typing import Any, Iterable, Mapping
 
 from .errors import CnnCostError, did_you_mean
-from .graph import Graph, fast_constructor
+from .graph import Graph, Node, counted, fast_constructor
 from .results import Result
 
 FIGURES = ("params", "buffers", "macs", "flops", "memory_bytes")
@@ -130,26 +130,64 @@ def parse_input(value: "str | tuple[int, ...] | list[int]") -> tuple:
 
 @dataclass(frozen=True)
 class LayerCost:
-    """One row of a report: a layer's shapes and its figures under the report's settings."""
+    """One row of a report: a graph Node (its name, kind, wiring, shapes and parameters) and the figures that
+    depend on the report's settings (batch, dtype, convention, pass)."""
 
-    name: str
-    type: str  # the layer kind
-    input_shapes: tuple  # per sample, one per input
-    output_shape: tuple  # per sample
-    params: int
-    buffers: int
+    node: Node
     macs: int  # for the whole batch, under the report's convention
     flops: int
     memory_bytes: int  # output activations for the whole batch
-    side: bool = False
-    inputs: tuple = ()
-    args: dict = field(default_factory=dict)
-    call: str = "module"  # how the reference implementation runs it (graph.Node.call)
     # a training pass (docs/training.md): the backward's MACs for the input's gradient and the weights'; None in
     # a forward pass, or where the convention's tool counts no backward
     backward_input_macs: int | None = None
     backward_weight_macs: int | None = None
     frozen: bool = False  # its parameters are frozen (--freeze)
+
+    # what the node says, read through: a row holds its node, never a copy of its fields
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def kind(self) -> str:
+        """The layer kind (the JSON names it 'type')."""
+        return self.node.kind
+
+    @property
+    def input_shapes(self) -> tuple:
+        """Per sample, one per input."""
+        return self.node.input_shapes
+
+    @property
+    def output_shape(self) -> tuple:
+        """Per sample."""
+        return self.node.output_shape
+
+    @property
+    def params(self) -> int:
+        return self.node.params
+
+    @property
+    def buffers(self) -> int:
+        return self.node.buffers
+
+    @property
+    def side(self) -> bool:
+        return self.node.side
+
+    @property
+    def inputs(self) -> tuple:
+        return self.node.inputs
+
+    @property
+    def args(self) -> dict:
+        return self.node.args
+
+    @property
+    def call(self) -> str:
+        """How the reference implementation runs it (graph.Node.call)."""
+        return self.node.call
 
     @property
     def backward_macs(self) -> int | None:
@@ -158,11 +196,6 @@ class LayerCost:
     @property
     def input_shape(self) -> tuple:
         return self.input_shapes[0] if self.input_shapes else ()
-
-    @property
-    def kind(self) -> str:
-        """The layer kind, as a graph Node names it."""
-        return self.type
 
 
 def _both_gradients(figures) -> int | None:
@@ -273,7 +306,7 @@ class Report(Result):
 
     def counted(self) -> list[LayerCost]:
         """The layers that the totals count (side outputs only when included)."""
-        return [l for l in self.layers if self.include_side or not l.side]
+        return counted(self.layers, self.include_side)
 
     def under(self, convention: str) -> "Report":
         """The same graph and settings under another convention: no second expansion."""
@@ -345,7 +378,7 @@ def totals_to_dict(totals: Totals, training: bool) -> dict[str, Any]:
 def layer_to_dict(l: LayerCost) -> dict[str, Any]:
     return {
         "name": l.name,
-        "type": l.type,
+        "type": l.kind,  # the schema's name for the kind
         "input_shape": list(l.input_shape),
         "input_shapes": [list(s) for s in l.input_shapes],
         "output_shape": list(l.output_shape),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import api, conventions
-from .engine import unused_params
+from .engine import sums, unused_params
 from .errors import CnnCostError
 from .results import Result
 from .graph import INPUT, Graph, Node, make_node
@@ -261,16 +261,9 @@ def totals(nodes: list[Node], settings: Settings, cache: dict, batch: int | None
     key = (id(nodes), convention.name, side)
     found = cache.get(key)
     if found is None or found[0] is not nodes:
-        params = macs = elements = 0
-        for node in nodes:
-            counted = side or not node.side
-            if convention.counts_params(node.kind, node.call, node.side, side):
-                params += node.params
-            if counted:
-                macs += convention.rule(node.kind)(node, 1)
-                if not KINDS[node.kind].inplace:
-                    elements += node.output_elements
-        found = cache[key] = (nodes, params, macs, elements)  # the nodes kept, so that their id stays theirs
+        per_sample = sums(nodes, convention, side)
+        # the nodes kept, so that their id stays theirs
+        found = cache[key] = (nodes, per_sample.params, per_sample.macs, per_sample.output_elements)
     _, params, macs, elements = found
     return params, macs * n, elements * n * b
 

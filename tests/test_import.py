@@ -493,7 +493,7 @@ def test_folded_batch_norm_is_imported_as_the_file_holds_it(tmp_path):
     assert before.totals.params == 276 and before.totals.buffers == 2 * 8 + 2 * 4
     # each batch norm's 2C parameters and 2C buffers vanish; the first conv gains a bias of C = 8
     assert after.totals.params == 276 - 2 * 8 - 2 * 4 + 8 == 260 and after.totals.buffers == 0
-    assert [layer.type for layer in after.layers] == ["conv", "relu", "conv"]
+    assert [layer.kind for layer in after.layers] == ["conv", "relu", "conv"]
     assert after.layers[0].params == 8 * 3 * 9 + 8
     assert after.totals.macs == before.totals.macs  # lecture: batch norm counts 0 MACs
 

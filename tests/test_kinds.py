@@ -126,7 +126,7 @@ def test_kind_against_hand_arithmetic(item, shape_in, shape_out, params, macs):
     row = one_layer(item, shape_in)
     assert row.output_shape == shape_out
     assert row.params == params
-    kind = KINDS[row.type]
+    kind = KINDS[row.kind]
     raw = kind.macs(row.args, row.input_shapes, row.output_shape)
     assert raw == macs
     counted = macs if kind.category in ("conv", "linear", "pool") else 0  # the lecture convention's rule

@@ -44,7 +44,7 @@ def test_residual_projection_shortcut():
 def test_residual_zero_pad_shortcut_has_no_parameters():
     report = network(BASIC_BLOCK, set={"shortcut": "zero_pad"})
     rows = rows_of(report)
-    assert rows["block.shortcut"].type == "subsample_pad"
+    assert rows["block.shortcut"].kind == "subsample_pad"
     assert rows["block.shortcut"].output_shape == (32, 16, 16)
     # body only: two 3x3 convs and two BNs
     assert report.totals.params == (32 * 16 * 9) + (32 * 32 * 9) + 2 * (2 * 32)
@@ -157,9 +157,9 @@ layers:
   - conv: {out: $width, kernel: 3}
   - batchnorm: {when: $batch_norm}
 """
-    assert [l.type for l in network(text).layers] == ["conv"]
+    assert [l.kind for l in network(text).layers] == ["conv"]
     report = network(text, set={"batch_norm": True, "width": 8})
-    assert [l.type for l in report.layers] == ["conv", "batchnorm"]
+    assert [l.kind for l in report.layers] == ["conv", "batchnorm"]
     assert report.layers[0].output_shape == (8, 6, 6)
 
 

@@ -121,6 +121,6 @@ def test_zoo_models_through_torchs_default_exporter(name, tmp_path):
     for convention in ("lecture", "torchvision", "flopcounter"):
         want = [figures(cnncost.analyze(expected, convention=convention))[i] for i in keep]
         assert want == figures(cnncost.analyze(imported, convention=convention)), convention
-    norms = sum(n.params for n in cnncost.analyze(expected).layers if n.type == "batchnorm")
+    norms = sum(n.params for n in cnncost.analyze(expected).layers if n.kind == "batchnorm")
     assert cnncost.analyze(imported).totals.params == cnncost.analyze(expected).totals.params - norms
     assert norms > 0

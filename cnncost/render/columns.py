@@ -58,7 +58,7 @@ def _channels_in(layer: LayerCost) -> str:
     shapes = layer.input_shapes
     if len(shapes) == 1:
         return _channels(shapes[0])
-    if layer.type == "concat" and layer.args.get("dim", 1) == 1 and len(shapes[0]) in (1, 3):
+    if layer.kind == "concat" and layer.args.get("dim", 1) == 1 and len(shapes[0]) in (1, 3):
         return str(sum(s[0] for s in shapes))  # joined along channels: its total input channels
     channels = [_channels(s) for s in shapes]
     return channels[0] if len(set(channels)) <= 1 else "+".join(channels)
@@ -107,12 +107,12 @@ def share_places(rows, totals, most: int = 4) -> dict[str, int]:
 
 def kind_label(layer: LayerCost, folded=()) -> str:
     """The Type cell: the kind, its conv groups, the kinds folded into it, and whether it is a side output."""
-    label = layer.type
-    groups = layer.args.get("groups", 1) if layer.type in ("conv", "conv_transpose", "conv3d") else 1
+    label = layer.kind
+    groups = layer.args.get("groups", 1) if layer.kind in ("conv", "conv_transpose", "conv3d") else 1
     if groups != 1:
         label += f" g={groups}"
     for member in folded:
-        label += "+" + SHORT_KINDS.get(member.type, member.type)
+        label += "+" + SHORT_KINDS.get(member.kind, member.kind)
     return label + (" (side)" if layer.side else "")
 
 
@@ -201,9 +201,9 @@ def not_counted(report: Report) -> dict:
     if convention.name in ("lecture", "torchvision"):
         return {}
     rows: dict = {}
-    for layer in report.layers:
-        if (report.include_side or not layer.side) and convention.rule(layer.type).count is None:
-            rows[layer.type] = rows.get(layer.type, 0) + 1
+    for layer in report.counted():
+        if convention.rule(layer.kind).count is None:
+            rows[layer.kind] = rows.get(layer.kind, 0) + 1
     return rows
 
 

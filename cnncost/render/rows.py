@@ -3,7 +3,10 @@ costliest first (--sort) and the first N (--top). The CLI's 'table' and the Pyth
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..errors import CnnCostError
+from ..graph import counted
 from ..kinds import KINDS
 from ..report import FIGURES, LayerCost, Report, make_layer_cost
 
@@ -19,14 +22,15 @@ def fold_inplace(rows) -> tuple[list[LayerCost], dict[str, tuple[LayerCost, ...]
     folded: dict[str, tuple[LayerCost, ...]] = {}
     last = None  # the name of the layer whose output the last shown row ends with
     for r in rows:
-        kind = KINDS.get(r.type)
+        kind = KINDS.get(r.kind)
         if (shown and kind is not None and kind.inplace and len(r.inputs) == 1 and r.inputs[0] == last
                 and r.side == shown[-1].side):
             p = shown[-1]
-            shown[-1] = make_layer_cost(
-                p.name, p.type, p.input_shapes, r.output_shape, p.params + r.params, p.buffers + r.buffers,
-                p.macs + r.macs, p.flops + r.flops, p.memory_bytes + r.memory_bytes, p.side, p.inputs, p.args,
-                p.call, *_backward_sums(p, r), p.frozen and r.frozen)
+            # the producer's node with the folded row's output and its parameters added
+            node = replace(p.node, output_shape=r.output_shape, params=p.params + r.params,
+                           buffers=p.buffers + r.buffers)
+            shown[-1] = make_layer_cost(node, p.macs + r.macs, p.flops + r.flops, p.memory_bytes + r.memory_bytes,
+                                        *_backward_sums(p, r), p.frozen and r.frozen)
             folded[p.name] = folded.get(p.name, ()) + (r,)
         else:
             shown.append(r)
@@ -88,8 +92,7 @@ def layer_view(report: Report, *, depth: int | None = None, fold: bool = False, 
         every = len(rows)
         rows = rows[:top]
         t = report.totals
-        counted = [r for r in rows if report.include_side or not r.side]
-        sums = {f: sum(getattr(r, f) for r in counted) for f in FIGURES}
+        sums = {f: sum(getattr(r, f) for r in counted(rows, report.include_side)) for f in FIGURES}
         lines.append(f"The {top:,} of {every:,} rows with the most {SORT_WORDS[sort]} (--top {top}): "
                      f"{_percent(sums['macs'], t.macs)} of the MACs, {_percent(sums['params'], t.params)} of the "
                      f"parameters, {_percent(sums['memory_bytes'], t.memory_bytes)} of the activation memory. "

@@ -54,7 +54,7 @@ def layer_records(view):
         ("backward_input_macs", "backward_weight_macs") if backward else ())
     rows = []
     for r in view.rows:
-        cells = [r.name, r.type, "x".join(map(str, r.input_shape)), "x".join(map(str, r.output_shape)),
+        cells = [r.name, r.kind, "x".join(map(str, r.input_shape)), "x".join(map(str, r.output_shape)),
                  r.params, r.buffers, r.macs, r.flops, r.memory_bytes, str(r.side).lower()]
         if rf:
             field = view.fields.get(r.name)
