@@ -24,6 +24,7 @@ from typing import Callable
 
 from .errors import CnnCostError, did_you_mean
 from .kinds import KINDS, register_check
+from .kinds_tensor import fused_attention
 
 
 class Rule:
@@ -147,7 +148,7 @@ def _mha_projection_bias(q, n) -> int:
 def _math_path(q, n) -> int:
     # F.scaled_dot_product_attention on (N, heads, L, E) is the CPU's fused kernel, which no tool sees; on other
     # ranks torch's math path runs two batched products, counted as MACs
-    return 0 if len(q.input_shapes[0]) == 3 else q.macs * n
+    return 0 if fused_attention(q) else q.macs * n
 
 
 def _fvcore_einsum(q, n) -> int:

@@ -511,6 +511,8 @@ def _permute_layout(order):
             return first
         if first == "swapped" and moved[:2] == (1, 0) and list(moved[2:]) == list(range(2, len(moved))):
             return "contiguous"  # swapping back the first two axes of attention's output
+        if first == "swapped_inner" and moved[:3] == (0, 2, 1) and list(moved[3:]) == list(range(3, len(moved))):
+            return "contiguous"  # the same after a folded attention (its windows first)
         return "rows" if moved[-1] == len(moved) - 1 and first != "strided" else "strided"
 
     return layout
@@ -705,9 +707,20 @@ def _attention_macs(a, ins, out):
     return heads * q[-2] * k[-2] * (q[-1] + v[-1])  # Q K^T and the weights times V
 
 
+def fused_attention(node) -> bool:
+    """Whether torch runs an attention row as the CPU's fused kernel: on (N, heads, L, E), per sample rank 3; with
+    ``folded``, on (N*W, heads, L, E) (window attention), per sample (W, heads, L, E)."""
+    return len(node.input_shapes[0]) == (4 if node.args.get("folded") else 3)
+
+
 def _attention(m, q, k, v):
     from torch.nn.functional import scaled_dot_product_attention
 
+    if m.folded:  # (N, W, heads, L, E) run as torch's window attention runs it, on (N*W, heads, L, E)
+        n = q.shape[0]
+        out = scaled_dot_product_attention(q.flatten(0, 1), k.flatten(0, 1), v.flatten(0, 1), is_causal=m.causal,
+                                           scale=m.scale)
+        return out.unflatten(0, (n, -1))
     return scaled_dot_product_attention(q, k, v, is_causal=m.causal, scale=m.scale)
 
 
@@ -722,7 +735,7 @@ def _attention_saved(node, ctx):
     if not any(ctx.grad_inputs):
         return ()
     q, k, v = node.input_shapes
-    if len(q) == 3 and "strided" not in ctx.layouts:  # the fused kernel needs each last axis dense
+    if fused_attention(node) and "strided" not in ctx.layouts:  # the fused kernel needs each last axis dense
         return (*(operand(node, ctx, i) for i in range(3)), OUTPUT, _new(_numel(q[:-1]) * ctx.batch * 4))
     b = 4 if ctx.element_bytes == 2 and ctx.device == "cpu" else ctx.element_bytes
     n = ctx.batch * b
@@ -733,7 +746,10 @@ def _attention_saved(node, ctx):
 def _attention_layout(node, first: str, batch: int) -> str:
     # the CPU's fused kernel writes (N, L, heads, E) and returns it as (N, heads, L, E): x.transpose(1, 2) of its
     # output is contiguous again (timm's attention then reshapes it as a view); the math path's is contiguous
-    return "swapped" if len(node.input_shapes[0]) == 3 and first != "strided" else "contiguous"
+    # folded, (N*W, L, heads, E) returned as (N*W, heads, L, E): per sample the second and third axes swapped
+    if not fused_attention(node) or first == "strided":
+        return "contiguous"
+    return "swapped_inner" if node.args.get("folded") else "swapped"
 
 
 define(
@@ -742,12 +758,15 @@ define(
     "Scaled dot-product attention, softmax(Q K^T * scale) V, of a query (..., L, E), key (..., S, E) and value "
     "(..., S, Ev), as torch's functional scaled dot-product attention computes it.",
     args=(Arg("causal", boolean, False, "mask each query's later keys"),
-          Arg("scale", _optional(number), None, "null: 1/sqrt(E)")),
+          Arg("scale", _optional(number), None, "null: 1/sqrt(E)"),
+          Arg("folded", boolean, False, "torch runs it with the batch folded into the first axis, on (N*W, heads, "
+              "L, E) (window attention): per sample (W, heads, L, E), the fused kernel's rules")),
     shape=_attention_shape,
     macs=_attention_macs,
     inputs="many",
     calls=("function",),
-    build=lambda t, a, ins, out: t.op("Attention", _attention, causal=a["causal"], scale=a["scale"]),
+    build=lambda t, a, ins, out: t.op("Attention", _attention, causal=a["causal"], scale=a["scale"],
+                                      folded=a["folded"]),
     # from torch's tensors: FlopCounterMode has no formula for the CPU's fused kernel in eval
     measure={"macs": Measure(lambda s: math.prod(s.input_shapes[0][:-2]) * s.input_shapes[0][-2]
                              * s.input_shapes[1][-2] * (s.input_shapes[0][-1] + s.input_shapes[2][-1]),

@@ -47,7 +47,8 @@ MAX_BATCH = 10 ** 9  # what "largest batch" may answer at most
 
 # A tensor's layout, as far as the saved-tensor rules need it: contiguous; "rows", strided but with the last
 # axis dense (a slice, a permute that keeps the last axis); "strided" (the last axis moved); or "swapped", the
-# first two axes swapped in memory (the output of the CPU's fused attention).
+# first two axes swapped in memory (the output of the CPU's fused attention); "swapped_inner", the second and
+# third (a fused attention's output with the batch folded into windows, per sample (W, heads, L, E)).
 CONTIGUOUS, ROWS, STRIDED = "contiguous", "rows", "strided"
 
 

@@ -233,7 +233,7 @@ class KeyIsValue(MultiHeadCalled):
 
 
 @pytest.mark.parametrize("model, shape, words", [
-    (Folded(), (3, 4, 4), "reshapes 1x8x4x4 to 2x4x16, which moves the batch axis"),
+    (Folded(), (3, 4, 4), "the module's output, 2x16x16, has its batch folded into axis 0"),  # followed till there
     (BatchMoved(), (3, 4, 4), "moves the batch axis from first"),
     (MultiHeadCalled(batch_first=False, need_weights=False), (5, 8), "batch_first=False"),
     (MultiHeadCalled(batch_first=True, need_weights=True), (5, 8), "need_weights=True"),
@@ -296,16 +296,43 @@ class Windows(nn.Module):
         return y.view(b, 2, 2, 4, 4, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c).mean((1, 2))
 
 
-def test_a_folded_batch_is_refused_and_a_partial_import_goes_on_with_torch_shapes():
+def test_a_folded_batch_is_refused_where_it_cannot_be_exact_and_a_partial_import_goes_on_with_torch_shapes():
+    # single-head attention on (B*windows, L, C) runs torch's math path, which cnncost follows only with the
+    # batch first (the window partition itself is followed: importers/folding.py, tests/test_import_folds.py)
     model = Windows().eval()
-    with pytest.raises(CnnCostError, match="moves the batch axis"):
+    with pytest.raises(CnnCostError, match="torch runs its math path there"):
         cnncost.from_torch(model, input=(3, 16, 16))
     graph = cnncost.from_torch(model, input=(3, 16, 16), partial=True)
     with torch.no_grad():
         out = model(torch.zeros(1, 3, 16, 16))
     assert graph.nodes[-1].output_shape == tuple(out.shape[1:]) == (8,)
-    # every parameter is in a row (the linear layers read the folded windows: opaque rows holding them)
     assert cnncost.analyze(graph).totals.params == sum(p.numel() for p in model.parameters())
+    # the partition before it is followed; what reads the refused attention's folded output is refused in turn
+    refused = {u["op"] for u in graph.unsupported()}
+    assert "F.scaled_dot_product_attention" in refused and "Tensor.permute" not in refused
+
+
+class InnerWindows(Windows):
+    """The windows outermost and the batch inside them (x.transpose(0, 1) before the partition's reshape): one
+    window's rows then come from every sample."""
+
+    def forward(self, x):
+        x = self.patch(x).permute(0, 2, 3, 1)
+        b, h, w, c = x.shape
+        windows = x.reshape(b, 2, 4, 2, 4, c).transpose(0, 1).reshape(2, -1, c)
+        return self.proj(windows).mean(1)
+
+
+def test_a_folded_batch_that_is_not_outermost_is_refused_and_a_partial_import_goes_on_with_torch_shapes():
+    model = InnerWindows().eval()
+    with pytest.raises(CnnCostError, match="moves the batch axis"):
+        cnncost.from_torch(model, input=(3, 16, 16))
+    graph = cnncost.from_torch(model, input=(3, 16, 16), partial=True)
+    # torch's output at batch 1 is (2, 8): its batch is not first, the opaque rows follow torch's shapes
+    assert graph.nodes[-1].output_shape == (2, 8)
+    # every parameter is in a row (the linear layer reads the folded windows: an opaque row holding them)
+    assert cnncost.analyze(graph).totals.params == sum(
+        p.numel() for name, p in model.named_parameters() if not name.startswith("qkv"))
     assert {u["op"] for u in graph.unsupported()} >= {"Linear", "Tensor.reshape"}
 
 

@@ -34,10 +34,11 @@ from typing import Any, Callable
 from ..errors import CnnCostError, Location
 from ..graph import INPUT
 from ..kinds import KINDS
-from ..kinds_tensor import PARAM_OPS, UNARY_OPS
+from ..kinds_tensor import PARAM_OPS, UNARY_OPS, fused_attention
 from ..report import parse_input
 from . import lowering
 from .builder import Builder, ImportedGraph, TooManyLayers
+from .folding import Folded, NeedShadow, batch_axis, merged_shape, shadow_shapes, torch_dim, torch_index, torch_perm
 from .values import UNKNOWN, Act, FoldedAct, Opaque, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text
 
 try:
@@ -118,6 +119,8 @@ class _Tracer(fx.Tracer):
     def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
         scope = next(reversed(self.module_stack.values()))[0] if self.module_stack else ""
+        if kind.startswith("call_"):  # its place in the shadow traces (folding.py), which record calls in this order
+            self.importer.index += 1  # (not get_attr: a handler reading module.bias makes one)
         self.importer.record(proxy.node, kind, target, args, kwargs, scope)
         return proxy
 
@@ -126,7 +129,7 @@ class _Tracer(fx.Tracer):
 
 
 class TorchImporter:
-    def __init__(self, module, input_shape: tuple, name: str):
+    def __init__(self, module, input_shape: tuple, name: str, shadow: list | None = None):
         self.root = module
         self.input_shape = input_shape
         self.name = name
@@ -142,6 +145,39 @@ class TorchImporter:
         self.permuted: dict = {}  # row -> the permute row of its channels-last view, made where something reads it
         self.buffer_paths: dict[int, str] | None = None  # id of each buffer -> its path, made when first needed
         self.buffer_names: set = set()
+        self.index = -1  # the node being recorded, counted as the tracer creates them
+        self.shadow: list | None = shadow  # each call's shapes at batch 1 and 2 (folding.shadow_shapes)
+
+    def folds_here(self) -> bool:
+        """Whether torch's output of this node (a view of a tensor whose batch is first) folds the batch into
+        another axis, as the shadow traces say."""
+        try:
+            return any(not plain for plain, _, _ in self.fold_outputs())
+        except Unmappable:
+            return False  # torch's shapes unknown here: the view is refused as one that moves the batch axis
+
+    def fold_outputs(self) -> list:
+        """(plain, at, shape at batch 1) of each tensor this node gives, from the shadow traces: ``at`` the axis
+        that holds the batch, ``plain`` where that is the first, of size 1 at batch 1 (cnncost's own layout)."""
+        assert self.current is not None  # asked while a node is recorded
+        node, _ = self.current
+        entries = []
+        for trace in self.shadow or ():
+            entry = trace[self.index] if self.index < len(trace) else None
+            if entry is None or entry[0] != node.op or entry[1] != node.target or entry[2] is None:
+                raise Unmappable("torch's shapes for it at batch 2 are unknown (forward traces differently at "
+                                 "batch 2, or cannot run on meta tensors), so where the batch is folded is unknown")
+            entries.append(entry[2])
+        one, two = entries
+        several = bool(one) and isinstance(one[0], tuple)
+        outputs = []
+        for s1, s2 in zip(one, two) if several else [(one, two)]:
+            at = batch_axis(s1, s2)
+            if at is None:
+                raise Unmappable(f"gives {dims_text(s1)} at batch 1 and {dims_text(s2)} at batch 2, which does "
+                                 "not keep the batch in one axis")
+            outputs.append((at == 0 and s1[0] == 1, at, s1))
+        return outputs
 
     # --- tracing ---
 
@@ -185,6 +221,8 @@ class TorchImporter:
         tracer = _Tracer(self)
         try:
             graph = tracer.trace(self.root, concrete_args=_defaults(self.root) or None)
+        except NeedShadow:
+            raise
         except _Stop as exc:
             if not self.refused:
                 raise CnnCostError(f"tracing stopped: {exc}", location=Location(self.name)) from None
@@ -270,25 +308,31 @@ class TorchImporter:
                                      "counts (weight standardisation, say)"))
             return
         try:
+            module = None
             if kind == "call_module":
                 module = self.root.get_submodule(target)
                 handler = _module_handler(module)
                 what, where = type(module).__name__, target
-                _refuse_folded(args, kwargs)
-                value = handler(self, module, *args, **kwargs) if handler else _unmappable_module(module)
             elif kind == "call_function":
                 handler = FUNCTIONS.get(target) or NAMED_FUNCTIONS.get(
                     f"{getattr(target, '__module__', '')}.{getattr(target, '__name__', '')}")
                 what, where = _function_name(target), f"{scope or 'forward'}"
-                _refuse_folded(args, kwargs)
-                value = handler(self, *args, **kwargs) if handler else _unmappable_function(target)
             elif kind == "call_method":
                 handler = METHODS.get(target)
                 what, where = f"Tensor.{target}", f"{scope or 'forward'}"
-                _refuse_folded(args, kwargs)
-                value = handler(self, *args, **kwargs) if handler else _unmappable_function(target)
             else:
+                handler = None
+            if kind not in ("call_module", "call_function", "call_method"):
                 value = UNKNOWN
+            elif any(isinstance(v, Folded) for v in _leaves((args, kwargs))) or self.shadow is not None and \
+                    _reshapes(kind, target) and self.folds_here():
+                value = _fold_call(self, kind, target, module, handler, args, kwargs)
+            else:
+                _refuse_folded(args, kwargs)
+                if kind == "call_module":
+                    value = handler(self, module, *args, **kwargs) if handler else _unmappable_module(module)
+                else:
+                    value = handler(self, *args, **kwargs) if handler else _unmappable_function(target)
         except Unmappable as exc:
             value = self.refuse(what, where, str(exc), kind, target, args, kwargs)
         except TooManyLayers:
@@ -500,7 +544,12 @@ def import_module(module, input, name=None, partial=False) -> ImportedGraph:
     shape = input_shape(input)
     name = name or getattr(module, "model_name", None) or type(module).__name__
     importer = TorchImporter(module, tuple(shape), name)
-    graph = importer.trace()
+    try:
+        graph = importer.trace()
+    except NeedShadow:  # a view folds the batch into another axis: torch's shapes at batch 2 say where it went
+        shadow = [shadow_shapes(TorchImporter, module, tuple(shape), batch) for batch in (1, 2)]
+        importer = TorchImporter(module, tuple(shape), name, shadow)
+        graph = importer.trace()
     if importer.refused and not partial:
         importer.fail()
     out_node = next(n for n in reversed(graph.nodes) if n.op == "output")
@@ -509,6 +558,9 @@ def import_module(module, input, name=None, partial=False) -> ImportedGraph:
     if not outputs:
         raise CnnCostError("the module returns no tensor that cnncost could follow", location=Location(name))
     importer.current = (out_node, "")
+    if isinstance(outputs[0], Folded):
+        raise CnnCostError(f"the module's output, {dims_text(outputs[0].shape)}, has its batch folded into axis "
+                           f"{outputs[0].at}; cnncost's shapes are per sample", location=Location(name))
     try:
         output = importer.plain(outputs[0])
     except Unmappable as exc:
@@ -536,7 +588,7 @@ def _attention_on_strided_inputs(graph) -> list:
     if not any(n.kind == "attention" for n in graph.nodes):
         return []
     return [node.name for node, layouts in _layouts(graph.nodes, 1)
-            if node.kind == "attention" and len(node.input_shapes[0]) == 3 and "strided" in layouts]
+            if node.kind == "attention" and fused_attention(node) and "strided" in layouts]
 
 
 # --- helpers ---
@@ -631,6 +683,9 @@ def _refuse_folded(args, kwargs):
     """A refused operator's output whose batch axis torch folded into another is read only by refused rows,
     shaped as torch shapes them (a partial import goes on past it)."""
     for v in _leaves((args, kwargs)):
+        if isinstance(v, Folded):
+            raise Unmappable(f"reads a {dims_text(v.shape)} tensor whose batch axis is folded into axis {v.at}, "
+                             "which cnncost follows only into the ops docs/import.md lists")
         if isinstance(v, FoldedAct) or isinstance(v, Opaque) and v.folded:
             raise Unmappable(f"reads the output of {v.what if isinstance(v, Opaque) else 'a refused operator'}, "
                              f"a {dims_text(v.shape)} tensor whose batch axis is folded into its first")
@@ -1557,6 +1612,8 @@ def _view(imp, x, *shape):
                            base="shuffle")
     src = x.src if isinstance(x, Reshaped) else imp.plain(x)
     target = _resolve_shape(x.shape, sizes)
+    if imp.shadow is None and target and target[0] != src.shape[0]:
+        raise NeedShadow()  # the batch folded into another axis: torch's shapes at batch 2 say whether it is outermost
     return src if target == src.shape else Reshaped(imp.current, src, target)
 
 
@@ -1577,6 +1634,8 @@ def _flatten(imp, x, start_dim=1, end_dim=-1, call="function"):
     if start == 1 and end == rank - 1:
         return imp.row("flatten", {}, [x], call=call)
     if start == 0:
+        if imp.shadow is None and end > start:
+            raise NeedShadow()
         raise Unmappable(_FOLDS_BATCH.format(f"a flatten of dims {start_dim}..{end_dim}"))
     if start >= end:
         return x  # one axis or none: the same tensor
@@ -1591,6 +1650,8 @@ def _unflatten(imp, x, dim, sizes):
     x = imp.plain(x)
     at = dim % len(x.shape)
     if at == 0:
+        if imp.shadow is None:
+            raise NeedShadow()
         raise Unmappable(_FOLDS_BATCH.format("an unflatten of the batch axis"))
     sizes = [int(s) for s in sizes]
     _resolve_shape((x.shape[at],), sizes)
@@ -1942,3 +2003,170 @@ METHODS = {
     "minimum": _binary("minimum", "function"), **{op: _unary(op) for op in UNARY_OPS},
     "expand": _expand, "expand_as": _expand_as,
 }
+
+
+# --- the batch folded into another axis (folding.py) ---
+
+_RESHAPE_METHODS = {"view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "view_as", "reshape_as"}
+_RESHAPE_FUNCTIONS = {torch.reshape, torch.flatten, torch.unflatten, torch.squeeze, torch.unsqueeze}
+_SAME_METHODS = {"contiguous", "clone", "float", "to", "detach", "type_as"}
+# ops that work on each element, on the last axis or on the last two, and read no dim: followed as they are
+_ALONG_REST_MODULES = (nn.Linear, nn.LayerNorm, nn.Dropout, nn.Identity, nn.GELU, nn.SiLU, nn.ReLU, nn.Sigmoid,
+                       nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.ReLU6)
+_ALONG_REST_FUNCTIONS = {"F.linear", "F.layer_norm", "F.dropout", "F.gelu", "F.silu", "F.relu", "F.sigmoid",
+                         "torch.sigmoid", "F.hardswish", "operator.add", "operator.iadd", "operator.mul",
+                         "operator.imul", "operator.sub", "operator.truediv", "torch.add", "torch.mul",
+                         "operator.matmul", "torch.matmul", "torch.bmm", "F.scaled_dot_product_attention"}
+_ALONG_REST_METHODS = {"add", "mul", "sub", "div", "matmul", "bmm", "sigmoid", "relu", "tanh"}
+_PRODUCTS = {"operator.matmul", "torch.matmul", "torch.bmm", "matmul", "bmm", "F.scaled_dot_product_attention"}
+
+
+def _reshapes(kind, target) -> bool:
+    return kind == "call_method" and target in _RESHAPE_METHODS or kind == "call_function" and \
+        target in _RESHAPE_FUNCTIONS
+
+
+def _fold_call(imp, kind, target, module, handler, args, kwargs):
+    """A node that reads (or makes, by a view) a tensor whose batch torch folds into another axis (folding.py):
+    the handler run on the inner tensors, a batch of one first, its dims moved by one; the output checked against
+    torch's shapes, and folded again."""
+    outputs = imp.fold_outputs()
+    values = [v for v in _leaves((args, kwargs)) if isinstance(v, (Act, Pending))]
+    folded = [v for v in values if isinstance(v, Folded)]
+    name = target if kind == "call_method" else _function_name(target) if kind == "call_function" else None
+    if name == "operator.getitem" and isinstance(args[0], (tuple, list)):
+        return args[0][args[1]]  # one tensor of unbind's or split's
+    x = folded[0] if folded else None
+    if _reshapes(kind, target):  # a view of one tensor (the other arguments sizes, or view_as's model)
+        plain, at, s1 = outputs[0]
+        src = args[0]
+        if at != 0 or isinstance(src, Folded) and src.at != 0:
+            raise Unmappable("views a tensor whose batch is not outermost in its first axis (each sample not one "
+                             "contiguous block)")
+        return _fold_result(imp, _view(imp, src.inner if isinstance(src, Folded) else src,
+                                       *(s1 if plain else (1, *s1))), outputs)
+    if len(folded) != len(values):
+        raise Unmappable("combines a tensor whose batch axis is folded into another with one whose batch is first")
+    if len({f.at for f in folded}) > 1:
+        raise Unmappable("combines tensors whose batch axes are folded into different axes")
+    inner = {id(f): f.inner for f in folded}
+
+    def lift(value):
+        return inner.get(id(value), value)
+    largs, lkwargs = _map(args, lift), _map(kwargs, lift)
+    if x is None:
+        raise _folded_refusal(x)
+    if kind == "call_module":
+        if isinstance(module, nn.Softmax):
+            value = _softmax(imp, lift(x), torch_dim(x, module.dim), call=None)
+        elif isinstance(module, _ALONG_REST_MODULES) and handler is not None and type(module).forward is \
+                _module_forward(module):
+            value = _on_last_axis(imp, x, lambda y: handler(imp, module, y), isinstance(module, (nn.Linear,
+                                                                                               nn.LayerNorm)))
+        else:
+            raise _folded_refusal(x)
+        return _fold_result(imp, value, outputs)
+    if handler is None:
+        raise _folded_refusal(x)
+    rest = list(largs[1:])
+
+    def dim_arg(pos, key, default):
+        """The torch dim at position ``pos`` (or keyword ``key``) of the call, moved to the inner tensor."""
+        if pos < len(args):
+            rest[pos - 1] = torch_dim(x, args[pos])
+        else:
+            lkwargs[key] = torch_dim(x, kwargs.get(key, default))
+
+    if name == "F.scaled_dot_product_attention":  # the fused kernel's rules on (N*W, heads, L, E)
+        if len(x.shape) != 4:
+            raise Unmappable(f"attention on a {dims_text(x.shape)} tensor whose batch is folded into its first "
+                             "axis: torch runs its math path there, whose saved tensors cnncost follows only "
+                             "with the batch first")
+        value = handler(imp, *largs, **lkwargs)
+        imp.builder.change(value.row, folded=True)
+        return _fold_result(imp, value, outputs)
+    if name in _SAME_METHODS:
+        return _fold_result(imp, lift(x), outputs)
+    if name in ("permute", "torch.permute"):
+        given = args[1] if len(args) == 2 and isinstance(args[1], (list, tuple)) else kwargs.get("dims", args[1:])
+        return _fold_result(imp, _permute(imp, x.inner, *torch_perm(x, given)), outputs)
+    if name in ("transpose", "torch.transpose"):
+        rank = len(x.shape)
+        d0, d1 = (args[1] % rank) + 1, (args[2] % rank) + 1
+        return _fold_result(imp, _transpose(imp, x.inner, d0, d1), outputs)
+    if name in ("softmax", "F.softmax", "torch.softmax"):
+        dim_arg(1, "dim", None)
+    elif name in ("sum", "mean", "amax", "amin", "torch.sum", "torch.mean", "torch.amax", "torch.amin"):
+        given = args[1] if len(args) > 1 else kwargs.get("dim")
+        dims = [torch_dim(x, d) for d in (given if isinstance(given, (list, tuple)) else [given])] \
+            if given is not None else None
+        if dims is None:
+            raise Unmappable("a reduction over every axis, the one that holds the batch too")
+        if len(args) > 1:
+            rest[0] = dims
+        else:
+            lkwargs["dim"] = dims
+    elif name in ("unbind", "torch.unbind"):
+        dim_arg(1, "dim", 0)
+    elif name in ("split", "chunk", "torch.split", "torch.chunk"):
+        dim_arg(2, "dim", 0)
+    elif name == "torch.cat":
+        dim_arg(1, "dim", 0)
+    elif name == "operator.getitem":
+        rest[0] = torch_index(x, args[1])
+    elif name in _ALONG_REST_FUNCTIONS or name in _ALONG_REST_METHODS:
+        if name in _PRODUCTS and x.at >= len(x.shape) - 2:
+            raise Unmappable(f"a product along axis {x.at} of a {dims_text(x.shape)} tensor, which holds the batch")
+        if name in ("F.linear", "F.layer_norm"):
+            value = _on_last_axis(imp, x, lambda y: handler(imp, y, *rest, **lkwargs), True)
+            return _fold_result(imp, value, outputs)
+    else:
+        raise _folded_refusal(x)
+    return _fold_result(imp, handler(imp, largs[0], *rest, **lkwargs), outputs)
+
+
+def _module_forward(module):
+    for cls in _ALONG_REST_MODULES:
+        if isinstance(module, cls):
+            return cls.forward
+    return None
+
+
+def _folded_refusal(x):
+    what = f"a {dims_text(x.shape)} tensor whose batch axis is folded into axis {x.at}" if x is not None else \
+        "a tensor whose batch axis is folded into another"
+    return Unmappable(f"reads {what}, which cnncost follows only into the ops docs/import.md lists")
+
+
+def _on_last_axis(imp, x, layer, tokens_only):
+    """A layer on the last axis of the inner tensor (1, W, ..., C): as it is where cnncost's kind takes that rank,
+    else on tokens (1, W*...*L, C), viewed so before and back after (torch's linear views it so too)."""
+    if x.at == len(x.shape) - 1:
+        raise Unmappable(f"a layer on the last axis of a {dims_text(x.shape)} tensor, which holds the batch")
+    value = x.inner.materialize(imp) if isinstance(x.inner, Pending) else x.inner
+    if not tokens_only or len(value.shape) <= 3:
+        return layer(value)
+    lowered = lowering.view(value.shape, merged_shape(value.shape))
+    out = imp.plain(layer(value if lowered is None else imp.row(*lowered, [value], aside=True)))
+    lowered = lowering.view(out.shape, (*value.shape[:-1], out.shape[-1]))
+    return out if lowered is None else imp.row(*lowered, [out], aside=True)
+
+
+def _fold_result(imp, value, outputs):
+    """The handler's value(s) on inner tensors, checked against torch's shapes and folded again."""
+    several = isinstance(value, (tuple, list))
+    values = list(value) if several else [value]
+    if len(values) != len(outputs):
+        raise Unmappable(f"gives {len(values)} tensors where torch gives {len(outputs)}")
+    done = []
+    for v, (plain, at, s1) in zip(values, outputs):
+        if not isinstance(v, (Act, Pending)) or isinstance(v, Folded):
+            raise Unmappable("gives a value cnncost does not follow on a tensor whose batch is folded")
+        shape = tuple(v.shape)
+        if plain and tuple(shape) == tuple(s1):
+            done.append(v)
+        elif tuple(shape) == (1, *s1):
+            done.append(Folded(imp.current, v, s1, at))
+        else:
+            raise Unmappable(f"gives {dims_text(shape)} per sample where torch gives {dims_text(s1)} at batch 1")
+    return tuple(done) if several else done[0]
