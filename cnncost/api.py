@@ -188,8 +188,7 @@ def to_torch(
         raise CnnCostError(f"dtype {settings.dtype}: a module's parameters are floating point",
                            hint="choose float32, float16, bfloat16 or float64")
     graph = load(model, settings)
-    from .torch_backend import build_module  # torch is imported only here
-    from .validate import resolve_device, torch_dtype
+    from .torch_backend import build_module, resolve_device, torch_dtype  # torch is imported only here
 
     net = build_module(graph)
     if settings.dtype != "float32":

@@ -973,8 +973,8 @@ def validate_latency(models, all_models, device, profile, settings, fmt, output)
     names = zoo.names() if all_models else list(models)
     results = []
     for name in names:
-        results.append(checker.validate_latency_graph(load_model(name, settings), settings, device=device,
-                                                      profile=chosen_profile))
+        results.append(checker.validate(load_model(name, settings), settings, check="latency", device=device,
+                                        profile=chosen_profile))
         if len(names) > 1:
             click.echo(f"validate: {one_line(name)}: {results[-1].measured_s * 1e3:.1f} ms measured", err=True)
     emit(render(LatencyRuns(results, detail=len(names) == 1, color=use_color(output),

@@ -225,7 +225,7 @@ class LayerKind:
     calls: tuple = ("module", "function")  # how a reference implementation may run it; the first is the default
     resolve: Callable | None = None  # (args, input shapes) -> args: what depends on the input (padding "same")
     build: Callable = _required  # (torch_backend, args, input shapes, output shape) -> torch.nn.Module
-    measure: dict = field(default_factory=dict)  # quantity -> Measure; validate.py has the defaults
+    measure: dict = field(default_factory=dict)  # quantity -> Measure; validate/figures.py has the defaults
     formulas: dict = field(default_factory=dict)  # output, params, macs: for the docs' table
     # The analyses' rules, each the name of an entry in that analysis's table or a function of the kind's own.
     # define() refuses a kind without one, and each analysis, when imported, refuses a name it does not have.
@@ -239,7 +239,7 @@ class LayerKind:
     layout: Any = "fresh"
     fusable: bool = False  # --fuse folds it into the conv or linear before it
     inplace_saves: str | None = None  # torch has an in-place variant, which saves "output" or an "input copy"
-    rf_stand_in: str | None = None  # validate.py STAND_INS: a linear stand-in for the receptive field check
+    rf_stand_in: str | None = None  # validate/rf.py STAND_INS: a linear stand-in for the receptive field check
     arg_map: dict = field(init=False, repr=False, compare=False)
     defaults: dict = field(init=False, repr=False, compare=False)  # normalised default values
     checks: tuple = field(init=False, repr=False, compare=False)  # what check_args does, worked out once

@@ -8,7 +8,7 @@ are small modules too (``Op``), so forward hooks see every row.
 
 Each kind's record (kinds.py) says how to build its module; this file holds
 the toolbox those builders use and the network around them. torch is
-imported here and in validate.py only; the rest of cnncost never needs it.
+imported here and in the torch checks (validate/) only; the rest of cnncost never needs it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Callable
 from .errors import CnnCostError
 from .graph import INPUT, Graph, Node
 from .kinds import KINDS
+from .report import dtype_bytes
 
 INSTALL_HINT = "pip install 'cnncost[torch]'"
 
@@ -34,6 +35,35 @@ try:
     from torch import nn
 except ImportError:  # pragma: no cover - exercised by a test that hides torch
     raise CnnCostError("this needs PyTorch, which is not installed", hint=INSTALL_HINT) from None
+
+
+# --- where and in what precision a network runs (to_torch and validate) ---
+
+TORCH_DTYPES = ("float64", "float32", "float16", "bfloat16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def torch_dtype(name: str):
+    dtype, _ = dtype_bytes(name)
+    if dtype not in TORCH_DTYPES:
+        raise CnnCostError(f"validation runs floating-point networks; --dtype {name} cannot be run",
+                           hint="choose from " + ", ".join(TORCH_DTYPES))
+    return getattr(torch, dtype)
+
+
+def resolve_device(name: str) -> str:
+    """auto -> cuda when torch sees a GPU, else cpu; cuda without a GPU is a user error."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return "cpu"
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+            raise CnnCostError(f"--device {name}: PyTorch {torch.__version__} ({build}) sees no CUDA GPU",
+                               hint="use --device cpu, or auto to pick a GPU when there is one")
+        return name
+    raise CnnCostError(f"unknown device '{name}'", hint="choose from " + ", ".join(DEVICES))
 
 
 # --- the toolbox the kinds' builders use (kinds.py: each kind's ``build``) ---

@@ -39,7 +39,7 @@ def test_a_record_missing_a_rule_is_refused_naming_kind_and_rule(rule):
     ("rf", "rf.py has no receptive-field rule 'no_such_rule'"),
     ("latency", "latency_rules.py has no rule 'no_such_rule'"),
     ("counts", "convention 'lecture' has no rule for it, nor for its family 'no_such_rule'"),
-    ("rf_stand_in", "validate.py has no stand-in 'no_such_rule'"),
+    ("rf_stand_in", "validate/rf.py has no stand-in 'no_such_rule'"),
 ])
 def test_a_rule_name_that_an_analysis_lacks_is_refused(rule, where):
     with pytest.raises(ValueError, match=f"layer kind half_done: {where}"):

@@ -72,7 +72,7 @@ class LatencyRuns(Shown):
     option ``detail``); the result is the list of validate's latency results."""
 
     def _summary(self) -> str:
-        from ..validate import spearman
+        from ..validate.latency import spearman
 
         results = self.result
         done = [r for r in results if r.error is None]
@@ -124,7 +124,7 @@ class LatencyRuns(Shown):
                            for r in self.result]}
 
     def _spearman(self):
-        from ..validate import spearman
+        from ..validate.latency import spearman
 
         done = [r for r in self.result if r.error is None]
         return spearman([r.predicted_s for r in done], [r.measured_s for r in done]) if len(done) >= 3 else None

@@ -11,7 +11,7 @@ import json
 from typing import TYPE_CHECKING
 
 from ..errors import one_line
-from ..validate import Check, ModelResult, ValidationRun
+from ..validate.results import Check, ModelResult, ValidationRun
 from .formats import Section, Shown
 
 if TYPE_CHECKING:  # rich's progress bar is imported only where it is shown
