@@ -22,7 +22,7 @@ def __getattr__(name):  # the model card (info.py) is imported when first asked 
         return getattr(info, name)
     raise AttributeError(f"module 'cnncost' has no attribute {name!r}")
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
 __all__ = [
     "CnnCostError",

@@ -7,7 +7,12 @@ import re
 import yaml
 
 from .errors import CnnCostError, Location
-from .yamlio import MAX_ALIASES, _MAYBE_ALIAS, LineDict, LineList
+from .lined import LineDict, LineList
+
+MAX_ALIASES = 100  # anchors are handy; an alias bomb needs thousands
+# An alias token is '*' and then its name, never a space. This also counts '*x' in
+# strings and comments, so it can only over-count: it spares the full scan below.
+_MAYBE_ALIAS = re.compile(r"\*\S")
 
 try:  # libyaml is several times faster when present
     from yaml import CSafeLoader as _BaseLoader

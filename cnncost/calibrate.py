@@ -16,24 +16,12 @@ import os
 import platform
 import time
 
+from .devices import PROFILE, config_dir, local_device, profile_path  # noqa: F401  (kept importable from here)
 from .errors import CnnCostError
 
-PROFILE = "local-device.yaml"
 BUDGET_S = 30.0
 GEMM_SIZES = (512, 1024, 2048)
 COPY_BYTES = 256 * 1024 * 1024
-
-
-def config_dir() -> str:
-    explicit = os.environ.get("CNNCOST_CONFIG_DIR")
-    if explicit:
-        return explicit
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "cnncost")
-
-
-def profile_path() -> str:
-    return os.path.join(config_dir(), PROFILE)
 
 
 def _backend():
@@ -151,20 +139,3 @@ def write(entry: dict) -> str:
     write_text(path, "# written by 'cnncost calibrate'; '--device local' reads it (docs/latency.md)\n"
                + yaml.safe_dump({"devices": {"local": entry}}, sort_keys=False))
     return path
-
-
-def local_device():
-    """The calibrated profile as a device; a missing or broken one is a one-line error."""
-    from . import devices
-
-    path = profile_path()
-    if not os.path.isfile(path):
-        raise CnnCostError(f"no calibration profile at {path}", hint="run 'cnncost calibrate' first")
-    try:
-        found = devices.read(path)
-    except CnnCostError as exc:
-        raise CnnCostError(f"the calibration profile is broken ({exc})", hint="run 'cnncost calibrate' again") from None
-    if "local" not in found:
-        raise CnnCostError(f"the calibration profile {path} has no 'local' device",
-                           hint="run 'cnncost calibrate' again")
-    return found["local"]

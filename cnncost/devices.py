@@ -111,12 +111,38 @@ def table(device_file: str | None = None) -> dict[str, Device]:
 
 
 LOCAL = "local"  # this machine, as 'cnncost calibrate' measured it
+PROFILE = "local-device.yaml"  # in config_dir(), written by 'cnncost calibrate'
+
+
+def config_dir() -> str:
+    explicit = os.environ.get("CNNCOST_CONFIG_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "cnncost")
+
+
+def profile_path() -> str:
+    return os.path.join(config_dir(), PROFILE)
+
+
+def local_device():
+    """The calibrated profile as a device; a missing or broken one is a one-line error."""
+    path = profile_path()
+    if not os.path.isfile(path):
+        raise CnnCostError(f"no calibration profile at {path}", hint="run 'cnncost calibrate' first")
+    try:
+        found = read(path)
+    except CnnCostError as exc:
+        raise CnnCostError(f"the calibration profile is broken ({exc})", hint="run 'cnncost calibrate' again") from None
+    if "local" not in found:
+        raise CnnCostError(f"the calibration profile {path} has no 'local' device",
+                           hint="run 'cnncost calibrate' again")
+    return found["local"]
 
 
 def get(name: str, devices: dict[str, Device]) -> Device:
     if name == LOCAL and LOCAL not in devices:
-        from .calibrate import local_device
-
         return local_device()
     try:
         return devices[name]

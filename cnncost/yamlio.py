@@ -19,30 +19,11 @@ except ImportError:  # another Python implementation
     from hashlib import blake2b
 
 from .errors import CnnCostError, Location
+from .lined import LineDict, LineList  # noqa: F401  (the values load_file returns)
+from . import version
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
-MAX_ALIASES = 100  # anchors are handy; an alias bomb needs thousands
 MAX_DOCUMENT_ITEMS = 100_000  # values in one document, aliases expanded; the largest zoo file has 1,200
-# An alias token is '*' and then its name, never a space. This also counts '*x' in
-# strings and comments, so it can only over-count: it spares the full scan below.
-_MAYBE_ALIAS = re.compile(r"\*\S")
-
-
-class LineDict(dict):
-    """A mapping that remembers its file, and the line of itself and of each key."""
-
-    line: int | None = None
-    file: str | None = None
-    key_lines: dict
-    key_files: dict  # through 'extends': the file each inherited key is written in (only where merged)
-
-    def line_of(self, key) -> int | None:
-        return self.key_lines.get(key, self.line)
-
-
-class LineList(list):
-    line: int | None = None
-    file: str | None = None
 
 
 def load_text(text: str, file: str | None = None):
@@ -139,9 +120,7 @@ def cache_dir() -> str | None:
 
 
 def _cache_key(digest: bytes) -> tuple:
-    from . import __version__
-
-    return (_CACHE_FORMAT, __version__, digest)
+    return (_CACHE_FORMAT, version.__version__, digest)
 
 
 def _cache_path(digest: bytes) -> str:

@@ -150,7 +150,7 @@ def _entries(folder) -> set:
 
 @pytest.mark.parametrize("bump", ["format", "version"])
 def test_entries_of_another_format_or_version_are_never_read(cache, tmp_path, monkeypatch, parses, bump):
-    import cnncost
+    from cnncost import version
 
     path = tmp_path / "net.yaml"
     path.write_text(TEXT)
@@ -159,7 +159,7 @@ def test_entries_of_another_format_or_version_are_never_read(cache, tmp_path, mo
     if bump == "format":
         monkeypatch.setattr(yamlio, "_CACHE_FORMAT", yamlio._CACHE_FORMAT + 1)
     else:
-        monkeypatch.setattr(cnncost, "__version__", cnncost.__version__ + ".post1")
+        monkeypatch.setattr(version, "__version__", version.__version__ + ".post1")
     _forget_in_memory(monkeypatch)
     assert yamlio.load_file(path)["params"]["width"] == 4
     assert len(parses) == 2  # parsed again: the old entry is under another name

@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import math
 
-from .values import Unmappable, dims_text
-
 Row = tuple[str, dict]  # (kind, args): the row a pattern becomes
+
+
+class Unmappable(Exception):
+    """This node has no cnncost equivalent; the message says why."""
+
+
+def dims_text(shape) -> str:
+    return "x".join(str(d) for d in shape)
 
 # what a constant first in the source means: 3 - x is rsub, 3 / x rdiv; + * max min commute
 _REVERSED = {"add": "add", "mul": "mul", "maximum": "maximum", "minimum": "minimum", "sub": "rsub", "div": "rdiv"}

@@ -12,10 +12,7 @@ inputs, node)`` adds a row and gives its Act.
 from __future__ import annotations
 
 from ..kinds import crop_offsets
-
-
-class Unmappable(Exception):
-    """This node has no cnncost equivalent; the message says why."""
+from .lowering import Unmappable, dims_text, part, view  # noqa: F401  (dims_text: the importers read it here)
 
 
 class _UnknownValue:
@@ -70,8 +67,6 @@ class Reshaped(Pending):
         self.src, self.shape = src, tuple(shape)
 
     def make(self, imp):
-        from .lowering import view
-
         lowered = view(self.src.shape, self.shape)
         return self.src if lowered is None else imp.row(*lowered, [self.src], self.node)
 
@@ -113,18 +108,12 @@ class Sliced(Pending):
             sizes = [len(r) for r in self.ranges]
             if all(r.start == crop_offsets(n, len(r)) for r, n in zip(self.ranges, src.shape[2:])):
                 return imp.row("center_crop", {"size": sizes}, [src], self.node)
-        from .lowering import part
-
         act = src  # any other window: a slice along each axis it changes
         for dim, r in ((2, self.ranges[0]), (3, self.ranges[1])):
             lowered = part(act.shape, dim, r.start, r.stop, r.step)
             if lowered is not None:
                 act = imp.row(*lowered, [act], self.node)
         return act
-
-
-def dims_text(shape) -> str:
-    return "x".join(str(d) for d in shape)
 
 
 class Opaque(Pending):
