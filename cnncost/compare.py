@@ -1,10 +1,7 @@
-"""Slices of a report (a network's stem, a block, chosen layers) and side-by-side comparisons.
+"""Models side by side: each whole, and its stem (the slice from the input to a cut; slices.py).
 
-A slice is a run of a report's rows: from the input to a cut (the first
-output at or below a resolution, or a named layer), one layer or scope, or
-any of these narrowed to some layer kinds. Its totals are sums over its
-rows, with the report's rule for side outputs. Everything here is plain data;
-the renderers in cnncost/render/comparison.py turn it into text.
+Everything here is plain data; the renderers in cnncost/render/comparison.py turn it into text, and the
+claims registry adds its notes about the models compared.
 
     >>> import cnncost.compare as cc
     >>> c = cc.compare(["vgg16", "googlenet"])
@@ -14,164 +11,18 @@ the renderers in cnncost/render/comparison.py turn it into text.
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
-from . import api
+from . import api, claims
 from .errors import CnnCostError, did_you_mean
 from .graph import Graph
-from .kinds import KINDS
-from .report import FIGURES, LayerCost, Report, Settings, Totals
+from .report import FIGURES, Report, Settings
+# the slices compare() cuts, kept importable from here
+from .slices import (DEFAULT_RESOLUTION, SLICE_KEYS, Slice, SliceSpec, _counted, apply_slice,  # noqa: F401
+                     first_at_or_below, parse_slice, scopes, select, until_layer, until_resolution, whole)
 
 TRAINING_FIGURES = ("backward_macs", "training_macs")  # compared in a training step (--pass train)
-
-DEFAULT_RESOLUTION = 28
-SLICE_KEYS = ("layer", "layers", "from", "until", "until_resolution", "kinds", "categories", "match", "exclude")
-
-
-@dataclass(frozen=True)
-class Slice:
-    model: str
-    description: str  # says which rows, e.g. "input to pool3, the first output at or below 28x28"
-    rows: tuple  # of LayerCost, the counted ones, in execution order
-    totals: Totals
-
-    @property
-    def last(self) -> LayerCost | None:
-        return self.rows[-1] if self.rows else None
-
-
-def _counted(report: Report) -> list[LayerCost]:
-    return [l for l in report.layers if report.include_side or not l.side]
-
-
-def _in_scope(name: str, scope: str) -> bool:
-    return name == scope or name.startswith(scope + ".")
-
-
-def scopes(report: Report) -> list[str]:
-    """Every layer name and every scope (dot-separated prefix) of a report, in order."""
-    seen: dict[str, None] = {}
-    for layer in report.layers:
-        parts = layer.name.split(".")
-        for i in range(1, len(parts) + 1):
-            seen.setdefault(".".join(parts[:i]), None)
-    return list(seen)
-
-
-def _last_index(rows: Sequence[LayerCost], scope: str, report: Report) -> int:
-    hits = [i for i, row in enumerate(rows) if _in_scope(row.name, scope)]
-    if not hits:
-        raise CnnCostError(f"{report.model} has no layer or scope named '{scope}'",
-                           hint=did_you_mean(scope, scopes(report)) or "see 'cnncost table " + report.model + "'")
-    return hits[-1]
-
-
-def _first_index(rows: Sequence[LayerCost], scope: str, report: Report) -> int:
-    _last_index(rows, scope, report)  # the same error for an unknown name
-    return next(i for i, row in enumerate(rows) if _in_scope(row.name, scope))
-
-
-def first_at_or_below(rows: Sequence[LayerCost], resolution: int) -> int | None:
-    """Index of the first row whose output is a map of at most resolution x resolution."""
-    for i, row in enumerate(rows):
-        shape = row.output_shape
-        if len(shape) == 3 and shape[1] <= resolution and shape[2] <= resolution:
-            return i
-    return None
-
-
-def whole(report: Report) -> Slice:
-    return Slice(report.model, "whole network", tuple(_counted(report)), report.totals)
-
-
-def until_resolution(report: Report, resolution: int = DEFAULT_RESOLUTION) -> Slice:
-    """From the input up to and including the first layer whose output is at or below resolution."""
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
-        raise CnnCostError(f"the stem's resolution must be a positive integer, got {resolution!r}")
-    rows = _counted(report)
-    index = first_at_or_below(rows, resolution)
-    if index is None:
-        raise CnnCostError(f"no layer of {report.model} outputs a map of {resolution}x{resolution} or less "
-                           f"(input {'x'.join(map(str, report.input))})")
-    cut = rows[index]
-    return _slice(report, rows[: index + 1],
-                  f"input to {cut.name}, the first output at or below {resolution}x{resolution}")
-
-
-def until_layer(report: Report, name: str) -> Slice:
-    """From the input up to and including a layer, or the last layer of a scope."""
-    rows = _counted(report)
-    index = _last_index(rows, name, report)
-    return _slice(report, rows[: index + 1], f"input to {rows[index].name}")
-
-
-def _slice(report: Report, rows, description: str) -> Slice:
-    return Slice(report.model, description, tuple(rows), Totals.of(rows))
-
-
-def select(report: Report, spec: Mapping[str, Any] | None) -> Slice:
-    """A slice described by a mapping (the claims registry's `slice:`; docs/claims.md).
-
-    layer: NAME / layers: [NAMES]   those layers or scopes
-    until: NAME                     from the input (or `from: NAME`) to NAME
-    until_resolution: N             from the input to the first output at or below NxN
-    kinds: [KINDS] / categories: [CATEGORIES] / match: [GLOBS]   keep only such rows
-    exclude: [GLOBS]                drop rows whose names match
-    """
-    spec = dict(spec or {})
-    unknown = sorted(set(spec) - set(SLICE_KEYS))
-    if unknown:
-        raise CnnCostError(f"unknown slice key '{unknown[0]}'",
-                           hint=did_you_mean(unknown[0], SLICE_KEYS) or "choose from " + ", ".join(SLICE_KEYS))
-    ways = [k for k in ("layer", "layers", "until", "until_resolution") if k in spec]
-    if len(ways) > 1:
-        raise CnnCostError(f"a slice takes one of layer, layers, until and until_resolution, not {' and '.join(ways)}")
-    if "from" in spec and not ways:
-        raise CnnCostError("a slice's 'from' needs 'until' or 'until_resolution'")
-    rows = _counted(report)
-    parts = []
-    if "layer" in spec or "layers" in spec:
-        names = [spec["layer"]] if "layer" in spec else list(spec["layers"])
-        for name in names:
-            _last_index(rows, str(name), report)  # an unknown name is an error
-        rows = [r for r in rows if any(_in_scope(r.name, str(n)) for n in names)]
-        parts.append(", ".join(map(str, names)))
-    elif "until" in spec or "until_resolution" in spec:
-        start = _first_index(rows, str(spec["from"]), report) if "from" in spec else 0
-        if "until" in spec:
-            cut = until_layer(report, str(spec["until"]))
-        else:
-            cut = until_resolution(report, spec["until_resolution"])
-        rows = rows[start: len(cut.rows)]
-        parts.append((f"{spec['from']} to " if "from" in spec else "input to ") + cut.rows[-1].name)
-    else:
-        parts.append("whole network")
-    if "kinds" in spec:
-        kinds = [str(k) for k in spec["kinds"]]
-        for kind in kinds:
-            if kind not in KINDS:
-                raise CnnCostError(f"unknown layer kind '{kind}' in a slice", hint=did_you_mean(kind, KINDS))
-        rows = [r for r in rows if r.kind in kinds]
-        parts.append("kinds " + ", ".join(kinds))
-    if "categories" in spec:
-        categories = [str(c) for c in spec["categories"]]
-        rows = [r for r in rows if KINDS[r.kind].category in categories]
-        parts.append("categories " + ", ".join(categories))
-    if "match" in spec:
-        patterns = [str(p) for p in spec["match"]]
-        rows = [r for r in rows if any(fnmatch.fnmatchcase(r.name, p) for p in patterns)]
-        parts.append("names " + ", ".join(patterns))
-    if "exclude" in spec:
-        patterns = [str(p) for p in spec["exclude"]]
-        rows = [r for r in rows if not any(fnmatch.fnmatchcase(r.name, p) for p in patterns)]
-        parts.append("without " + ", ".join(patterns))
-    if not rows:
-        raise CnnCostError(f"the slice {spec} of {report.model} has no rows")
-    if not ways and len(parts) == 1:
-        return whole(report)
-    return _slice(report, rows, "; ".join(parts))
 
 
 @dataclass(frozen=True)
@@ -305,8 +156,6 @@ def compare(
     cut = f"up to {until}" if until is not None else f"first output at or below {resolution}x{resolution}"
     comparison = Comparison(tuple(entries), base, cut, settings.convention)
     if notes:
-        from . import claims  # the registry imports this module
-
         found = claims.notes_for_comparison(comparison, settings)
         comparison = Comparison(comparison.entries, base, cut, comparison.convention, tuple(found))
     return comparison

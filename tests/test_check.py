@@ -18,7 +18,7 @@ import yaml
 from cnncost import claims, zoo
 from cnncost.errors import CnnCostError
 
-PUBLISHED = Path(claims.__file__).parent / "data" / "published" / "torchvision.yaml"
+PUBLISHED = claims.DATA / "published" / "torchvision.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -185,3 +185,19 @@ def run_compare(*args):
     result = run("compare", *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def test_a_slice_is_parsed_without_a_report_and_applied_to_one():
+    from cnncost.slices import apply_slice, parse_slice
+
+    # the mapping alone is checked: no report is needed to refuse it
+    for bad, message in [({"layer": "a", "until": "b"}, "not layer and until"), ({"from": "a"}, "'from' needs"),
+                         ({"kinds": ["no_such_kind"]}, "unknown layer kind 'no_such_kind'")]:
+        with pytest.raises(CnnCostError, match=message):
+            parse_slice(bad)
+    spec = parse_slice({"from": "conv2_1", "until": "conv3_1", "exclude": ["relu*"]})
+    # VGG-16 from conv2_1 to conv3_1: conv2_1 relu2_1 conv2_2 relu2_2 pool2 conv3_1, the ReLUs dropped
+    part = apply_slice(cnncost.analyze("vgg16"), spec)
+    assert [r.name for r in part.rows] == ["conv2_1", "conv2_2", "pool2", "conv3_1"]
+    assert part.totals.params == (128 * 64 * 9 + 128) + (128 * 128 * 9 + 128) + (256 * 128 * 9 + 256)
+    assert part.description == "conv2_1 to conv3_1; without relu*"
