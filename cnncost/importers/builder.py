@@ -6,7 +6,7 @@ output shape with the kind's own rules (kinds.py) as it goes, so a shape
 that does not fit fails at the operator that caused it, named as the source
 names it. ``Builder.graph`` then names the rows, writes them as cnncost
 YAML (yaml_writer.py) and expands that document through the normal path
-(expand.py), so every analysis sees an imported model exactly as it would
+(cnncost/expand/), so every analysis sees an imported model exactly as it would
 see the YAML file ``cnncost import`` writes.
 """
 
@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import CnnCostError, Location
-from ..expand import MAX_NODES
+from ..expand.limits import MAX_NODES
 from ..graph import INPUT, Graph
 from ..kinds import KINDS, format_shape
 

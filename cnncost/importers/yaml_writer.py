@@ -116,7 +116,7 @@ class _Writer:
         items.line, items.file = line, self.file
         return items
 
-    # --- references, as expand.Expander.resolve_ref finds them ---
+    # --- references, as expand.scopes.resolve_ref finds them ---
 
     def resolves_to(self, ref: str, frames: list) -> str | None:
         if ref == INPUT:
