@@ -21,15 +21,15 @@ nn = torch.nn
 
 
 class Unmapped(nn.Module):
-    """A conv net with operators cnncost has no kind for (a log-sum-exp over the channels, and a 1-D conv on
-    pooled features: ECA's), a parameter reshaped before use (timm's layer scale), and a split at given indices
-    (torch.tensor_split)."""
+    """A conv net with operators cnncost cannot map (a log-sum-exp over the channels, and a 1-D conv on pooled
+    features, ECA's but with circular padding), a parameter reshaped before use (timm's layer scale), and a split
+    at given indices (torch.tensor_split)."""
 
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(3, 8, 3, padding=1)
         self.gamma = nn.Parameter(torch.ones(8))
-        self.eca = nn.Conv1d(1, 1, 3, padding=1, bias=False)
+        self.eca = nn.Conv1d(1, 1, 3, padding=1, bias=False, padding_mode="circular")  # conv1d pads zeros only
         self.head = nn.Conv2d(8, 4, 1)
 
     def forward(self, x):
