@@ -184,6 +184,17 @@ def _per_output_element(q, n) -> int:
     return q.output_elements * n * ((q.params - _bias_params(q)) // q.output_shape[0])
 
 
+def _std_conv_weights(q) -> int:
+    # a weight-standardised conv's weight elements: its parameters less the bias and the gain (one per output each)
+    return q.params - _bias_params(q) - (q.output_shape[0] if q.args["gain"] else 0)
+
+
+def _fvcore_std_conv(q, n) -> int:
+    # the conv's MACs (aten::_convolution), and aten::batch_norm in training mode over the weight: 5 per weight
+    # element with a weight argument (the gain), 4 without; once per call, the weight being the same for the batch
+    return q.macs * n + (5 if q.args["gain"] else 4) * _std_conv_weights(q)
+
+
 def _params_per_position(q, n) -> int:
     # torchinfo: the module's parameters (weight and bias) times the output positions
     positions = q.output_elements // q.output_shape[0]
@@ -394,6 +405,8 @@ _FVCORE = Convention(
         global_avgpool=_by_call("1 per input element (aten::adaptive_avg_pool2d); 0 as Tensor.mean",
                                 module=_per_input(1), function=_per_input(1)),
         global_avgpool3d=Rule(None, "0: not counted by fvcore (no handle for aten::adaptive_avg_pool3d)"),
+        std_conv=Rule(_fvcore_std_conv, "MACs, and the weight's batch norm in training mode once per call: 5 per "
+                      "weight element with a gain, 4 without (aten::batch_norm); the gain's scaling unsupported"),
     ),
     unrun_params=True,
     sources=("fvcore 0.1.5.post20221221: nn/flop_count.py (_DEFAULT_SUPPORTED_OPS), nn/jit_handles.py",),
@@ -461,6 +474,11 @@ _TORCHINFO = Convention(
         linear=_by_call("(weight + bias numel) per sample, no spatial factor, as a module or a leaf subclass "
                         "(= MACs + bias adds on a vector)" + ONLY_MODULES, module=lambda q, n: q.params * n,
                         subclass=lambda q, n: q.params * n),
+        std_conv=_by_call("(weight + bias numel) x output positions as a leaf subclass whose class name has "
+                          "'Conv' (timm's StdConv2d, ScaledStdConv2d); the gain, a parameter of another name, "
+                          "adds nothing" + ONLY_MODULES,
+                          subclass=lambda q, n: (q.params - (q.output_shape[0] if q.args["gain"] else 0))
+                          * (q.output_elements // q.output_shape[0]) * n),
         norm=_by_call("its parameters' numel per sample (2C for batch norm), no spatial factor, "
                       "as a module or subclass" + ONLY_MODULES, module=lambda q, n: q.params * n,
                       subclass=lambda q, n: q.params * n),
@@ -480,6 +498,8 @@ _TORCHSCAN = Convention(
         conv=_by_call("output elements x (Cin/groups)*kh*kw as a module or a leaf subclass (isinstance: "
                       "Conv2dSame; the MACs of a conv)" + ONLY_MODULES, module=_per_output_element,
                       subclass=_per_output_element),
+        std_conv=_by_call("MACs as a leaf subclass (isinstance: timm's StdConv2d, ScaledStdConv2d); the "
+                          "standardisation adds nothing" + ONLY_MODULES, subclass=_macs),
         conv_transpose=_by_call("output elements x Cin*kh*kw/groups, + 8 for its padding (2 axes x 4), as a "
                                 "module or a leaf subclass" + ONLY_MODULES,
                                 module=lambda q, n: _per_output_element(q, n) + 8 * n,

@@ -483,6 +483,48 @@ define(
 )
 
 
+def _std_conv_shape(a, shapes):
+    c = feature_map(shapes, "std_conv")[0]
+    g = a["groups"]
+    if c % g or a["out"] % g:
+        raise CnnCostError(f"groups={g} must divide both input channels ({c}) and output channels ({a['out']})")
+    return _conv_shape_for(a["out"], a, shapes, "std_conv")
+
+
+def std_conv_weights(a, ins) -> int:
+    """The weight's elements: what the standardisation normalises at every call."""
+    kh, kw = a["kernel"]
+    return a["out"] * (ins[0][0] // a["groups"]) * kh * kw
+
+
+define(
+    "std_conv",
+    "conv",
+    "2-D convolution with weight standardisation (timm's StdConv2d and ScaledStdConv2d, NF-nets, BiT): each "
+    "output channel's weights normalised to zero mean and unit variance at every call (F.batch_norm over the "
+    "weight), times a learnt gain per output channel with gain: true.",
+    args=(
+        Arg("out", positive_int, doc="output channels"),
+        Arg("kernel", positive_pair, doc="kernel size: k or [kh, kw]"),
+        *_CONV_COMMON[:4],
+        Arg("groups", positive_int, 1, "channel groups; must divide in and out channels"),
+        Arg("gain", boolean, False, "a learnt gain per output channel on the standardised weight (ScaledStdConv2d)"),
+        Arg("eps", number, 1e-6, "added to the weight's variance"),
+    ),
+    shape=_std_conv_shape,
+    resolve=_resolve_same,
+    params=lambda a, ins, out: std_conv_weights(a, ins) + (a["out"] if a["bias"] else 0)
+    + (a["out"] if a["gain"] else 0),
+    macs=lambda a, ins, out: _conv_macs(ins[0][0], a["groups"], a, out),
+    bias_adds=_conv_bias_adds,
+    build=lambda t, a, ins, out: t.std_conv2d(ins[0][0], out[0], a),
+    measure={"bias_adds": _TORCH_BIAS_ADDS},
+    formulas={"output": "as conv", "params": "out*(Cin/groups)*kh*kw (+ out bias) (+ out gain)",
+              "macs": "as conv (the standardisation, about 4 per weight element per call, is not a MAC)"},
+    calls=("subclass", "function"), saved="std_conv", rf="conv", latency="matrix", counts="conv",
+)
+
+
 def _dw_shape(a, shapes):
     c = feature_map(shapes, "dwconv")[0]
     return _conv_shape_for(c * a["multiplier"], a, shapes, "dwconv")

@@ -14,7 +14,7 @@ from typing import Callable
 
 from .errors import CnnCostError
 from .graph import Node
-from .kinds import register_check
+from .kinds import register_check, std_conv_weights
 
 INDEX_BYTES = 8  # int64, max pooling's indices
 MASK_BYTES = {"cpu": None, "cuda": 1}  # dropout's saved noise: the input's dtype on CPU, a byte mask on CUDA
@@ -63,6 +63,20 @@ def _conv(node: Node, ctx: Context):
     # asymmetric padding pads first (torch_backend.PaddedConv2d), so the padded copy is what is saved
     c, h, w = node.input_shapes[0]
     return (_new(ctx.batch * c * (h + top + bottom) * (w + left + right) * ctx.element_bytes),)
+
+
+def _std_conv(node: Node, ctx: Context):
+    """A weight-standardised conv: what the conv saves, its standardised weight (a new tensor, not the parameter),
+    and, for the weight's gradient, F.batch_norm's mean and inverse std per output channel and its weight (the gain
+    times the scale). Once per call, whatever the batch."""
+    conv = _conv(node, ctx)
+    if not conv:
+        return ()
+    weight = _new(std_conv_weights(node.args, node.input_shapes) * ctx.element_bytes)
+    if not ctx.trainable:
+        return (*conv, weight)
+    channel = node.args["out"] * ctx.element_bytes
+    return (*conv, weight, _new(channel), _new(channel), *((_new(channel),) if node.args["gain"] else ()))
 
 
 def _norm_statistics(count: Callable) -> Callable:
@@ -160,6 +174,7 @@ def _in_place_copy(node, ctx):
 SAVED_RULES: dict[str, Callable] = {
     "nothing": NOTHING,  # views, merges, copies and resizing, whose backward needs only the sizes
     "conv": _conv,
+    "std_conv": _std_conv,
     # the input, for the weight's gradient (linear's addmm, x * gamma), even on the network input; nothing when the
     # weight is frozen (the weight, which the input's gradient needs, is a parameter)
     "input": lambda node, ctx: (_input(),) if ctx.trainable else (),

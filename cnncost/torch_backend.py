@@ -97,6 +97,34 @@ def conv2d(cin: int, cout: int, a: dict, groups: int) -> nn.Conv2d:
     return conv
 
 
+class StandardizedConv2d(nn.Conv2d):
+    """Weight standardisation (Qiao et al. 2019; NF-nets' scaled form, Brock et al. 2021): each output channel's
+    weights normalised by F.batch_norm in training mode at every call, times a gain per channel when it has one,
+    then the conv. Asymmetric padding pads first."""
+
+    def __init__(self, cin: int, cout: int, a: dict):
+        top, bottom, left, right = a["padding"]
+        symmetric = top == bottom and left == right
+        super().__init__(cin, cout, a["kernel"], a["stride"], (top, left) if symmetric else 0, a["dilation"],
+                         a["groups"], a["bias"])
+        self.pad = None if symmetric else (left, right, top, bottom)
+        self.eps = a["eps"]
+        self.gain = nn.Parameter(torch.ones(cout)) if a["gain"] else None
+        self.scale = self.weight[0].numel() ** -0.5 if a["gain"] else 1.0
+
+    def forward(self, x):
+        if self.pad is not None:
+            x = F.pad(x, self.pad)
+        gain = self.gain * self.scale if self.gain is not None else None
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, gain, training=True,
+                              momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+def std_conv2d(cin: int, cout: int, a: dict) -> nn.Module:
+    return StandardizedConv2d(cin, cout, a)
+
+
 def pool2d(kind: str, a: dict) -> nn.Module:
     """nn.MaxPool2d or nn.AvgPool2d for a pooling row; asymmetric padding ("same") pads first, in the module."""
     if len(a["padding"]) == 2:

@@ -112,6 +112,24 @@ class AvgPoolSame(nn.AvgPool2d):
         return F.avg_pool2d(x, self.kernel_size, self.stride, (0, 0), self.ceil_mode, self.count_include_pad)
 
 
+class StandardizedConv(nn.Conv2d):
+    """timm's StdConv2d and ScaledStdConv2d pattern (weight standardisation, NF-nets): forward normalises each output
+    channel's weights with F.batch_norm in training mode, times a learnt gain per channel scaled by 1/sqrt(fan-in)
+    when it has one, then F.conv2d with the result."""
+
+    def __init__(self, cin, cout, kernel, gain, **kwargs):
+        super().__init__(cin, cout, kernel, **kwargs)
+        self.gain = nn.Parameter(torch.ones(cout, 1, 1, 1)) if gain else None
+        self.scale = self.weight[0].numel() ** -0.5
+        self.eps = 1e-6
+
+    def forward(self, x):
+        gain = (self.gain * self.scale).view(-1) if self.gain is not None else None
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, weight=gain,
+                              training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
 class Wrapper(nn.Module):
     """forward(x) = self.m(x), or self.m(x.flatten(1)) for a linear layer."""
 
@@ -148,6 +166,13 @@ CASES = {
     "maxpool_same_subclass": ("self.m = MaxPoolSame(3, 2): an nn.MaxPool2d((3, 3), (2, 2)) subclass whose forward "
                               "pads 'same' with -inf by F.pad ([0, 1, 0, 1] here) and calls F.max_pool2d (timm's "
                               "MaxPool2dSame); output 1x8x6x6", lambda: Wrapper(MaxPoolSame(3, 2))),
+    "std_conv_gain": ("self.m = StandardizedConv(8, 16, 3, gain=True, padding=1): an nn.Conv2d subclass whose "
+                      "forward standardises its weight with F.batch_norm, a gain per output channel as its weight, "
+                      "then calls F.conv2d (timm's ScaledStdConv2d); output 1x16x12x12",
+                      lambda: Wrapper(StandardizedConv(8, 16, 3, gain=True, padding=1))),
+    "std_conv_plain": ("self.m = StandardizedConv(8, 16, 3, gain=False, stride=2, groups=2, bias=False): the same "
+                       "without a gain (timm's StdConv2d), strided and grouped; output 1x16x5x5",
+                       lambda: Wrapper(StandardizedConv(8, 16, 3, gain=False, stride=2, groups=2, bias=False))),
     "avgpool_same_subclass": ("self.m = AvgPoolSame(3, 2): the same with nn.AvgPool2d, zeros and F.avg_pool2d "
                               "(timm's AvgPool2dSame); output 1x8x6x6", lambda: Wrapper(AvgPoolSame(3, 2))),
 }

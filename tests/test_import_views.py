@@ -472,3 +472,33 @@ def test_eca_conv1d_across_the_channels_imports_as_torch_runs_it():
     assert kinds.count("conv1d") == 2
     with pytest.raises(CnnCostError, match="padding_mode='circular'"):
         cnncost.from_torch(nn.Sequential(nn.Conv1d(3, 3, 3, padding=1, padding_mode="circular")), input=(3, 10))
+
+
+class NotStandardized(nn.Conv2d):
+    """F.batch_norm over the weight in eval mode (running statistics of its own): not weight standardisation."""
+
+    def __init__(self, cin, cout):
+        super().__init__(cin, cout, 3, padding=1)
+        self.register_buffer("mean", torch.zeros(cout))
+        self.register_buffer("var", torch.ones(cout))
+
+    def forward(self, x):
+        w = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), self.mean, self.var, training=False)
+        return F.conv2d(x, w.reshape_as(self.weight), self.bias, self.stride, self.padding)
+
+
+def test_weight_standardised_convs_import_as_torch_runs_them():
+    from tests.subclass_cases import StandardizedConv
+
+    # the gain and its absence in one configuration otherwise, and a third like the first: each read right, though
+    # the pattern is traced once per configuration
+    model = nn.Sequential(StandardizedConv(3, 8, 3, gain=True, padding=1), nn.ReLU(),
+                          StandardizedConv(8, 8, 3, gain=False, padding=1), StandardizedConv(8, 8, 3, gain=True,
+                                                                                           padding=1, groups=2))
+    graph = cnncost.from_torch(model.eval(), input=(3, 8, 8))
+    assert _cnncost_figures(graph) == _torch_figures(model, (3, 8, 8))
+    rows = [(n.kind, n.args.get("gain"), n.args.get("groups"), n.call) for n in graph.nodes]
+    assert rows == [("std_conv", True, 1, "subclass"), ("relu", None, None, "module"),
+                    ("std_conv", False, 1, "subclass"), ("std_conv", True, 2, "subclass")]
+    with pytest.raises(CnnCostError, match="computes with parameters"):
+        cnncost.from_torch(nn.Sequential(NotStandardized(3, 4)), input=(3, 8, 8))

@@ -113,6 +113,11 @@ CASES = [
     ("pad: {padding: 2}", (3, 8, 8), (3, 12, 12), 0, 0),
     # U-Net's first skip: 568 cropped to 392 at offset (568 - 392) // 2 = 88
     ("center_crop: {size: 392}", (64, 568, 568), (64, 392, 392), 0, 0),
+    # weight standardisation: a conv's shape and MACs; parameters the weight, the bias and a gain per output channel
+    ("std_conv: {out: 16, kernel: 3, padding: 1, gain: true}", (8, 12, 12), (16, 12, 12),
+     16 * 8 * 9 + 16 + 16, 16 * 12 * 12 * 8 * 9),
+    ("std_conv: {out: 16, kernel: 3, stride: 2, groups: 2, bias: false}", (8, 12, 12), (16, 5, 5),
+     16 * (8 // 2) * 9, 16 * 5 * 5 * (8 // 2) * 9),
     # conv1d, L' = floor((L + 2p - d(k-1) - 1)/s) + 1: ECA's conv over 256 channels seen as 1 x 256, k 5, p 2
     ("conv1d: {out: 1, kernel: 5, padding: 2, bias: false}", (1, 256), (1, 256), 1 * 1 * 5, 1 * 256 * 1 * 5),
     # strided, dilated and grouped: span 2*(3-1)+1 = 5, (20 + 2 - 5)//2 + 1 = 9; each output sees 6/3 channels

@@ -35,6 +35,10 @@ def saved_by(item, *, device="cpu", dtype="float32", batch=N, before=("conv: {na
 # (layer, bytes it saves): the first layer to save a storage owns it; the 1x1 conv before saves the input
 CASES = [
     ("conv: {name: x, out: 4, kernel: 3}", X),  # its input, for the weight's gradient
+    # weight standardisation, once per call: the input, the standardised 4x8x3x3 weight (a new tensor), F.batch_norm's
+    # mean and inverse std per output channel, and its weight (the gain times the scale)
+    ("std_conv: {name: x, out: 4, kernel: 3, gain: true}", X + 4 * 8 * 9 * B + 2 * 4 * B + 4 * B),
+    ("std_conv: {name: x, out: 4, kernel: 3, bias: false}", X + 4 * 8 * 9 * B + 2 * 4 * B),
     # asymmetric padding: the padded copy, 8 x (6+0+1) x (6+2+1)
     ("conv: {name: x, out: 4, kernel: 3, padding: [0, 1, 2, 1]}", N * C * 7 * 9 * B),
     ("dwconv: {name: x, kernel: 3, padding: 1}", X),

@@ -33,7 +33,8 @@ MEASURED = _measured()
 # how each case's weighted row runs: a leaf subclass, or a function inside a subclass with children
 CALLS = {"linear_functional_subclass": "subclass", "conv_same_subclass": "subclass", "conv_same_depthwise": "subclass",
          "conv_kept_forward": "subclass", "batchnorm_act_subclass": "function", "conv_static_same": "function",
-         "layernorm_token_subclass": "subclass", "groupnorm_subclass": "subclass"}
+         "layernorm_token_subclass": "subclass", "groupnorm_subclass": "subclass", "std_conv_gain": "subclass",
+         "std_conv_plain": "subclass"}
 # the pools hold no weights: the row that runs as a subclass
 POOL_CALLS = {"maxpool_same_subclass": "subclass", "avgpool_same_subclass": "subclass"}
 

@@ -420,3 +420,20 @@ def test_a_video_map_shows_its_time_axis():
     assert (row["Layer"], row["Type"], row["Cin"], row["Cout"]) == ("stem.0", "conv3d", "3", "45")
     assert (row["K"], row["S"], row["P"]) == ("1x7x7", "1x2x2", "0x3x3")
     assert (row["H/W in"], row["H/W out"]) == ("16x112x112", "16x56x56")
+
+
+def test_a_sequence_conv_shows_its_one_number_window():
+    # ECA's conv1d over 256 channels viewed as a 1 x 256 sequence (k 5, padding 2, groups 1), and a grouped
+    # standardised conv: the table read an int kernel as a pair and failed before
+    text = ("input: [1, 256]\nlayers:\n  - conv1d: {name: eca, out: 4, kernel: 5, stride: 2, padding: 2, groups: 1}\n"
+            "  - reshape: {shape: [4, 16, 8]}\n  - std_conv: {name: ws, out: 8, kernel: 3, padding: 1, groups: 2}\n")
+    out = run("table", "-", columns=200, stdin=text)
+    header = next(line for line in out.splitlines() if "Layer" in line)
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
+    cells = {name: dict(zip([c.strip() for c in re.split("[┃]", header)], [c.strip() for c in line.split("│")]))
+             for name, line in rows.items()}
+    assert (cells["eca"]["K"], cells["eca"]["S"], cells["eca"]["P"]) == ("5", "2", "2")
+    # a sequence's channels are its first axis and its length its size: 1 -> 4 channels, 256 -> (256 + 4 - 5)//2 + 1
+    assert (cells["eca"]["Cin"], cells["eca"]["Cout"], cells["eca"]["H/W in"], cells["eca"]["H/W out"]) == \
+        ("1", "4", "256", "128")
+    assert cells["ws"]["Type"] == "std_conv g=2"

@@ -58,6 +58,8 @@ layers:
   - lrn: {size: 3}
   - channel_shuffle: {groups: 4}
   - conv: {name: same, out: 16, kernel: 4, stride: 2, padding: same}
+  - std_conv: {name: ws_gain, out: 16, kernel: 3, padding: 1, gain: true}
+  - std_conv: {name: ws, out: 16, kernel: 3, padding: [1, 0, 1, 2], groups: 2, bias: false, call: function}
   - maxpool: {name: same_pool, kernel: 2, stride: 1, padding: same}
   - pad: {name: reflect, padding: [1, 0, 2, 1], mode: reflect}
   - conv_transpose: {name: up, out: 16, kernel: 3, stride: 2, padding: 1, output_padding: 1, groups: 2}

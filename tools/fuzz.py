@@ -96,6 +96,7 @@ KIND_ARGS = {
     "multihead_attention": ("heads", "bias"), "pixel_shuffle": ("factor",), "pixel_unshuffle": ("factor",),
     "class_token": (), "position_embedding": (),
     "conv3d": ("out", "kernel", "stride", "padding", "dilation", "groups", "bias"), "global_avgpool3d": (),
+    "std_conv": ("out", "kernel", "stride", "padding", "dilation", "bias", "groups", "gain", "eps"),
     "conv1d": ("out", "kernel", "stride", "padding", "dilation", "groups", "bias"),
     "maxpool3d": ("kernel", "stride", "padding", "ceil_mode", "dilation"),
     "avgpool3d": ("kernel", "stride", "padding", "ceil_mode", "count_include_pad"),
@@ -441,6 +442,9 @@ class NetGen:
             args["groups"] = self.num(g)
         if rng.random() < 0.3:
             args["bias"] = self.flag(rng.random() < 0.5)
+        if d != 1 and kh == kw:  # some dilated convs with their weight standardised at every call (NF-nets), drawn
+            # without a draw of their own so that the other cases stay as they were
+            return "std_conv", {**args, "gain": s == 1}, ("map", out, hh, ww)
         return "conv", args, ("map", out, hh, ww)
 
     def p_dwconv(self, c, h, w):
@@ -1376,8 +1380,8 @@ def arg_in_range(rng, kind, arg):
         "dims": ([1], [2, 3], [0, 2, 3, 1], [-1]), "start": (0, 1, -2), "end": (None, 2, -1), "step": (1, 2),
         "sizes": ([2, -1], [1, 3]), "dim0": (1, -2), "dim1": (2, -1), "equation": ("bchw,bchw->bc", "bij,bjk->bik"),
         "shape": ([3, 1, 1], [1], [16, 16]), "causal": (False, True), "folded": (False, True), "heads": (1, 2, 4),
-            "factor": (1, 2),
-        "channels_last": (False, True), "params": (0, 6), "fixed": (False, True), "channels": (False, True),
+        "factor": (1, 2), "channels_last": (False, True), "params": (0, 6), "fixed": (False, True),
+        "gain": (False, True), "channels": (False, True),
         "op": {"scalar": ("add", "mul", "rdiv", "pow"), "unary": ("exp", "rsqrt", "erf"),
                "binary": ("sub", "div", "maximum"), "param": ("mul", "add"), "reduce": ("sum", "mean", "norm")},
     }[arg]

@@ -29,6 +29,7 @@ import functools
 import math
 import operator
 import traceback
+import weakref
 from typing import Any, Callable
 
 from ..errors import CnnCostError, Location
@@ -184,7 +185,7 @@ class TorchImporter:
     def is_leaf(self, m: nn.Module) -> bool:
         if type(m) in MODULES or type(m).__name__ in _BACKEND and type(m).__module__ == "cnncost.torch_backend":
             return True
-        if _qualified(type(m)) in NAMED_MODULES:
+        if _qualified(type(m)) in NAMED_MODULES or _standardisation(m) is not None:
             return True
         # torch.nn's own modules, and subclasses that keep their forward, are leaves; the rest is traced into
         if isinstance(m, nn.Sequential) or isinstance(m, (nn.ModuleList, nn.ModuleDict)):
@@ -840,6 +841,116 @@ def _conv2d_module(imp, m, x):
         left, right, top, bottom = pad.padding
         args["padding"] = [top, bottom, left, right]
     return _conv_row(imp, x, m.out_channels, m.groups, args)
+
+
+# --- weight standardisation: a Conv2d subclass whose forward normalises its weight at every call ---
+
+_STANDARDISED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # module -> _standardisation's answer
+# Speed: tracing one module alone costs about 20 ms (fx patches torch's functions each time), and an NF-net has
+# dozens of such convs in a few configurations: the answer is the same for modules of one class whose plain
+# attributes and parameter shapes are the same, since forward sees nothing else (test_import_views checks both ways)
+_BY_CONFIGURATION: dict = {}
+
+
+def _configuration(m) -> tuple:
+    plain = tuple(sorted((k, repr(v)) for k, v in vars(m).items() if not k.startswith("_") and k != "training"))
+    return type(m), plain, tuple((k, None if p is None else tuple(p.shape)) for k, p in m._parameters.items())
+
+
+def _standardisation(m) -> dict | None:
+    """How a Conv2d subclass standardises its weight in forward (timm's StdConv2d and ScaledStdConv2d, NF-nets,
+    BiT), read from its own forward traced alone: {'gain': bool, 'eps': float, 'pad': (l, r, t, b) or None}; None
+    where forward is anything else."""
+    if not isinstance(m, nn.Conv2d) or type(m).forward is nn.Conv2d.forward or \
+            "batch_norm" not in getattr(getattr(type(m).forward, "__code__", None), "co_names", ()):
+        return None  # the pattern calls F.batch_norm in forward itself: the others (Conv2dSame) are not traced
+    if m not in _STANDARDISED:
+        key = _configuration(m)
+        if key not in _BY_CONFIGURATION:
+            try:
+                graph = fx.Tracer().trace(m)
+            except Exception:  # noqa: BLE001  (a forward fx cannot trace alone: not the pattern)
+                graph = None
+            _BY_CONFIGURATION[key] = _standardisation_in(m, graph) if graph is not None else None
+        _STANDARDISED[m] = _BY_CONFIGURATION[key]
+    return _STANDARDISED[m]
+
+
+def _arguments(node, names) -> dict:
+    return {**dict(zip(names, node.args)), **node.kwargs}
+
+
+def _standardisation_in(m, graph) -> dict | None:
+    """The pattern: F.conv2d(x or F.pad(x, constants), F.batch_norm(weight.reshape(1, out, -1), None, None,
+    gain-or-None, training=True, ...).reshape_as(weight), bias, stride, padding, dilation, groups), where the gain is
+    a parameter of one value per output channel, scaled by constants and flattened; nothing else reaches the output."""
+    def attribute(node, name):
+        return isinstance(node, fx.Node) and node.op == "get_attr" and node.target == name
+
+    nodes = list(graph.nodes)
+    inputs = [n for n in nodes if n.op == "placeholder"]
+    (out,) = [n for n in nodes if n.op == "output"]
+    conv = out.args[0]
+    if len(inputs) != 1 or not isinstance(conv, fx.Node) or conv.target is not F.conv2d:
+        return None
+    c = _arguments(conv, ("input", "weight", "bias", "stride", "padding", "dilation", "groups"))
+    pad = None
+    if c["input"] is not inputs[0]:
+        p = c["input"]
+        pads: Any = p.args[1] if isinstance(p, fx.Node) and len(p.args) == 2 else None
+        if not (isinstance(p, fx.Node) and p.target is F.pad and p.args[0] is inputs[0]
+                and p.kwargs.get("mode", "constant") == "constant" and p.kwargs.get("value") in (None, 0)
+                and isinstance(pads, (tuple, list)) and len(pads) == 4 and all(isinstance(v, int) for v in pads)
+                and _pair(m.padding) == [0, 0]):
+            return None
+        pad = tuple(pads)
+    same = (_pair(c.get("stride", 1)), _pair(c.get("padding", 0)), _pair(c.get("dilation", 1)), c.get("groups", 1))
+    if same != (_pair(m.stride), _pair(m.padding), _pair(m.dilation), m.groups):
+        return None
+    if not (attribute(c.get("bias"), "bias") if m.bias is not None else c.get("bias") is None):
+        return None
+    w = c["weight"]
+    if not (isinstance(w, fx.Node) and w.op == "call_method" and w.target == "reshape_as"
+            and attribute(w.args[1], "weight")):
+        return None
+    bn = w.args[0]
+    if not (isinstance(bn, fx.Node) and bn.target is F.batch_norm):
+        return None
+    b = _arguments(bn, ("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps"))
+    src = b["input"]
+    if (b["running_mean"] is not None or b["running_var"] is not None or b.get("bias") is not None
+            or b.get("training") is not True or not isinstance(src, fx.Node) or src.op != "call_method"
+            or src.target != "reshape" or not attribute(src.args[0], "weight")
+            or tuple(src.args[1:]) not in ((1, m.out_channels, -1), ((1, m.out_channels, -1),))):
+        return None
+    gain = b.get("weight")
+    while isinstance(gain, fx.Node) and gain.op != "get_attr":  # (gain * scale).view(-1): constants and views
+        if gain.target in (operator.mul, operator.truediv) and len(gain.args) == 2 and \
+                isinstance(gain.args[1], (int, float)):
+            gain = gain.args[0]
+        elif gain.op == "call_method" and gain.target in ("view", "reshape", "flatten"):
+            gain = gain.args[0]
+        else:
+            return None
+    if gain is not None:
+        held = _attribute(m, str(gain.target)) if isinstance(gain, fx.Node) else None
+        if not isinstance(held, nn.Parameter) or held.numel() != m.out_channels:
+            return None
+    return {"gain": gain is not None, "eps": float(b.get("eps", 1e-5)), "pad": pad}
+
+
+def _std_conv_module(imp, m, x):
+    ws = _standardisation(m)
+    assert ws is not None  # chosen by _module_handler for that reason
+    x = imp.plain(x)
+    if m.padding_mode != "zeros":
+        raise Unmappable(f"padding_mode={m.padding_mode!r}; cnncost's std_conv pads with zeros")
+    args = _conv_args(m.kernel_size, m.stride, m.padding, m.dilation, m.bias is not None)
+    if ws["pad"] is not None:  # F.pad's (left, right, top, bottom) before a conv of no padding of its own
+        left, right, top, bottom = ws["pad"]
+        args["padding"] = [top, bottom, left, right]
+    return imp.row("std_conv", {"out": m.out_channels, **args, "groups": m.groups, "gain": ws["gain"],
+                                "eps": ws["eps"]}, [x], call="subclass")
 
 
 def _conv3d_module(imp, m, x):
@@ -1859,6 +1970,8 @@ def _module_handler(module: nn.Module):
     cls = type(module)
     if _qualified(cls) in NAMED_MODULES:
         return NAMED_MODULES[_qualified(cls)]
+    if _standardisation(module) is not None:
+        return _std_conv_module
     if cls.__module__ == "cnncost.torch_backend" and cls.__name__ in _BACKEND_HANDLERS:
         return _BACKEND_HANDLERS[cls.__name__]
     if cls in MODULES:

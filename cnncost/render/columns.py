@@ -27,6 +27,8 @@ SHORT_KINDS = {"batchnorm": "bn", "dropout": "drop", "stochastic_depth": "droppa
 def _pair(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, int):  # a 1-D window (conv1d): one number
+        return str(value)
     if len(value) == 4:  # conv padding: top, bottom, left, right
         t, b, l, r = value
         if t == b and l == r:
@@ -108,7 +110,8 @@ def share_places(rows, totals, most: int = 4) -> dict[str, int]:
 def kind_label(layer: LayerCost, folded=()) -> str:
     """The Type cell: the kind, its conv groups, the kinds folded into it, and whether it is a side output."""
     label = layer.kind
-    groups = layer.args.get("groups", 1) if layer.kind in ("conv", "conv_transpose", "conv3d") else 1
+    groups = layer.args.get("groups", 1) if layer.kind in ("conv", "conv_transpose", "conv3d", "conv1d", "std_conv") \
+        else 1
     if groups != 1:
         label += f" g={groups}"
     for member in folded:
@@ -121,16 +124,17 @@ def row(layer: LayerCost, exact: bool, folded=()) -> list[str]:
     stride = a.get("stride")
     if stride is None and "kernel" in a:
         stride = a["kernel"]  # pooling's default stride
+    sequence = layer.kind == "conv1d"  # C x L: channels first, the length as its size
     return [
         layer.name,
         kind_label(layer, folded),
-        _channels_in(layer),
-        _channels(layer.output_shape),
+        str(layer.input_shape[0]) if sequence else _channels_in(layer),
+        str(layer.output_shape[0]) if sequence else _channels(layer.output_shape),
         _pair(a.get("kernel")),
         _pair(stride) if "kernel" in a else "",
         _pair(a.get("padding")) if "kernel" in a else "",
-        _size(layer.input_shape),
-        _size(layer.output_shape),
+        str(layer.input_shape[1]) if sequence else _size(layer.input_shape),
+        str(layer.output_shape[1]) if sequence else _size(layer.output_shape),
         *figures(layer, exact),
     ]
 
