@@ -508,19 +508,19 @@ CANNOT_TRAIN_IN_BFLOAT16 = {"s3d"}
 
 @pytest.mark.parametrize("dtype, batch", [("float32", 1), ("bfloat16", 3)])
 def test_the_whole_zoos_memory_agrees_with_torch(dtype, batch):
-    # each model at its smallest input with the same layers: the rules are per layer, the work is not
-    out = subprocess.run([sys.executable, "-m", "cnncost", "validate", "--all", "--memory", "--smallest-input",
+    # each model at its smallest input with the same layers: the rules are per layer, the work is not. In bfloat16
+    # the models torch cannot train in it are left out: S3D would run its whole forward to fail at its head (its
+    # every kind's bfloat16 refusal is test_avgpool3d_in_bfloat16_is_refused_by_torch_on_the_cpu)
+    models = ["--all"] if dtype == "float32" else [n for n in zoo.names() if n not in CANNOT_TRAIN_IN_BFLOAT16]
+    out = subprocess.run([sys.executable, "-m", "cnncost", "validate", *models, "--memory", "--smallest-input",
                           "--device", "cpu", "--dtype", dtype, "--batch", str(batch), "--format", "json"],
                          capture_output=True, text=True)
     data = json.loads(out.stdout)
-    assert [m["model"] for m in data["models"]] == zoo.names()
+    assert [m["model"] for m in data["models"]] == (zoo.names() if dtype == "float32" else models)
     refused = {m["model"] for m in data["models"] if m["error"]}
-    assert refused == (CANNOT_TRAIN_ONE_SAMPLE if batch == 1 else set()) | (
-        CANNOT_TRAIN_IN_BFLOAT16 if dtype == "bfloat16" else set()), [m["error"] for m in data["models"] if m["error"]]
+    assert refused == (CANNOT_TRAIN_ONE_SAMPLE if batch == 1 else set()), [m["error"] for m in data["models"]
+                                                                           if m["error"]]
     for m in data["models"]:
-        if m["model"] in CANNOT_TRAIN_IN_BFLOAT16 and dtype == "bfloat16":
-            assert "avg_pool3d_out_frame\" not implemented for 'BFloat16'" in m["error"]
-            continue
         if m["model"] in refused:
             assert "aspp.pooling.bn' sees one value per channel at batch 1" in m["error"]
             continue
