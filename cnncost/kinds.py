@@ -1537,6 +1537,10 @@ def _bad_same(what):
 def _pad_shape(a, shapes):
     c, h, w = feature_map(shapes, "pad")
     top, bottom, left, right = a["padding"]
+    if a["channels_last"]:  # (H, W, C): the first two axes padded
+        if a["mode"] != "constant":
+            raise CnnCostError("pad: channels_last pads with a constant only")
+        return (c + top + bottom, h + left + right, w)
     if a["mode"] == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
         raise CnnCostError(f"reflect padding must be smaller than the input ({h}x{w}), got {list(a['padding'])}")
     return (c, h + top + bottom, w + left + right)
@@ -1544,6 +1548,9 @@ def _pad_shape(a, shapes):
 
 def _build_pad(t, a, ins, out):
     top, bottom, left, right = a["padding"]
+    if a["channels_last"]:  # torch orders the last axis (C, not padded) first
+        return t.op("Pad", lambda m, x: t.F.pad(x, m.sides, value=m.value), sides=(0, 0, left, right, top, bottom),
+                    value=a["value"])
     sides = (left, right, top, bottom)  # torch orders the last axis first
     if a["mode"] == "constant":
         return t.nn.ConstantPad2d(sides, a["value"])
@@ -1558,10 +1565,13 @@ define(
         Arg("padding", _pad_sides, doc="p, [ph, pw] or [top, bottom, left, right]"),
         Arg("mode", lambda v, w: choice(v, w, ("constant", "reflect", "replicate")), "constant"),
         Arg("value", number, 0, "the constant, for mode constant"),
+        Arg("channels_last", boolean, False, "the input is H x W x C (a channels-last map, as Swin and DaViT pad "
+            "theirs before a window partition): H and W padded, with a constant"),
     ),
     shape=_pad_shape,
     build=_build_pad,
-    formulas={"output": "C x (H + top + bottom) x (W + left + right)", "params": "0", "macs": "0"},
+    formulas={"output": "C x (H + top + bottom) x (W + left + right); channels_last: (H + top + bottom) x "
+              "(W + left + right) x C", "params": "0", "macs": "0"},
     saved="pad", rf="pad", latency="copy", counts="reshape", rf_stand_in="zero_pad",
 )
 

@@ -204,6 +204,8 @@ def _upsample(node: Node, fields):
 
 
 def _pad(node: Node, fields):
+    if node.args.get("channels_last"):
+        return None  # a channels-last map (tokens viewed as H x W x C): no map field is carried there
     (field,), (top, _, left, _) = fields, node.args["padding"]
     return field.like(*(Axis(x.size, x.stride, x.padding + p * x.stride) for x, p in zip(field.axes(), (top, left))))
 

@@ -68,8 +68,32 @@ class Patches(nn.Module):
         return x.transpose(1, 2).reshape(b, c, nh * p, nw * p)
 
 
-@pytest.mark.parametrize("model", [Windows(), Windows(fused=False), Patches()], ids=["windows", "windows-matmul",
-                                                                                   "patches"])
+class PaddedWindows(nn.Module):
+    """DaViT's spatial block: tokens viewed as a channels-last map (B, H, W, C), padded to whole windows
+    (F.pad(x, (0, 0, 0, right, 0, bottom))), windows of multi-head attention, the padding cropped off again."""
+
+    def __init__(self, dim=16, ws=3):
+        super().__init__()
+        self.ws, self.embed = ws, nn.Conv2d(3, dim, 2, 2)
+        self.norm, self.attn = nn.LayerNorm(dim), Attention(dim, 2, fused=True)
+
+    def forward(self, x):
+        x = self.embed(x)
+        b, c, h, w = x.shape
+        tokens = x.flatten(2).transpose(1, 2)
+        x = self.norm(tokens).view(b, h, w, c)
+        ws = self.ws
+        x = F.pad(x, (0, 0, 0, (ws - w % ws) % ws, 0, (ws - h % ws) % ws))
+        _, hp, wp, _ = x.shape
+        x = x.view(b, hp // ws, ws, wp // ws, ws, c).permute(0, 1, 3, 2, 4, 5).contiguous().view(-1, ws * ws, c)
+        x = self.attn(x)
+        x = x.view(-1, hp // ws, wp // ws, ws, ws, c).permute(0, 1, 3, 2, 4, 5).contiguous().view(b, hp, wp, c)
+        x = x[:, :h, :w, :].contiguous().view(b, h * w, c)
+        return (tokens + x).mean(1)
+
+
+@pytest.mark.parametrize("model", [Windows(), Windows(fused=False), Patches(), PaddedWindows()],
+                         ids=["windows", "windows-matmul", "patches", "padded-windows"])
 def test_a_folded_batch_imports_as_torch_runs_it(model):
     shape = (3, 16, 16)
     graph = cnncost.from_torch(model.eval(), input=shape)

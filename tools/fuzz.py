@@ -84,7 +84,7 @@ KIND_ARGS = {
     "channel_shuffle": ("groups",),
     "channel_split": ("parts", "index"),
     "subsample_pad": ("out", "stride"),
-    "pad": ("padding", "mode", "value"),
+    "pad": ("padding", "mode", "value", "channels_last"),
     "center_crop": ("size",),
     "upsample": ("scale", "size", "mode", "align_corners"),
     "identity": (),

@@ -1408,6 +1408,13 @@ def _pad(imp, x, pad, mode="constant", value=None, call="function"):
         pad = pad[2:]  # H and W of a channels-last view, the channels left alone: a pad of the map it views
     elif x.nhwc:
         x = imp.plain(x)
+    elif len(pad) == 6 and pad[:2] == [0, 0] and pad[4:] != [0, 0] and len(x.shape) == 4 and mode == "constant":
+        # H and W of a channels-last map (B, H, W, C) that is a tensor of its own (DaViT's tokens viewed so)
+        left, right, top, bottom = pad[2:]
+        if min(pad) < 0:
+            raise Unmappable(f"negative pads {pad} (a crop)")
+        return imp.row("pad", {"padding": [top, bottom, left, right], "mode": mode, "value": _float(value),
+                               "channels_last": True}, [x], call=call)
     while len(pad) > 4 and pad[-2:] == [0, 0]:
         pad = pad[:-2]  # no padding of the axes before the last two (CoaT's F.pad(k, (0, 0, 1, 0, 0, 0)))
     if len(pad) == 2:
