@@ -3,7 +3,7 @@
 Every module's source is parsed (ast), every ``import`` and ``from ... import`` anywhere in it (module level,
 inside functions, under ``if TYPE_CHECKING``) becomes an edge, with relative imports resolved against the
 module's package, and ``from package import name`` counted as an import of the submodule where ``name`` is
-one. A cycle hidden in a function-level import is still a cycle: the two modules cannot be understood, tested
+one; so does a string that names a module for importlib ("cnncost.render.text:LayerTable"). A cycle hidden in a function-level import is still a cycle: the two modules cannot be understood, tested
 or moved apart. Importing ``a.b`` also runs ``a/__init__.py``; that implicit edge is not counted (every module
 would then import the package root), as import linters do.
 """
@@ -11,9 +11,12 @@ would then import the package root), as import linters do.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "cnncost"
+# a module named in a string, to be imported by importlib ("cnncost.render.text:LayerTable"): an import too
+NAMED = re.compile(r"(cnncost(?:\.\w+)+)(?::\w+)?")
 
 
 def module_names(root: Path = ROOT) -> dict[str, Path]:
@@ -44,6 +47,8 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
             # "from . import memory" imports the submodule; "from .graph import Node" the module graph
             targets = [f"{origin}.{alias.name}" if f"{origin}.{alias.name}" in known else origin
                        for alias in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and NAMED.fullmatch(node.value):
+            targets = [NAMED.fullmatch(node.value).group(1)]  # type: ignore[union-attr]
         else:
             continue
         for target in targets:
@@ -104,11 +109,11 @@ def test_the_parser_sees_function_level_and_relative_imports(tmp_path):
     (pkg / "b.py").write_text("def f():\n    from . import a\n    return a\n")
     (pkg / "sub" / "__init__.py").write_text("")
     (pkg / "sub" / "c.py").write_text("from .. import a\nfrom ..sub import d\nimport cnncost.b\n")
-    (pkg / "sub" / "d.py").write_text("import os\n")
+    (pkg / "sub" / "d.py").write_text("import os\nLATER = {'x': 'cnncost.a:f'}  # importlib, by name\n")
     graph = import_graph(pkg)
     assert graph == {"cnncost": set(), "cnncost.a": {"cnncost.b"}, "cnncost.b": {"cnncost.a"},
                      "cnncost.sub": set(), "cnncost.sub.c": {"cnncost.a", "cnncost.sub.d", "cnncost.b"},
-                     "cnncost.sub.d": set()}
+                     "cnncost.sub.d": {"cnncost.a"}}
     assert cycles(graph) == [["cnncost.a", "cnncost.b"]]
 
 
@@ -129,7 +134,6 @@ LEFT_TO_BREAK = {
     ("results", "render.sweep"), ("results", "rf"), ("results", "report"),
     # render's submodules read helpers from the package's __init__, which dispatches to them
     ("render.rows", "render"), ("render.report_table", "render"), ("render.columns", "render.rf"),
-    ("render.formats", "render.text"),  # the registry's JSON writer reads text.py's helper; text.py reads formats
     # sweep loads its models through the API, which offers analyze_sweep
     ("sweep", "api"),
     # the shadow traces reuse the torch importer's private helpers (_attribute, _defaults, _on_meta)

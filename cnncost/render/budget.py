@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..budget import Budget
 from ..errors import one_line
-from .formats import Section, Shown
+from .shown import Section, Shown
 
 
 def summary(budget: Budget) -> str:

@@ -7,7 +7,7 @@ import json
 from ..claims import Result, computed_text, format_scaled
 from ..errors import one_line
 from ..report import SCHEMA_VERSION
-from .formats import Section, Shown
+from .shown import Section, Shown
 
 HEADERS = ("Claim", "Published", "Computed", "Outcome")
 

@@ -9,7 +9,7 @@ from ..conventions import CONVENTIONS
 from ..errors import one_line
 from ..report import versioned
 from ..units import count
-from .formats import Section, Shown
+from .shown import Section, Shown
 
 PARTS = (("stem", "Stem"), ("whole", "Whole network"))
 HEADERS = ("Model", "Input", "Last layer", "Output", "Layers", "Memory (MiB)", "Params", "MACs", "FLOPs",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import one_line
 from ..explain import ConventionTotals, Explanation
-from .formats import Section, Shown
+from .shown import Section, Shown
 
 
 def _signed(value: int) -> str:

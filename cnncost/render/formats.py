@@ -1,6 +1,6 @@
 """Output formats, one registry: ``render(result, fmt)`` picks the writer from FORMATS.
 
-A result is shown through its Shown (one subclass per kind of result, beside its renderer in
+A result is shown through its Shown (shown.py; one subclass per kind of result, beside its renderer in
 cnncost/render/): its tables (Sections: headers, rows, totals), the notes under them, its JSON value and
 its CSV records, each given once. A format's writer reads those, so it works for every result:
 adding a format is one ``register(Format(...))`` and one writer; the CLI reads FORMATS for its --format
@@ -14,56 +14,10 @@ layouts that predate this registry are kept byte for byte that way.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable
 
-
-@dataclass
-class Section:
-    """One table of a result: its headers, rows (strings as shown) and optional bold totals row, with how a
-    terminal draws it: right-aligned columns, wrapping columns (narrowest width), two-line headers, the columns
-    left out in this order where the terminal is too narrow, and the notes drawn under it."""
-
-    title: str | None
-    headers: Sequence[str]
-    rows: list[list[str]]
-    right: Iterable[str] = ()
-    total: list[str] | None = None
-    styles: list[str | None] | None = None  # per row: "dim", "bold", "bold red" or None
-    wrap: dict[str, int] = field(default_factory=dict)
-    stacked: dict[str, str] = field(default_factory=dict)
-    drop: Sequence[str] = ()
-    notes: list[str] = field(default_factory=list)
-
-
-class Shown:
-    """A result as it is shown. Subclasses give sections(), notes(), data() and records() from the result;
-    the options (width, color, exact and a command's own) are the caller's."""
-
-    formats: tuple[str, ...] | None = None  # the formats this result offers; None: every registered one
-
-    def __init__(self, result: Any, *, width: int | None = None, color: bool = False, exact: bool = False,
-                 **options: Any):
-        self.result = result
-        self.width = width
-        self.color = color
-        self.exact = exact
-        self.options = options
-
-    def sections(self) -> list[Section]:
-        return []
-
-    def notes(self) -> list[str]:
-        """Lines under every table."""
-        return []
-
-    def data(self) -> Any:
-        """The JSON value (an object gets schema_version as its first key)."""
-        raise NotImplementedError(type(self).__name__ + ".data")
-
-    def records(self) -> tuple[Sequence[str], Iterable[Sequence[Any]]]:
-        """The CSV header and rows: exact figures, not the shown strings."""
-        raise NotImplementedError(type(self).__name__ + ".records")
+from .shown import Section, Shown, markdown_rows  # noqa: F401  (Section: importable from here too)
 
 
 # --- the writers ---
@@ -102,14 +56,6 @@ def write_json(shown: Shown) -> str:
 
     data = shown.data()
     return dumps_by_line(versioned(data)) if isinstance(data, dict) else dumps_by_line({"items": data})
-
-
-def markdown_rows(headers: Sequence[str], rows: Iterable[Sequence[str]], right: Iterable[str] = ()) -> list[str]:
-    """A Markdown table's lines: numbers (the right columns) right-aligned."""
-    right = set(right)
-    return (["| " + " | ".join(headers) + " |",
-             "| " + " | ".join("---:" if h in right else ":---" for h in headers) + " |"]
-            + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 def write_markdown(shown: Shown) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import one_line
 from ..info import ModelInfo
-from .formats import Shown
+from .shown import Shown
 from .text import wrap_at_spaces
 
 

@@ -6,7 +6,7 @@ import json
 
 from ..errors import CnnCostError, did_you_mean
 from ..kinds import KINDS, REQUIRED
-from .formats import Shown
+from .shown import Shown
 from .text import wrap_at_spaces
 
 

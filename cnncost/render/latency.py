@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import one_line
 from ..latency import Latency
 from ..units import count, duration as seconds, size
-from .formats import Section, Shown
+from .shown import Section, Shown
 
 
 HEADERS = ("Layer", "Type", "FLOPs", "Bytes read", "Bytes written", "FLOPs/byte", "Time", "Bound")

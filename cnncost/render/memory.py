@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import one_line
 from ..memory import Memory
 from ..units import size
-from .formats import Section, Shown, markdown_rows
+from .shown import Section, Shown, markdown_rows
 
 
 def _columns(m: Memory) -> list[tuple[str, str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .formats import Section, Shown
+from .shown import Section, Shown
 
 
 def _number(value) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import one_line
 from ..sweep import Sweep
 from ..units import count, duration, size
-from .formats import Section, Shown
+from .shown import Section, Shown
 
 HEADINGS = {"params": "Params", "macs": "MACs", "flops": "FLOPs", "memory_bytes": "Memory",
             "peak_bytes": "Training peak", "latency_s": "Latency", "backward_macs": "Backward MACs",

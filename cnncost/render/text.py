@@ -6,7 +6,7 @@ import json
 
 from ..report import layer_to_dict
 from . import columns
-from .formats import Section, Shown, markdown_rows
+from .shown import Section, Shown, markdown_rows
 
 CSV_FIELDS = ("name", "type", "input_shape", "output_shape", "params", "buffers", "macs", "flops",
               "memory_bytes", "side")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import one_line
 from ..validate.results import Check, ModelResult, ValidationRun
-from .formats import Section, Shown
+from .shown import Section, Shown
 
 if TYPE_CHECKING:  # rich's progress bar is imported only where it is shown
     import rich.progress

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .formats import Section, Shown, markdown_rows
+from .shown import Section, Shown, markdown_rows
 
 HEADERS = ("Model", "Input", "Params (M)", "MACs (G)", "Description")
 
