@@ -122,6 +122,19 @@ def compare(
     (its Entry's ``stem`` is None); ``Comparison.stem_note`` says why.
     """
     settings = Settings.of(settings)
+    _check_arguments(models, until_resolution, until)
+    resolution = DEFAULT_RESOLUTION if until is None and until_resolution is None else until_resolution
+    entries = [_entry(model, api.analyze(model, settings), until, resolution) for model in models]
+    base = _baseline_index([e.label for e in entries], baseline)
+    cut = f"up to {until}" if until is not None else f"first output at or below {resolution}x{resolution}"
+    comparison = Comparison(tuple(entries), base, cut, settings.convention)
+    if notes:
+        found = claims.notes_for_comparison(comparison, settings)
+        comparison = Comparison(comparison.entries, base, cut, comparison.convention, tuple(found))
+    return comparison
+
+
+def _check_arguments(models, until_resolution, until) -> None:
     if isinstance(models, (str, bytes)) or not isinstance(models, Sequence):
         raise CnnCostError(f"models must be a list of zoo names, files or graphs, got {type(models).__name__}")
     if len(models) < 2:
@@ -131,37 +144,28 @@ def compare(
         raise CnnCostError(f"until_resolution must be a positive integer, got {until_resolution!r}")
     if until is not None and until_resolution is not None:
         raise CnnCostError("give --until or --until-resolution, not both")
-    resolution = DEFAULT_RESOLUTION if until is None and until_resolution is None else until_resolution
-    entries = []
-    for model in models:
-        report = api.analyze(model, settings)
-        label = model.name if isinstance(model, Graph) else str(model)
-        if until is not None:
-            entries.append(Entry(label, report, whole(report), until_layer(report, until)))
-            continue
-        assert resolution is not None  # no --until: the resolution given, or the default
-        rows = _counted(report)
-        if first_at_or_below(rows, resolution) is None:
-            entries.append(Entry(label, report, whole(report), None, _why_no_stem(report, rows, resolution)))
-        else:
-            entries.append(Entry(label, report, whole(report), until_resolution_slice(report, resolution)))
-    labels = [e.label for e in entries]
+
+
+def _entry(model: str | Graph, report: Report, until: str | None, resolution: int | None) -> Entry:
+    """One model's entry: whole, and its stem up to the named layer, or to the resolution where it has one."""
+    label = model.name if isinstance(model, Graph) else str(model)
+    if until is not None:
+        return Entry(label, report, whole(report), until_layer(report, until))
+    assert resolution is not None  # no --until: the resolution given, or the default
+    rows = _counted(report)
+    if first_at_or_below(rows, resolution) is None:
+        return Entry(label, report, whole(report), None, _why_no_stem(report, rows, resolution))
+    return Entry(label, report, whole(report), until_resolution(report, resolution))
+
+
+def _baseline_index(labels: list[str], baseline: str | None) -> int:
+    """The index of the model the ratios divide by: the one named, else the last."""
     if baseline is None:
-        base = len(entries) - 1
-    elif baseline in labels:
-        base = labels.index(baseline)
-    else:
-        raise CnnCostError(f"the baseline '{baseline}' is not one of the models compared",
-                           hint=did_you_mean(baseline, labels) or "choose from " + ", ".join(labels))
-    cut = f"up to {until}" if until is not None else f"first output at or below {resolution}x{resolution}"
-    comparison = Comparison(tuple(entries), base, cut, settings.convention)
-    if notes:
-        found = claims.notes_for_comparison(comparison, settings)
-        comparison = Comparison(comparison.entries, base, cut, comparison.convention, tuple(found))
-    return comparison
-
-
-until_resolution_slice = until_resolution  # the name compare() uses, where its argument shadows it
+        return len(labels) - 1
+    if baseline in labels:
+        return labels.index(baseline)
+    raise CnnCostError(f"the baseline '{baseline}' is not one of the models compared",
+                       hint=did_you_mean(baseline, labels) or "choose from " + ", ".join(labels))
 
 
 def _why_no_stem(report: Report, rows, resolution: int) -> str:

@@ -216,6 +216,39 @@ def _decimal(value, where: str):
         raise CnnCostError(f"{where}: {value!r} is not a number") from None
 
 
+def _form_of(raw: Mapping, where: str, networks: Mapping[str, str]) -> tuple[str, Any]:
+    """A claim's form, and the target it is a ratio or saving against (none for a value)."""
+    form = raw.get("form", "value")
+    if form not in FORMS:
+        raise CnnCostError(f"{where}: form '{form}' is not one of {', '.join(FORMS)}")
+    versus = raw.get("versus")
+    if (form == "value") != (versus is None):
+        raise CnnCostError(f"{where}: form '{form}' " + ("takes no 'versus'" if form == "value" else "needs 'versus'"))
+    if versus is not None:
+        _check_target(versus, where + " versus", networks, partial=True)
+    return form, versus
+
+
+def _outcome_of(raw: Mapping, where: str, networks: Mapping[str, str]) -> str:
+    """What a claim is expected to be; an erratum's correct value, explanation and explained_by checked."""
+    expected = raw["expected"]
+    if expected not in OUTCOMES:
+        raise CnnCostError(f"{where}: expected '{expected}' is not one of {', '.join(OUTCOMES)}")
+    if expected == "erratum":
+        for key in ("correct", "explanation"):
+            if raw.get(key) in (None, ""):
+                raise CnnCostError(f"{where}: an erratum needs '{key}'")
+    elif any(k in raw for k in ("correct", "explained_by", "correct_precision")):
+        raise CnnCostError(f"{where}: only an erratum has 'correct', 'correct_precision' or 'explained_by'")
+    explained_by = raw.get("explained_by")
+    if explained_by is not None:
+        _check_target({k: v for k, v in explained_by.items() if k != "versus"}, where + " explained_by", networks,
+                      partial=True)
+        if "versus" in explained_by:
+            _check_target(explained_by["versus"], where + " explained_by versus", networks, partial=True)
+    return expected
+
+
 def parse_claim(raw: Mapping, *, file: str, sources: Mapping[str, str], defaults: Mapping,
                 networks: Mapping[str, str]) -> Claim:
     claim_id = raw.get("id")
@@ -233,29 +266,8 @@ def parse_claim(raw: Mapping, *, file: str, sources: Mapping[str, str], defaults
     target = {k: raw[k] for k in TARGET_KEYS if k in raw}
     target.setdefault("convention", conventions.DEFAULT)
     _check_target(target, where, networks)
-    form = raw.get("form", "value")
-    if form not in FORMS:
-        raise CnnCostError(f"{where}: form '{form}' is not one of {', '.join(FORMS)}")
-    versus = raw.get("versus")
-    if (form == "value") != (versus is None):
-        raise CnnCostError(f"{where}: form '{form}' " + ("takes no 'versus'" if form == "value" else "needs 'versus'"))
-    if versus is not None:
-        _check_target(versus, where + " versus", networks, partial=True)
-    expected = raw["expected"]
-    if expected not in OUTCOMES:
-        raise CnnCostError(f"{where}: expected '{expected}' is not one of {', '.join(OUTCOMES)}")
-    if expected == "erratum":
-        for key in ("correct", "explanation"):
-            if raw.get(key) in (None, ""):
-                raise CnnCostError(f"{where}: an erratum needs '{key}'")
-    elif any(k in raw for k in ("correct", "explained_by", "correct_precision")):
-        raise CnnCostError(f"{where}: only an erratum has 'correct', 'correct_precision' or 'explained_by'")
-    explained_by = raw.get("explained_by")
-    if explained_by is not None:
-        _check_target({k: v for k, v in explained_by.items() if k != "versus"}, where + " explained_by", networks,
-                      partial=True)
-        if "versus" in explained_by:
-            _check_target(explained_by["versus"], where + " explained_by versus", networks, partial=True)
+    form, versus = _form_of(raw, where, networks)
+    expected = _outcome_of(raw, where, networks)
     unit = str(raw.get("unit", ""))
     if unit not in UNITS:
         raise CnnCostError(f"{where}: unit '{unit}' is not one of {', '.join(repr(u) for u in UNITS)}")
