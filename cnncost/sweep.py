@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from . import api, conventions
+from . import conventions, loading
 from .engine import sums, unused_params
 from .errors import CnnCostError
 from .results import Result
@@ -293,8 +293,8 @@ def sweep(model: str, axes: list[Axis], base: Settings, *, memory: bool = False,
     def load(overrides: dict, size) -> Graph:
         settings = base.replace(set={**base.set, **overrides}, input=size)
         if text is not None:
-            return api.load_text(text, "<stdin>", settings)
-        return api.load(model, settings)
+            return loading.load_text(text, "<stdin>", settings)
+        return loading.load(model, settings)
 
     inputs = next((a.values for a in axes if a.name == "input"), (None,))
     from .pymodel import is_python_model

@@ -134,8 +134,6 @@ LEFT_TO_BREAK = {
     ("results", "render.sweep"), ("results", "rf"), ("results", "report"),
     # render's submodules read helpers from the package's __init__, which dispatches to them
     ("render.rows", "render"), ("render.report_table", "render"), ("render.columns", "render.rf"),
-    # sweep loads its models through the API, which offers analyze_sweep
-    ("sweep", "api"),
     # the shadow traces reuse the torch importer's private helpers (_attribute, _defaults, _on_meta)
     ("importers.folding", "importers.torch"),
 }
