@@ -3,9 +3,10 @@
 Every module's source is parsed (ast), every ``import`` and ``from ... import`` anywhere in it (module level,
 inside functions, under ``if TYPE_CHECKING``) becomes an edge, with relative imports resolved against the
 module's package, and ``from package import name`` counted as an import of the submodule where ``name`` is
-one; so does a string that names a module for importlib ("cnncost.render.text:LayerTable"). A cycle hidden in a function-level import is still a cycle: the two modules cannot be understood, tested
-or moved apart. Importing ``a.b`` also runs ``a/__init__.py``; that implicit edge is not counted (every module
-would then import the package root), as import linters do.
+one; so does a string that names a module for importlib ("cnncost.render.text:LayerTable"). A cycle hidden
+in a function-level import is still a cycle: the two modules cannot be understood, tested or moved apart.
+Importing ``a.b`` also runs ``a/__init__.py``; that implicit edge is not counted (every module would then
+import the package root), as import linters do.
 """
 
 from __future__ import annotations
