@@ -23,9 +23,11 @@ class Location:
 class CnnCostError(Exception):
     """A user error: bad YAML, bad arguments, shapes that do not fit.
 
-    Rendered as a single line: ``file:line:col: layer 'a.b': message (hint)``.
-    Its parts are attributes: ``file``, ``line``, ``column`` and ``layer`` (each
-    None where unknown), ``message`` and ``hint``.
+    Rendered as a single line: ``file:line:col: layer 'a.b': within: message (hint)``.
+    Its parts are attributes: ``file``, ``line``, ``column``, ``layer``, ``argument``
+    (the layer's argument at fault) and ``within`` (what the error is inside, such as
+    ``extends 'resnet50'``), each None where unknown, ``message`` and ``hint``. Code
+    that adds what it knows sets these, never edits the message.
     """
 
     exit_code = 2  # the command line's: a usage or input error
@@ -38,6 +40,8 @@ class CnnCostError(Exception):
         location: Location | None = None,
         layer: str | None = None,
         hint: str | None = None,
+        argument: str | None = None,
+        within: str | None = None,
     ):
         message = str(message)
         super().__init__(message)
@@ -45,6 +49,8 @@ class CnnCostError(Exception):
         self.location = location
         self.layer = layer
         self.hint = hint
+        self.argument = argument
+        self.within = within
 
     @property
     def file(self) -> str | None:
@@ -76,13 +82,14 @@ class CnnCostError(Exception):
             self.layer = layer
         return self
 
+    def what(self) -> str:
+        """The error without its location and hint: ``layer 'a.b': within: message``."""
+        return (f"layer '{self.layer}': " if self.layer else "") + (f"{self.within}: " if self.within else "") \
+            + self.message
+
     def __str__(self) -> str:
-        text = ""
-        if self.location is not None:
-            text += f"{self.location}: "
-        if self.layer:
-            text += f"layer '{self.layer}': "
-        text += self.message
+        text = f"{self.location}: " if self.location is not None else ""
+        text += self.what()
         if self.hint:
             text += f" ({self.hint})"
         return text

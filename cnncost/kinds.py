@@ -260,9 +260,13 @@ class LayerKind:
         out = {}
         for name, check, required, what in self.checks:
             if name in raw:
-                out[name] = check(raw[name], what)
+                try:
+                    out[name] = check(raw[name], what)
+                except CnnCostError as exc:
+                    exc.argument = name
+                    raise
             elif required:
-                raise CnnCostError(f"{self.name} needs argument '{name}'")
+                raise CnnCostError(f"{self.name} needs argument '{name}'", argument=name)
             else:
                 out[name] = self.defaults[name]
         return out

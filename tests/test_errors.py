@@ -134,3 +134,29 @@ def test_huge_inputs_stay_exact():
     assert conv.macs == 10**6 * 64 * 100000 * 100000 * 3 * 9
     assert conv.memory_bytes == 10**6 * 64 * 100000 * 100000 * 4
     assert conv.flops == 2 * conv.macs
+
+
+def test_an_error_carries_its_file_line_layer_and_argument_as_fields(tmp_path):
+    """The expander adds what it knows as fields (issue 27), never by editing the message: the argument at
+    fault is the one the kind's check names, and the line is that argument's line (here: its own line)."""
+    from cnncost import CnnCostError, load
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("input: [3, 32, 32]\nlayers:\n  - conv:\n      name: c1\n      out: 8\n      kernel: -3\n")
+    with pytest.raises(CnnCostError) as error:
+        load(str(path))
+    e = error.value
+    assert (e.file, e.line, e.layer, e.argument) == (str(path), 6, "c1", "kernel")  # kernel: -3 is line 6
+    assert "'kernel' must be positive" in e.message
+    assert str(e).startswith(f"{path}:6: layer 'c1': ")
+
+
+def test_an_error_in_the_file_extended_says_so_in_a_field(tmp_path):
+    from cnncost import CnnCostError, load
+
+    (tmp_path / "derived.yaml").write_text("extends: missing.yaml\n")  # no such file: about the base as a whole
+    with pytest.raises(CnnCostError) as error:
+        load(str(tmp_path / "derived.yaml"))
+    e = error.value
+    assert (e.within, e.message, e.line) == ("extends 'missing.yaml'", "no such file", 1)
+    assert str(e) == f"{tmp_path / 'derived.yaml'}:1: extends 'missing.yaml': no such file"

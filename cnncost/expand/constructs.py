@@ -45,8 +45,7 @@ def side(ex: Core, args, scope, cur):
         if not exc.input_dependent:
             raise  # a mistake in the file, not a head that this input is too small for
         _roll_back(ex, saved)
-        layer = f"layer '{exc.layer}': " if exc.layer else ""
-        ex.left_out.append((scope.prefix + local if local else "side", layer + exc.message))
+        ex.left_out.append((scope.prefix + local if local else "side", exc.what()))
     return cur  # a side output does not feed the chain
 
 
@@ -200,11 +199,12 @@ def residual(ex: Core, args, scope, cur):
     add = auto_name(ex, inner, "add")
     try:
         return ex.add_node("add", {}, [body_end, sc], inner.prefix + add, inner, args.line)
-    except CnnCostError as exc:
-        exc.message = (f"residual body output '{body_end}' ({format_shape(ex.shapes[body_end])}) "
-                       f"and shortcut '{sc}' ({format_shape(ex.shapes[sc])}) differ in shape")
-        exc.with_context(layer=inner.prefix + add)
-        raise
+    except CnnCostError as exc:  # the add's own words name its inputs' shapes; the residual's, what they are
+        error = CnnCostError(f"residual body output '{body_end}' ({format_shape(ex.shapes[body_end])}) and "
+                             f"shortcut '{sc}' ({format_shape(ex.shapes[sc])}) differ in shape",
+                             location=exc.location, layer=exc.layer or inner.prefix + add, hint=exc.hint)
+        error.input_dependent = exc.input_dependent
+        raise error from None
 
 
 def _shortcut_stride_3d(ex: Core, x, y, args) -> list:

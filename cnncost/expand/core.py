@@ -271,22 +271,19 @@ class Expander:
                         call = kind.check_call(self.value(value, scope.vars, args, key))
                     except CnnCostError as exc:
                         exc.with_context(location=self.loc(args, key))
+                        exc.argument = key
                         raise
                     continue
                 if key not in kind.arg_map:
-                    self.fail(
-                        f"{kind_name} has no argument '{key}'",
-                        args,
-                        key,
+                    raise CnnCostError(
+                        f"{kind_name} has no argument '{key}'", location=self.loc(args, key), argument=key,
                         hint=did_you_mean(key, kind.arg_map)
-                        or ("it takes: " + ", ".join(kind.arg_map) if kind.arg_map else "it takes no arguments"),
-                    )
+                        or ("it takes: " + ", ".join(kind.arg_map) if kind.arg_map else "it takes no arguments"))
                 raw[key] = value if type(value) in CONSTANT else self.value(value, scope.vars, args, key)
             try:
                 checked = kind.check_args(raw)
             except CnnCostError as exc:
-                bad = next((k for k in raw if f"'{k}'" in exc.message), None)
-                exc.with_context(location=self.loc(args, bad))
+                exc.with_context(location=self.loc(args, exc.argument if exc.argument in raw else None))
                 raise
             inputs = inputs_of(self, args, scope, cur)
             if kind.inputs == "one" and len(inputs) != 1:

@@ -53,7 +53,7 @@ def with_base(doc: LineDict, file: str, chain: list) -> LineDict:
         base = load_file(base_path)
     except CnnCostError as exc:
         if exc.location is None or exc.location.line is None:  # about the base as a whole: say which
-            exc.message = f"extends '{ref}': {exc.message}"
+            exc.within = f"extends '{ref}'"
         exc.with_context(location=where)
         raise
     if not isinstance(base, LineDict):
