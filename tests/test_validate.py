@@ -543,6 +543,14 @@ def test_the_smallest_input_with_the_same_layers():
     assert result.exit_code == 2 and "--smallest-input chooses the input" in result.output
 
 
+def test_a_video_models_smallest_clip_has_the_fewest_frames_that_keep_its_layers():
+    assert checker.smallest_input("r3d_18") == (3, 4, 32, 32)  # 4 frames, as few as SMALLEST_FRAMES keeps
+    # S3D's time: the 7/2 stem (pad 3), the 3x3x3/2 pool (pad 1) and the 2x2x2/2 one must leave 2 frames for its
+    # 2x7x7 head: 13 -> 7 -> 4 -> 2, but 12 -> 6 -> 3 -> 1. Its height and width, from 32 in steps of 4, must
+    # leave 7 after five halvings (the last unpadded): 212 -> 106 -> 53 -> 27 -> 14 -> 7, 208 -> ... -> 13 -> 6
+    assert checker.smallest_input("s3d") == (3, 13, 212, 212)
+
+
 # --- receptive fields: input gradients in a linearised network (validate --rf) ---
 
 
