@@ -117,3 +117,33 @@ def test_a_batch_that_is_not_outermost_is_refused():
     with pytest.raises(CnnCostError, match="Tensor.reshape x1: 'forward' \\(views a tensor whose batch is not "
                                            "outermost"):
         cnncost.from_torch(InnerBatch().eval(), input=(3, 16, 16))
+
+
+class AlongTheBatch(nn.Module):
+    """Windows (B*4, 16, C), then something that mixes the batch: a softmax over the windows axis (dim 0), or the
+    windows added to tokens whose batch is first."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.how, self.embed = how, nn.Conv2d(3, 8, 2, 2)
+
+    def forward(self, x):
+        x = self.embed(x).permute(0, 2, 3, 1)
+        b, h, w, c = x.shape
+        windows = x.reshape(b, 2, 4, 2, 4, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, 16, c)
+        if self.how == "softmax":
+            windows = windows.softmax(dim=0)
+        else:
+            windows = windows + x.reshape(b, 64, c)[:, :16]
+        return windows.reshape(b, 4, 16, c).mean((1, 2))
+
+
+@pytest.mark.parametrize("how, words", [
+    ("softmax", "works along axis 0 of a 4x16x8 tensor, which holds the batch"),
+    # (B*4, 16, C) + (B, 16, C) broadcasts at batch 1 only: torch cannot run it at batch 2, nor cnncost follow it
+    ("plain", "torch's shapes for it at batch 2 are unknown"),
+])
+def test_an_op_that_mixes_samples_of_a_folded_batch_is_refused(how, words):
+    with pytest.raises(CnnCostError) as error:
+        cnncost.from_torch(AlongTheBatch(how).eval(), input=(3, 16, 16))
+    assert words in str(error.value)
