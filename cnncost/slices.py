@@ -35,7 +35,7 @@ class Slice:
 
 
 def _counted(report: Report) -> list[LayerCost]:
-    return [l for l in report.layers if report.include_side or not l.side]
+    return report.counted()
 
 
 def _in_scope(name: str, scope: str) -> bool:

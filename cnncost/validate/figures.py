@@ -206,7 +206,7 @@ def _total_checks(graph: Graph, reports: dict[str, Report], measured: dict[str, 
                   batch: int) -> list[Check]:
     """The totals: parameters from torch's whole network, MACs summed over torch's rows."""
     include_side = settings.include_side
-    counted = [n for n in graph.nodes if include_side or not n.side]
+    counted = graph.counted(include_side)
     checks = []
     for name, report in reports.items():
         convention = conventions.get(name)
