@@ -88,6 +88,16 @@ def _check_format(format, width, exact) -> None:
         raise CnnCostError(f"exact must be True or False, got {exact!r}")
 
 
+def _displayed(result) -> Display:
+    """The HTML table's parts, from the result's Shown (render/): its first table and every note."""
+    from .render.formats import shown
+
+    s = shown(result)
+    section = s.sections()[0]
+    return Display(section.title or "", tuple(section.headers), section.rows, section.total, section.notes + s.notes(),
+                   tuple(section.right))
+
+
 def _shape(shape) -> str:
     return "x".join(map(str, shape))
 
@@ -123,7 +133,6 @@ class ReceptiveFields(Result):
 
 
 def _report() -> Description:
-    from .render import columns
     from .render.rows import layer_view
     from .units import count, size
 
@@ -137,10 +146,7 @@ def _report() -> Description:
         return r.table(fmt, width=width, exact=exact)
 
     def display(r):
-        view = layer_view(r)
-        headers = columns.headers(view)
-        return Display(r.model, headers, [columns.cells(layer, view) for layer in r.layers],
-                       columns.totals_cells(view), columns.footer(r), tuple(columns.NUMERIC))
+        return _displayed(layer_view(r))
 
     def rows(r):
         from .report import layer_to_dict
@@ -156,7 +162,6 @@ def _report() -> Description:
 
 
 def _memory() -> Description:
-    from .render import memory as rendering
     from .render.formats import render as render_result
     from .units import size
 
@@ -168,17 +173,7 @@ def _memory() -> Description:
     def render(m, fmt, width, exact):
         return render_result(m, fmt, width=width, exact=exact)
 
-    def display(m):
-        columns = rendering._columns(m)
-        totals = m.to_dict()["totals"]
-        keys = {"saved_bytes": "saved_activation_bytes", "live_bytes": "peak_activation_bytes"}
-        return Display(f"{m.model}: {'training' if m.mode == 'train' else 'inference'} memory",
-                       ("Layer", "Type", *(h for h, _ in columns)),
-                       [[row.name, row.kind + (" (side)" if row.side else ""),
-                         *(size(getattr(row, k)) for _, k in columns)]
-                        for row in m.layers],
-                       ["total", "", *(size(totals[keys.get(k, k)]) for _, k in columns)],
-                       rendering.summary_lines(m), tuple(h for h, _ in columns))
+    display = _displayed
 
     def rows(m):
         return m.to_dict()["layers"]
@@ -203,12 +198,7 @@ def _fields() -> Description:
     def render(f, fmt, width, exact):
         return render_result(f, fmt, width=width)
 
-    def display(f):
-        from .rf import LOCAL_NOTE
-
-        return Display(f"{f.model}: receptive fields", rendering.HEADERS, [rendering.cells(r) for r in f.layers], None,
-                       [rendering.FOOTER] + ([LOCAL_NOTE] if f.local else []),
-                       ("Receptive field", "Effective stride", "Effective padding"))
+    display = _displayed
 
     def rows(f):
         return [r.to_dict() for r in f.layers]
@@ -220,9 +210,8 @@ def _fields() -> Description:
 
 
 def _latency() -> Description:
-    from .render import latency as rendering
     from .render.formats import render as render_result
-    from .units import count, duration, size
+    from .units import duration
 
     def summary(lat):
         return (f"{lat.model} on {lat.device}: batch {lat.batch}, {lat.dtype}; {len(lat.layers):,} layers, "
@@ -231,13 +220,7 @@ def _latency() -> Description:
     def render(lat, fmt, width, exact):
         return render_result(lat, fmt, width=width, exact=exact)
 
-    def display(lat):
-        t = lat.to_dict()["total"]
-        return Display(f"{lat.model}: roofline latency on {lat.device}", rendering.HEADERS,
-                       [rendering.cells(l) for l in lat.layers],
-                       ["total", "", count(t["flops"]), size(t["bytes_read"]), size(t["bytes_written"]), "",
-                        duration(t["time_s"]), ""],
-                       rendering.summary_lines(lat), ("FLOPs", "Bytes read", "Bytes written", "FLOPs/byte", "Time"))
+    display = _displayed
 
     def rows(lat):
         return lat.to_dict()["layers"]
@@ -249,7 +232,6 @@ def _latency() -> Description:
 
 
 def _sweep() -> Description:
-    from .render import sweep as rendering
     from .render.formats import render as render_result
 
     def summary(s):
@@ -260,10 +242,7 @@ def _sweep() -> Description:
     def render(s, fmt, width, exact):
         return render_result(s, fmt, width=width, exact=exact)
 
-    def display(s):
-        head = rendering.headers(s)
-        return Display(f"{s.model}: {len(s.points):,} points", tuple(head), rendering.rows(s), None, [],
-                       tuple(rendering.HEADINGS.values()))
+    display = _displayed
 
     def rows(s):
         return s.to_dict()["points"]

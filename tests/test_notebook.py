@@ -167,3 +167,14 @@ def test_plain_commands_import_no_heavy_package():
             "sys.stderr.write(repr(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stderr.strip().endswith("[]"), out.stderr
+
+
+def test_the_html_shows_the_rows_totals_and_notes_the_table_shows():
+    """One source for both (issue 27: a result's rows, columns and notes given once, in its Shown): an
+    inference run's totals row is 'total (live: peak)' and a ViT's fields carry the tokens' note, in both."""
+    from html import escape
+
+    memory = cnncost.analyze_memory("alexnet", mode="infer")
+    fields = cnncost.receptive_fields("vit_b_16")
+    for result, expected in ((memory, "total (live: peak)"), (fields, "Tokens made from a map show no field")):
+        assert expected in result.table() and escape(expected, quote=True) in result._repr_html_()
