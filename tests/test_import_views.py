@@ -502,3 +502,30 @@ def test_weight_standardised_convs_import_as_torch_runs_them():
                     ("std_conv", False, 1, "subclass"), ("std_conv", True, 2, "subclass")]
     with pytest.raises(CnnCostError, match="computes with parameters"):
         cnncost.from_torch(nn.Sequential(NotStandardized(3, 4)), input=(3, 8, 8))
+
+
+class GatedChannelsLast(nn.Module):
+    """MambaOut's gated block on a channels-last map: layer norm and a linear layer on the last axis, torch.split
+    along it into a gate, an identity part and a part for a depthwise conv (permuted there and back), torch.cat
+    along it again, the gate's product, a second linear layer, and the residual."""
+
+    def __init__(self, dim=8, hidden=12, conv=4):
+        super().__init__()
+        self.stem = nn.Conv2d(3, dim, 3, padding=1)
+        self.norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, 2 * hidden)
+        self.sizes = (hidden, hidden - conv, conv)
+        self.conv = nn.Conv2d(conv, conv, 3, padding=1, groups=conv)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        x = self.stem(x).permute(0, 2, 3, 1)
+        g, i, c = torch.split(self.fc1(self.norm(x)), self.sizes, dim=-1)
+        c = self.conv(c.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        x = x + self.fc2(F.gelu(g) * torch.cat((i, c), dim=-1))
+        return x.permute(0, 3, 1, 2)
+
+
+def test_a_channels_last_split_and_join_imports_as_torch_runs_it():
+    kinds = _imports_as_torch_runs(GatedChannelsLast(), (3, 6, 6))
+    assert kinds.count("linear") == 2 and "concat" in kinds  # the linear layers on the channels-last views

@@ -1551,7 +1551,11 @@ def _cat(imp, tensors, dim=0):
         token = _class_token(imp, tensors[0], tensors[1], dim)
         if token is not None:
             return token
-    xs = [imp.plain(t) for t in tensors]
+    xs = [imp.plain(t, nhwc_ok=True) for t in tensors]
+    if len(xs) > 1 and all(x.nhwc for x in xs) and dim % 4 == 3:
+        # channels-last views joined along their channels: the rows they stand for joined along theirs
+        return imp.row(*lowering.concatenation([_nchw(x.shape) for x in xs], 1), xs, call="function")
+    xs = [imp.plain(x) for x in xs]
     lowered = lowering.concatenation([x.shape for x in xs], dim)
     return xs[0] if len(xs) == 1 else imp.row(*lowered, xs, call="function")
 
@@ -1569,6 +1573,12 @@ def _class_token(imp, token, x, dim):
 
 
 def _chunks(imp, x, sizes, dim):
+    x = imp.plain(x, nhwc_ok=True)
+    if x.nhwc and dim % 4 == 3 and sum(sizes) == x.shape[3]:
+        # a channels-last view split along its channels: the row it stands for split along its channels, each
+        # piece still viewed channels-last (MambaOut's torch.split(x, sizes, dim=-1))
+        return tuple(_Piece(imp.current, x, 3, size, lowered)
+                     for size, lowered in zip(sizes, lowering.split(_nchw(x.shape), 1, sizes)))
     x = imp.plain(x)
     at = dim % len(x.shape)
     if at == 0:
