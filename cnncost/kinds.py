@@ -1306,6 +1306,7 @@ define(
     build=lambda t, a, ins, out: t.nn.Flatten(a["start_dim"], a["end_dim"]),
     formulas={"output": "(C*H*W,); the given axes joined", "params": "0", "macs": "0"},
     saved="nothing", rf=_flatten_field, latency="free", counts="reshape", view="if contiguous",
+    layout=lambda node, first, batch: "sample" if first == "sample" else "contiguous",  # a view, or a copy
 )
 
 

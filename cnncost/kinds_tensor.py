@@ -277,6 +277,51 @@ define(
 )
 
 
+def _table_bias_shape(a, shapes):
+    (shape,) = shapes
+    out = broadcast_shapes((shape, a["shape"]), "table_bias")
+    if out != tuple(shape):
+        raise CnnCostError(f"table_bias of shape {format_shape(a['shape'])} would change the input's shape "
+                           f"{format_shape(shape)}; it must broadcast to it")
+    return out
+
+
+def _table_bias(m, x):
+    return x + m.table.reshape(-1)[m.index]
+
+
+def _build_table_bias(t, a, ins, out):
+    # the table's entries gathered by a constant integer index to the bias's shape (every entry read once at
+    # least where the bias has as many); the index is integer state, not a floating-point buffer
+    module = t.op("TableBias", _table_bias)
+    module.table = t.nn.Parameter(t.torch.zeros(a["table"]))
+    module.register_buffer("index", t.torch.arange(_numel(a["shape"])).remainder(_numel(a["table"]))
+                           .reshape(a["shape"]))
+    return module
+
+
+define(
+    "table_bias",
+    "elementwise",
+    "x + table[index]: a learnable table of biases gathered by a constant integer index (a buffer) and added to "
+    "the input, the relative position bias of attention logits (LeViT, EfficientFormer, EfficientViT, CoAtNet: "
+    "attn + self.attention_biases[:, self.attention_bias_idxs]).",
+    args=(Arg("table", _shape_arg, doc="the table's shape: [heads, offsets], say"),
+          Arg("shape", _shape_arg, doc="the gathered bias's per-sample shape, broadcast on the right: [heads, L, "
+              "L] on attention logits")),
+    shape=_table_bias_shape,
+    params=lambda a, ins, out: _numel(a["table"]),
+    macs=lambda a, ins, out: _numel(out),
+    calls=("operator", "function"),
+    build=_build_table_bias,
+    measure={"macs": _PER_ELEMENT},
+    formulas={"output": "same", "params": "numel of table", "macs": "numel"},
+    # the add saves nothing; the gather saves its index, a buffer
+    saved=lambda node, ctx: (), rf="pointwise", latency="per_element", counts="elementwise", layout="kept",
+    rf_stand_in="identity",
+)
+
+
 # --- reductions ---
 
 REDUCE_OPS = ("sum", "mean", "amax", "amin", "norm")
@@ -388,7 +433,9 @@ def _slice_layout(node, layout: str, batch: int) -> str:
     leading = batch == 1 and all(s == 1 for s in shape[:at]) and node.args["step"] == 1
     if whole or (leading and layout == "contiguous"):
         return layout
-    if layout == "strided" or (at == len(shape) - 1 and node.args["step"] > 1):
+    if layout in ("contiguous", "sample") and node.args["step"] == 1 and all(s == 1 for s in shape[:at]):
+        return "sample"  # a channel slice x[:, :c] at batch > 1: only the batch axis's stride differs
+    if layout in ("strided", "transposed") or (at == len(shape) - 1 and node.args["step"] > 1):
         return "strided"
     return "rows"
 
@@ -432,7 +479,9 @@ def _reshape_shape(a, shapes):
 def _reshape_layout(node, first: str, batch: int) -> str:
     from .memory import unit_axes_only
 
-    return first if unit_axes_only(node) else "contiguous"  # a squeeze keeps the strides; a copy is contiguous
+    if unit_axes_only(node):
+        return first  # a squeeze keeps the strides
+    return "sample" if first == "sample" else "contiguous"  # a view of each sample, or a copy
 
 
 def resolve_sizes(sizes, numel: int, what: str) -> tuple:
@@ -513,7 +562,9 @@ def _permute_layout(order):
             return "contiguous"  # swapping back the first two axes of attention's output
         if first == "swapped_inner" and moved[:3] == (0, 2, 1) and list(moved[3:]) == list(range(3, len(moved))):
             return "contiguous"  # the same after a folded attention (its windows first)
-        return "rows" if moved[-1] == len(moved) - 1 and first != "strided" else "strided"
+        if first == "contiguous" and list(moved) == [*range(len(moved) - 2), len(moved) - 1, len(moved) - 2]:
+            return "transposed"  # k.transpose(-2, -1) of a contiguous k
+        return "rows" if moved[-1] == len(moved) - 1 and first not in ("strided", "transposed") else "strided"
 
     return layout
 
@@ -583,24 +634,27 @@ def _matmul_shape(a, shapes):
     return (*broadcast_shapes((x[:-2], y[:-2]), "matmul"), x[-2], y[-1])
 
 
-def operand(node, ctx, i):
+def operand(node, ctx, i, transposed_ok=False):
     """An operand a batched product saves: the input itself where contiguous, else the contiguous copy that
-    torch's matmul (folding batch axes), einsum and the CPU's attention kernel make of it (measured)."""
+    torch's matmul (folding batch axes), einsum and the CPU's attention kernel make of it (measured).
+    ``transposed_ok``: matmul folds the batch axes of a contiguous tensor with its last two axes swapped as a
+    view, and bmm takes it as it is (measured: EfficientFormerV2's attn @ v.permute(0, 1, 3, 2) copies nothing)."""
     from .saved_rules import _input, _new
 
-    if not ctx.layouts or ctx.layouts[i] == "contiguous" or len(node.input_shapes[i]) < 2:
+    if not ctx.layouts or ctx.layouts[i] == "contiguous" or len(node.input_shapes[i]) < 2 or (
+            transposed_ok and ctx.layouts[i] == "transposed"):
         return _input(i)
     return _new(_numel(node.input_shapes[i]) * ctx.batch * ctx.element_bytes)
 
 
-def _products_saved(node, ctx, as_given=False):
+def _products_saved(node, ctx, as_given=False, transposed_ok=False):
     from .memory import _input
 
     saved = []
     if ctx.grad_inputs[0]:
-        saved.append(_input(1) if as_given else operand(node, ctx, 1))
+        saved.append(_input(1) if as_given else operand(node, ctx, 1, transposed_ok))
     if ctx.grad_inputs[1]:
-        saved.append(_input(0) if as_given else operand(node, ctx, 0))
+        saved.append(_input(0) if as_given else operand(node, ctx, 0, transposed_ok))
     return tuple(saved)
 
 
@@ -608,7 +662,8 @@ def _matmul_saved(node, ctx):
     # two (L, E) operands per sample go to bmm as they are, strides and all (measured: no copy is saved); more
     # axes are folded into bmm's batch by a reshape, a copy where not contiguous
     shapes = node.input_shapes
-    return _products_saved(node, ctx, as_given=len(shapes[0]) == len(shapes[1]) == 2)
+    return _products_saved(node, ctx, as_given=len(shapes[0]) == len(shapes[1]) == 2,
+                           transposed_ok=shapes[0][:-2] == shapes[1][:-2])
 
 
 define(
@@ -735,7 +790,7 @@ def _attention_saved(node, ctx):
     if not any(ctx.grad_inputs):
         return ()
     q, k, v = node.input_shapes
-    if fused_attention(node) and "strided" not in ctx.layouts:  # the fused kernel needs each last axis dense
+    if fused_attention(node) and not {"strided", "transposed"} & set(ctx.layouts):  # each last axis dense
         return (*(operand(node, ctx, i) for i in range(3)), OUTPUT, _new(_numel(q[:-1]) * ctx.batch * 4))
     b = 4 if ctx.element_bytes == 2 and ctx.device == "cpu" else ctx.element_bytes
     n = ctx.batch * b
@@ -747,7 +802,7 @@ def _attention_layout(node, first: str, batch: int) -> str:
     # the CPU's fused kernel writes (N, L, heads, E) and returns it as (N, heads, L, E): x.transpose(1, 2) of its
     # output is contiguous again (timm's attention then reshapes it as a view); the math path's is contiguous
     # folded, (N*W, L, heads, E) returned as (N*W, heads, L, E): per sample the second and third axes swapped
-    if not fused_attention(node) or first == "strided":
+    if not fused_attention(node) or first in ("strided", "transposed"):
         return "contiguous"
     return "swapped_inner" if node.args.get("folded") else "swapped"
 

@@ -46,16 +46,19 @@ MAX_BATCH = 10 ** 9  # what "largest batch" may answer at most
 
 
 # A tensor's layout, as far as the saved-tensor rules need it: contiguous; "rows", strided but with the last
-# axis dense (a slice, a permute that keeps the last axis); "strided" (the last axis moved); or "swapped", the
-# first two axes swapped in memory (the output of the CPU's fused attention); "swapped_inner", the second and
-# third (a fused attention's output with the batch folded into windows, per sample (W, heads, L, E)).
-CONTIGUOUS, ROWS, STRIDED = "contiguous", "rows", "strided"
+# axis dense (a slice, a permute that keeps the last axis); "sample", each sample contiguous but the batch
+# axis's stride larger (a channel slice at batch > 1: a reshape of each sample is a view, anything else reads it
+# as "rows"); "strided" (the last axis moved); "transposed", a contiguous tensor's last two axes swapped
+# (k.transpose(-2, -1)), strided but for matmul, which folds its batch axes as a view; "swapped", the first two
+# axes swapped in memory (the output of the CPU's fused attention); "swapped_inner", the second and third (a fused
+# attention's output with the batch folded into windows, per sample (W, heads, L, E)).
+CONTIGUOUS, ROWS, STRIDED, SAMPLE = "contiguous", "rows", "strided", "sample"
 
 
 def _is_view(node: Node, mode: str, layout: str = CONTIGUOUS) -> bool:
     view = KINDS[node.kind].view
     if view == "if contiguous":  # a reshape: torch's view where the strides allow, else a copy
-        return layout == CONTIGUOUS or unit_axes_only(node)
+        return layout in (CONTIGUOUS, SAMPLE) or unit_axes_only(node)
     return view is True or (callable(view) and view(node, mode))
 
 

@@ -97,6 +97,7 @@ CASES = [
     ("binary: {name: x, op: div, input: [pre, pre]}", X),  # both operands, one storage here
     ("param: {name: x, op: mul, shape: [8, 1, 1]}", X),  # x, for gamma's gradient
     ("param: {name: x, op: sub, shape: [8, 1, 1], learnable: false}", 0),
+    ("table_bias: {name: x, table: [8, 5], shape: [8, 6, 6]}", 0),  # the add saves nothing, the gather its index
     ("reduce: {name: x, op: sum, dims: [1]}", 0),
     ("reduce: {name: x, op: amax, dims: [2, 3], keepdim: true}", X + N * C * B),  # input, and the 8x1x1 output
     ("stack: {name: x, input: [pre, pre]}", 0),

@@ -153,6 +153,7 @@ layers:
   - einsum: {name: scores2, equation: "bshqd,bshkd->bshqk", input: [q, k]}
   - binary: {name: scores_sum, op: add, input: [scores, scores2]}
   - scalar: {name: scaled, op: mul, value: 0.2}
+  - table_bias: {name: rel_bias, table: [4, 17], shape: [4, 9, 9]}
   - softmax: {name: weights, dim: -1}
   - matmul: {name: attended, input: [weights, v], call: function}
   - attention: {name: sdpa, input: [q, k, v]}

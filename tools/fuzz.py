@@ -101,7 +101,7 @@ KIND_ARGS = {
     "maxpool3d": ("kernel", "stride", "padding", "ceil_mode", "dilation"),
     "avgpool3d": ("kernel", "stride", "padding", "ceil_mode", "count_include_pad"),
     "instancenorm": ("eps", "affine"), "grn": ("eps", "channels_last"),
-    "opaque": ("shape", "op", "params"),
+    "opaque": ("shape", "op", "params"), "table_bias": ("table", "shape"),
 }
 ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "hardsigmoid", "hardswish", "silu", "gelu", "mish")
 CALLS = ("module", "subclass", "function", "operator", "mean")
@@ -644,6 +644,9 @@ class NetGen:
         if r < 0.3:
             return "param", {"op": rng.choice(("mul", "add", "sub")), "shape": rng.choice(([c, 1, 1], [1], [w])),
                              "learnable": self.flag(rng.random() < 0.7)}, same
+        if r < 0.33:
+            return "table_bias", {"table": rng.choice(([c, 3], [5])),
+                                  "shape": rng.choice(([c, h, w], [h, w], [w]))}, same
         if r < 0.4:
             return "reduce", {"op": rng.choice(("sum", "mean", "amax", "norm")), "dims": [1], "keepdim": True}, \
                 ("map", 1, h, w)
@@ -1379,7 +1382,8 @@ def arg_in_range(rng, kind, arg):
         "learnable": (True, False),
         "dims": ([1], [2, 3], [0, 2, 3, 1], [-1]), "start": (0, 1, -2), "end": (None, 2, -1), "step": (1, 2),
         "sizes": ([2, -1], [1, 3]), "dim0": (1, -2), "dim1": (2, -1), "equation": ("bchw,bchw->bc", "bij,bjk->bik"),
-        "shape": ([3, 1, 1], [1], [16, 16]), "causal": (False, True), "folded": (False, True), "heads": (1, 2, 4),
+        "shape": ([3, 1, 1], [1], [16, 16]), "table": ([2, 9], [5]),
+        "causal": (False, True), "folded": (False, True), "heads": (1, 2, 4),
         "factor": (1, 2), "channels_last": (False, True), "params": (0, 6), "fixed": (False, True),
         "gain": (False, True), "channels": (False, True),
         "op": {"scalar": ("add", "mul", "rdiv", "pow"), "unary": ("exp", "rsqrt", "erf"),

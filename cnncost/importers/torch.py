@@ -66,6 +66,17 @@ class Param:
         return tuple(self.tensor.shape)
 
 
+class Gathered(Param):
+    """``table[index]``: a learnable table gathered by a constant integer index (a relative position bias), or a
+    view of one; ``table`` is the table's path. Added to an activation, it is a table_bias row."""
+
+    __slots__ = ("table",)
+
+    def __init__(self, tensor, table):
+        super().__init__(tensor)
+        self.table = table
+
+
 class _Stop(Exception):
     """Tracing cannot go on: a shape was asked of something cnncost could not map."""
 
@@ -233,6 +244,9 @@ class TorchImporter:
         except Exception as exc:
             raise self.untraceable(exc) from None
         finally:
+            # train() again, so that what a module's own train() resets runs (timm's attention-bias cache would
+            # otherwise keep the tracer's proxy), then each module's own mode back
+            self.root.train(modes[self.root])
             for m, mode in modes.items():
                 m.training = mode
         return graph
@@ -299,6 +313,10 @@ class TorchImporter:
             return
         self.current = (node, scope)
         if kind in ("call_function", "call_method") and not _activations(args, kwargs):
+            gathered = _gathered(self.root, kind, target, args, kwargs)
+            if gathered is not None:  # a bias table gathered (free: the index is a buffer), or a view of one
+                self.meta[node] = gathered
+                return
             self.meta[node] = _constant(kind, target, args, kwargs)  # parameters reshaped, constants built
             name = target if kind == "call_method" else getattr(target, "__name__", "")
             if name not in _SAME_PARAMETER and any(isinstance(v, Param) and v.path and not _is_buffer(self, v)
@@ -742,6 +760,30 @@ def _constant(kind, target, args, kwargs):
     name = target if kind == "call_method" else getattr(target, "__name__", "")
     path = params[0].path if len(params) == 1 and name in _SAME_PARAMETER else None
     return Param(out, path)
+
+
+def _gathered(root, kind, target, args, kwargs) -> Gathered | None:
+    """``table[index]`` (a learnable table, a constant integer index: a buffer or a tensor built in forward), or
+    a view or select of such a gather: what torch computes at each call has no MACs, and saves only the index."""
+    name = target if kind == "call_method" else getattr(target, "__name__", "")
+    params = [v for v in _leaves((args, kwargs)) if isinstance(v, Param)]
+    if not params:
+        return None
+    first = params[0]
+    if isinstance(first, Gathered):
+        if len(params) != 1 or name not in _SAME_PARAMETER | {"getitem"}:
+            return None
+        out = _constant(kind, target, args, kwargs)
+        return Gathered(out.tensor, first.table) if isinstance(out, Param) else None
+    if kind != "call_function" or target is not operator.getitem or args[0] is not first or not first.path or \
+            not isinstance(_attribute(root, first.path), nn.Parameter) or len(params) < 2:
+        return None
+    for index in params[1:]:
+        if index.tensor.dtype not in (torch.int64, torch.int32) or index.path and isinstance(
+                _attribute(root, index.path), nn.Parameter):
+            return None
+    out = _constant(kind, target, args, kwargs)
+    return Gathered(out.tensor, first.path) if isinstance(out, Param) else None
 
 
 def _contains_unknown(value) -> bool:
@@ -1483,6 +1525,8 @@ def _combine(imp, op, a, b, call):
 
 def _with_param(imp, op, a, p, call, tensor_first=False):
     """x op p, p a parameter, a buffer or a tensor attribute of the module, broadcast to x without changing it."""
+    if isinstance(p, Gathered):
+        return _table_bias(imp, op, a, p, call)
     x = imp.plain(a, nhwc_ok=True)
     if p.path is None:
         raise Unmappable(f"{_VERBS[op]} an activation and a tensor built in forward, which no parameter or buffer "
@@ -1507,6 +1551,26 @@ def _with_param(imp, op, a, p, call, tensor_first=False):
         row.row.shares = first  # used again: its parameters are counted once
     else:
         imp.first_call[p.path] = row.row
+    return row
+
+
+def _table_bias(imp, op, a, p, call):
+    """x + table[index]: a table_bias row named by the table, which holds its parameters; a table read again
+    (EfficientViT's heads, each adding its row of one gather) holds them at its first row."""
+    if op != "add":
+        raise Unmappable(f"{_VERBS[op]} an activation and a tensor gathered from a parameter table; cnncost's "
+                         "table_bias adds one")
+    x = imp.plain(a)
+    _, sample = lowering.with_tensor(op, p.shape, x.shape)
+    args = {"table": list(_attribute(imp.root, p.table).shape), "shape": sample["shape"]}
+    first = imp.first_call.get(p.table)
+    if first is not None and (first.kind, first.args) != ("table_bias", args):
+        raise Unmappable(f"uses the parameter '{p.table}' a second time, differently; cnncost counts it in one row")
+    row = imp.row("table_bias", args, [x], call=call, path=p.table)
+    if first is not None:
+        row.row.shares = first
+    else:
+        imp.first_call[p.table] = row.row
     return row
 
 
