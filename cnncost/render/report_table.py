@@ -27,7 +27,7 @@ def render_report(report: Report, format: str = "table", *, depth: int | None = 
     """The text of ``cnncost table`` for this report: the same rows, columns and notes as the command with
     --depth, --exact, --rf, --fold, --share, --sort, --top and --no-notes; ``width`` fits the table to that
     many columns as on a terminal (None: the whole table, as in a file). Never coloured."""
-    from . import render
+    from .formats import render
     from .rows import layer_view
 
     if format not in FORMATS:

@@ -68,7 +68,7 @@ def layer_view(report: Report, *, depth: int | None = None, fold: bool = False, 
     top without sort ranks by MACs; sort or top add the share columns. notes go under the table
     after the lines that say what the options did.
     """
-    from . import View
+    from .view import View
     from ..engine import group_by_depth
 
     if top is not None and top < 1:
