@@ -129,9 +129,7 @@ LEFT_TO_BREAK = {
     # Report's methods reach up: under() to the engine, its table, diagram and training rules
     ("report", "training"), ("report", "engine"), ("report", "diagram"), ("report", "render.report_table"),
     # Result's describe/render tables reach the renderers (the formats registry is their place)
-    ("results", "render.formats"), ("results", "render.columns"), ("results", "render.explain"),
-    ("results", "render.latency"), ("results", "render.memory"), ("results", "render.rows"),
-    ("results", "render.sweep"), ("results", "report"),
+    ("results", "render.formats"), ("results", "render.explain"), ("results", "render.rows"), ("results", "report"),
     # the shadow traces reuse the torch importer's private helpers (_attribute, _defaults, _on_meta)
     ("importers.folding", "importers.torch"),
 }
