@@ -147,3 +147,25 @@ def test_an_op_that_mixes_samples_of_a_folded_batch_is_refused(how, words):
     with pytest.raises(CnnCostError) as error:
         cnncost.from_torch(AlongTheBatch(how).eval(), input=(3, 16, 16))
     assert words in str(error.value)
+
+
+class ChannelsLastMlp(nn.Module):
+    """A layer norm and an MLP on a channels-last map that is a tensor of its own (tokens viewed as (B, H, W, C),
+    as MaxViT's and GC ViT's blocks run theirs): torch's linear layer and layer norm work on its last axis."""
+
+    def __init__(self, dim=8):
+        super().__init__()
+        self.embed, self.norm = nn.Conv2d(3, dim, 2, 2), nn.LayerNorm(dim)
+        self.fc1, self.act, self.fc2 = nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim)
+
+    def forward(self, x):
+        x = self.embed(x)
+        b, c, h, w = x.shape
+        x = x.flatten(2).transpose(1, 2).reshape(b, h, w, c)
+        return (x + self.fc2(self.act(self.fc1(self.norm(x))))).mean((1, 2))
+
+
+def test_linear_layers_and_norms_on_a_channels_last_tensor_import_as_torch_runs_them():
+    model, shape = ChannelsLastMlp().eval(), (3, 8, 8)
+    graph = cnncost.from_torch(model, input=shape)
+    assert _cnncost_figures(graph) == _torch_figures(model, shape)

@@ -1053,7 +1053,9 @@ def _linear_row(imp, x, out, bias, call=None):
     x = imp.plain(x, nhwc_ok=True)
     if x.nhwc:
         return imp.row("linear", {"out": out, "bias": bias, "per_position": True}, [x], call=call)
-    if len(x.shape) not in (2, 3):
+    if len(x.shape) > 3:  # (N, H, W, C) that is a tensor of its own (MaxViT's, GC ViT's MLPs): on its tokens
+        return _on_tokens(imp, x, lambda y: imp.row("linear", {"out": out, "bias": bias}, [y], call=call))
+    if len(x.shape) != 3 and len(x.shape) != 2:
         raise Unmappable(f"a linear layer on the last axis of a {dims_text(x.shape)} tensor; cnncost's takes a "
                          "vector, tokens (N, L, C), or the channels of a channels-last map")
     return imp.row("linear", {"out": out, "bias": bias}, [x], call=call)
@@ -1278,6 +1280,8 @@ def _groupnorm_function(imp, x, num_groups, weight=None, bias=None, eps=1e-5):
 def _layernorm(imp, x, shape, eps, affine, call=None, bias=True):
     x = imp.plain(x, nhwc_ok=True)
     shape = list(shape) if isinstance(shape, (list, tuple, torch.Size)) else [shape]
+    if shape == [x.shape[-1]] and not x.nhwc and len(x.shape) > 3:  # on the tokens of (N, H, W, C), as above
+        return _on_tokens(imp, x, lambda y: imp.row("layernorm", _layernorm_args(eps, affine, bias), [y], call=call))
     if shape != [x.shape[-1]] or not (x.nhwc or len(x.shape) in (2, 3)):
         raise Unmappable(f"layer norm over {shape} of {dims_text(x.shape)}; cnncost's is over the channels of "
                          "each position (a channels-last map), of each token (N, L, C), or over a vector")
@@ -2224,6 +2228,8 @@ def _fold_call(imp, kind, target, module, handler, args, kwargs):
     """A node that reads (or makes, by a view) a tensor whose batch torch folds into another axis (folding.py):
     the handler run on the inner tensors, a batch of one first, its dims moved by one; the output checked against
     torch's shapes, and folded again."""
+    if handler is None:
+        raise Unmappable("cnncost has no kind for it")  # said first: torch's shapes would not change that
     outputs = imp.fold_outputs()
     values = [v for v in _leaves((args, kwargs)) if isinstance(v, (Act, Pending))]
     folded = [v for v in values if isinstance(v, Folded)]
@@ -2340,6 +2346,12 @@ def _on_last_axis(imp, x, layer, tokens_only):
     value = x.inner.materialize(imp) if isinstance(x.inner, Pending) else x.inner
     if not tokens_only or len(value.shape) <= 3:
         return layer(value)
+    return _on_tokens(imp, value, layer)
+
+
+def _on_tokens(imp, value: Act, layer):
+    """``layer`` (a row on tokens) on the last axis of (N, A, ..., C): on the tokens (N, A*...*L, C), viewed so
+    before and back after, as torch's linear layer and layer norm view an input of more than three axes."""
     lowered = lowering.view(value.shape, merged_shape(value.shape))
     out = imp.plain(layer(value if lowered is None else imp.row(*lowered, [value], aside=True)))
     lowered = lowering.view(out.shape, (*value.shape[:-1], out.shape[-1]))
