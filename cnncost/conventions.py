@@ -226,6 +226,9 @@ class Convention:
     # whose exact type it has a rule for, so never a function's weights (they belong to a module of the model's own)
     # nor a subclass's
     param_calls: frozenset = frozenset()
+    # kind -> (args, input shapes) -> the parameters of its row that the tool leaves out (thop: MaxViT's relative
+    # position bias table, a parameter of a module it has no rule for, while it counts that module's children)
+    left_out_params: dict = field(default_factory=dict)
     sources: tuple = ()
     _by_kind: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -234,6 +237,11 @@ class Convention:
         if self.param_calls and call not in self.param_calls:
             return True
         return bool(self.unregistered) and (kind in self.unregistered or f"{kind}:{call}" in self.unregistered)
+
+    def left_out(self, kind: str, args: dict, input_shapes) -> int:
+        """The parameters of a counted row that the tool still leaves out (left_out_params); 0 for most."""
+        rule = self.left_out_params.get(kind)
+        return 0 if rule is None else rule(args, input_shapes)
 
     def counts_params(self, kind: str, call: str, side: bool, include_side: bool) -> bool:
         """Whether the totals count a row's parameters."""
@@ -571,6 +579,8 @@ def _rule_for(convention: Convention, kind) -> Rule:
                          f"its family '{kind.counts}' ({', '.join(FAMILIES)})")
     return found
 
+
+from . import conventions_maxvit  # noqa: E402,F401  MaxViT's partition attention: each convention's rule
 
 register_check("conventions", _check)
 BASELINE = "torchvision"  # what 'cnncost explain' measures the others against

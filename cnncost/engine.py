@@ -86,8 +86,8 @@ def totals(rows, include_side: bool, convention: conventions.Convention | None =
     """Sums over the rows that run; parameters as the convention counts them (conventions.counts_params), and
     ``unused`` more (unused_params)."""
     sums = Totals.of(counted(rows, include_side))
-    if unused or (convention is not None and (convention.unregistered or (convention.unrun_params and
-                                                                          not include_side))):
+    if unused or (convention is not None and (convention.unregistered or convention.left_out_params or
+                                              (convention.unrun_params and not include_side))):
         params = counted_params(rows, include_side, convention) + unused
         if params != sums.params:
             sums = Totals(params, sums.buffers, sums.macs, sums.flops, sums.memory_bytes, sums.backward_input_macs,
@@ -100,7 +100,8 @@ def counted_params(rows, include_side: bool, convention: conventions.Convention 
     and none of a kind its tool has no rule for."""
     convention = convention or conventions.get(conventions.DEFAULT)
     counts = convention.counts_params
-    return sum(r.params for r in rows if counts(r.kind, r.call, r.side, include_side))
+    return sum(r.params - convention.left_out(r.kind, r.args, r.input_shapes) for r in rows
+               if counts(r.kind, r.call, r.side, include_side))
 
 
 class Sums(NamedTuple):

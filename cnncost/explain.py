@@ -111,7 +111,8 @@ def explain(graph: Graph, settings: Settings | None = None) -> Explanation:
         params, total = totals.params, n * totals.macs
         side_params = params - counted_params(counted, settings.include_side, convention)
         params += unused_params(graph, convention)
-        uncounted = sum(node.params for node in counted if convention.is_unregistered(node.kind, node.call))
+        uncounted = sum(node.params if convention.is_unregistered(node.kind, node.call)
+                        else convention.left_out(node.kind, node.args, node.input_shapes) for node in counted)
         results.append(ConventionTotals(convention.name, convention.reproduces, convention.figure, params, total,
                                         tuple(differences), side_params, uncounted))
     backward = _backward(graph, settings, counted) if settings.pass_ == "train" else None

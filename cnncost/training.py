@@ -147,6 +147,23 @@ BACKWARD: dict[str, dict[str, Backward]] = {
                                                   "runs them as mm and addmm (counted), its attention as the "
                                                   "CPU's flash kernel (no formula)"))),
 }
+
+
+def _partition_products(q) -> int:
+    from .conventions_maxvit import _products
+
+    return _products(q)
+
+
+# MaxViT's partition attention (kinds_maxvit.py): its four linear layers as linear layers, and its two einsums
+# (bmm) as products, each with both operands' gradients; the bias table's gradient is a scatter (no MACs)
+_PARTITION_ATTENTION = Backward(
+    Rule(lambda q, n: (q.macs + _partition_products(q)) * n,
+         "the linear layers' forward MACs and twice the einsums' (Q K^T, weights x V)"),
+    Rule(lambda q, n: (q.macs - _partition_products(q)) * n, "the linear layers' forward MACs"))
+for _name in ("lecture", "torchvision", "flopcounter"):
+    BACKWARD[_name]["partition_attention"] = _PARTITION_ATTENTION
+
 # conventions whose tool counts no backward pass: why
 NOT_COUNTED: dict[str, str] = {
     "ptflops": "ptflops 0.7.5 counts one forward pass (module hooks and patched functions); it counts no backward",

@@ -139,6 +139,31 @@ def test_kind_against_hand_arithmetic(item, shape_in, shape_out, params, macs):
     assert row.flops == 2 * counted
 
 
+@pytest.mark.parametrize("partition", ["window", "grid"])
+def test_partition_attention_against_hand_arithmetic(partition):
+    # MaxViT-T's first stage: C = 64 on 56 x 56, P = 7, head dim 32 (2 heads), MLP ratio 4. Parameters: two
+    # layer norms 2 x 128, to_qkv 64 x 192 + 192, merge 64 x 64 + 64, the bias table 13 x 13 x 2, fc1 64 x 256 +
+    # 256, fc2 256 x 64 + 64. MACs: 3136 tokens through the four linear layers, each token's query against its
+    # group's 49 keys and the weights times V (2 x 49 x 64 per token)
+    row = one_layer(f"partition_attention: {{partition: {partition}}}", (64, 56, 56), convention="torchvision")
+    assert row.output_shape == (64, 56, 56)
+    assert row.params == 2 * 128 + (64 * 192 + 192) + (64 * 64 + 64) + 13 * 13 * 2 + (64 * 256 + 256) + (256 * 64 + 64)
+    assert row.buffers == 0  # the bias index is an int64 buffer, not floating-point state
+    tokens = 56 * 56
+    assert row.macs == tokens * (64 * 192 + 64 * 64 + 64 * 256 + 256 * 64) + tokens * 2 * 49 * 64
+
+
+@pytest.mark.parametrize("item, shape_in, message", [
+    ("partition_attention: {partition: window}", (64, 56, 50), "does not split into 7x7 partitions"),
+    ("partition_attention: {partition: grid, head_dim: 48}", (64, 56, 56), "head_dim 48 must divide the 64"),
+    ("partition_attention: {partition: diagonal}", (64, 56, 56), "must be one of window, grid"),
+    ("partition_attention: {partition: window}", (49, 64), "expects a CxHxW feature map"),
+])
+def test_partition_attention_refuses_what_torchvision_cannot_run(item, shape_in, message):
+    with pytest.raises(CnnCostError, match=re.escape(message)):
+        one_layer(item, shape_in)
+
+
 def test_batchnorm_buffers_are_running_statistics():
     # running mean + running variance, one each per channel
     assert one_layer("batchnorm", (48, 4, 4)).buffers == 2 * 48

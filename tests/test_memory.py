@@ -127,7 +127,32 @@ def test_saved_tensors_by_hand(item, expected):
 
 
 def test_every_kind_has_a_saved_tensor_case_here():
-    assert {c[0].split(":")[0] for c in CASES} | {"linear", "softmax", *TOKEN_CASES, *VIDEO_CASES} == set(KINDS)
+    assert {c[0].split(":")[0] for c in CASES} | {"linear", "softmax", *TOKEN_CASES, *VIDEO_CASES,
+                                                  "partition_attention"} == set(KINDS)
+
+
+# What torchvision's own PartitionAttentionLayer(64, head_dim 32, partition 7, grid_size (28, 28), mlp_ratio 4,
+# nn.GELU, nn.LayerNorm, dropout 0, 0, stochastic depth p) saves in one training forward of a 64 x 28 x 28 map,
+# measured with saved_tensors_hooks (torch 2.13 CPU, torchvision 0.28, parameters and buffers left out; window and
+# grid saved the same). By hand, with T = 784 tokens, C = 64, N the batch, b bytes per element:
+# 8 (N, T, C) tensors (the first norm's input, the inputs of to_qkv, merge and fc1, the second norm's input, q, k
+# and v copied for bmm), 4 x N T (the two norms' mean and rstd), softmax's N x T x 2 heads x 49, 2 x N T 4C (GELU's
+# input and output), and with p > 0 each branch's (N, 1, 1, 1) noise: 7,062,272 = 8 x 401,408 + 4 x 6,272 +
+# 614,656 + 2 x 1,605,632 in float32 at batch 2.
+PARTITION_ATTENTION_SAVED = [
+    ("window", "float32", 2, 0.0, 7_062_272), ("window", "float32", 2, 0.1, 7_062_288),
+    ("window", "bfloat16", 3, 0.0, 5_296_704), ("window", "bfloat16", 3, 0.1, 5_296_716),
+    ("grid", "float32", 2, 0.0, 7_062_272), ("grid", "float32", 2, 0.1, 7_062_288),
+    ("grid", "bfloat16", 3, 0.0, 5_296_704), ("grid", "bfloat16", 3, 0.1, 5_296_716),
+]
+
+
+@pytest.mark.parametrize("partition, dtype, batch, p, measured", PARTITION_ATTENTION_SAVED)
+def test_partition_attention_saves_what_torchvisions_layer_saves(partition, dtype, batch, p, measured):
+    text = ("input: [64, 28, 28]\nlayers:\n  - conv: {name: pre, out: 64, kernel: 1}\n"
+            f"  - partition_attention: {{name: x, partition: {partition}, stochastic_depth: {p}}}\n")
+    first, _ = memory.saved_storages(cnncost.load_text(text), cnncost.Settings(batch=batch, dtype=dtype), "cpu")
+    assert sum(first["x"].values()) == measured
 
 
 TOKENS = ("conv: {name: pre, out: 8, kernel: 1}", "flatten: {start_dim: 2}", "transpose: {dim0: 1, dim1: 2}")

@@ -95,6 +95,7 @@ KIND_ARGS = {
     "matmul": (), "einsum": ("equation",), "attention": ("causal", "scale", "folded"),
     "multihead_attention": ("heads", "bias"), "pixel_shuffle": ("factor",), "pixel_unshuffle": ("factor",),
     "class_token": (), "position_embedding": (),
+    "partition_attention": ("partition", "size", "head_dim", "mlp_ratio", "stochastic_depth"),
     "conv3d": ("out", "kernel", "stride", "padding", "dilation", "groups", "bias"), "global_avgpool3d": (),
     "std_conv": ("out", "kernel", "stride", "padding", "dilation", "bias", "groups", "gain", "eps"),
     "conv1d": ("out", "kernel", "stride", "padding", "dilation", "groups", "bias"),
@@ -704,6 +705,10 @@ class NetGen:
             {"transpose": {"dim0": 1, "dim1": 2}},
             {"unflatten": {"dim": 2, "sizes": [h, w]}},
         ]
+        # MaxViT's block or grid attention on the map first: a partition that divides both sides, one head
+        p = self.rng.choice([d for d in (1, 2, 3) if h % d == 0 and w % d == 0])
+        layers.insert(0, {"partition_attention": {"partition": self.rng.choice(("window", "grid")), "size": p,
+                                                  "head_dim": c, "mlp_ratio": self.rng.choice((1, 2))}})
         return "sequence", {"name": n["seq"], "layers": layers}, ("map", c, h, w)
 
     def p_flatten(self, c, h, w):
@@ -1386,6 +1391,7 @@ def arg_in_range(rng, kind, arg):
         "causal": (False, True), "folded": (False, True), "heads": (1, 2, 4),
         "factor": (1, 2), "channels_last": (False, True), "params": (0, 6), "fixed": (False, True),
         "gain": (False, True), "channels": (False, True),
+        "partition": ("window", "grid"), "head_dim": (1, 2, 4), "mlp_ratio": (1, 2), "stochastic_depth": (0.0, 0.5),
         "op": {"scalar": ("add", "mul", "rdiv", "pow"), "unary": ("exp", "rsqrt", "erf"),
                "binary": ("sub", "div", "maximum"), "param": ("mul", "add"), "reduce": ("sum", "mean", "norm")},
     }[arg]

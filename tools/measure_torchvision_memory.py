@@ -40,6 +40,8 @@ MODELS = [
     *((m, "16x112x112", {}, "") for m in ("r3d_18", "mc3_18", "r2plus1d_18")),
     # S3D on its weights' 16 frames of 224 x 224
     ("s3d", "16x224x224", {}, ""),
+    # MaxViT at 224, the size it is built for (input_size; its weights' min_size)
+    ("maxvit_t", 224, {}, ""),
 ]
 RUNS = [("float32", 2), ("bfloat16", 3)]
 # torch 2.13's CPU avg_pool3d has no bfloat16 kernel ("avg_pool3d_out_frame" not implemented for 'BFloat16'), and
