@@ -705,10 +705,11 @@ class NetGen:
             {"transpose": {"dim0": 1, "dim1": 2}},
             {"unflatten": {"dim": 2, "sizes": [h, w]}},
         ]
-        # MaxViT's block or grid attention on the map first: a partition that divides both sides, one head
-        p = self.rng.choice([d for d in (1, 2, 3) if h % d == 0 and w % d == 0])
-        layers.insert(0, {"partition_attention": {"partition": self.rng.choice(("window", "grid")), "size": p,
-                                                  "head_dim": c, "mlp_ratio": self.rng.choice((1, 2))}})
+        # MaxViT's block or grid attention on the map first: the largest partition of 1-3 that divides both sides,
+        # one head; chosen from the sizes, not drawn, so that the other cases' draws stay as they were
+        p = max(d for d in (1, 2, 3) if h % d == 0 and w % d == 0)
+        layers.insert(0, {"partition_attention": {"partition": ("window", "grid")[(h + w + c) % 2], "size": p,
+                                                  "head_dim": c, "mlp_ratio": 1 + c % 2}})
         return "sequence", {"name": n["seq"], "layers": layers}, ("map", c, h, w)
 
     def p_flatten(self, c, h, w):
