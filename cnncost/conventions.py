@@ -580,7 +580,12 @@ def _rule_for(convention: Convention, kind) -> Rule:
     return found
 
 
-from . import conventions_maxvit  # noqa: E402,F401  MaxViT's partition attention: each convention's rule
+from . import conventions_maxvit  # noqa: E402  MaxViT's partition attention (its own file): each convention's rule
+
+for _name, (_count, _text) in conventions_maxvit.RULES.items():
+    CONVENTIONS[_name].rules["partition_attention"] = Rule(_count, _text)
+for _name, _left_out in conventions_maxvit.LEFT_OUT_PARAMS.items():
+    CONVENTIONS[_name].left_out_params["partition_attention"] = _left_out
 
 register_check("conventions", _check)
 BASELINE = "torchvision"  # what 'cnncost explain' measures the others against

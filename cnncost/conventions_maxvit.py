@@ -1,5 +1,6 @@
-"""Each convention's rule for MaxViT's partition_attention (kinds_maxvit.py), added to the tables of
-conventions.py, which imports this module before it checks that every kind has a rule.
+"""Each convention's rule for MaxViT's partition_attention (kinds_maxvit.py): conventions.py adds them to its
+tables (this module imports nothing of it, so the two stay apart) before it checks that every kind has a rule.
+Importing this module defines the kind (kinds_maxvit), so every ``import cnncost`` has it.
 
 The row is torchvision's PartitionAttentionLayer, so each tool counts what it counts of the modules and calls
 inside it: two nn.LayerNorm, four nn.Linear (to_qkv, merge, the MLP's two), nn.GELU, nn.Dropout(0) twice,
@@ -10,7 +11,6 @@ conventions.py) and checked against their totals on torchvision's maxvit_t (test
 
 from __future__ import annotations
 
-from .conventions import CONVENTIONS, Rule, _fvcore_einsum
 from .kinds_maxvit import table_params
 
 
@@ -40,19 +40,11 @@ def _ptflops(q, n) -> int:
 
 def _fvcore(q, n) -> int:
     # aten::linear (MACs), aten::layer_norm (5 per element with affine) twice, and each aten::einsum by its
-    # handle: the 5-letter equation is none it knows, so numpy's einsum_path count (_fvcore_einsum)
+    # handle: the 5-letter equations are none it knows, so numpy's einsum_path "Optimized FLOP count", 2 per
+    # multiply-add with a summed letter, printed as %.3e (4 digits), halved and floored (conventions.py's einsum)
     tokens, c, _, _, _ = _sizes(q)
-    einsum = _fvcore_einsum(_Einsum("bghid,bghjd->bghij", _products(q) // 2), n)
+    einsum = int(float(f"{_products(q) // 2 * n * 2:.3e}") / 2)
     return _linear_macs(q) * n + 2 * 5 * tokens * c * n + 2 * einsum
-
-
-class _Einsum:
-    """One of the row's two einsums, as _fvcore_einsum reads an einsum row."""
-
-    __slots__ = ("args", "macs")
-
-    def __init__(self, equation: str, macs: int):
-        self.args, self.macs = {"equation": equation}, macs
 
 
 def _thop(q, n) -> int:
@@ -67,25 +59,27 @@ def _torchinfo(q, n) -> int:
     return (q.params - table_params(q.args, q.input_shapes)) * n
 
 
-_RULES = {
-    "lecture": Rule(lambda q, n: q.macs * n, "MACs of its four linear layers and of Q K^T and weights x V"),
-    "torchvision": Rule(lambda q, n: q.macs * n, "MACs of its four linear layers and of Q K^T and weights x V"),
-    "flopcounter": Rule(lambda q, n: q.macs * n, "MACs: its linear layers (aten.addmm) and both einsums (bmm)"),
-    "ptflops-aten": Rule(lambda q, n: (q.macs + q.bias_adds) * n,
-                         "MACs + bias adds: the linear layers (aten.addmm) and both einsums (aten.bmm)"),
-    "ptflops": Rule(_ptflops, "linear layers' MACs + bias adds, 1 per element for each nn.LayerNorm, 2 per "
-                    "element for nn.GELU, 1 per score for F.softmax; einsum 0 (not patched)"),
-    "fvcore": Rule(_fvcore, "linear layers' MACs, 5 per element for each layer norm, each einsum by numpy's "
-                   "einsum_path count; GELU and softmax unsupported"),
-    "thop": Rule(_thop, "linear layers' MACs and 4 per element for each nn.LayerNorm; GELU, einsum and softmax "
-                 "0; the bias table left out of its parameters"),
-    "torchinfo": Rule(_torchinfo, "the parameters of its layer norms and linear layers per sample"),
-    "torchscan": Rule(lambda q, n: _linear_macs(q) * n, "its linear layers' MACs; layer norm, GELU and "
-                      "functions 0"),
-}
+def _macs(q, n) -> int:
+    return q.macs * n
 
-for _name, _rule in _RULES.items():
-    CONVENTIONS[_name].rules["partition_attention"] = _rule
-# thop counts the parameters of the modules it has a rule for: the layer norms and linear layers inside, not the
-# bias table, a parameter of RelativePositionalMultiHeadAttention itself
-CONVENTIONS["thop"].left_out_params["partition_attention"] = table_params
+
+# convention -> (its count, the rule in words); conventions.py makes each a Rule under the kind's name
+RULES = {
+    "lecture": (_macs, "MACs of its four linear layers and of Q K^T and weights x V"),
+    "torchvision": (_macs, "MACs of its four linear layers and of Q K^T and weights x V"),
+    "flopcounter": (_macs, "MACs: its linear layers (aten.addmm) and both einsums (bmm)"),
+    "ptflops-aten": (lambda q, n: (q.macs + q.bias_adds) * n,
+                     "MACs + bias adds: the linear layers (aten.addmm) and both einsums (aten.bmm)"),
+    "ptflops": (_ptflops, "linear layers' MACs + bias adds, 1 per element for each nn.LayerNorm, 2 per element "
+                "for nn.GELU, 1 per score for F.softmax; einsum 0 (not patched)"),
+    "fvcore": (_fvcore, "linear layers' MACs, 5 per element for each layer norm, each einsum by numpy's einsum_path "
+               "count; GELU and softmax unsupported"),
+    "thop": (_thop, "linear layers' MACs and 4 per element for each nn.LayerNorm; GELU, einsum and softmax 0; the "
+             "bias table left out of its parameters"),
+    "torchinfo": (_torchinfo, "the parameters of its layer norms and linear layers per sample"),
+    "torchscan": (lambda q, n: _linear_macs(q) * n, "its linear layers' MACs; layer norm, GELU and functions 0"),
+}
+# convention -> (args, input shapes) -> the row's parameters its tool leaves out: thop counts the parameters of
+# the modules it has a rule for, the layer norms and linear layers inside, not the bias table, a parameter of
+# RelativePositionalMultiHeadAttention itself
+LEFT_OUT_PARAMS = {"thop": table_params}

@@ -1755,4 +1755,3 @@ define(
 
 
 from . import kinds_tensor  # noqa: E402,F401  the tensor-op kinds: one registry, two files
-from . import kinds_maxvit  # noqa: E402,F401  MaxViT's partition attention, in its own file

@@ -211,13 +211,16 @@ def _total_checks(graph: Graph, reports: dict[str, Report], measured: dict[str, 
     for name, report in reports.items():
         convention = conventions.get(name)
         whole = include_side or convention.unrun_params
-        if whole and not convention.unregistered:
+        if whole and not convention.unregistered and not convention.left_out_params:
             params, basis = sum(p.numel() for p in net.parameters()), "numel of every parameter of the network"
         else:
             chosen = [n for n in (graph.nodes if whole else counted) if not convention.is_unregistered(n.kind, n.call)]
             params = sum(p.numel() for n in chosen for p in net.own(n.name))
+            params -= sum(convention.left_out(n.kind, n.args, n.input_shapes) for n in chosen)
             basis = ("numel of the parameters of the modules" + ("" if whole else " that run (side outputs left out)")
-                     + (f", but for kinds {name} has no rule for" if convention.unregistered else ""))
+                     + (f", but for kinds {name} has no rule for" if convention.unregistered else "")
+                     + (", less what it leaves out of a row (left_out_params)" if convention.left_out_params
+                        else ""))
         checks.append(Check(f"params ({name})", report.totals.params, params, basis))
         macs = sum(convention.rule(n.kind)(measured[n.name], batch) for n in counted)
         checks.append(Check(f"macs ({name})", report.totals.macs, macs,

@@ -71,12 +71,32 @@ def _ones_window(node: Node):
     return t.op("OnesWindow", forward)
 
 
+def _partition_sum(node: Node):
+    """MaxViT's partition attention (kinds_maxvit.py): each unit becomes the sum of its group, its P x P window or
+    its P x P grid spread H/P and W/P apart: every unit of a group reads every other, as attention does (the
+    layer norms, summed over the channels, would cancel the gradient the check follows)."""
+    from .. import torch_backend as t
+
+    p, grid = node.args["size"], node.args["partition"] == "grid"
+
+    def forward(m, x):
+        n, c, h, w = x.shape
+        if grid:  # token (i, j) of a group is pixel (i H/P + y, j W/P + x)
+            shape, summed = (n, c, p, h // p, p, w // p), (2, 4)
+        else:
+            shape, summed = (n, c, h // p, p, w // p, p), (3, 5)
+        return x.reshape(shape).sum(dim=summed, keepdim=True).expand(shape).reshape(n, c, h, w)
+
+    return t.op("PartitionSum", forward)
+
+
 # The linear stand-ins a kind's record may name (kinds.py, ``rf_stand_in``); None builds the kind itself.
 STAND_INS: dict[str, Callable] = {
     "identity": _identity,  # element-wise maps, and norms whose statistics do not move the field
     "ones_window": _ones_window,  # pooling, as a window of ones with its geometry
     "zero_pad": _zero_pad,
     "position_mean": _position_mean,  # x + its mean over positions: group norm's global reach
+    "partition_sum": _partition_sum,  # each unit the sum of its attention group
 }
 
 
