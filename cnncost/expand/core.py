@@ -58,8 +58,8 @@ class Expander:
         # content inherited through 'extends' belongs to its own file
         return Location(file or getattr(container, "file", None) or self.file, line)
 
-    def fail(self, message, container=None, key=None, layer=None, hint=None) -> NoReturn:
-        raise CnnCostError(message, location=self.loc(container, key), layer=layer, hint=hint)
+    def fail(self, message, container=None, key=None, layer=None, hint=None, argument=None) -> NoReturn:
+        raise CnnCostError(message, location=self.loc(container, key), layer=layer, hint=hint, argument=argument)
 
     def _model_params(self, overrides: Mapping[str, Any]) -> dict:
         params = self.doc.get("params") or {}
