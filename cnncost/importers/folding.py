@@ -7,8 +7,9 @@ batch 1 (what forward's own shape questions get), and ``inner``, the same tensor
 first, (1, *shape). Ops that work along the other axes (linear and layer norm on the last axis, soft-max, element-wise
 arithmetic, batched products, attention) then compute per sample what torch computes, with their dims moved by one.
 
-Where the batch sits is torch's word, not a guess: forward is traced twice more on meta tensors (``shadow``), at
-batch 1 and at batch 2, and the axis that doubles is the one that holds it (``at``). A reshape is followed only
+Where the batch sits is torch's word, not a guess: forward is traced once more on meta tensors at batch 2
+(``shadow``), each call that reads or makes a folded tensor is run on meta tensors at batch 1, and the axis that
+doubles is the one that holds it (``at``). A reshape is followed only
 where the batch is outermost in the first axis on both sides, where each sample is one contiguous block; anything
 else that reads such a tensor, or puts the batch in two axes, is refused.
 """

@@ -39,7 +39,8 @@ from ..kinds_tensor import PARAM_OPS, UNARY_OPS, fused_attention
 from ..report import parse_input
 from . import lowering
 from .builder import Builder, ImportedGraph, TooManyLayers
-from .folding import Folded, NeedShadow, batch_axis, merged_shape, shadow_shapes, torch_dim, torch_index, torch_perm
+from .folding import (Folded, NeedShadow, _shapes, batch_axis, merged_shape, shadow_shapes, torch_dim, torch_index,
+                      torch_perm)
 from .values import UNKNOWN, Act, FoldedAct, Opaque, Pending, Reshaped, Shuffled, Sliced, Unmappable, dims_text
 
 try:
@@ -158,7 +159,8 @@ class TorchImporter:
         self.buffer_paths: dict[int, str] | None = None  # id of each buffer -> its path, made when first needed
         self.buffer_names: set = set()
         self.index = -1  # the node being recorded, counted as the tracer creates them
-        self.shadow: list | None = shadow  # each call's shapes at batch 1 and 2 (folding.shadow_shapes)
+        self.shadow: list | None = shadow  # each call's shapes at batch 2 (folding.shadow_shapes)
+        self.call: tuple = ()  # (kind, target, module, args, kwargs) of the call being recorded
 
     def folds_here(self) -> bool:
         """Whether torch's output of this node (a view of a tensor whose batch is first) folds the batch into
@@ -169,18 +171,21 @@ class TorchImporter:
             return False  # torch's shapes unknown here: the view is refused as one that moves the batch axis
 
     def fold_outputs(self) -> list:
-        """(plain, at, shape at batch 1) of each tensor this node gives, from the shadow traces: ``at`` the axis
-        that holds the batch, ``plain`` where that is the first, of size 1 at batch 1 (cnncost's own layout)."""
+        """(plain, at, shape at batch 1) of each tensor this node gives: torch's at batch 1 (on meta tensors of
+        the shapes its inputs have) and at batch 2 (the shadow trace). ``at`` the axis that holds the batch,
+        ``plain`` where that is the first, of size 1 at batch 1 (cnncost's own layout)."""
         assert self.current is not None  # asked while a node is recorded
         node, _ = self.current
-        entries = []
-        for trace in self.shadow or ():
-            entry = trace[self.index] if self.index < len(trace) else None
-            if entry is None or entry[0] != node.op or entry[1] != node.target or entry[2] is None:
-                raise Unmappable("torch's shapes for it at batch 2 are unknown (forward traces differently at "
-                                 "batch 2, or cannot run on meta tensors), so where the batch is folded is unknown")
-            entries.append(entry[2])
-        one, two = entries
+        trace = self.shadow or []
+        entry = trace[self.index] if self.index < len(trace) else None
+        try:
+            one = _shapes(_on_meta(*self.call))
+        except Exception:  # noqa: BLE001  (torch cannot run it on meta tensors: where the batch goes is unknown)
+            one = None
+        if one is None or entry is None or entry[0] != node.op or entry[1] != node.target or entry[2] is None:
+            raise Unmappable("torch's shapes for it at batch 2 are unknown (forward traces differently at "
+                             "batch 2, or cannot run on meta tensors), so where the batch is folded is unknown")
+        two = entry[2]
         several = bool(one) and isinstance(one[0], tuple)
         outputs = []
         for s1, s2 in zip(one, two) if several else [(one, two)]:
@@ -341,6 +346,7 @@ class TorchImporter:
                 what, where = f"Tensor.{target}", f"{scope or 'forward'}"
             else:
                 handler = None
+            self.call = (kind, target, module, args, kwargs)
             if kind not in ("call_module", "call_function", "call_method"):
                 value = UNKNOWN
             elif any(isinstance(v, Folded) for v in _leaves((args, kwargs))) or self.shadow is not None and \
@@ -566,7 +572,7 @@ def import_module(module, input, name=None, partial=False) -> ImportedGraph:
     try:
         graph = importer.trace()
     except NeedShadow:  # a view folds the batch into another axis: torch's shapes at batch 2 say where it went
-        shadow = [shadow_shapes(TorchImporter, module, tuple(shape), batch) for batch in (1, 2)]
+        shadow = shadow_shapes(TorchImporter, module, tuple(shape), 2)
         importer = TorchImporter(module, tuple(shape), name, shadow)
         graph = importer.trace()
     if importer.refused and not partial:
