@@ -430,3 +430,15 @@ def test_a_projection_shortcut_reads_its_stride_off_an_axis_longer_than_1():
     # a 1x1 conv at stride 2: width (4 - 1) // 2 + 1 = 2, height (1 - 1) // 2 + 1 = 1; 8 x 4 weights, no bias
     # (the batch norm after it has one)
     assert shortcut.output_shape == (8, 1, 2) and shortcut.params == 8 * 4
+
+
+def test_the_worked_maxvit_block_gives_the_hand_count():
+    report = cnncost.analyze_text(_worked_example("maxvit_block"), convention="torchvision")
+    attention = 2 * 128 + (64 * 192 + 192) + (64 * 64 + 64) + 13 * 13 * 2 + (64 * 256 + 256) + (256 * 64 + 64)
+    mbconv = 2 * 64 + 64 * 256 + 2 * 256 + 256 * 9 + 2 * 256 + (256 * 16 + 16) + (16 * 256 + 256) + (256 * 64 + 64)
+    assert (attention, mbconv) == (50_322, 44_752)
+    assert report.totals.params == mbconv + 2 * attention
+    tokens = 56 * 56
+    per_attention = tokens * 12 * 64 * 64 + 2 * tokens * 49 * 64  # linear layers; Q K^T and A V
+    assert report.totals.macs == 2 * tokens * 64 * 256 + tokens * 256 * 9 + 2 * 256 * 16 + 2 * per_attention \
+        == 457_613_312

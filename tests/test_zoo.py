@@ -139,3 +139,42 @@ def test_vit_h_14_at_224_is_torchvisions_swag_linear_model():
     assert report.totals.params == 632_045_800
     assert (Decimal(report.totals.macs) / Decimal(10**9)).quantize(Decimal("167.295"), ROUND_HALF_UP) == \
         Decimal("167.295")
+
+
+def _maxvit_t_macs(attention_products=True):
+    """Hand arithmetic for torchvision's maxvit_t at 224 (Tu et al. 2022, Table 1: C = 64, 128, 256, 512 with
+    2, 2, 5, 2 blocks, P = 7, MBConv expansion 4, SE to C/4, MLP ratio 4): the convs and linear layers, and with
+    attention_products each partition attention's Q K^T and A V (2 x T x 49 x C for T tokens of C channels)."""
+    h = 112  # after the stem's stride-2 conv
+    macs = h * h * 64 * 3 * 9 + h * h * 64 * 64 * 9  # the stem: 3x3 stride 2, then 3x3
+    c_in = 64
+    for c, blocks in zip((64, 128, 256, 512), (2, 2, 5, 2)):
+        for i in range(blocks):
+            width = c_in if i == 0 else c
+            out = h // 2 if i == 0 else h  # the first block halves the map in its depthwise conv
+            mid, squeeze = 4 * c, c // 4
+            macs += h * h * width * mid + out * out * mid * 9  # conv_a (1x1, at the input size), conv_b (3x3 dw)
+            macs += 2 * mid * squeeze + out * out * mid * c  # SE's two 1x1 convs on 1x1, conv_c
+            if i == 0:
+                macs += out * out * width * c  # the shortcut's 1x1 conv, after its average pool
+            tokens = out * out
+            attention = tokens * (3 * c * c + c * c + 2 * 4 * c * c)  # to_qkv, merge, the MLP
+            if attention_products:
+                attention += 2 * tokens * 49 * c
+            macs += 2 * attention  # block and grid attention
+            h = out
+        c_in = c
+    return macs + 512 * 512 + 512 * 1000  # the head: linear with tanh, then the classes (no bias)
+
+
+def test_maxvit_t_gflops_count_attentions_two_products():
+    # torchvision 0.28, MaxVit_T_Weights.IMAGENET1K_V1.meta["_ops"] = 5.558: conv + linear + Q K^T and A V, as for
+    # the ViTs (docs/conventions.md); without the products the figure would be 5.381
+    printed = Decimal(PUBLISHED["maxvit_t"]["ops"])
+
+    def rounded(macs):
+        return (Decimal(macs) / Decimal(10**9)).quantize(printed, rounding=ROUND_HALF_UP)
+
+    assert rounded(_maxvit_t_macs()) == printed
+    assert rounded(_maxvit_t_macs(attention_products=False)) == Decimal("5.381")
+    assert cnncost.analyze("maxvit_t", convention="torchvision").totals.macs == _maxvit_t_macs()
