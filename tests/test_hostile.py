@@ -286,8 +286,9 @@ def test_read_stdin_refuses_what_a_file_refuses(monkeypatch):
 def test_validate_refuses_a_network_larger_than_the_machine_before_torch_allocates_it(monkeypatch):
     pytest.importorskip("torch")
     from cnncost import validate as checker
+    from cnncost.validate import base  # where the machine's size is read
 
-    monkeypatch.setattr(checker, "_machine_bytes", lambda device: 64 * 2**20)  # a 64 MiB machine
+    monkeypatch.setattr(base, "_machine_bytes", lambda device: 64 * 2**20)  # a 64 MiB machine
     text = "input: [3, 2048, 2048]\nlayers:\n  - conv: {name: c, out: 4, kernel: 1}\n"
     # weights 4 * 3 + 4 = 16 floats; the output 4 x 2048 x 2048 floats = 64 MiB; with the weights, more than 64 MiB
     with pytest.raises(CnnCostError, match=r"needs about 0\.1 GiB .* more than the 0\.1 GiB of cpu"):
@@ -295,5 +296,5 @@ def test_validate_refuses_a_network_larger_than_the_machine_before_torch_allocat
     # training holds outputs three times over (outputs, saved tensors, gradients): 3 x 64 MiB = 0.1875 GiB
     with pytest.raises(CnnCostError, match=r"needs about 0\.2 GiB"):
         checker.validate(cnncost.load_text(text), memory=True)
-    monkeypatch.setattr(checker, "_machine_bytes", lambda device: 2**30)
+    monkeypatch.setattr(base, "_machine_bytes", lambda device: 2**30)
     assert checker.validate(cnncost.load_text(text.replace("2048, 2048", "64, 64"))).ok  # what fits still runs
