@@ -186,3 +186,20 @@ def test_params_of_an_idle_auxiliary_head_follow_the_tool():
     for name, convention in conventions.CONVENTIONS.items():
         params = cnncost.engine.view(graph, cnncost.Settings(convention=name)).totals.params
         assert params == (main + aux if convention.unrun_params else main), name
+
+
+# Models that between them run every counting rule the zoo uses: lrn and adaptive pooling (alexnet), side
+# outputs (googlenet), attention (vit_b_32), 3-D maps (r3d_18, s3d), gates (mobilenet_v3_small), upsampling (unet).
+BATCH_MODELS = ["alexnet", "googlenet", "vit_b_32", "r3d_18", "s3d", "mobilenet_v3_small", "unet", "densenet121"]
+
+
+@pytest.mark.parametrize("convention", list(conventions.CONVENTIONS))
+def test_every_count_is_a_whole_number_that_grows_with_the_batch(convention):
+    # every peer tool counts a batch of n samples as n times one sample (each sample runs the same modules),
+    # and counts whole operations: a rule that divides by the batch, or divides where it should floor, shows
+    # here (the peer files above hold batch-1 counts only, where n * x == x / n)
+    for model in BATCH_MODELS:
+        one, three = (cnncost.analyze(model, batch=b, convention=convention, include_side=True) for b in (1, 3))
+        for a, b in zip(one.layers, three.layers):
+            assert type(a.macs) is int and type(b.macs) is int, (model, a.name, a.macs, b.macs)
+            assert b.macs == 3 * a.macs, (model, a.name, a.macs, b.macs)

@@ -278,3 +278,42 @@ def test_a_vit_of_the_zoo_is_global_from_its_first_attention():
     out = run("rf", "vit_b_16", "--format", "markdown").stdout
     assert "global from the first such attention on" in out
     assert "global from the first such attention on" not in run("rf", "resnet18", "--format", "markdown").stdout
+
+
+# 4x4 patches of a 16x16 image as 16 tokens of 8 features (as TINY_VIT), for attention written as a function
+PATCH_TOKENS = ["conv: {name: patches, out: 8, kernel: 4, stride: 4}",
+                "reshape: {name: flat, shape: [8, 16]}",
+                "permute: {name: tokens, dims: [0, 2, 1]}"]
+
+
+def test_attention_sees_the_whole_image_only_when_its_keys_are_every_token():
+    # keys = all 16 tokens (exactly h*w, no class token): every unit reads every patch, so it sees all 16x16
+    # pixels, the same for every unit: size 16, stride 0, padding 0
+    every = fields(PATCH_TOKENS + ["attention: {name: att, input: [tokens, tokens, tokens]}"], (3, 16, 16))
+    assert hw(every["att"]) == (16, 0, 0)
+    # keys = the first 8 tokens (a window): not every patch, and no map field is given
+    window = fields(PATCH_TOKENS + ["slice: {name: first8, dim: 1, start: 0, end: 8}",
+                                    "attention: {name: att, input: [tokens, first8, first8]}"], (3, 16, 16))
+    assert window["att"] is None
+    # split into 2 heads (timm's layout, heads x tokens x features): the keys' length is still 16 tokens
+    heads = fields(PATCH_TOKENS + ["reshape: {name: split, shape: [16, 2, 4]}",
+                                   "permute: {name: by_head, dims: [0, 2, 1, 3]}",
+                                   "attention: {name: att, input: [by_head, by_head, by_head]}"], (3, 16, 16))
+    assert hw(heads["att"]) == (16, 0, 0)
+
+
+def test_local_merge_of_global_inputs_only_keeps_them_and_a_half_global_input_counts_as_local():
+    text = ("input: [3, 16, 16]\nlayers:\n"
+            "  - global_avgpool: {name: g1, input: input}\n"
+            "  - global_avgpool: {name: g2, input: input}\n"
+            "  - add: {name: both, input: [g1, g2]}\n"
+            "  - adaptive_avgpool: {name: rows, output: [1, 4], input: input}\n"
+            "  - mul: {name: gated, input: [rows, g1]}\n")
+    local = {r.name: r.field for r in cnncost.receptive_fields(cnncost.load_text(text), local=True)}
+    # two global pools: nothing local to keep, so both are: every unit sees all 16x16 pixels
+    assert hw(local["both"]) == (16, 0, 0)
+    # an adaptive pool to 1 x 4 of 16 x 16: one row of all 16 pixels (global along H: size 16, stride 0), and 4
+    # windows of 16/4 = 4 columns along W (size 4, stride 4); it is local along W, so --local keeps it alone
+    gated = local["gated"]
+    assert (gated.h.size, gated.h.stride, gated.h.padding) == (16, 0, 0)
+    assert (gated.w.size, gated.w.stride, gated.w.padding) == (4, 4, 0)
