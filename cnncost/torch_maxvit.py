@@ -4,6 +4,7 @@ module structure, whose parameter and buffer names it keeps so that torchvision'
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -36,14 +37,15 @@ class RelativePositionAttention(nn.Module):
 
     def forward(self, x):  # (N, G, P^2, C)
         n, g, tokens, c = x.shape
-        parts = self.to_qkv(x).chunk(3, dim=-1)
-        q, k, v = (part.reshape(n, g, tokens, self.heads, self.head_dim).permute(0, 1, 3, 2, 4)
-                   for part in parts)
+        q, k, v = torch.chunk(self.to_qkv(x), 3, dim=-1)  # unpacked, not iterated: torch.fx traces it
+        q = q.reshape(n, g, tokens, self.heads, self.head_dim).permute(0, 1, 3, 2, 4)
+        k = k.reshape(n, g, tokens, self.heads, self.head_dim).permute(0, 1, 3, 2, 4)
+        v = v.reshape(n, g, tokens, self.heads, self.head_dim).permute(0, 1, 3, 2, 4)
         k = k * self.scale
         scores = torch.einsum("bghid,bghjd->bghij", q, k)
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
         bias = bias.view(self.tokens, self.tokens, self.heads).permute(2, 0, 1).contiguous().unsqueeze(0)
-        weights = torch.softmax(scores + bias, dim=-1)
+        weights = F.softmax(scores + bias, dim=-1)  # F.softmax, as torchvision calls it (ptflops patches it)
         mixed = torch.einsum("bghij,bghjd->bghid", weights, v)
         return self.merge(mixed.permute(0, 1, 3, 2, 4).reshape(n, g, tokens, c))
 

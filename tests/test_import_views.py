@@ -529,3 +529,22 @@ class GatedChannelsLast(nn.Module):
 def test_a_channels_last_split_and_join_imports_as_torch_runs_it():
     kinds = _imports_as_torch_runs(GatedChannelsLast(), (3, 6, 6))
     assert kinds.count("linear") == 2 and "concat" in kinds  # the linear layers on the channels-last views
+
+
+class SwappedAxes(nn.Module):
+    """MaxViT's SwapAxes (torch.swapaxes on partitioned tokens) and the method and swapdims spellings: aliases of
+    transpose."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(3, 8, 1), nn.Linear(6, 4)
+
+    def forward(self, x):
+        x = self.conv(x).reshape(x.shape[0], 8, 2, 3)  # (N, 8, 2, 3): 8 groups of 2 x 3
+        x = torch.swapaxes(x, -2, -3).swapaxes(1, 2)  # (N, 3, 8, 2) as (N, 8, 3, 2), then (N, 3, 8, 2)
+        return self.fc(torch.swapdims(x, 2, 3).reshape(x.shape[0], 8, 6))  # (N, 3, 2, 8) read as 8 x 6
+
+
+def test_swapaxes_and_swapdims_import_as_transpose_as_torch_runs_them():
+    kinds = _imports_as_torch_runs(SwappedAxes(), (3, 2, 3))
+    assert kinds.count("transpose") == 3

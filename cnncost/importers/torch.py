@@ -2139,7 +2139,7 @@ def _functions() -> dict:
     add("torch.amax", _reduce("amax"))
     add("torch.amin", _reduce("amin"))
     add("torch.stack", _stack)
-    add("torch.transpose", _transpose)
+    add("torch.transpose torch.swapaxes torch.swapdims", _transpose)  # swapaxes, swapdims: transpose's aliases
     add("torch.permute", _permute)
     add("torch.reshape", _view)
     add("torch.chunk", _chunk)
@@ -2187,7 +2187,7 @@ NAMED_FUNCTIONS = {"torchvision.ops.stochastic_depth.stochastic_depth": _stochas
 METHODS = {
     "view": _view, "reshape": _view, "flatten": _flatten_method, "contiguous": _same, "clone": _same,
     "float": _same, "to": _same, "detach": _same, "type_as": _same,
-    "permute": _permute, "transpose": _transpose, "mean": _mean,
+    "permute": _permute, "transpose": _transpose, "swapaxes": _transpose, "swapdims": _transpose, "mean": _mean,
     "sum": _reduce("sum"), "amax": _reduce("amax"), "amin": _reduce("amin"), "unsqueeze": _unsqueeze,
     "squeeze": _squeeze,
     "relu": _unary_function("relu"), "relu_": _unary_function("relu", inplace=True),
@@ -2296,7 +2296,7 @@ def _fold_call(imp, kind, target, module, handler, args, kwargs):
     if name in ("permute", "torch.permute"):
         given = args[1] if len(args) == 2 and isinstance(args[1], (list, tuple)) else kwargs.get("dims", args[1:])
         return _fold_result(imp, _permute(imp, x.inner, *torch_perm(x, given)), outputs)
-    if name in ("transpose", "torch.transpose"):
+    if name in ("transpose", "torch.transpose", "swapaxes", "torch.swapaxes", "swapdims", "torch.swapdims"):
         rank = len(x.shape)
         d0, d1 = (args[1] % rank) + 1, (args[2] % rank) + 1
         return _fold_result(imp, _transpose(imp, x.inner, d0, d1), outputs)
