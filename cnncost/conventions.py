@@ -136,8 +136,9 @@ def _mha_projections(q, n) -> int:
 
 def _mha_unfused(count):
     # self-attention (one input) runs torch's fused _native_multi_head_attention in eval: no op these tools see;
-    # with a separate key and value it runs as linear ops and the CPU's fused attention
-    return lambda q, n: count(q, n) if len(q.input_shapes) == 3 else 0
+    # with a separate key and value it runs as linear ops and the CPU's fused attention; so it does without the
+    # projections' biases (torch's fast path needs them: measured, tests/test_conventions.py)
+    return lambda q, n: count(q, n) if len(q.input_shapes) == 3 or not q.bias_adds else 0
 
 
 def _mha_projection_bias(q, n) -> int:

@@ -203,3 +203,40 @@ def test_every_count_is_a_whole_number_that_grows_with_the_batch(convention):
         for a, b in zip(one.layers, three.layers):
             assert type(a.macs) is int and type(b.macs) is int, (model, a.name, a.macs, b.macs)
             assert b.macs == 3 * a.macs, (model, a.name, a.macs, b.macs)
+
+
+# ptflops 0.7.5 (pytorch backend) with torch 2.13.0+cpu, measured 2026-12-08 in the outside-model environment:
+# get_model_complexity_info(Case(bias).eval(), (16, 8), as_strings=False, print_per_layer_stat=False,
+# backend="pytorch"), where Case.forward(x) = self.m(x, x, x, need_weights=False)[0] and
+# self.m = nn.MultiheadAttention(8, 2, bias=bias, batch_first=True). It printed (params, macs):
+PTFLOPS_MHA = {False: (256, 8960), True: (288, 9344)}
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_ptflops_counts_attention_projection_biases_only_where_there_are_some(bias):
+    text = f"input: [16, 8]\nlayers:\n  - multihead_attention: {{name: att, heads: 2, bias: {str(bias).lower()}}}\n"
+    row = cnncost.analyze_text(text, convention="ptflops").layers[0]
+    assert (row.params, row.macs) == PTFLOPS_MHA[bias]
+
+
+# ptflops 0.7.5 (backend="aten") and fvcore 0.1.5 FlopCountAnalysis(...).total(), torch 2.13.0+cpu, measured
+# 2026-12-08 under torch.no_grad() (as tools/measure_peers.py runs every tool), x = (1, 16, 8):
+# Case.forward(x) = self.m(x, k, v, need_weights=False)[0] with self.m = nn.MultiheadAttention(8, 2, bias=bias,
+# batch_first=True), and k, v = x, x (self-attention) or F.relu(x), F.relu(x) (separate key and value). In eval,
+# self-attention with biases runs torch's fused kernel (nothing counted); without biases it does not.
+# (separate, bias): (ptflops-aten, fvcore)
+MHA_UNFUSED = {(False, False): (4096, 4096), (False, True): (0, 0), (True, False): (4096, 4096),
+               (True, True): (4608, 4096)}
+
+
+@pytest.mark.parametrize("separate, bias", list(MHA_UNFUSED))
+def test_attention_counts_zero_only_where_torch_runs_it_fused(separate, bias):
+    b = str(bias).lower()
+    if separate:
+        layers = ["relu: {name: k, input: input}", "relu: {name: v, input: input}",
+                  f"multihead_attention: {{name: att, heads: 2, bias: {b}, input: [input, k, v]}}"]
+    else:
+        layers = [f"multihead_attention: {{name: att, heads: 2, bias: {b}}}"]
+    text = "input: [16, 8]\nlayers:\n" + "".join(f"  - {l}\n" for l in layers)
+    got = tuple(cnncost.analyze_text(text, convention=c).totals.macs for c in ("ptflops-aten", "fvcore"))
+    assert got == MHA_UNFUSED[separate, bias]
