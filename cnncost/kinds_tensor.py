@@ -662,8 +662,23 @@ def _matmul_saved(node, ctx):
     # two (L, E) operands per sample go to bmm as they are, strides and all (measured: no copy is saved); more
     # axes are folded into bmm's batch by a reshape, a copy where not contiguous
     shapes = node.input_shapes
-    return _products_saved(node, ctx, as_given=len(shapes[0]) == len(shapes[1]) == 2,
-                           transposed_ok=shapes[0][:-2] == shapes[1][:-2])
+    saved = _products_saved(node, ctx, as_given=len(shapes[0]) == len(shapes[1]) == 2,
+                            transposed_ok=shapes[0][:-2] == shapes[1][:-2])
+    batch_axes = node.output_shape[:-2]
+    if ctx.batch == 1 or all(s[:-2] == batch_axes for s in shapes):
+        return saved
+    # an operand broadcast over the other's axes (LambdaNet's q @ lam.unsqueeze(1)): at::matmul expands it to the
+    # broadcast batch and reshapes that to bmm's (N*..., rows, columns), which a stride-0 axis after the batch
+    # makes a copy of the expanded size: that copy is what bmm saves (measured on lambda_resnet26t)
+    from .saved_rules import _new
+
+    def expanded(i):
+        if shapes[i][:-2] == batch_axes:
+            return None
+        return _new(ctx.batch * _numel(batch_axes) * shapes[i][-2] * shapes[i][-1] * ctx.element_bytes)
+
+    order = [i for i, needs in ((1, ctx.grad_inputs[0]), (0, ctx.grad_inputs[1])) if needs]
+    return tuple(expanded(i) or item for i, item in zip(order, saved))
 
 
 define(

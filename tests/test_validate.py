@@ -269,6 +269,26 @@ EVERY_VIDEO_KIND_BF16 = EVERY_VIDEO_KIND.replace(", count_include_pad: false", "
                                                                                            "- maxpool3d:")
 
 
+# matmul with an operand broadcast over the other's axes (LambdaNet's q @ lam.unsqueeze(1)): torch expands it and
+# bmm saves the expanded copy (2 x 4 x 8 per sample here, not the 1 x 4 x 8 it was)
+BROADCAST_MATMUL = """
+input: [8, 6, 6]
+layers:
+  - conv: {name: pre, out: 8, kernel: 1}
+  - reshape: {name: heads, shape: [2, 36, 4]}
+  - reshape: {name: matrix, shape: [36, 8], input: pre}
+  - slice: {name: rows, dim: 1, end: 4}
+  - reshape: {name: one_head, shape: [1, 4, 8]}
+  - matmul: {name: one_of_two, input: [heads, one_head]}
+"""
+
+
+@pytest.mark.parametrize("dtype, batch", [("float32", 2), ("bfloat16", 3)])
+def test_a_broadcast_matmul_saves_what_torch_saves(dtype, batch):
+    result = checker.validate_memory_graph(graph_of(BROADCAST_MATMUL), Settings(batch=batch, dtype=dtype))
+    assert result.error is None and failed(result) == []
+
+
 @pytest.mark.parametrize("dtype, batch", [("float32", 2), ("bfloat16", 3)])
 def test_every_video_kinds_memory_agrees_with_torch(dtype, batch):
     text = EVERY_VIDEO_KIND if dtype == "float32" else EVERY_VIDEO_KIND_BF16
