@@ -317,3 +317,32 @@ def test_local_merge_of_global_inputs_only_keeps_them_and_a_half_global_input_co
     gated = local["gated"]
     assert (gated.h.size, gated.h.stride, gated.h.padding) == (16, 0, 0)
     assert (gated.w.size, gated.w.stride, gated.w.padding) == (4, 4, 0)
+
+
+def test_subsampling_padding_and_cropping_after_a_stride_2_conv():
+    # conv 3x3, stride 2, padding 1 on 16x16: (size 3, stride 2, padding 1); 8x8 out
+    f = fields(["conv: {name: c, out: 4, kernel: 3, stride: 2, padding: 1}",
+                "subsample_pad: {name: sub, out: 8, stride: 2}",  # keeps every 2nd unit: stride 2 * 2, same field
+                "pad: {name: pad, padding: 2, input: c}",  # 2 units of 2 pixels each: padding 1 + 2 * 2 = 5
+                "center_crop: {name: crop, size: [8, 8]}"], (3, 16, 16))  # 12 -> 8 drops 2 units: back to 5 - 4
+    assert hw(f["c"]) == (3, 2, 1)
+    assert hw(f["sub"]) == (3, 4, 1)
+    assert hw(f["pad"]) == (3, 2, 5)
+    assert hw(f["crop"]) == (3, 2, 1)
+    # a channels-last pad pads a map laid out H x W x C: not the C x H x W map the fields follow
+    assert fields(["pad: {name: p, padding: 1, channels_last: true}"])["p"] is None
+
+
+def test_adaptive_pooling_per_axis_after_a_stride_2_conv():
+    # conv 2x2 stride 2 on 8x8: (2, 2, 0), 4x4 out
+    conv = "conv: {name: c, out: 4, kernel: 2, stride: 2}"
+    f = fields([conv, "adaptive_avgpool: {name: a, output: [2, 2]}"], (3, 8, 8))
+    # 4 units -> 2: windows of 2 units at stride 2 units: size 2 + (2 - 1) * 2 = 4, stride 2 * 2 = 4, exact
+    assert hw(f["a"]) == (4, 4, 0) and f["a"].uniform is True and f["a"].aligned is True and f["a"].bound is False
+    g = fields([conv, "adaptive_avgpool: {name: a, output: [1, 3]}"], (3, 8, 8))["a"]
+    # H: one output over all 4 units: pixels 0..7, the same for the one unit: (8, 0, 0)
+    assert (g.h.size, g.h.stride, g.h.padding) == (8, 0, 0)
+    # W: 4 units -> 3, windows [0, 2), [1, 3), [2, 4) (floor(i*4/3) to ceil((i+1)*4/3)): the longest is 2 units,
+    # size 2 + 1 * 2 = 4; given at stride ceil(4/3) = 2 units = 4 pixels; the windows overlap: not uniform
+    assert (g.w.size, g.w.stride, g.w.padding) == (4, 4, 0)
+    assert g.uniform is False and g.bound is False and g.aligned is True
