@@ -463,7 +463,8 @@ _THOP = Convention(
         class_token=Rule(None, "0: a parameter of the model itself, which has no rule, so left out too"),
         position_embedding=Rule(None, "0: a parameter of the encoder, which has no rule, so left out too"),
     ),
-    unregistered=frozenset({"groupnorm", "layer_scale", "multihead_attention", "grn", "param"}),
+    unregistered=frozenset({"groupnorm", "layer_scale", "multihead_attention", "grn", "param",
+                            "shifted_window_attention"}),
     param_calls=frozenset({"module"}),
     sources=("thop 0.1.1.post2209072238: profile.py (register_hooks, dfs_count), vision/basic_hooks.py, "
              "vision/calc_func.py",),
@@ -560,6 +561,48 @@ _FLOPCOUNTER = Convention(
 
 CONVENTIONS = {c.name: c for c in (_LECTURE, _TORCHVISION, _PTFLOPS, _PTFLOPS_ATEN, _FVCORE, _THOP, _TORCHINFO,
                                     _TORCHSCAN, _FLOPCOUNTER)}
+def _swin_parts(q, n, *parts) -> int:
+    from .kinds_swin import _swa_parts
+
+    found = _swa_parts(q.args, q.input_shapes[0])
+    return sum(found.get(p, 0) for p in parts) * n
+
+
+def _swin_macs(q, n) -> int:
+    # the per-sample MACs, and V2's CPB MLP once per forward
+    from .kinds_swin import cpb_macs
+
+    return q.macs * n + cpb_macs(q.args)
+
+
+def _swin_softmax(q, n) -> int:
+    from .kinds_swin import window_geometry
+
+    _, _, _, ph, pw, _, _, _, _, _, tokens = window_geometry(q.args, q.input_shapes[0])
+    return ph * pw * q.args["heads"] * tokens * n
+
+
+# Swin's shifted-window attention (kinds_swin.py): torchvision's ShiftedWindowAttention calls F.linear with its qkv
+# and proj weights (not the modules), Tensor.matmul for Q K^T and A V, F.softmax, and (V2) its cpb_mlp modules
+_SWIN_ATTENTION = {
+    "lecture": Rule(_swin_macs, "MACs of qkv, proj, Q K^T and weights x V (V2: and its CPB MLP, once per batch)"),
+    "torchvision": Rule(_swin_macs, "MACs of qkv, proj, Q K^T and weights x V, and V2's CPB MLP (its _ops count it: "
+                        "without it swin_v2_t would print 5.921, not 5.94)"),
+    "flopcounter": Rule(_swin_macs, "MACs of qkv and proj (aten.addmm), Q K^T and A V (aten.bmm) and V2's CPB MLP"),
+    "ptflops": Rule(lambda q, n: _swin_parts(q, n, "products") + _swin_softmax(q, n),
+                    "Q K^T and A V (the patched Tensor.matmul) and one per attention weight (the patched "
+                    "F.softmax); F.linear is not patched"),
+    "ptflops-aten": Rule(_macs_and_bias, "MACs + the bias adds of qkv and proj (aten.addmm) and Q K^T and A V "
+                         "(aten.bmm)"),
+    "fvcore": Rule(_macs, "MACs: qkv and proj (aten::linear), Q K^T and A V (aten::matmul)"),
+    "thop": Rule(None, "0: no rule for the module (qkv and proj never run as modules), whose parameters it leaves "
+                 "out too"),
+    "torchinfo": Rule(None, "0: not counted by torchinfo (qkv and proj never run as modules)"),
+    "torchscan": Rule(None, "0: not counted by torchscan (no rule for the module; qkv and proj never run)"),
+}
+for _name, _rule in _SWIN_ATTENTION.items():
+    CONVENTIONS[_name].rules["shifted_window_attention"] = _rule
+
 # an import's --partial row (kinds.py opaque): no convention knows its work, and the totals say they are lower bounds
 UNKNOWN_WORK = Rule(None, "not counted: an operator the import could not map (--partial); totals are lower bounds")
 for _convention in CONVENTIONS.values():

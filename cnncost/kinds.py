@@ -1755,3 +1755,4 @@ define(
 
 
 from . import kinds_tensor  # noqa: E402,F401  the tensor-op kinds: one registry, two files
+from . import kinds_swin  # noqa: E402,F401  Swin's kinds (shifted-window attention, patch merging)

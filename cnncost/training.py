@@ -164,6 +164,32 @@ _PARTITION_ATTENTION = Backward(
 for _name in ("lecture", "torchvision", "flopcounter"):
     BACKWARD[_name]["partition_attention"] = _PARTITION_ATTENTION
 
+
+def _swin_input(q, n):
+    # dX of qkv and proj (as their forward), and both operands' gradients of Q K^T and A V (twice their forward)
+    from .kinds_swin import _swa_parts
+
+    parts = _swa_parts(q.args, q.input_shapes[0])
+    return (parts["qkv"] + parts["proj"] + 2 * parts["products"]) * n
+
+
+def _swin_weight(q, n):
+    # qkv's and proj's weight gradients (as their forward); V2's CPB MLP: both linears' weight gradients (as
+    # their forward) and the hidden layer's gradient through the second (its input is a buffer: none further)
+    from .kinds_swin import CPB_HIDDEN, _bias_table, _swa_parts, cpb_macs
+
+    parts = _swa_parts(q.args, q.input_shapes[0])
+    cpb = cpb_macs(q.args) + _bias_table(q.args) * CPB_HIDDEN * q.args["heads"] if q.args["version"] == 2 else 0
+    return (parts["qkv"] + parts["proj"]) * n + cpb
+
+
+# Swin's shifted-window attention (kinds_swin.py): linears, batched products and (V2) the CPB MLP, all mm/bmm
+_SWIN = Backward(Rule(_swin_input, "qkv's and proj's forward MACs, twice Q K^T's and A V's"),
+                 Rule(_swin_weight, "qkv's and proj's forward MACs; V2: the CPB MLP's forward MACs and its hidden "
+                                    "layer's gradient, (2Wh-1)(2Ww-1) x 512 x heads, once per batch"))
+for _table in ("lecture", "torchvision", "flopcounter"):
+    BACKWARD[_table]["shifted_window_attention"] = _SWIN
+
 # conventions whose tool counts no backward pass: why
 NOT_COUNTED: dict[str, str] = {
     "ptflops": "ptflops 0.7.5 counts one forward pass (module hooks and patched functions); it counts no backward",

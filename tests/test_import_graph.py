@@ -126,6 +126,7 @@ LEFT_TO_BREAK = {
     # the kind records call analysis helpers (field rules, saved-tensor rules, memory's); kinds.py registers
     # kinds_tensor.py's kinds at its end while kinds_tensor.py imports kinds.py's record machinery
     ("kinds", "kinds_tensor"), ("kinds", "rf"), ("kinds", "saved_rules"), ("kinds_tensor", "memory"),
+    ("kinds", "kinds_swin"),  # kinds_swin.py's (Swin) registered at kinds.py's end, the same way
     # Report's methods reach up: under() to the engine, its table, diagram and training rules
     ("report", "training"), ("report", "engine"), ("report", "diagram"), ("report", "render.report_table"),
     # Result's describe/render tables reach the renderers (the formats registry is their place)

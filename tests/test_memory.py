@@ -116,6 +116,17 @@ CASES = [
     ("instancenorm: {name: x, affine: true}", X + 3 * N * C * B),  # and the weight, repeated per sample
     # x, the 2-norm per channel, the mean plus eps per sample, the quotient per channel, and x * N(x)
     ("grn: {name: x}", 2 * X + 2 * N * C * B + N * B),
+    # Swin (kinds_swin.py), as measured with saved_tensors_hooks on torchvision's ShiftedWindowAttention(V2). Windows
+    # of 3 x 3 on the 6 x 6 map: T = 2 x 36 tokens, 9 per window. V1 keeps the windows (qkv's input), copies of
+    # q * scale and of k^T, softmax's 2 x 9 x 9 weights per window (72 x 18 per batch), a copy of v, proj's input
+    ("shifted_window_attention: {name: x, heads: 2, window: 3, shift: 1}", 5 * X + 72 * 2 * 9 * B),
+    # V2, windows of 4 x 4 on the map padded to 8 x 8 (T = 2 x 64 = 128 tokens of 8 channels): V1's five copies,
+    # the whole qkv output (3 T C), q's and k's norms and clamped norms (4 T heads), the products before the logit
+    # scale (T heads 16); per forward, the CPB MLP's hidden 7 x 7 x 512, the bias after the sigmoid (2 x 16 x 16)
+    # and exp(logit_scale) (2)
+    ("shifted_window_attention: {name: x, heads: 2, window: 4, shift: 2, version: 2}",
+     (8 * 128 * 8 + 4 * 128 * 2 + 2 * 128 * 2 * 16 + 49 * 512 + 2 * 16 * 16 + 2) * B),
+    ("patch_merge: {name: x}", 0),  # strided slices, a cat and a constant pad keep nothing
     # an import's unmapped operator: what it saves is unknown, and counted 0 (its stand-in, zeros, saves nothing)
     ("opaque: {name: x, shape: [8, 3, 3], op: Tensor.unfold}", 0),
 ]

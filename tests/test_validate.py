@@ -73,6 +73,9 @@ layers:
   - center_crop: {name: crop, input: [back, nearest]}
   - layernorm: {name: ln}
   - linear: {name: pointwise, out: 16, per_position: true}
+  # Swin's kinds (kinds_swin.py): shifted windows on a map padded to whole windows, and V2's cosine attention
+  - shifted_window_attention: {name: swa, heads: 2, window: [4, 3], shift: [2, 1]}
+  - shifted_window_attention: {name: swa2, heads: 4, window: 4, shift: 2, version: 2, proj_bias: false}
   - mish
   - layer_scale: {name: gamma}
   - parallel:
@@ -177,6 +180,7 @@ layers:
   - binary: {name: with_map, op: add, input: [back_to_map, map]}
   - identity
   - side: {name: aux, layers: [flatten, {linear: {out: 5}}]}
+  - side: {name: patch_merging, layers: [patch_merge]}
   - side: {name: unmapped, layers: [{opaque: {shape: [2, 5], op: Tensor.unfold, params: 6}}]}
   - flatten
   - batchnorm: {name: bn_vec}

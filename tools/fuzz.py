@@ -96,6 +96,7 @@ KIND_ARGS = {
     "multihead_attention": ("heads", "bias"), "pixel_shuffle": ("factor",), "pixel_unshuffle": ("factor",),
     "class_token": (), "position_embedding": (),
     "partition_attention": ("partition", "size", "head_dim", "mlp_ratio", "stochastic_depth"),
+    "shifted_window_attention": ("heads", "window", "shift", "version", "qkv_bias", "proj_bias"), "patch_merge": (),
     "conv3d": ("out", "kernel", "stride", "padding", "dilation", "groups", "bias"), "global_avgpool3d": (),
     "std_conv": ("out", "kernel", "stride", "padding", "dilation", "bias", "groups", "gain", "eps"),
     "conv1d": ("out", "kernel", "stride", "padding", "dilation", "groups", "bias"),

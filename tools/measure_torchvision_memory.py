@@ -42,6 +42,8 @@ MODELS = [
     ("s3d", "16x224x224", {}, ""),
     # MaxViT at 224, the size it is built for (input_size; its weights' min_size)
     ("maxvit_t", 224, {}, ""),
+    # Swin at its weights' crop (V1 224)
+    *((m, 224, {}, "") for m in ("swin_t", "swin_s", "swin_b")),
 ]
 RUNS = [("float32", 2), ("bfloat16", 3)]
 # torch 2.13's CPU avg_pool3d has no bfloat16 kernel ("avg_pool3d_out_frame" not implemented for 'BFloat16'), and

@@ -88,6 +88,30 @@ def _partition_sum(node: Node):
         return x.reshape(shape).sum(dim=summed, keepdim=True).expand(shape).reshape(n, c, h, w)
 
     return t.op("PartitionSum", forward)
+def _window_mean(node: Node):
+    """validate --rf's stand-in: each unit plus the mean of the tokens it attends to (its window's, its region's),
+    a linear map with attention's reach and no softmax (whose masked weights, exp(-100), are not exactly 0)."""
+    from .. import torch_backend as t
+    from ..kinds_swin import rolled_groups, window_geometry
+
+    c, h, w, ph, pw, _, _, sh, sw, _, _ = window_geometry(node.args, node.input_shapes[0])
+    rolled = rolled_groups(node.args, node.input_shapes[0])
+    # the group of each position of the padded map before the roll (the roll by -shift moved (y, x) to
+    # (y - sh, x - sw)); ids renumbered 0..G-1
+    groups = [rolled[((y - sh) % ph) * pw + (x - sw) % pw] for y in range(ph) for x in range(pw)]
+    ids = {g: i for i, g in enumerate(dict.fromkeys(groups))}
+    index = t.torch.tensor([ids[g] for g in groups])
+
+    def forward(m, x):
+        n = x.shape[0]
+        padded = t.F.pad(x, (0, pw - w, 0, ph - h)).reshape(n, c, ph * pw)
+        idx = m.index.to(x.device)
+        sums = padded.new_zeros(n, c, len(ids)).index_add(2, idx, padded)
+        counts = t.torch.bincount(idx, minlength=len(ids)).to(x.dtype)
+        mean = (sums / counts)[:, :, idx]
+        return (padded + mean).reshape(n, c, ph, pw)[:, :, :h, :w]
+
+    return t.op("WindowMean", forward, index=index)
 
 
 # The linear stand-ins a kind's record may name (kinds.py, ``rf_stand_in``); None builds the kind itself.
@@ -97,6 +121,7 @@ STAND_INS: dict[str, Callable] = {
     "zero_pad": _zero_pad,
     "position_mean": _position_mean,  # x + its mean over positions: group norm's global reach
     "partition_sum": _partition_sum,  # each unit the sum of its attention group
+    "window_mean": _window_mean,  # x + the mean of the tokens its (shifted) window lets it attend to
 }
 
 
