@@ -346,3 +346,34 @@ def test_adaptive_pooling_per_axis_after_a_stride_2_conv():
     # size 2 + 1 * 2 = 4; given at stride ceil(4/3) = 2 units = 4 pixels; the windows overlap: not uniform
     assert (g.w.size, g.w.stride, g.w.padding) == (4, 4, 0)
     assert g.uniform is False and g.bound is False and g.aligned is True
+
+
+def test_bilinear_fields_by_hand_from_torchs_source_positions():
+    """Bilinear output unit o reads the two input units around its source position; the field is the smallest
+    bound a*o + [b, c] on them, so size 1 + (c - b), stride a, padding -b (torch's upsample_bilinear2d)."""
+    from fractions import Fraction as F
+
+    # align_corners=False, scale 2: source (o + 1/2)/2 - 1/2 = o/2 - 1/4; it reads floor and floor + 1, within
+    # [o/2 - 5/4, o/2 + 3/4]: size 1 + 2 = 3, stride 1/2, padding 5/4
+    f = fields(["upsample: {name: u, scale: 2, mode: bilinear}"], (3, 8, 8))
+    assert hw(f["u"]) == (3, F(1, 2), F(5, 4)) and f["u"].bound
+    # a scale that does not give a whole size: 7 * 1.5 = 10.5 -> 10 units, and torch's ratio is 1/scale = 2/3
+    # (not 7/10): source (o + 1/2)*2/3 - 1/2 = 2o/3 - 1/6, read within [2o/3 - 7/6, 2o/3 + 5/6]
+    f = fields(["upsample: {name: u, scale: 1.5, mode: bilinear}"], (3, 7, 7))
+    assert hw(f["u"]) == (3, F(2, 3), F(7, 6))
+    # align_corners=True, 4 -> 7: source o * 3/6 = o/2, within [o/2 - 1, o/2 + 1]: size 3, stride 1/2, padding 1
+    f = fields(["upsample: {name: u, size: [7, 7], mode: bilinear, align_corners: true}"], (3, 4, 4))
+    assert hw(f["u"]) == (3, F(1, 2), 1)
+    # align_corners=True to one unit: torch reads source 0 alone: size 1, stride 0, padding 0
+    f = fields(["upsample: {name: u, size: [1, 1], mode: bilinear, align_corners: true}"], (3, 4, 4))
+    assert hw(f["u"]) == (1, 0, 0)
+
+
+def test_nearest_resizing_to_the_same_size_is_exact():
+    # nearest, 8 -> 8: unit o reads unit o: the identity, an exact field (not a bound)
+    f = fields(["upsample: {name: u, size: [8, 8]}"], (3, 8, 8))
+    assert hw(f["u"]) == (1, 1, 0) and not f["u"].bound and f["u"].uniform
+    # bilinear 8 -> 8 (align_corners=False): source o, but torch's interpolation weights are 1 and 0 only at
+    # whole positions; the rule gives the bound [o - 1, o + 1] (size 3), not marked exact
+    g = fields(["upsample: {name: u, size: [8, 8], mode: bilinear}"], (3, 8, 8))
+    assert g["u"].bound and not g["u"].uniform
