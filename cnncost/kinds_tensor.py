@@ -768,6 +768,12 @@ def _attention_shape(a, shapes):
     if q[-1] != k[-1] or k[-2] != v[-2] or q[:-2] != k[:-2] or q[:-2] != v[:-2]:
         raise CnnCostError("attention inputs do not fit (query L x E, key S x E, value S x Ev): "
                            + ", ".join(format_shape(s) for s in shapes))
+    if bool(a["mask_table"]) != bool(a["mask_shape"]) or a["mask_table"] and (a["causal"] or a["folded"]):
+        raise CnnCostError("attention's mask_table and mask_shape go together, without causal or folded")
+    if a["mask_shape"] and broadcast_shapes(((*q[:-1], k[-2]), a["mask_shape"]), "attention mask") != (
+            *q[:-1], k[-2]):
+        raise CnnCostError(f"attention's mask of shape {format_shape(a['mask_shape'])} must broadcast to the "
+                           f"weights' {format_shape((*q[:-1], k[-2]))}")
     return (*q[:-1], v[-1])
 
 
@@ -783,6 +789,12 @@ def fused_attention(node) -> bool:
     return len(node.input_shapes[0]) == (4 if node.args.get("folded") else 3)
 
 
+def fused_in_training(node) -> bool:
+    """As fused_attention, when the mask (a bias table's gather) needs a gradient: torch then runs the math path
+    (measured: CoAtNet's attention saves the math path's tensors, and inference runs the fused kernel)."""
+    return fused_attention(node) and not node.args.get("mask_table")
+
+
 def _attention(m, q, k, v):
     from torch.nn.functional import scaled_dot_product_attention
 
@@ -791,7 +803,18 @@ def _attention(m, q, k, v):
         out = scaled_dot_product_attention(q.flatten(0, 1), k.flatten(0, 1), v.flatten(0, 1), is_causal=m.causal,
                                            scale=m.scale)
         return out.unflatten(0, (n, -1))
-    return scaled_dot_product_attention(q, k, v, is_causal=m.causal, scale=m.scale)
+    mask = m.table.reshape(-1)[m.index] if m.table is not None else None
+    return scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=m.causal, scale=m.scale)
+
+
+def _build_attention(t, a, ins, out):
+    module = t.op("Attention", _attention, causal=a["causal"], scale=a["scale"], folded=a["folded"])
+    module.table = None
+    if a["mask_table"]:  # a relative position bias: a table gathered by an integer index, the additive mask
+        module.table = t.nn.Parameter(t.torch.zeros(a["mask_table"]))
+        module.register_buffer("index", t.torch.arange(_numel(a["mask_shape"])).remainder(
+            _numel(a["mask_table"])).reshape(a["mask_shape"]))
+    return module
 
 
 def _attention_saved(node, ctx):
@@ -805,7 +828,7 @@ def _attention_saved(node, ctx):
     if not any(ctx.grad_inputs):
         return ()
     q, k, v = node.input_shapes
-    if fused_attention(node) and not {"strided", "transposed"} & set(ctx.layouts):  # each last axis dense
+    if fused_in_training(node) and not {"strided", "transposed"} & set(ctx.layouts):  # each last axis dense
         return (*(operand(node, ctx, i) for i in range(3)), OUTPUT, _new(_numel(q[:-1]) * ctx.batch * 4))
     b = 4 if ctx.element_bytes == 2 and ctx.device == "cpu" else ctx.element_bytes
     n = ctx.batch * b
@@ -817,7 +840,7 @@ def _attention_layout(node, first: str, batch: int) -> str:
     # the CPU's fused kernel writes (N, L, heads, E) and returns it as (N, heads, L, E): x.transpose(1, 2) of its
     # output is contiguous again (timm's attention then reshapes it as a view); the math path's is contiguous
     # folded, (N*W, L, heads, E) returned as (N*W, heads, L, E): per sample the second and third axes swapped
-    if not fused_attention(node) or first in ("strided", "transposed"):
+    if not fused_in_training(node) or first in ("strided", "transposed"):
         return "contiguous"
     return "swapped_inner" if node.args.get("folded") else "swapped"
 
@@ -830,18 +853,23 @@ define(
     args=(Arg("causal", boolean, False, "mask each query's later keys"),
           Arg("scale", _optional(number), None, "null: 1/sqrt(E)"),
           Arg("folded", boolean, False, "torch runs it with the batch folded into the first axis, on (N*W, heads, "
-              "L, E) (window attention): per sample (W, heads, L, E), the fused kernel's rules")),
+              "L, E) (window attention): per sample (W, heads, L, E), the fused kernel's rules"),
+          Arg("mask_table", _optional(_shape_arg), None, "the shape of a learnable table gathered by a constant "
+              "index into an additive mask (a relative position bias, attn_mask=table[index]); its parameters"),
+          Arg("mask_shape", _optional(_shape_arg), None, "that mask's per-sample shape, broadcast to the weights "
+              "(heads, L, S)")),
     shape=_attention_shape,
     macs=_attention_macs,
     inputs="many",
     calls=("function",),
-    build=lambda t, a, ins, out: t.op("Attention", _attention, causal=a["causal"], scale=a["scale"],
-                                      folded=a["folded"]),
+    params=lambda a, ins, out: _numel(a["mask_table"]) if a["mask_table"] else 0,
+    build=_build_attention,
     # from torch's tensors: FlopCounterMode has no formula for the CPU's fused kernel in eval
     measure={"macs": Measure(lambda s: math.prod(s.input_shapes[0][:-2]) * s.input_shapes[0][-2]
                              * s.input_shapes[1][-2] * (s.input_shapes[0][-1] + s.input_shapes[2][-1]),
                              "N x heads x L x S x (E + Ev), from torch's query, key and value")},
-    formulas={"output": "(..., L, Ev)", "params": "0", "macs": "heads*L*S*(E + Ev): Q K^T and weights x V",
+    formulas={"output": "(..., L, Ev)", "params": "0, or the mask table's numel",
+              "macs": "heads*L*S*(E + Ev): Q K^T and weights x V",
               "arguments": "needs `input: [query, key, value]`"},
     saved=_attention_saved, rf="attention", latency="matrix", counts="attention", layout=_attention_layout,
 )

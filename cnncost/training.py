@@ -24,7 +24,7 @@ from .conventions import CONVENTIONS, FAMILIES, Rule
 from .errors import CnnCostError
 from .graph import INPUT, Graph
 from .kinds import KINDS, register_check
-from .kinds_tensor import fused_attention
+from .kinds_tensor import fused_in_training
 
 if TYPE_CHECKING:
     from .report import Settings
@@ -114,7 +114,7 @@ def _mha_projections_only(q, n):
 
 
 def _math_path_twice(q, n):
-    return 0 if fused_attention(q) else 2 * q.macs * n
+    return 0 if fused_in_training(q) else 2 * q.macs * n
 
 
 # the tensor ops' products (kinds_tensor.py): both operands' gradients, each a product of the forward's size

@@ -174,3 +174,35 @@ def test_a_module_that_caches_in_forward_runs_after_the_import():
     assert [n.kind for n in graph.nodes].count("table_bias") == 1
     assert model.cache == {} and not model.training  # no tracer's proxy left in the cache
     assert model(torch.randn(2, 16, 4, 4)).shape == (2, 2, 16, 16)
+
+
+class MaskedAttention(RowsTable):
+    """CoAtNet's form: the gathered bias, bias.unsqueeze(0).contiguous(), is F.scaled_dot_product_attention's
+    attn_mask. Inference runs the CPU's fused kernel (FlopCounterMode counts it 0); training, where the mask needs
+    a gradient, the math path. A mask of three axes (``dense=False``) makes inference run the math path too
+    (measured), which is refused."""
+
+    def __init__(self, dense=True):
+        super().__init__(channels=24)  # heads of 12 features: the fused kernel's output and log-sum-exp (9 x 13 a
+        self.qk, self.dense = nn.Linear(24, 72), dense  # head) are then not the math path's weights (9 x 9) in size
+
+    def forward(self, x):
+        tokens = x.flatten(2).transpose(1, 2)
+        b, n, c = tokens.shape
+        q, k, v = self.qk(tokens).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        bias = self.table[self.index.view(-1)].view(n, n, self.heads).permute(2, 0, 1)
+        bias = bias.unsqueeze(0).contiguous() if self.dense else bias
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+
+
+def test_a_gathered_bias_as_an_attention_mask_imports_as_torch_runs_it():
+    model = MaskedAttention()
+    graph = cnncost.from_torch(model.eval(), input=(24, 3, 3))
+    assert _cnncost_figures(graph) == _torch_figures(model, (24, 3, 3))
+    attention = next(n for n in graph.nodes if n.kind == "attention")
+    assert attention.params == model.table.numel() == 25 * 2
+
+
+def test_an_attention_mask_with_a_strided_last_axis_is_refused_by_name():
+    with pytest.raises(CnnCostError, match="a mask of another rank than the query's"):
+        cnncost.from_torch(MaskedAttention(dense=False).eval(), input=(24, 3, 3))

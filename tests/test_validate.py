@@ -164,7 +164,9 @@ layers:
   - softmax: {name: weights, dim: -1}
   - matmul: {name: attended, input: [weights, v], call: function}
   - attention: {name: sdpa, input: [q, k, v]}
-  - binary: {name: both_heads, op: add, input: [attended, sdpa]}
+  - attention: {name: sdpa_biased, mask_table: [2, 20], mask_shape: [1, 4, 9, 9], input: [q, k, v]}
+  - binary: {name: both_sdpa, op: add, input: [sdpa, sdpa_biased]}
+  - binary: {name: both_heads, op: add, input: [attended, both_sdpa]}
   - permute: {name: merge_heads, dims: [0, 3, 1, 2, 4]}
   - reshape: {name: tokens_out, shape: [9, 32]}
   - linear: {name: out_proj, out: 32}

@@ -613,7 +613,8 @@ def _attention_on_strided_inputs(graph) -> list:
     if not any(n.kind == "attention" for n in graph.nodes):
         return []
     return [node.name for node, layouts in _layouts(graph.nodes, 1)
-            if node.kind == "attention" and fused_attention(node) and "strided" in layouts]
+            if node.kind == "attention" and fused_attention(node) and "strided" in layouts
+            and not node.args.get("mask_table")]  # CoAtNet's q.transpose(-1, -2).contiguous(): no row, dense
 
 
 # --- helpers ---
@@ -1964,14 +1965,31 @@ def _einsum(imp, equation, *operands):
 
 
 def _sdpa(imp, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
-    if attn_mask is not None:
-        raise Unmappable("attention with a mask (attn_mask); cnncost's has none, or the causal one")
+    mask: dict = {}
+    if isinstance(attn_mask, Gathered) and not is_causal:  # a relative position bias (CoAtNet)
+        q = imp.plain(query)
+        if len(attn_mask.shape) != len(q.shape) or not attn_mask.tensor.is_contiguous():
+            raise Unmappable("attention with a mask of another rank than the query's, or not contiguous, where "
+                             "torch runs its math path in inference too (measured); cnncost's masked attention is "
+                             "the CPU's fused kernel there (CoAtNet's bias.unsqueeze(0).contiguous())")
+        weights = (*q.shape[:-1], key.shape[-2])
+        _, sample = lowering.with_tensor("add", attn_mask.shape, weights)
+        if attn_mask.table in imp.first_call:
+            raise Unmappable(f"uses the parameter '{attn_mask.table}' a second time; cnncost counts it in one row")
+        mask = {"mask_table": list(_attribute(imp.root, attn_mask.table).shape), "mask_shape": sample["shape"]}
+    elif attn_mask is not None:
+        raise Unmappable("attention with a mask (attn_mask) other than a bias gathered from a parameter table; "
+                         "cnncost's has that, or the causal one")
     if dropout_p:
         raise Unmappable(f"attention with dropout_p={dropout_p}")
     if enable_gqa:
         raise Unmappable("grouped-query attention (enable_gqa)")
     q, k, v = _operands(imp, query, key, value)
-    return imp.row("attention", {"causal": bool(is_causal), "scale": _float(scale)}, [q, k, v], call="function")
+    row = imp.row("attention", {"causal": bool(is_causal), "scale": _float(scale), **mask}, [q, k, v],
+                  call="function")
+    if mask:
+        imp.first_call[attn_mask.table] = row.row
+    return row
 
 
 def _mha_module(imp, m, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
