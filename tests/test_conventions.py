@@ -188,9 +188,11 @@ def test_params_of_an_idle_auxiliary_head_follow_the_tool():
         assert params == (main + aux if convention.unrun_params else main), name
 
 
-# Models that between them run every counting rule the zoo uses: lrn and adaptive pooling (alexnet), side
-# outputs (googlenet), attention (vit_b_32), 3-D maps (r3d_18, s3d), gates (mobilenet_v3_small), upsampling (unet).
-BATCH_MODELS = ["alexnet", "googlenet", "vit_b_32", "r3d_18", "s3d", "mobilenet_v3_small", "unet", "densenet121"]
+# Models that between them run every counting rule the zoo uses: adaptive pooling (alexnet), lrn (alexnet_paper),
+# bilinear resizing (lraspp_mobilenet_v3_large), side outputs (googlenet), attention (vit_b_32), 3-D maps (r3d_18,
+# s3d), gates (mobilenet_v3_small), upsampling (unet).
+BATCH_MODELS = ["alexnet", "alexnet_paper", "lraspp_mobilenet_v3_large", "googlenet", "vit_b_32", "r3d_18", "s3d",
+                "mobilenet_v3_small", "unet", "densenet121"]
 
 
 @pytest.mark.parametrize("convention", list(conventions.CONVENTIONS))
@@ -240,3 +242,15 @@ def test_attention_counts_zero_only_where_torch_runs_it_fused(separate, bias):
     text = "input: [16, 8]\nlayers:\n" + "".join(f"  - {l}\n" for l in layers)
     got = tuple(cnncost.analyze_text(text, convention=c).totals.macs for c in ("ptflops-aten", "fvcore"))
     assert got == MHA_UNFUSED[separate, bias]
+
+
+# torchscan 0.2.0 crawl_module(Case(m).eval(), (8, 12, 12))["totals"]["macs"]["value"], torch 2.13.0+cpu, under
+# torch.no_grad(), measured 2026-12-08; Case.forward(x) = self.m(x): a non-square window (the zoo has none)
+TORCHSCAN_NON_SQUARE = {"maxpool": 960, "avgpool": 1344}
+
+
+@pytest.mark.parametrize("kind", list(TORCHSCAN_NON_SQUARE))
+def test_torchscan_counts_a_non_square_pooling_window_by_its_area(kind):
+    # 8 x 6 x 4 = 192 outputs; 960 = 192 * (2*3 - 1) and 1344 = 192 * (2*3 + 1)
+    text = f"input: [8, 12, 12]\nlayers:\n  - {kind}: {{name: p, kernel: [2, 3]}}\n"
+    assert cnncost.analyze_text(text, convention="torchscan").totals.macs == TORCHSCAN_NON_SQUARE[kind]
