@@ -377,3 +377,24 @@ def test_nearest_resizing_to_the_same_size_is_exact():
     # whole positions; the rule gives the bound [o - 1, o + 1] (size 3), not marked exact
     g = fields(["upsample: {name: u, size: [8, 8], mode: bilinear}"], (3, 8, 8))
     assert g["u"].bound and not g["u"].uniform
+
+
+def test_paths_whose_strides_disagree_give_unit_0s_union_at_the_larger_stride():
+    # 16x16, padding 1 on both paths. A: 4x4 stride 2 -> 8x8, unit 0 sees pixels -1..2 (stride 2).
+    # B: 11x11 stride 1 -> 8x8, unit 0 sees -1..9 (stride 1). The union of unit 0's: -1..9, 11 pixels, given at
+    # the larger stride 2, padding 1, and marked not aligned
+    f = fields(["conv: {name: a, out: 4, kernel: 4, stride: 2, padding: 1, input: input}",
+                "conv: {name: b, out: 4, kernel: 11, padding: 1, input: input}",
+                "add: {name: both, input: [a, b]}"], (3, 16, 16))
+    assert hw(f["a"]) == (4, 2, 1) and hw(f["b"]) == (11, 1, 1)
+    assert hw(f["both"]) == (11, 2, 1) and f["both"].aligned is False
+
+
+def test_side_outputs_are_left_out_only_when_asked():
+    graph = cnncost.load("googlenet")
+    side = [n.name for n in graph.nodes if n.side]
+    assert side  # its two auxiliary classifiers
+    assert [r.name for r in receptive_fields(graph, include_side=False)] == [n.name for n in graph.nodes
+                                                                            if not n.side]
+    every = receptive_fields(graph)
+    assert [r.name for r in every] == [n.name for n in graph.nodes] and {r.name for r in every if r.side} == set(side)
