@@ -398,3 +398,16 @@ def test_side_outputs_are_left_out_only_when_asked():
                                                                             if not n.side]
     every = receptive_fields(graph)
     assert [r.name for r in every] == [n.name for n in graph.nodes] and {r.name for r in every if r.side} == set(side)
+
+
+def test_upsampling_after_a_stride_2_conv_scales_by_the_incoming_stride():
+    from fractions import Fraction as F
+
+    # conv 2x2 stride 2: (2, 2, 0). Nearest x2: output o reads unit floor(o/2), within [o/2 - 1/2, o/2] units;
+    # in pixels: size 2 + (1/2)*2 = 3, stride (1/2)*2 = 1, padding 0 + (1/2)*2 = 1 (unit o sees o-1..o+1)
+    f = fields(["conv: {name: c, out: 4, kernel: 2, stride: 2}", "upsample: {name: u, scale: 2}"], (3, 8, 8))
+    assert hw(f["u"]) == (3, 1, 1) and f["u"].bound is True and f["u"].uniform is False and f["u"].aligned is True
+    # a DCGAN-style transposed conv, kernel 4, stride 2, padding 1: output o = 2i - 1 + t, so it reads input units
+    # i in [(o + 1 - 3)/2, (o + 1)/2] = o/2 + [-1, 1/2]: size 1 + 3/2 = 5/2, stride 1/2, padding 1
+    t = fields(["conv_transpose: {name: t, out: 4, kernel: 4, stride: 2, padding: 1}"], (3, 8, 8))
+    assert hw(t["t"]) == (F(5, 2), F(1, 2), 1)
