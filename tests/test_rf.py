@@ -291,9 +291,10 @@ def test_attention_sees_the_whole_image_only_when_its_keys_are_every_token():
     # pixels, the same for every unit: size 16, stride 0, padding 0
     every = fields(PATCH_TOKENS + ["attention: {name: att, input: [tokens, tokens, tokens]}"], (3, 16, 16))
     assert hw(every["att"]) == (16, 0, 0)
-    # keys = the first 8 tokens (a window): not every patch, and no map field is given
-    window = fields(PATCH_TOKENS + ["slice: {name: first8, dim: 1, start: 0, end: 8}",
-                                    "attention: {name: att, input: [tokens, first8, first8]}"], (3, 16, 16))
+    # 4 windows of 4 tokens each (a reshape keeps them tokens): each query reads 4 keys, not every patch, and no
+    # map field is given
+    window = fields(PATCH_TOKENS + ["reshape: {name: windows, shape: [4, 4, 8]}",
+                                    "attention: {name: att, input: [windows, windows, windows]}"], (3, 16, 16))
     assert window["att"] is None
     # split into 2 heads (timm's layout, heads x tokens x features): the keys' length is still 16 tokens
     heads = fields(PATCH_TOKENS + ["reshape: {name: split, shape: [16, 2, 4]}",
