@@ -463,8 +463,7 @@ _THOP = Convention(
         class_token=Rule(None, "0: a parameter of the model itself, which has no rule, so left out too"),
         position_embedding=Rule(None, "0: a parameter of the encoder, which has no rule, so left out too"),
     ),
-    unregistered=frozenset({"groupnorm", "layer_scale", "multihead_attention", "grn", "param",
-                            "shifted_window_attention"}),
+    unregistered=frozenset({"groupnorm", "layer_scale", "multihead_attention", "grn", "param"}),
     param_calls=frozenset({"module"}),
     sources=("thop 0.1.1.post2209072238: profile.py (register_hooks, dfs_count), vision/basic_hooks.py, "
              "vision/calc_func.py",),
@@ -582,26 +581,59 @@ def _swin_softmax(q, n) -> int:
     return ph * pw * q.args["heads"] * tokens * n
 
 
+def _swin_cpb(q) -> tuple:
+    """V2's CPB MLP, once per forward: (MACs, its first linear's bias adds, its hidden elements, its parameters);
+    zeros for V1."""
+    from .kinds_swin import CPB_HIDDEN, _bias_table, cpb_bias_adds, cpb_macs
+
+    if q.args["version"] != 2:
+        return 0, 0, 0, 0
+    return (cpb_macs(q.args), cpb_bias_adds(q.args), _bias_table(q.args) * CPB_HIDDEN,
+            3 * CPB_HIDDEN + CPB_HIDDEN * q.args["heads"])
+
+
+def _swin_ptflops(q, n) -> int:
+    # V1's Q K^T and A V are Tensor.matmul (patched); V2's Q K^T is the @ operator (not patched), A V is matmul
+    macs, bias, hidden, _ = _swin_cpb(q)
+    products = _swin_parts(q, n, "products") // (2 if q.args["version"] == 2 else 1)
+    return products + _swin_softmax(q, n) + macs + bias + 2 * hidden
+
+
+def _swin_thop_left_out(args, input_shapes) -> int:
+    # thop counts the parameters of the modules it has a rule for that run: V2's cpb_mlp linears, not qkv and proj
+    # (run through F.linear), nor the bias table or logit scale (parameters of the attention module itself)
+    from .kinds_swin import CPB_HIDDEN, _swa_params
+
+    params = _swa_params(args, input_shapes, input_shapes[0])
+    return params - (3 * CPB_HIDDEN + CPB_HIDDEN * args["heads"] if args["version"] == 2 else 0)
+
+
 # Swin's shifted-window attention (kinds_swin.py): torchvision's ShiftedWindowAttention calls F.linear with its qkv
-# and proj weights (not the modules), Tensor.matmul for Q K^T and A V, F.softmax, and (V2) its cpb_mlp modules
+# and proj weights (not the modules), Tensor.matmul for Q K^T and A V (V2: @ for Q K^T), F.softmax, and (V2) its
+# cpb_mlp modules, once per forward
 _SWIN_ATTENTION = {
     "lecture": Rule(_swin_macs, "MACs of qkv, proj, Q K^T and weights x V (V2: and its CPB MLP, once per batch)"),
     "torchvision": Rule(_swin_macs, "MACs of qkv, proj, Q K^T and weights x V, and V2's CPB MLP (its _ops count it: "
                         "without it swin_v2_t would print 5.921, not 5.94)"),
     "flopcounter": Rule(_swin_macs, "MACs of qkv and proj (aten.addmm), Q K^T and A V (aten.bmm) and V2's CPB MLP"),
-    "ptflops": Rule(lambda q, n: _swin_parts(q, n, "products") + _swin_softmax(q, n),
-                    "Q K^T and A V (the patched Tensor.matmul) and one per attention weight (the patched "
-                    "F.softmax); F.linear is not patched"),
-    "ptflops-aten": Rule(_macs_and_bias, "MACs + the bias adds of qkv and proj (aten.addmm) and Q K^T and A V "
-                         "(aten.bmm)"),
-    "fvcore": Rule(_macs, "MACs: qkv and proj (aten::linear), Q K^T and A V (aten::matmul)"),
-    "thop": Rule(None, "0: no rule for the module (qkv and proj never run as modules), whose parameters it leaves "
-                 "out too"),
-    "torchinfo": Rule(None, "0: not counted by torchinfo (qkv and proj never run as modules)"),
-    "torchscan": Rule(None, "0: not counted by torchscan (no rule for the module; qkv and proj never run)"),
+    "ptflops": Rule(_swin_ptflops, "Q K^T and A V (the patched Tensor.matmul; V2: A V only, its Q K^T is the @ "
+                    "operator) and one per attention weight (the patched F.softmax); F.linear is not patched. V2: "
+                    "its CPB MLP once (the nn.Linear hooks, MACs and bias adds; nn.ReLU twice per element)"),
+    "ptflops-aten": Rule(lambda q, n: (q.macs + q.bias_adds) * n + sum(_swin_cpb(q)[:2]),
+                         "MACs + the bias adds of qkv and proj (aten.addmm) and Q K^T and A V (aten.bmm); V2: its "
+                         "CPB MLP's MACs and bias adds once"),
+    "fvcore": Rule(lambda q, n: q.macs * n + _swin_cpb(q)[0], "MACs: qkv and proj (aten::linear), Q K^T and A V "
+                   "(aten::matmul); V2: its CPB MLP once"),
+    "thop": Rule(lambda q, n: _swin_cpb(q)[0], "0 (qkv and proj never run as modules; no rule for the attention "
+                 "module, whose parameters it leaves out); V2: its CPB MLP's linears once, and their parameters"),
+    "torchinfo": Rule(lambda q, n: _swin_cpb(q)[3], "0 (qkv and proj never run as modules); V2: the CPB MLP's "
+                      "linears, their parameters' numel once (params all counted)"),
+    "torchscan": Rule(lambda q, n: _swin_cpb(q)[0], "0 (no rule for the module; qkv and proj never run); V2: its CPB "
+                      "MLP's linears' MACs once"),
 }
 for _name, _rule in _SWIN_ATTENTION.items():
     CONVENTIONS[_name].rules["shifted_window_attention"] = _rule
+CONVENTIONS["thop"].left_out_params["shifted_window_attention"] = _swin_thop_left_out
 
 # an import's --partial row (kinds.py opaque): no convention knows its work, and the totals say they are lower bounds
 UNKNOWN_WORK = Rule(None, "not counted: an operator the import could not map (--partial); totals are lower bounds")

@@ -54,7 +54,7 @@ def test_the_table_covers_every_torchvision_model_and_every_peer_convention():
     pairs = {(r["model"], r["convention"]) for r in PEER_TOTALS}
     peers = set(conventions.CONVENTIONS) - {"lecture", "torchvision"}
     assert set(PUBLISHED) <= set(cnncost.zoo.names())
-    assert len(PUBLISHED) == 68 + 5 + 4 + 1 + 3 + 6  # CNN, ViT, video, MaxViT and Swin classification, and segmentation
+    assert len(PUBLISHED) == 68 + 5 + 4 + 1 + 6 + 6  # CNN, ViT, video, MaxViT and Swin classification, and segmentation
     assert pairs == {(m, c) for m in PUBLISHED for c in peers}
 
 

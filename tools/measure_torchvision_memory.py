@@ -44,6 +44,7 @@ MODELS = [
     ("maxvit_t", 224, {}, ""),
     # Swin at its weights' crop (V1 224)
     *((m, 224, {}, "") for m in ("swin_t", "swin_s", "swin_b")),
+    *((m, 256, {}, "") for m in ("swin_v2_t", "swin_v2_s", "swin_v2_b")),  # V2 at its weights' 256
 ]
 RUNS = [("float32", 2), ("bfloat16", 3)]
 # torch 2.13's CPU avg_pool3d has no bfloat16 kernel ("avg_pool3d_out_frame" not implemented for 'BFloat16'), and
