@@ -341,8 +341,14 @@ ONNX_CANNOT_YET["maxvit_t"] = ("the ONNX importer has no mapping for MaxViT's pa
                                "operators, the layer norm over the last axis of the 4-D partitioned tokens and the "
                                "relative position bias (its Gather of the index buffer, whose values it does not "
                                "read, and what follows)")
+SWIN = ("swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b")
+ONNX_CANNOT_YET.update({n: "the ONNX importer has no mapping for Swin's shifted-window attention: the exported "
+                           "graph's negative Pad (the crop after the windows), Gather of the bias index and the "
+                           "roll's slices are refused (swin_t: 39 operators)" for n in SWIN})
 # the same, and why, for from_torch (strict: each must fail, so the entry goes once it passes)
-FROM_TORCH_CANNOT_YET: dict = {
+FROM_TORCH_CANNOT_YET: dict = {n: "from_torch has no kind for torch.roll (the shifted windows) nor the mask built in "
+                                  "forward that is added to the attention weights" for n in SWIN}
+FROM_TORCH_CANNOT_YET |= {
     "maxvit_t": "from_torch reads cnncost's partition attention as torch runs it, 1,184 rows of views, einsum, "
                 "the gathered bias table (table_bias), softmax and linear layers, where the zoo writes 205 (one "
                 "partition_attention row per attention layer): the totals under every convention are equal, the "
