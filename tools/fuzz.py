@@ -629,6 +629,8 @@ class NetGen:
         return "upsample", args, ("map", c, oh, ow)
 
     def p_subsample_pad(self, c, h, w):
+        if (c + h + w) % 3 == 0:  # Swin's patch merging, the other 2 x 2 downsampler, chosen from the sizes
+            return "patch_merge", {}, ("map", 4 * c, -(-h // 2), -(-w // 2))
         out = c + self.rng.randint(0, 4)
         s = self.rng.choice((1, 2))
         return "subsample_pad", {"out": out, "stride": s}, ("map", out, -(-h // s), -(-w // s))
@@ -1415,6 +1417,8 @@ def arg_in_range(rng, kind, arg):
         "factor": (1, 2), "channels_last": (False, True), "params": (0, 6), "fixed": (False, True),
         "gain": (False, True), "channels": (False, True),
         "partition": ("window", "grid"), "head_dim": (1, 2, 4), "mlp_ratio": (1, 2), "stochastic_depth": (0.0, 0.5),
+        "version": (1, 2), "window": (2, [2, 3], 7), "shift": (0, 1, [1, 0]), "qkv_bias": (True, False),
+        "proj_bias": (True, False),
         "op": {"scalar": ("add", "mul", "rdiv", "pow"), "unary": ("exp", "rsqrt", "erf"),
                "binary": ("sub", "div", "maximum"), "param": ("mul", "add"), "reduce": ("sum", "mean", "norm")},
     }[arg]
