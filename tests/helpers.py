@@ -26,13 +26,14 @@ def saved_bytes(module, x, *, buffers: bool = True) -> int:
     kept = [*module.parameters(), *(module.buffers() if buffers else ())]
     excluded = {t.untyped_storage().data_ptr() for t in kept}
     storages: dict = {}
+    held: list = []  # alive until counted, so that no address is reused; not in the graph (see validate/memory.py)
 
     def pack(t):
         storage = t.untyped_storage()
         if storage.data_ptr() not in excluded:
             storages[storage.data_ptr()] = storage.nbytes()
-        return t
+        held.append(t)
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda nothing: None):
         output = module(x)  # noqa: F841  (what it saved stays alive until counted)
         return sum(storages.values())

@@ -839,8 +839,8 @@ def test_to_torch_trains():
     loss.backward()
     optimizer.step()
     for name, p in net.named_parameters():
-        # forward runs the main chain only, so the side heads (aux, unmapped) get no gradient
-        assert (p.grad is None) == name.startswith(("aux.", "unmapped.")), name
+        # forward runs the main chain only, so the side branches (seq, aux, unmapped) get no gradient
+        assert (p.grad is None) == name.startswith(("seq.", "aux.", "unmapped.")), name
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
 
 

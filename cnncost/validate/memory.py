@@ -26,13 +26,18 @@ def _measure_saved(graph: Graph, net, x, include_side: bool) -> dict[str, dict[i
     current: list[str] = []
     first: dict[str, dict[int, int]] = {n.name: {} for n in graph.nodes}
     seen: set[int] = set()
+    kept: list = []
 
     def pack(t):
         key = _storage_key(t)
         if key not in excluded and key not in seen:
             seen.add(key)
             first[current[-1]][key] = t.untyped_storage().nbytes()
-        return t
+        # Held here until the pass ends, so that no storage is freed and its address reused; not by the graph
+        # (no backward follows): an output saved as itself would hold its own grad_fn in a cycle through C++
+        # that Python's collector cannot see, and every model's network would stay alive (validate --all grew
+        # by each model's weights and gradients)
+        kept.append(t)
 
     def leave(module, args, output):
         current.pop()  # and return None: a forward hook's result would replace the output
@@ -42,12 +47,13 @@ def _measure_saved(graph: Graph, net, x, include_side: bool) -> dict[str, dict[i
         handles.append(module.register_forward_pre_hook(lambda m, a, name=name: current.append(name)))
         handles.append(module.register_forward_hook(leave))
     try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda nothing: None):
             outputs = net.run(x, include_side)  # kept until the end, and the saved tensors with them
     finally:
         for handle in handles:
             handle.remove()
     del outputs
+    kept.clear()
     return first
 
 
