@@ -37,3 +37,28 @@ def saved_bytes(module, x, *, buffers: bool = True) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda nothing: None):
         output = module(x)  # noqa: F841  (what it saved stays alive until counted)
         return sum(storages.values())
+
+
+def torch_figures(model, shape) -> dict:
+    """What torch gives for ``model`` on one sample of ``shape``: parameters (sum of numel), MACs (FlopCounterMode
+    at batch 1, eval), saved bytes (batch 2, training) and the output's shape per sample."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = model.eval()(torch.randn(1, *shape))
+    saved = saved_bytes(model.train(), torch.randn(2, *shape))
+    model.eval()
+    return {"params": sum(p.numel() for p in model.parameters()), "macs": counter.get_total_flops() // 2,
+            "saved": saved, "shape": tuple(out.shape[1:])}
+
+
+def cnncost_figures(graph) -> dict:
+    """The same four figures as cnncost counts them (flopcounter's convention), for torch_figures' comparison."""
+    from cnncost import memory
+
+    report = cnncost.analyze(graph, convention="flopcounter")
+    saved = memory.analyze_memory(graph, cnncost.Settings(batch=2), device_kind="cpu").saved_activation_bytes
+    return {"params": report.totals.params, "macs": report.totals.macs, "saved": saved,
+            "shape": tuple(graph.nodes[-1].output_shape)}

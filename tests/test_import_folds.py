@@ -10,7 +10,8 @@ import pytest
 
 import cnncost
 from cnncost.errors import CnnCostError
-from tests.test_import_views import Attention, _cnncost_figures, _torch_figures
+from tests.helpers import cnncost_figures as _cnncost_figures, torch_figures as _torch_figures
+from tests.test_import_views import Attention
 
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional

@@ -9,31 +9,11 @@ from __future__ import annotations
 import pytest
 
 import cnncost
-from cnncost import memory
 from cnncost.errors import CnnCostError
-from tests.helpers import saved_bytes
+from tests.helpers import cnncost_figures as _cnncost_figures, torch_figures as _torch_figures
 
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
-
-
-def _torch_figures(model, shape) -> dict:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    torch.manual_seed(0)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        out = model.eval()(torch.randn(1, *shape))
-    saved = saved_bytes(model.train(), torch.randn(2, *shape))
-    model.eval()
-    return {"params": sum(p.numel() for p in model.parameters()), "macs": counter.get_total_flops() // 2,
-            "saved": saved, "shape": tuple(out.shape[1:])}
-
-
-def _cnncost_figures(graph) -> dict:
-    report = cnncost.analyze(graph, convention="flopcounter")
-    saved = memory.analyze_memory(graph, cnncost.Settings(batch=2), device_kind="cpu").saved_activation_bytes
-    return {"params": report.totals.params, "macs": report.totals.macs, "saved": saved,
-            "shape": tuple(graph.nodes[-1].output_shape)}
 
 
 def _imports_as_torch_runs(model, shape) -> list:
