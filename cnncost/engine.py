@@ -113,14 +113,15 @@ class Sums(NamedTuple):
     kinds: dict  # kind -> [counted layers of it, their MACs per sample], in order of first appearance
 
 
-def sums(nodes, convention: conventions.Convention, include_side: bool) -> Sums:
-    """The totals of the nodes that count, per sample: what sweep scales to each point and explain compares
-    across conventions. A convention's count is the batch times a per-sample count (conventions.py), so these
-    times the batch are engine.view's totals in a forward pass (tests/test_sweep.py checks it)."""
+def sums(nodes, convention: conventions.Convention, include_side: bool, batch: int = 1) -> Sums:
+    """The totals of the nodes that count at ``batch`` (output elements per sample): what sweep scales to each
+    point and explain compares across conventions. A convention's count is the batch times a per-sample count,
+    plus, for a few kinds, a count once per forward (Swin V2's position-bias MLP), so sweep reads two batches
+    (tests/test_sweep.py checks it against engine.view)."""
     macs = elements = 0
     kinds: dict[str, list[int]] = {}
     for node in counted(nodes, include_side):
-        count = convention.rule(node.kind)(node, 1)
+        count = convention.rule(node.kind)(node, batch)
         macs += count
         found = kinds.get(node.kind)
         if found is None:

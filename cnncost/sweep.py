@@ -251,21 +251,22 @@ def totals(nodes: list[Node], settings: Settings, cache: dict, batch: int | None
     """params, MACs and activation memory of a graph's nodes under settings, at ``batch`` when given (engine.view's
     totals, without building its rows).
 
-    Speed: every convention's rule is the batch times a per-sample count, and activation memory is
-    elements x batch x bytes, so the per-sample sums of one graph under one convention are worked out once
-    (kept in ``cache``) and scaled; a point on a batch or dtype axis costs no walk of the layers.
-    tests/test_sweep.py checks the scaled totals against engine.view's at several batches.
+    Speed: every convention's rule is affine in the batch (a per-sample count times the batch, plus what runs
+    once per forward, such as Swin V2's position-bias MLP), and activation memory is elements x batch x bytes,
+    so the sums of one graph under one convention at batches 1 and 2 are worked out once (kept in ``cache``)
+    and extended to the point's batch; a point on a batch or dtype axis costs no walk of the layers.
+    tests/test_sweep.py checks these totals against engine.view's at several batches.
     """
     convention = conventions.get(settings.convention)
     n, b, side = batch or settings.batch, settings.element_bytes, settings.include_side
     key = (id(nodes), convention.name, side)
     found = cache.get(key)
     if found is None or found[0] is not nodes:
-        per_sample = sums(nodes, convention, side)
-        # the nodes kept, so that their id stays theirs
-        found = cache[key] = (nodes, per_sample.params, per_sample.macs, per_sample.output_elements)
-    _, params, macs, elements = found
-    return params, macs * n, elements * n * b
+        one, two = sums(nodes, convention, side, 1), sums(nodes, convention, side, 2)
+        # the nodes kept, so that their id stays theirs; MACs as per sample and once per forward
+        found = cache[key] = (nodes, one.params, two.macs - one.macs, 2 * one.macs - two.macs, one.output_elements)
+    _, params, per_sample, once, elements = found
+    return params, per_sample * n + once, elements * n * b
 
 
 def sweep(model: str, axes: list[Axis], base: Settings, *, memory: bool = False, optimizer: str = "sgd",

@@ -94,6 +94,25 @@ def test_one_expansion_resized_gives_what_a_full_expansion_gives(model, sizes):
             report.totals.params, report.totals.macs, report.totals.memory_bytes)
 
 
+@pytest.mark.parametrize("convention", ["lecture", "fvcore", "thop", "ptflops-aten"])
+def test_a_count_once_per_forward_is_not_scaled_with_the_batch(convention):
+    from cnncost.explain import explain
+
+    # Swin V2's continuous position-bias MLP runs once per forward, whatever the batch: a sweep over the batch
+    # must give what a table at each batch gives, not the batch times the batch-1 total
+    graph = cnncost.load("swin_v2_t", input=(3, 64, 64))
+    for batch in (1, 2, 5):
+        settings = cnncost.Settings(convention=convention, batch=batch)
+        report = cnncost.engine.view(graph, settings)
+        assert sw.totals(graph.nodes, settings, {}) == (
+            report.totals.params, report.totals.macs, report.totals.memory_bytes), batch
+        explained = {c.convention: c.macs for c in explain(graph, cnncost.Settings(batch=batch)).conventions}
+        assert explained[convention] == report.totals.macs, batch  # explain sums the same way
+    one = cnncost.engine.view(graph, cnncost.Settings(convention="lecture", batch=1)).totals.macs
+    five = cnncost.engine.view(graph, cnncost.Settings(convention="lecture", batch=5)).totals.macs
+    assert five < 5 * one  # the MLP's MACs counted once, not five times
+
+
 def test_a_network_that_reads_its_size_is_expanded_at_every_point(tmp_path):
     # the block's width depends on its input's height: one expansion cannot serve every size
     path = tmp_path / "net.yaml"
