@@ -112,12 +112,15 @@ def test_every_model_of_the_landscape_has_a_family_and_transformers_have_their_o
     assert all(f[3] != transformer[3] for f in plot.FAMILIES if f[0] != "transformer")
 
 
-def test_the_vits_are_drawn_as_transformers_with_a_legend_entry(landscape):
+def test_the_transformers_are_drawn_as_transformers_with_a_legend_entry(landscape):
     data, fig = landscape
-    vits = [m for m, f in zip(data.models, data.families) if f == "transformer"]
-    assert sorted(vits) == ["vit_b_16", "vit_b_32", "vit_h_14", "vit_l_16", "vit_l_32"]
-    # torchvision 0.28's acc@1 of ViT_B_16_Weights.IMAGENET1K_V1, and of vit_h_14's 224 model (SWAG_LINEAR_V1)
+    transformers = [m for m, f in zip(data.models, data.families) if f == "transformer"]
+    assert sorted(transformers) == ["maxvit_t", "swin_b", "swin_s", "swin_t", "swin_v2_b", "swin_v2_s", "swin_v2_t",
+                                    "vit_b_16", "vit_b_32", "vit_h_14", "vit_l_16", "vit_l_32"]
+    # torchvision 0.28's acc@1 of ViT_B_16_Weights.IMAGENET1K_V1, of vit_h_14's 224 model (SWAG_LINEAR_V1), and of
+    # Swin_T_Weights.IMAGENET1K_V1 and MaxVit_T_Weights.IMAGENET1K_V1
     assert data.top1[data.models.index("vit_b_16")] == 81.072 and data.top1[data.models.index("vit_h_14")] == 85.708
+    assert data.top1[data.models.index("swin_t")] == 81.474 and data.top1[data.models.index("maxvit_t")] == 83.7
     family_legend = fig.axes[0].artists[0] if fig.axes[0].artists else fig.axes[0].get_legend()
     assert "Vision transformers" in [t.get_text() for t in family_legend.get_texts()]
 
